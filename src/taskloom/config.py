@@ -1,0 +1,60 @@
+"""Runtime settings and how they are resolved: command line, then environment, then defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+DEFAULT_DB = Path(".taskloom") / "taskloom.db"
+DEFAULT_LEASE_SECONDS = 15 * 60.0
+DEFAULT_MAX_ATTEMPTS = 3
+RESOLVER_INTERVAL = 1.0  # seconds between resolver passes when nothing wakes it sooner
+RECONCILE_INTERVAL = 30.0  # seconds between full readiness reconciliations
+BUSY_TIMEOUT_MS = 10_000  # SQLite waits this long for another process's write lock
+
+Transport = Literal["stdio", "sse", "http"]
+Profile = Literal["worker", "orchestrator", "all"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path = DEFAULT_DB
+    project: str = "default"
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    default_agent: str | None = None
+    resolver_interval: float = RESOLVER_INTERVAL
+    reconcile_interval: float = RECONCILE_INTERVAL
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    profile: Profile = "all"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_project(cli_value: str | None, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+    """`--project`, then `TASKLOOM_PROJECT`, then the current directory's name."""
+    env = os.environ if env is None else env
+    if cli_value:
+        return cli_value
+    if env.get("TASKLOOM_PROJECT"):
+        return env["TASKLOOM_PROJECT"]
+    return (cwd or Path.cwd()).resolve().name or "default"
+
+
+def resolve_db(cli_value: str | None, env: dict[str, str] | None = None) -> Path:
+    """`--db`, then `TASKLOOM_DB`, then `.taskloom/taskloom.db` under the current directory."""
+    env = os.environ if env is None else env
+    if cli_value:
+        return Path(cli_value)
+    if env.get("TASKLOOM_DB"):
+        return Path(env["TASKLOOM_DB"])
+    return DEFAULT_DB
+
+
+def resolve_lease(cli_value: float | None, env: dict[str, str] | None = None) -> float:
+    env = os.environ if env is None else env
+    if cli_value is not None:
+        return cli_value
+    if env.get("TASKLOOM_LEASE_SECONDS"):
+        return float(env["TASKLOOM_LEASE_SECONDS"])
+    return DEFAULT_LEASE_SECONDS

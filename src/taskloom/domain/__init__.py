@@ -1,0 +1,1 @@
+"""Pure rules: statuses and transitions, limits, the dependency graph. No SQL, no MCP."""

@@ -1,0 +1,77 @@
+"""The dependency graph, with networkx as the engine.
+
+Edges point from a node to what it depends on: `("B", "A")` means B waits for A. A cycle is
+reported as the path an agent can read and break, e.g. `Stream-A -> Stream-B -> Stream-A`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+
+import networkx as nx
+
+from taskloom.errors import CycleDetected
+
+Edge = tuple[Hashable, Hashable]
+
+
+def build(nodes: Iterable[Hashable], edges: Iterable[Edge]) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from(edges)
+    return graph
+
+
+def check_acyclic(graph: nx.DiGraph, kind: str, label: Mapping[Hashable, str] | None = None) -> None:
+    """Raise `CycleDetected` with the cycle's path if `graph` has one (self-loops included)."""
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    names = [(label or {}).get(u, str(u)) for u, _ in cycle]
+    path = " -> ".join([*names, names[0]])
+    raise CycleDetected(
+        f"This would make a {kind} dependency cycle: {path}.",
+        details={"cycle": [*names, names[0]]},
+    )
+
+
+def downstream_ranks(graph: nx.DiGraph) -> dict[Hashable, int]:
+    """Length, in tasks, of the longest chain of work that waits on each node (itself included).
+
+    A task with nothing waiting on it has rank 1; claiming higher ranks first shortens the
+    critical path.
+    """
+    rank: dict[Hashable, int] = {}
+    # Dependents are predecessors here (edges point at dependencies): visit them first.
+    for node in nx.topological_sort(graph):
+        rank[node] = 1 + max((rank[p] for p in graph.predecessors(node)), default=0)
+    return rank
+
+
+def depths(graph: nx.DiGraph) -> dict[Hashable, int]:
+    """0 for nodes with no dependencies; otherwise 1 + the deepest dependency."""
+    depth: dict[Hashable, int] = {}
+    for node in reversed(list(nx.topological_sort(graph))):
+        depth[node] = 1 + max((depth[s] for s in graph.successors(node)), default=-1)
+    return depth
+
+
+def critical_path(graph: nx.DiGraph) -> list[Hashable]:
+    """The longest dependency chain, first dependency first."""
+    if graph.number_of_nodes() == 0:
+        return []
+    # networkx walks edges forward; ours point at dependencies, so reverse for start-to-finish order.
+    return list(nx.dag_longest_path(graph.reverse(copy=False)))
+
+
+def mermaid(graph: nx.DiGraph, label: Mapping[Hashable, str], status: Mapping[Hashable, str]) -> str:
+    """Mermaid `graph TD` text, one class per status so renderers can colour it."""
+    ids = {node: f"n{i}" for i, node in enumerate(graph.nodes)}
+    lines = ["graph TD"]
+    for node, nid in ids.items():
+        text = label.get(node, str(node)).replace('"', "'")
+        lines.append(f'  {nid}["{text}"]:::{status.get(node, "unknown")}')
+    for node, dep in graph.edges:
+        lines.append(f"  {ids[dep]} --> {ids[node]}")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""Task and stream statuses, and which task transitions are allowed.
+
+Transitions are checked in one place so that every path (a tool call, the resolver, a bulk
+change) obeys the same table, and an invalid one names the transitions that are allowed.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from taskloom.errors import InvalidTransition
+
+
+class TaskStatus(StrEnum):
+    BACKLOG = "backlog"
+    WAITING = "waiting"
+    READY = "ready"
+    IN_PROGRESS = "in_progress"
+    REVIEW = "review"
+    BLOCKED = "blocked"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StreamStatus(StrEnum):
+    WAITING = "waiting"
+    READY = "ready"
+    ACTIVE = "active"
+    DONE = "done"
+
+
+class SprintStatus(StrEnum):
+    PLANNED = "planned"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+S = TaskStatus
+
+# A dependency is satisfied by these; a failed dependency keeps its dependents waiting.
+SATISFIED: frozenset[TaskStatus] = frozenset({S.DONE, S.CANCELLED})
+# A subtask in one of these keeps its parent from being offered; a stream stays open while any task is.
+OPEN: frozenset[TaskStatus] = frozenset(set(S) - SATISFIED)
+TERMINAL: frozenset[TaskStatus] = frozenset({S.DONE, S.CANCELLED})
+# Statuses the resolver may move between ready and waiting as the graph changes.
+SCHEDULABLE: frozenset[TaskStatus] = frozenset({S.WAITING, S.READY})
+
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    S.BACKLOG: frozenset({S.WAITING, S.CANCELLED}),
+    S.WAITING: frozenset({S.READY, S.BACKLOG, S.BLOCKED, S.CANCELLED, S.DONE}),
+    S.READY: frozenset({S.IN_PROGRESS, S.WAITING, S.BACKLOG, S.BLOCKED, S.CANCELLED, S.DONE}),
+    S.IN_PROGRESS: frozenset(
+        {S.DONE, S.REVIEW, S.FAILED, S.READY, S.WAITING, S.BLOCKED, S.CANCELLED}
+    ),
+    S.REVIEW: frozenset({S.DONE, S.READY, S.CANCELLED}),
+    S.BLOCKED: frozenset({S.IN_PROGRESS, S.WAITING, S.CANCELLED}),
+    S.FAILED: frozenset({S.WAITING, S.CANCELLED}),
+    S.DONE: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+# What people and orchestrators may set directly (task_update, task_status_bulk). `ready` is a
+# request to put the task back in play: it goes to waiting and readiness decides the rest.
+MANUAL_TARGETS: frozenset[TaskStatus] = frozenset({S.BACKLOG, S.READY, S.CANCELLED, S.DONE, S.BLOCKED})
+
+
+def check_transition(code: str, current: TaskStatus | str, target: TaskStatus | str) -> None:
+    """Raise `InvalidTransition` naming the allowed moves when `current -> target` is not allowed."""
+    current, target = TaskStatus(current), TaskStatus(target)
+    allowed = TRANSITIONS[current]
+    if target in allowed:
+        return
+    names = ", ".join(sorted(allowed)) or "none: it is final"
+    raise InvalidTransition(
+        f"Task {code} cannot go from {current} to {target}. Allowed from {current}: {names}.",
+        details={"task": code, "from": str(current), "to": str(target), "allowed": sorted(allowed)},
+    )

@@ -1,0 +1,100 @@
+"""One error hierarchy with stable codes.
+
+Every failure an agent can cause or recover from is a `TaskloomError`. The server turns it
+into an MCP tool error whose text starts with the code and ends with what to do next, so an
+LLM can act on it without reading a traceback. Codes are part of the public contract: add new
+ones, never rename.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class TaskloomError(Exception):
+    """Base class. `code` is stable; `hint` tells the caller what to do next."""
+
+    code: ClassVar[str] = "internal"
+    default_hint: ClassVar[str] = "Retry once; if it fails again, report it to the orchestrator."
+    recoverable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, hint: str | None = None, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint or self.default_hint
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "recoverable": self.recoverable,
+        }
+        if self.details:
+            out["details"] = self.details
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message} Next: {self.hint}"
+
+
+class NotFound(TaskloomError):
+    code = "not_found"
+    default_hint = "Check the code; task_list, stream_list and sprint_list show what exists."
+
+
+class Conflict(TaskloomError):
+    code = "conflict"
+    default_hint = "Re-read the item (task_get) to see its current version and state, then retry."
+
+
+class InvalidTransition(TaskloomError):
+    code = "invalid_transition"
+    default_hint = "Use one of the allowed transitions named in the message."
+
+
+class CycleDetected(TaskloomError):
+    code = "cycle"
+    default_hint = "Remove one dependency on the printed path; dependencies must form a DAG."
+
+
+class LeaseLost(TaskloomError):
+    code = "lease_lost"
+    default_hint = (
+        "You no longer hold this task (your lease expired or another agent has it). "
+        "Stop working on it; call task_claim to get new work."
+    )
+
+
+class InvalidInput(TaskloomError):
+    code = "invalid_input"
+    default_hint = "Fix the arguments named in the message and call again."
+
+
+class TooLarge(TaskloomError):
+    code = "too_large"
+    default_hint = "Send less: split the content or narrow the request. Nothing was stored."
+
+
+class Busy(TaskloomError):
+    code = "busy"
+    default_hint = "The database is busy with other agents' writes; retry in a second."
+
+
+class Internal(TaskloomError):
+    code = "internal"
+    recoverable = False
+
+
+ALL_ERRORS: tuple[type[TaskloomError], ...] = (
+    NotFound,
+    Conflict,
+    InvalidTransition,
+    CycleDetected,
+    LeaseLost,
+    InvalidInput,
+    TooLarge,
+    Busy,
+    Internal,
+)

@@ -1,0 +1,228 @@
+"""Pydantic models: what tools take and what they return.
+
+Outputs are what agents read, so names are plain and timestamps are ISO-8601 strings. Inputs
+carry their limits in the schema where it is cheap, and are re-checked in the services (the
+limits module) so that every path, CLI included, enforces them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskloom.domain.limits import MAX_NAME, MAX_TITLE
+from taskloom.domain.statuses import SprintStatus, StreamStatus, TaskStatus
+
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE)]
+Priority = Annotated[int, Field(ge=0, le=4, description="0 critical .. 4 lowest")]
+NoteKind = Literal["note", "progress", "decision", "blocker"]
+
+
+class _In(BaseModel):
+    # Unknown fields are errors: a misspelt argument must not be silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskSpec(_In):
+    """One task to create."""
+
+    title: Title
+    code: Code | None = Field(None, description="default T-<n>")
+    key: Name | None = Field(None, description="idempotency key: an existing task with it is returned")
+    description: str = ""
+    acceptance: str = Field("", description="acceptance criteria")
+    context: str = ""
+    priority: Priority = 2
+    role: Name | None = None
+    labels: list[Name] = []
+    stream: Code | None = None
+    sprint: Code | None = None
+    parent: Code | None = None
+    depends_on: list[str] = Field([], description="task codes or keys (this batch or existing)")
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    requires_review: bool = False
+    backlog: bool = Field(False, description="park it out of play")
+
+
+class StreamSpec(_In):
+    code: Code
+    name: Title | None = None
+    description: str = ""
+    depends_on: list[Code] = []
+
+
+class SprintSpec(_In):
+    code: Code
+    title: Title | None = None
+    goal: str = ""
+    status: SprintStatus = SprintStatus.PLANNED
+
+
+class Plan(_In):
+    """A whole plan: imported in one transaction, idempotent by codes and keys."""
+
+    sprints: list[SprintSpec] = []
+    streams: list[StreamSpec] = []
+    tasks: list[TaskSpec] = []
+
+
+class Note(BaseModel):
+    kind: NoteKind | Literal["system"]
+    body: str
+    agent: str | None
+    at: str
+
+
+class DependencyInfo(BaseModel):
+    code: str
+    title: str
+    status: TaskStatus
+    summary: str | None = None
+    outcome: str | None = Field(None, description="done, cancelled, failed, or pending")
+
+
+class TaskBrief(BaseModel):
+    code: str
+    title: str
+    status: TaskStatus
+    priority: int
+    role: str | None
+    stream: str | None
+    claimed_by: str | None
+    version: int
+
+
+class Task(BaseModel):
+    code: str
+    key: str | None
+    title: str
+    description: str
+    acceptance: str
+    context: str
+    status: TaskStatus
+    priority: int
+    role: str | None
+    labels: list[str]
+    stream: str | None
+    sprint: str | None
+    parent: str | None
+    depends_on: list[str]
+    subtasks: list[str]
+    requires_review: bool
+    rank: int = Field(description="longest chain of work waiting on this task")
+    version: int
+    created_by: str | None
+    created_at: str
+    ready_at: str | None
+    started_at: str | None
+    completed_at: str | None
+    claimed_by: str | None
+    lease_expires_at: str | None
+    attempts: int
+    max_attempts: int
+    summary: str | None
+    reason: str | None = Field(None, description="why it failed, was blocked or sent back")
+
+
+class TaskDetail(BaseModel):
+    """A task with what an agent needs to work on it."""
+
+    task: Task
+    notes: list[Note] = Field(description="latest first")
+    dependencies: list[DependencyInfo]
+
+
+class TaskCreated(BaseModel):
+    tasks: list[TaskBrief]
+    created: int
+    existing: int = Field(description="returned unchanged because their key or code already existed")
+
+
+class TaskPage(BaseModel):
+    tasks: list[TaskBrief]
+    total: int
+    next_offset: int | None
+
+
+class ClaimResult(BaseModel):
+    claimed: bool
+    detail: TaskDetail | None = None
+    lease_seconds: float | None = None
+    message: str
+
+
+class WorkResult(BaseModel):
+    """The outcome of a work-cycle call on one task."""
+
+    task: TaskBrief
+    lease_expires_at: str | None = None
+    unblocked: list[str] = Field([], description="tasks that became ready because of this call")
+    message: str = ""
+
+
+class BulkResult(BaseModel):
+    changed: list[TaskBrief]
+    errors: list[dict[str, str]]
+
+
+class Stream(BaseModel):
+    code: str
+    name: str
+    description: str
+    status: StreamStatus
+    depends_on: list[str]
+    counts: dict[str, int] = Field(description="tasks per status")
+    total: int
+
+
+class StreamList(BaseModel):
+    streams: list[Stream]
+
+
+class Sprint(BaseModel):
+    code: str
+    title: str
+    goal: str
+    status: SprintStatus
+    counts: dict[str, int]
+
+
+class SprintList(BaseModel):
+    sprints: list[Sprint]
+
+
+class ProjectStatus(BaseModel):
+    project: str
+    counts: dict[str, int]
+    total: int
+    streams: list[Stream]
+    ready_by_role: dict[str, int]
+    in_progress: list[TaskBrief]
+    resolver_last_run: str | None
+
+
+class ImportResult(BaseModel):
+    sprints: int
+    streams: int
+    tasks_created: int
+    tasks_existing: int
+    dependencies: int
+    ready: int
+
+
+class GraphNode(BaseModel):
+    code: str
+    title: str
+    status: TaskStatus
+    depth: int
+    rank: int
+
+
+class Graph(BaseModel):
+    nodes: list[GraphNode]
+    edges: list[tuple[str, str]] = Field(description="(task, dependency) pairs")
+    critical_path: list[str]
+    mermaid: str

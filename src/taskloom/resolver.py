@@ -1,0 +1,88 @@
+"""The background resolver: one anyio task per server process.
+
+Each pass expires leases, re-ranks the graph if it changed, and now and then reconciles
+readiness from scratch. It sleeps until the next lease is due or the interval passes,
+whichever comes first, and wakes early when told. Several resolvers on one database are safe:
+every transition they make is a conditional update.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import anyio
+
+from taskloom.errors import TaskloomError
+from taskloom.services import ranks, upkeep
+from taskloom.services.app import Taskloom
+
+log = logging.getLogger(__name__)
+
+
+class Resolver:
+    def __init__(self, app: Taskloom) -> None:
+        self.app = app
+        self.wake = anyio.Event()
+        self.passes = 0
+        self._last_reconcile = -math.inf
+
+    async def run_once(self, *, reconcile: bool | None = None) -> dict[str, list[str]]:
+        """One pass. Public so that tests and the CLI can drive it with an injected clock."""
+        app = self.app
+        out: dict[str, list[str]] = {"expired": [], "ready": []}
+        while batch := await app.write(upkeep.expire_leases):
+            out["expired"] += batch
+            if len(batch) < upkeep.SWEEP_BATCH:
+                break
+        await self._rerank()
+        now = app.clock.now()
+        if reconcile or (reconcile is None and now - self._last_reconcile >= app.settings.reconcile_interval):
+            found = await app.read(upkeep.misfiled)
+            out["ready"] = await app.write(upkeep.reconcile, found)
+            self._last_reconcile = now
+        else:
+            await app.write(upkeep.mark_run)
+        self.passes += 1
+        return out
+
+    async def _rerank(self) -> None:
+        app = self.app
+
+        def snapshot(tx, scope):
+            project = tx.one("project_by_id", {"project": scope.project_id})
+            if project["graph_version"] == project["ranked_version"]:
+                return None
+            return ranks.snapshot(tx, scope.project_id)
+
+        snap = await app.read(snapshot)
+        if snap is None:
+            return
+        version, current, edges = snap
+        # CPU-bound graph work runs off the event loop and off the database thread.
+        changes = await anyio.to_thread.run_sync(ranks.compute_changes, current, edges)
+        await app.write(lambda tx, scope: ranks.apply_changes(tx, scope.project_id, version, changes))
+
+    async def run(self) -> None:
+        """Loop until cancelled. Errors are logged and the loop goes on: it must outlive bad passes."""
+        while True:
+            try:
+                await self.run_once()
+            except TaskloomError as exc:
+                log.warning("resolver pass failed: %s", exc)
+            except Exception:  # top-level handler: a bug in one pass must not stop the resolver
+                log.exception("resolver pass crashed")
+            delay = await self._delay()
+            with anyio.move_on_after(delay):
+                await self.wake.wait()
+            self.wake = anyio.Event()
+
+    async def _delay(self) -> float:
+        interval = self.app.settings.resolver_interval
+        try:
+            due = await self.app.read(upkeep.next_expiry)
+        except TaskloomError:
+            return interval
+        if due is None:
+            return interval
+        return max(0.0, min(interval, due - self.app.clock.now() + 0.01))

@@ -1,0 +1,63 @@
+"""`Taskloom`: the process-wide facade over the store, opened once per process.
+
+Every use case is a sync function `fn(tx, scope, ...)`; `write` and `read` wrap it with the
+caller's scope and send it to the store whole. The server, the CLI and the resolver all go
+through here, so they share one set of rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from taskloom.clock import Clock, SystemClock
+from taskloom.config import Settings
+from taskloom.services.common import Scope
+from taskloom.store.base import Store, Tx
+from taskloom.store.sqlite import SqliteStore
+
+T = TypeVar("T")
+
+
+class Taskloom:
+    def __init__(self, store: Store, settings: Settings, clock: Clock, project_id: int) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.project_id = project_id
+
+    @classmethod
+    async def open(cls, settings: Settings, clock: Clock | None = None) -> Taskloom:
+        clock = clock or SystemClock()
+        store = await SqliteStore.open(settings.db_path, busy_timeout_ms=settings.busy_timeout_ms)
+
+        def ensure_project(tx: Tx) -> int:
+            tx.run("project_insert", {"name": settings.project, "now": clock.now()})
+            return tx.one("project_get", {"name": settings.project})["id"]
+
+        try:
+            project_id = await store.write(ensure_project)
+        except BaseException:
+            await store.close()
+            raise
+        return cls(store, settings, clock, project_id)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def scope(self, agent: str | None = None) -> Scope:
+        return Scope(
+            project_id=self.project_id,
+            project=self.settings.project,
+            now=self.clock.now(),
+            agent=agent or self.settings.default_agent,
+            lease_seconds=self.settings.lease_seconds,
+        )
+
+    async def write(self, fn: Callable[..., T], *args: Any, agent: str | None = None, **kwargs: Any) -> T:
+        scope = self.scope(agent)
+        return await self.store.write(lambda tx: fn(tx, scope, *args, **kwargs))
+
+    async def read(self, fn: Callable[..., T], *args: Any, agent: str | None = None, **kwargs: Any) -> T:
+        scope = self.scope(agent)
+        return await self.store.read(lambda tx: fn(tx, scope, *args, **kwargs))

@@ -1,0 +1,159 @@
+"""What every use case shares: its scope, events, references and task rendering."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from taskloom.clock import iso
+from taskloom.domain.limits import LATEST_NOTES
+from taskloom.errors import InvalidInput, NotFound
+from taskloom.models import DependencyInfo, Note, Task, TaskBrief, TaskDetail
+from taskloom.store.base import Row, Tx
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who is acting, in which project, at what time."""
+
+    project_id: int
+    project: str
+    now: float
+    agent: str | None = None
+    lease_seconds: float = 900.0
+
+    def require_agent(self) -> str:
+        if not self.agent:
+            raise InvalidInput(
+                "No agent name was given.",
+                hint="Pass `agent` (your agent name), or start the server with TASKLOOM_AGENT set.",
+            )
+        return self.agent
+
+
+def event(tx: Tx, scope: Scope, kind: str, subject: str | None, **payload: Any) -> None:
+    tx.run(
+        "event_insert",
+        {
+            "project": scope.project_id,
+            "now": scope.now,
+            "kind": kind,
+            "subject": subject,
+            "agent": scope.agent,
+            "payload": json.dumps(payload, separators=(",", ":")) if payload else None,
+        },
+    )
+
+
+def note(tx: Tx, scope: Scope, task_id: int, kind: str, body: str) -> None:
+    tx.run(
+        "note_insert",
+        {"task_id": task_id, "kind": kind, "body": body, "agent": scope.agent, "now": scope.now},
+    )
+
+
+def task_row(tx: Tx, scope: Scope, code: str) -> Row:
+    row = tx.one("task_by_code", {"project": scope.project_id, "code": code})
+    if row is None:
+        raise NotFound(
+            f"Task {code} does not exist in project {scope.project}.",
+            hint="Check the code; task_list shows the project's tasks.",
+        )
+    return row
+
+
+def stream_id(tx: Tx, scope: Scope, code: str | None) -> int | None:
+    if code is None:
+        return None
+    row = tx.one("stream_by_code", {"project": scope.project_id, "code": code})
+    if row is None:
+        raise NotFound(
+            f"Stream {code} does not exist in project {scope.project}.",
+            hint="stream_list shows the streams; stream_create makes one.",
+        )
+    return row["id"]
+
+
+def sprint_id(tx: Tx, scope: Scope, code: str | None) -> int | None:
+    if code is None:
+        return None
+    row = tx.one("sprint_by_code", {"project": scope.project_id, "code": code})
+    if row is None:
+        raise NotFound(
+            f"Sprint {code} does not exist in project {scope.project}.",
+            hint="sprint_list shows the sprints; sprint_create makes one.",
+        )
+    return row["id"]
+
+
+def brief(row: Row) -> TaskBrief:
+    return TaskBrief(
+        code=row["code"],
+        title=row["title"],
+        status=row["status"],
+        priority=row["priority"],
+        role=row["role"],
+        stream=row["stream_code"],
+        claimed_by=row["claimed_by"],
+        version=row["version"],
+    )
+
+
+def brief_by_id(tx: Tx, task_id: int) -> TaskBrief:
+    return brief(tx.one("task_by_id", {"id": task_id}))
+
+
+def render_task(tx: Tx, row: Row) -> Task:
+    tid = row["id"]
+    return Task(
+        code=row["code"],
+        key=row["key"],
+        title=row["title"],
+        description=row["description"],
+        acceptance=row["acceptance"],
+        context=row["context"],
+        status=row["status"],
+        priority=row["priority"],
+        role=row["role"],
+        labels=[r["label"] for r in tx.all("task_labels", {"id": tid})],
+        stream=row["stream_code"],
+        sprint=row["sprint_code"],
+        parent=row["parent_code"],
+        depends_on=[r["code"] for r in tx.all("task_dependency_codes", {"id": tid})],
+        subtasks=[r["code"] for r in tx.all("task_subtask_codes", {"id": tid})],
+        requires_review=bool(row["requires_review"]),
+        rank=row["rank"],
+        version=row["version"],
+        created_by=row["created_by"],
+        created_at=iso(row["created_at"]),
+        ready_at=iso(row["ready_at"]),
+        started_at=iso(row["started_at"]),
+        completed_at=iso(row["completed_at"]),
+        claimed_by=row["claimed_by"],
+        lease_expires_at=iso(row["lease_expires_at"]),
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        summary=row["summary"],
+        reason=row["reason"],
+    )
+
+
+def detail(tx: Tx, row: Row, notes: int = LATEST_NOTES) -> TaskDetail:
+    """The task plus its latest notes and each dependency's outcome: all an agent needs to start."""
+    tid = row["id"]
+    deps = [
+        DependencyInfo(
+            code=d["code"],
+            title=d["title"],
+            status=d["status"],
+            summary=d["summary"] if d["status"] == "done" else d["reason"],
+            outcome=d["status"] if d["status"] in ("done", "cancelled", "failed") else "pending",
+        )
+        for d in tx.all("task_dependencies", {"id": tid})
+    ]
+    latest = [
+        Note(kind=n["kind"], body=n["body"], agent=n["agent"], at=iso(n["created_at"]))
+        for n in tx.all("task_notes_latest", {"id": tid, "limit": notes})
+    ]
+    return TaskDetail(task=render_task(tx, row), notes=latest, dependencies=deps)

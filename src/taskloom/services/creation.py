@@ -1,0 +1,203 @@
+"""Creating tasks, one or a whole plan's worth, in one transaction.
+
+References (`depends_on`, `parent`) may name tasks in the same batch, by code or key, or tasks
+that already exist. Existing tasks can never depend on new ones, so a cycle can only form
+inside the batch: checking the batch's own edges is complete and stays cheap at any size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from taskloom.domain import graph
+from taskloom.domain.limits import MAX_LABELS, MAX_SUBTASK_DEPTH, check_batch, check_text, check_title
+from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
+from taskloom.models import TaskSpec
+from taskloom.services import ranks
+from taskloom.services.common import Scope, event, sprint_id, stream_id
+from taskloom.services.readiness import Settle
+from taskloom.store.base import Tx
+
+
+@dataclass
+class Created:
+    ids: list[int] = field(default_factory=list)  # one per spec, in order
+    new: list[bool] = field(default_factory=list)
+    edges: int = 0
+    became_ready: list[str] = field(default_factory=list)
+
+
+def _validate(spec: TaskSpec, where: str) -> None:
+    check_title(f"{where}.title", spec.title)
+    for name in ("description", "acceptance", "context"):
+        check_text(f"{where}.{name}", getattr(spec, name))
+    if len(spec.labels) > MAX_LABELS:
+        raise TooLarge(f"{where}.labels has {len(spec.labels)} labels; the limit is {MAX_LABELS}.")
+    check_batch(f"{where}.depends_on", len(spec.depends_on))
+
+
+def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: bool = False) -> Created:
+    """Create `specs`; a spec whose key (or, with `key_from_code`, code) exists returns that task."""
+    out = Created()
+    batch: dict[str, int] = {}  # code or key -> index of a new spec
+    existing: dict[int, int] = {}  # index -> id of an already existing task
+    for i, spec in enumerate(specs):
+        _validate(spec, f"tasks[{i}]")
+        ident = spec.key or (spec.code if key_from_code else None)
+        if key_from_code and ident is None:
+            raise InvalidInput(
+                f"tasks[{i}] ({spec.title!r}) has neither key nor code.",
+                hint="Give every plan task a key or a code, so that importing the plan again is idempotent.",
+            )
+        found = ident and tx.one("task_ref" if key_from_code else "task_by_key",
+                                 {"project": scope.project_id, "ref": ident, "key": ident})
+        if found:
+            existing[i] = found["id"]
+            continue
+        for ref in (spec.code, spec.key):
+            if ref is None:
+                continue
+            if ref in batch:
+                raise InvalidInput(f"tasks[{i}] reuses {ref!r}, already used in this batch.")
+            batch[ref] = i
+    new_idx = [i for i in range(len(specs)) if i not in existing]
+
+    codes = _assign_codes(tx, scope, specs, new_idx)
+    for i in new_idx:
+        batch.setdefault(codes[i], i)
+
+    # Resolve every reference before writing anything.
+    dep_refs: dict[int, list[tuple[str, int | None, int | None]]] = {}
+    missing: list[str] = []
+    for i in new_idx:
+        resolved = []
+        for ref in specs[i].depends_on:
+            if ref in batch:
+                resolved.append((ref, batch[ref], None))
+            elif row := tx.one("task_ref", {"project": scope.project_id, "ref": ref}):
+                resolved.append((ref, None, row["id"]))
+            else:
+                missing.append(ref)
+        dep_refs[i] = resolved
+    if missing:
+        raise NotFound(
+            f"Unknown dependencies: {', '.join(sorted(set(missing)))}.",
+            hint="depends_on takes codes or keys of existing tasks or of tasks in the same call.",
+        )
+
+    inner = graph.build(new_idx, ((i, j) for i in new_idx for _, j, _ in dep_refs[i] if j is not None))
+    graph.check_acyclic(inner, "task", {i: codes[i] for i in new_idx})
+    rank = graph.downstream_ranks(inner)
+
+    streams: dict[str | None, int | None] = {}
+    sprints: dict[str | None, int | None] = {}
+    ids: dict[int, int] = dict(existing)
+    for i in new_idx:
+        spec = specs[i]
+        if spec.stream not in streams:
+            streams[spec.stream] = stream_id(tx, scope, spec.stream)
+        if spec.sprint not in sprints:
+            sprints[spec.sprint] = sprint_id(tx, scope, spec.sprint)
+        parent_id, depth = _parent(tx, scope, spec, i, batch, ids)
+        ids[i] = tx.scalar(
+            "task_insert",
+            {
+                "project": scope.project_id,
+                "code": codes[i],
+                "key": spec.key or (spec.code if key_from_code else None),
+                "title": spec.title,
+                "description": spec.description,
+                "acceptance": spec.acceptance,
+                "context": spec.context,
+                "status": "backlog" if spec.backlog else "waiting",
+                "priority": spec.priority,
+                "role": spec.role,
+                "stream_id": streams[spec.stream],
+                "sprint_id": sprints[spec.sprint],
+                "parent_id": parent_id,
+                "depth": depth,
+                "requires_review": spec.requires_review,
+                "max_attempts": spec.max_attempts,
+                "rank": rank[i],
+                "agent": scope.agent,
+                "now": scope.now,
+            },
+        )
+        event(tx, scope, "task.created", codes[i])
+
+    tx.many("task_label_insert", ({"task_id": ids[i], "label": lab} for i in new_idx for lab in specs[i].labels))
+    edges = [
+        {"task_id": ids[i], "depends_on_id": ids[j] if j is not None else dep_id}
+        for i in new_idx
+        for _, j, dep_id in dep_refs[i]
+    ]
+    tx.many("task_dep_insert", edges)
+    ranks.raise_upstream(tx, {ids[i]: rank[i] for i in new_idx if any(j is None for _, j, _ in dep_refs[i])})
+    if new_idx:
+        tx.run("project_graph_changed", {"project": scope.project_id, "exact": True})
+
+    settle = Settle(tx, scope)
+    settle.tasks(ids[i] for i in new_idx if not specs[i].backlog)
+    settle.tasks(tx.one("task_by_id", {"id": ids[i]})["parent_id"] for i in new_idx if specs[i].parent)
+    settle.streams(streams.get(specs[i].stream) for i in new_idx)
+    out.became_ready = settle.run()
+    out.ids = [ids[i] for i in range(len(specs))]
+    out.new = [i not in existing for i in range(len(specs))]
+    out.edges = len(edges)
+    return out
+
+
+def _assign_codes(tx: Tx, scope: Scope, specs: list[TaskSpec], new_idx: list[int]) -> dict[int, str]:
+    codes: dict[int, str] = {}
+    taken: set[str] = set()
+    for i in new_idx:
+        code = specs[i].code
+        if code is None:
+            continue
+        if code in taken or tx.scalar("task_code_taken", {"project": scope.project_id, "code": code}):
+            raise Conflict(
+                f"Task code {code} already exists in project {scope.project}.",
+                hint="Pick another code, leave code out to get T-<n>, or pass a key to make creation idempotent.",
+            )
+        codes[i] = code
+        taken.add(code)
+    auto = [i for i in new_idx if i not in codes]
+    if auto:
+        seq = tx.scalar("project_next_seq", {"project": scope.project_id, "count": len(auto)})
+        for i in auto:
+            code = f"T-{seq}"
+            while code in taken or tx.scalar("task_code_taken", {"project": scope.project_id, "code": code}):
+                seq = tx.scalar("project_next_seq", {"project": scope.project_id, "count": 1})
+                code = f"T-{seq}"
+            codes[i] = code
+            taken.add(code)
+            seq += 1
+    return codes
+
+
+def _parent(
+    tx: Tx, scope: Scope, spec: TaskSpec, i: int, batch: dict[str, int], ids: dict[int, int]
+) -> tuple[int | None, int]:
+    if spec.parent is None:
+        return None, 1
+    if spec.parent in batch:
+        j = batch[spec.parent]
+        if j not in ids:
+            raise InvalidInput(
+                f"tasks[{i}] names parent {spec.parent}, which comes later in the batch.",
+                hint="List parent tasks before their subtasks.",
+            )
+        row = tx.one("task_by_id", {"id": ids[j]})
+    else:
+        row = tx.one("task_ref", {"project": scope.project_id, "ref": spec.parent})
+        if row is None:
+            raise NotFound(f"Parent task {spec.parent} does not exist.", hint="Check the parent's code.")
+    if row["status"] in ("done", "cancelled"):
+        raise Conflict(f"Parent task {row['code']} is {row['status']}; it cannot take new subtasks.")
+    depth = row["depth"] + 1
+    if depth > MAX_SUBTASK_DEPTH:
+        raise InvalidInput(
+            f"tasks[{i}] would be {depth} levels deep; subtasks nest at most {MAX_SUBTASK_DEPTH} levels.",
+            hint="Attach it to a shallower parent.",
+        )
+    return row["id"], depth

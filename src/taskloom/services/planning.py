@@ -1,0 +1,145 @@
+"""Sprints, streams, whole-plan import, and the project's status board."""
+
+from __future__ import annotations
+
+from taskloom.clock import iso
+from taskloom.domain import graph
+from taskloom.domain.limits import MAX_PLAN_TASKS, check_batch, check_text, check_title
+from taskloom.errors import NotFound, TooLarge
+from taskloom.models import (
+    ImportResult,
+    Plan,
+    ProjectStatus,
+    Sprint,
+    SprintSpec,
+    Stream,
+    StreamSpec,
+)
+from taskloom.services.common import Scope, brief, event
+from taskloom.services.creation import create_tasks
+from taskloom.services.readiness import Settle
+from taskloom.store.base import Row, Tx
+
+
+def _counts(rows: list[Row]) -> dict[str, int]:
+    return {r["status"]: r["n"] for r in rows}
+
+
+def render_stream(tx: Tx, row: Row) -> Stream:
+    counts = _counts(tx.all("stream_counts", {"id": row["id"]}))
+    return Stream(
+        code=row["code"],
+        name=row["name"],
+        description=row["description"],
+        status=row["status"],
+        depends_on=[r["code"] for r in tx.all("stream_dep_codes", {"id": row["id"]})],
+        counts=counts,
+        total=sum(counts.values()),
+    )
+
+
+def render_sprint(tx: Tx, row: Row) -> Sprint:
+    return Sprint(
+        code=row["code"],
+        title=row["title"],
+        goal=row["goal"],
+        status=row["status"],
+        counts=_counts(tx.all("sprint_counts", {"id": row["id"]})),
+    )
+
+
+def upsert_sprint(tx: Tx, scope: Scope, spec: SprintSpec) -> tuple[Sprint, bool]:
+    check_text("goal", spec.goal)
+    row = tx.one("sprint_by_code", {"project": scope.project_id, "code": spec.code})
+    if row is None:
+        check_title("title", spec.title or spec.code)
+        tx.scalar(
+            "sprint_insert",
+            {
+                "project": scope.project_id,
+                "code": spec.code,
+                "title": spec.title or spec.code,
+                "goal": spec.goal,
+                "status": spec.status,
+                "now": scope.now,
+            },
+        )
+        event(tx, scope, "sprint.created", spec.code)
+    else:
+        tx.run("sprint_update", {"id": row["id"], "title": spec.title, "goal": spec.goal or None, "status": spec.status})
+        event(tx, scope, "sprint.updated", spec.code)
+    return render_sprint(tx, tx.one("sprint_by_code", {"project": scope.project_id, "code": spec.code})), row is None
+
+
+def upsert_streams(tx: Tx, scope: Scope, specs: list[StreamSpec]) -> list[tuple[int, bool]]:
+    """Create or update streams and replace their dependencies, checking the whole stream graph."""
+    out: list[tuple[int, bool]] = []
+    for spec in specs:
+        check_title("name", spec.name or spec.code)
+        check_text("description", spec.description)
+        row = tx.one("stream_by_code", {"project": scope.project_id, "code": spec.code})
+        if row is None:
+            sid = tx.scalar(
+                "stream_insert",
+                {
+                    "project": scope.project_id,
+                    "code": spec.code,
+                    "name": spec.name or spec.code,
+                    "description": spec.description,
+                    "now": scope.now,
+                },
+            )
+            event(tx, scope, "stream.created", spec.code)
+            out.append((sid, True))
+        else:
+            tx.run("stream_update", {"id": row["id"], "name": spec.name, "description": spec.description or None})
+            out.append((row["id"], False))
+    # Dependencies after all inserts, so streams in one call may depend on each other in any order.
+    for spec, (sid, _) in zip(specs, out, strict=True):
+        dep_ids = []
+        for code in spec.depends_on:
+            dep = tx.one("stream_by_code", {"project": scope.project_id, "code": code})
+            if dep is None:
+                raise NotFound(f"Stream {spec.code} depends on {code}, which does not exist.")
+            dep_ids.append(dep["id"])
+        tx.run("stream_deps_clear", {"id": sid})
+        tx.many("stream_dep_insert", ({"stream_id": sid, "depends_on_id": d} for d in dep_ids))
+    labels = {r["id"]: r["code"] for r in tx.all("stream_list", {"project": scope.project_id})}
+    edges = [(r["stream_id"], r["depends_on_id"]) for r in tx.all("stream_edges", {"project": scope.project_id})]
+    graph.check_acyclic(graph.build(labels, edges), "stream", labels)
+    Settle(tx, scope).streams(sid for sid, _ in out).run()
+    return out
+
+
+def import_plan(tx: Tx, scope: Scope, plan: Plan) -> ImportResult:
+    check_batch("sprints", len(plan.sprints))
+    check_batch("streams", len(plan.streams))
+    if len(plan.tasks) > MAX_PLAN_TASKS:
+        raise TooLarge(f"The plan has {len(plan.tasks)} tasks; the limit is {MAX_PLAN_TASKS} per import.")
+    for sprint in plan.sprints:
+        upsert_sprint(tx, scope, sprint)
+    upsert_streams(tx, scope, plan.streams)
+    created = create_tasks(tx, scope, plan.tasks, key_from_code=True)
+    n_new = sum(created.new)
+    return ImportResult(
+        sprints=len(plan.sprints),
+        streams=len(plan.streams),
+        tasks_created=n_new,
+        tasks_existing=len(plan.tasks) - n_new,
+        dependencies=created.edges,
+        ready=len(created.became_ready),
+    )
+
+
+def project_status(tx: Tx, scope: Scope) -> ProjectStatus:
+    counts = _counts(tx.all("task_status_counts", {"project": scope.project_id}))
+    project = tx.one("project_by_id", {"project": scope.project_id})
+    return ProjectStatus(
+        project=scope.project,
+        counts=counts,
+        total=sum(counts.values()),
+        streams=[render_stream(tx, r) for r in tx.all("stream_list", {"project": scope.project_id})],
+        ready_by_role={(r["role"] or "(any)"): r["n"] for r in tx.all("task_ready_by_role", {"project": scope.project_id})},
+        in_progress=[brief(r) for r in tx.all("task_in_progress", {"project": scope.project_id, "limit": 50})],
+        resolver_last_run=iso(project["resolver_run_at"]),
+    )

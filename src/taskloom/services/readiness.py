@@ -1,0 +1,112 @@
+"""Keeping the graph moving, incrementally.
+
+`Settle` re-evaluates only what a change can affect: a completed task's dependents, its parent
+and its stream; a stream's dependents and its own tasks when it opens or closes. So the cost of
+a completion follows the number of dependents, not the size of the project. Every move is a
+conditional update on the status just read, so several processes settling at once agree.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from taskloom.domain.statuses import SCHEDULABLE, StreamStatus, TaskStatus
+from taskloom.services.common import Scope, event
+from taskloom.store.base import Tx
+
+S = TaskStatus
+
+
+class Settle:
+    def __init__(self, tx: Tx, scope: Scope) -> None:
+        self.tx = tx
+        self.scope = scope
+        self.became_ready: list[str] = []
+        self._tasks: deque[int] = deque()
+        self._streams: deque[int] = deque()
+
+    def after_task_closed(self, task_id: int, stream_id: int | None, parent_id: int | None) -> Settle:
+        """A task reached done or cancelled: its dependents, parent and stream may move."""
+        self._tasks.extend(r["task_id"] for r in self.tx.all("task_dependent_ids", {"id": task_id}))
+        if parent_id is not None:
+            self._tasks.append(parent_id)
+        if stream_id is not None:
+            self._streams.append(stream_id)
+        return self
+
+    def tasks(self, ids: Iterable[int]) -> Settle:
+        self._tasks.extend(ids)
+        return self
+
+    def streams(self, ids: Iterable[int | None]) -> Settle:
+        self._streams.extend(i for i in ids if i is not None)
+        return self
+
+    def run(self) -> list[str]:
+        while self._tasks or self._streams:
+            while self._streams:
+                self._stream(self._streams.popleft())
+            if self._tasks:
+                self._task(self._tasks.popleft())
+        return self.became_ready
+
+    def _task(self, task_id: int) -> None:
+        tx = self.tx
+        row = tx.one("task_sched_state", {"id": task_id})
+        if row is None:
+            return
+        status = S(row["status"])
+        if status not in SCHEDULABLE and status is not S.IN_PROGRESS:
+            return
+        kids = tx.one("task_children", {"id": task_id})
+        if kids["total"] and not kids["open"] and kids["done"]:
+            # A parent finishes with its last subtask, so it is never offered beside its children.
+            if tx.run("task_parent_done", {"id": task_id, "now": self.scope.now}):
+                event(tx, self.scope, "task.done", row["code"], via="subtasks")
+                self.after_task_closed(task_id, row["stream_id"], row["parent_id"])
+            return
+        if status not in SCHEDULABLE:
+            return
+        blocked = bool(kids["open"]) or bool(tx.scalar("task_unmet", {"id": task_id}))
+        if not blocked and row["stream_id"] is not None:
+            stream = tx.one("stream_by_id", {"id": row["stream_id"]})
+            blocked = stream["status"] == StreamStatus.WAITING
+        target = S.WAITING if blocked else S.READY
+        if target is status:
+            return
+        moved = tx.run(
+            "task_schedule", {"id": task_id, "from": status, "to": target, "now": self.scope.now}
+        )
+        if moved:
+            event(tx, self.scope, f"task.{target}", row["code"])
+            if target is S.READY:
+                self.became_ready.append(row["code"])
+
+    def _stream(self, stream_id: int) -> None:
+        tx = self.tx
+        row = tx.one("stream_by_id", {"id": stream_id})
+        if row is None:
+            return
+        old = StreamStatus(row["status"])
+        if tx.scalar("stream_unmet", {"id": stream_id}):
+            new = StreamStatus.WAITING
+        else:
+            flags = tx.one("stream_task_flags", {"id": stream_id})
+            # All closed, none open. An all-cancelled stream is done too: a cancelled task never
+            # holds a stream, or the streams after it, open.
+            if flags["any_task"] and not flags["open"]:
+                new = StreamStatus.DONE
+            elif flags["started"]:
+                new = StreamStatus.ACTIVE
+            else:
+                new = StreamStatus.READY
+        if new is old:
+            return
+        if not tx.run("stream_set_status", {"id": stream_id, "from": old, "to": new, "now": self.scope.now}):
+            return
+        event(tx, self.scope, f"stream.{new}", row["code"])
+        if StreamStatus.WAITING in (old, new):
+            self._tasks.extend(r["id"] for r in tx.all("stream_schedulable_tasks", {"id": stream_id}))
+        if StreamStatus.DONE in (old, new):
+            self._streams.extend(r["stream_id"] for r in tx.all("stream_dependents", {"id": stream_id}))

@@ -1,0 +1,300 @@
+"""The work cycle: claim, heartbeat, finish, fail, release, block, review, and checked moves.
+
+Every write is conditional on the state it expects (status, claimer), so a stale agent gets
+`lease_lost` instead of overwriting someone else's work, and several resolvers can run at once.
+"""
+
+from __future__ import annotations
+
+import json
+
+from taskloom.clock import iso
+from taskloom.domain.limits import check_text
+from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_transition
+from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost
+from taskloom.models import ClaimResult, WorkResult
+from taskloom.services.common import Scope, brief_by_id, detail, event, note, stream_id, task_row
+from taskloom.services.readiness import Settle
+from taskloom.store.base import Row, Tx
+
+S = TaskStatus
+
+
+def claim(
+    tx: Tx,
+    scope: Scope,
+    *,
+    code: str | None = None,
+    role: str | None = None,
+    stream: str | None = None,
+    labels: list[str] | None = None,
+) -> ClaimResult:
+    agent = scope.require_agent()
+    expires = scope.now + scope.lease_seconds
+    params = {"project": scope.project_id, "agent": agent, "now": scope.now, "expires": expires}
+    if code is not None:
+        got = tx.one("claim_code", {**params, "code": code})
+        if got is None:
+            return _claim_named_failed(tx, scope, code, agent, expires)
+    else:
+        got = tx.one(
+            "claim_next",
+            {
+                **params,
+                "role": role,
+                "stream_id": stream_id(tx, scope, stream),
+                "labels": json.dumps(labels or []),
+                "label_count": len(set(labels or [])),
+            },
+        )
+        if got is None:
+            return ClaimResult(
+                claimed=False,
+                message="No ready task matches. Try again later, widen the filters, or check project_status.",
+            )
+    Settle(tx, scope).streams([got["stream_id"]]).run()
+    row = tx.one("task_by_id", {"id": got["id"]})
+    event(tx, scope, "task.claimed", row["code"], lease_expires_at=expires)
+    return ClaimResult(
+        claimed=True,
+        detail=detail(tx, row),
+        lease_seconds=scope.lease_seconds,
+        message=f"You hold {row['code']} until {iso(expires)}. Call task_heartbeat before then; "
+        "finish with task_done, task_fail or task_release.",
+    )
+
+
+def _claim_named_failed(tx: Tx, scope: Scope, code: str, agent: str, expires: float) -> ClaimResult:
+    row = task_row(tx, scope, code)
+    if row["status"] == S.IN_PROGRESS and row["claimed_by"] == agent:
+        # Claiming what you already hold is a safe retry: renew and hand it back.
+        tx.one("lease_renew", {"id": row["id"], "agent": agent, "expires": expires})
+        return ClaimResult(
+            claimed=True,
+            detail=detail(tx, task_row(tx, scope, code)),
+            lease_seconds=scope.lease_seconds,
+            message=f"You already held {code}; the lease is renewed until {iso(expires)}.",
+        )
+    holder = f", claimed by {row['claimed_by']}" if row["status"] == S.IN_PROGRESS else ""
+    raise InvalidTransition(
+        f"Task {code} is {row['status']}{holder}; only ready tasks can be claimed.",
+        hint="Call task_claim without a task to get the next ready one.",
+        details={"task": code, "status": row["status"]},
+    )
+
+
+def _held(tx: Tx, scope: Scope, code: str, agent: str) -> Row:
+    """The task, if `agent` holds it; otherwise `lease_lost` (or not_found)."""
+    row = task_row(tx, scope, code)
+    if row["status"] != S.IN_PROGRESS or row["claimed_by"] != agent:
+        who = f" (held by {row['claimed_by']})" if row["status"] == S.IN_PROGRESS else ""
+        raise LeaseLost(
+            f"You do not hold {code}: it is {row['status']}{who}.",
+            details={"task": code, "status": row["status"], "claimed_by": row["claimed_by"]},
+        )
+    return row
+
+
+def heartbeat(tx: Tx, scope: Scope, code: str) -> WorkResult:
+    agent = scope.require_agent()
+    row = _held(tx, scope, code, agent)
+    expires = scope.now + scope.lease_seconds
+    tx.one("lease_renew", {"id": row["id"], "agent": agent, "expires": expires})
+    return WorkResult(task=brief_by_id(tx, row["id"]), lease_expires_at=iso(expires), message="Lease renewed.")
+
+
+def done(tx: Tx, scope: Scope, code: str, summary: str) -> WorkResult:
+    agent = scope.require_agent()
+    if not summary.strip():
+        raise InvalidInput("The summary is empty.", hint="Say in a few lines what you did and where it is.")
+    check_text("summary", summary)
+    row = task_row(tx, scope, code)
+    if row["status"] in (S.DONE, S.REVIEW) and row["claimed_by"] == agent:
+        return WorkResult(task=brief_by_id(tx, row["id"]), message=f"{code} was already {row['status']}.")
+    row = _held(tx, scope, code, agent)
+    status = tx.scalar("task_finish", {"id": row["id"], "agent": agent, "summary": summary, "now": scope.now})
+    event(tx, scope, f"task.{status}", code)
+    unblocked: list[str] = []
+    if status == S.DONE:
+        unblocked = Settle(tx, scope).after_task_closed(row["id"], row["stream_id"], row["parent_id"]).run()
+    msg = "Submitted for review." if status == S.REVIEW else "Done."
+    return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=unblocked, message=msg)
+
+
+def fail(tx: Tx, scope: Scope, code: str, reason: str, retry: bool) -> WorkResult:
+    agent = scope.require_agent()
+    if not reason.strip():
+        raise InvalidInput("The reason is empty.", hint="Say what went wrong so the next attempt can avoid it.")
+    check_text("reason", reason)
+    row = _held(tx, scope, code, agent)
+    out = tx.one("task_fail", {"id": row["id"], "agent": agent, "reason": reason, "retry": retry, "now": scope.now})
+    note(tx, scope, row["id"], "system", f"Attempt {out['attempts']} of {out['max_attempts']} failed: {reason}")
+    event(tx, scope, "task.failed" if out["status"] == S.FAILED else "task.retry", code, reason=reason)
+    became = Settle(tx, scope).tasks([row["id"]]).streams([row["stream_id"]]).run()
+    if out["status"] == S.FAILED:
+        msg = f"{code} failed for good after {out['attempts']} attempts; its dependents stay waiting."
+    else:
+        msg = f"{code} is back in the queue (attempt {out['attempts']} of {out['max_attempts']} used)."
+    return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=became, message=msg)
+
+
+def release(tx: Tx, scope: Scope, code: str, reason: str | None) -> WorkResult:
+    agent = scope.require_agent()
+    check_text("reason", reason)
+    row = _held(tx, scope, code, agent)
+    tx.run("task_release", {"id": row["id"], "agent": agent, "reason": reason})
+    if reason:
+        note(tx, scope, row["id"], "note", f"Released: {reason}")
+    event(tx, scope, "task.released", code)
+    Settle(tx, scope).tasks([row["id"]]).streams([row["stream_id"]]).run()
+    return WorkResult(task=brief_by_id(tx, row["id"]), message=f"{code} is back in the queue; no attempt was used.")
+
+
+def block(tx: Tx, scope: Scope, code: str, reason: str) -> WorkResult:
+    """The claimer reports a blocker (it keeps the task); or anyone parks a not-yet-claimed task."""
+    agent = scope.require_agent()
+    if not reason.strip():
+        raise InvalidInput("The reason is empty.", hint="Say what input you need and from whom.")
+    check_text("reason", reason)
+    row = task_row(tx, scope, code)
+    if row["status"] == S.IN_PROGRESS:
+        row = _held(tx, scope, code, agent)
+    _move(tx, scope, row, S.BLOCKED, reason=reason, clear_claim=False)
+    note(tx, scope, row["id"], "blocker", reason)
+    return WorkResult(
+        task=brief_by_id(tx, row["id"]),
+        message=f"{code} is blocked; its lease is paused. task_unblock returns it to "
+        + (row["claimed_by"] or "the queue") + ".",
+    )
+
+
+def unblock(tx: Tx, scope: Scope, code: str, answer: str | None) -> WorkResult:
+    scope.require_agent()
+    check_text("answer", answer)
+    row = task_row(tx, scope, code)
+    if row["status"] != S.BLOCKED:
+        check_transition(code, row["status"], S.IN_PROGRESS)
+    if answer:
+        note(tx, scope, row["id"], "decision", answer)
+    if row["claimed_by"]:
+        expires = scope.now + scope.lease_seconds
+        _move(tx, scope, row, S.IN_PROGRESS, lease_expires_at=expires, clear_claim=False)
+        msg = f"{code} is back with {row['claimed_by']}, leased until {iso(expires)}."
+    else:
+        _move(tx, scope, row, S.WAITING)
+        msg = f"{code} is back in play."
+    became = Settle(tx, scope).tasks([row["id"]]).run()
+    return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=became, message=msg)
+
+
+def review(tx: Tx, scope: Scope, code: str, approve: bool, reason: str | None) -> WorkResult:
+    scope.require_agent()
+    row = task_row(tx, scope, code)
+    if row["status"] != S.REVIEW:
+        raise InvalidTransition(
+            f"Task {code} is {row['status']}, not in review.", hint="Only tasks in review can be reviewed."
+        )
+    if approve:
+        _move(tx, scope, row, S.DONE, reason=reason)
+        became = Settle(tx, scope).after_task_closed(row["id"], row["stream_id"], row["parent_id"]).run()
+        return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=became, message="Approved; done.")
+    if not (reason or "").strip():
+        raise InvalidInput("Sending a task back needs a reason.", hint="Say what must change.")
+    check_text("reason", reason)
+    note(tx, scope, row["id"], "decision", f"Changes requested: {reason}")
+    _move(tx, scope, row, S.READY, reason=reason, clear_claim=True)
+    return WorkResult(task=brief_by_id(tx, row["id"]), message=f"{code} is sent back to the queue.")
+
+
+def move(tx: Tx, scope: Scope, code: str, target: TaskStatus | str, reason: str | None = None) -> WorkResult:
+    """A manual status change by a person or orchestrator, checked against the transition table."""
+    target = S(target)
+    if target not in MANUAL_TARGETS:
+        allowed = ", ".join(sorted(MANUAL_TARGETS))
+        raise InvalidTransition(
+            f"Status {target} is set by the work cycle, not directly. Directly settable: {allowed}.",
+            hint="Use task_claim, task_done, task_fail or task_review for the others.",
+        )
+    check_text("reason", reason)
+    row = task_row(tx, scope, code)
+    status = S(row["status"])
+    settle = Settle(tx, scope)
+    if target is S.READY:
+        if status in (S.WAITING, S.READY):
+            return WorkResult(task=brief_by_id(tx, row["id"]), message=f"{code} is already in play.")
+        # Back into play: via waiting, then readiness decides. A failed task starts its attempts afresh.
+        _move(tx, scope, row, S.WAITING, reason=reason, clear_claim=True, reset_attempts=status is S.FAILED)
+        settle.tasks([row["id"]]).streams([row["stream_id"]])
+    elif target is S.CANCELLED:
+        _cancel_tree(tx, scope, row, reason, settle)
+    elif target is S.DONE:
+        _move(tx, scope, row, S.DONE, reason=reason, clear_claim=False)
+        settle.after_task_closed(row["id"], row["stream_id"], row["parent_id"])
+    elif target is S.BLOCKED:
+        if not (reason or "").strip():
+            raise InvalidInput("Blocking needs a reason.", hint="Say what input is needed.")
+        _move(tx, scope, row, S.BLOCKED, reason=reason, clear_claim=False)
+        note(tx, scope, row["id"], "blocker", reason)
+        settle.streams([row["stream_id"]])
+    else:
+        _move(tx, scope, row, target, reason=reason, clear_claim=True)
+        settle.streams([row["stream_id"]])
+    became = settle.run()
+    return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=became, message=f"{code} is now {target}.")
+
+
+def _cancel_tree(tx: Tx, scope: Scope, row: Row, reason: str | None, settle: Settle) -> None:
+    """Cancel a task and its open subtasks; cancelled work satisfies dependents and never holds a stream."""
+    check_transition(row["code"], row["status"], S.CANCELLED)
+    stack = [row]
+    while stack:
+        cur = stack.pop()
+        if S(cur["status"]) in TERMINAL:
+            continue
+        _move(tx, scope, cur, S.CANCELLED, reason=reason, clear_claim=True)
+        settle.after_task_closed(cur["id"], cur["stream_id"], cur["parent_id"])
+        stack.extend(tx.one("task_by_id", {"id": k["id"]}) for k in tx.all("task_open_subtasks", {"id": cur["id"]}))
+
+
+def _move(
+    tx: Tx,
+    scope: Scope,
+    row: Row,
+    target: TaskStatus,
+    *,
+    reason: str | None = None,
+    clear_claim: bool = True,
+    lease_expires_at: float | None = None,
+    reset_attempts: bool = False,
+) -> None:
+    check_transition(row["code"], row["status"], target)
+    moved = tx.run(
+        "task_move",
+        {
+            "id": row["id"],
+            "from": row["status"],
+            "to": target,
+            "reason": reason,
+            "clear_claim": clear_claim,
+            "lease_expires_at": lease_expires_at,
+            "reset_attempts": reset_attempts,
+            "now": scope.now,
+            "summary": None,
+        },
+    )
+    if not moved:
+        raise InvalidTransition(f"Task {row['code']} changed while moving it; re-read it with task_get.")
+    event(tx, scope, f"task.{target}", row["code"], reason=reason)
+
+
+def bulk(tx: Tx, scope: Scope, codes: list[str], target: TaskStatus, reason: str | None) -> tuple[list, list]:
+    """Apply `move` to each task; one task's error does not stop the others."""
+    from taskloom.errors import TaskloomError
+
+    changed, errors = [], []
+    for code in dict.fromkeys(codes):
+        try:
+            changed.append(move(tx, scope, code, target, reason).task)
+        except TaskloomError as exc:
+            errors.append({"task": code, "code": exc.code, "message": exc.message})
+    return changed, errors

@@ -1,0 +1,45 @@
+"""The store interface every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+Row = Mapping[str, Any]
+Params = Mapping[str, Any]
+
+
+class Tx(Protocol):
+    """One open transaction. Queries are named; the backend owns their SQL."""
+
+    def one(self, query: str, params: Params | None = None) -> Row | None: ...
+
+    def all(self, query: str, params: Params | None = None) -> list[Row]: ...
+
+    def scalar(self, query: str, params: Params | None = None) -> Any: ...
+
+    def run(self, query: str, params: Params | None = None) -> int:
+        """Execute a write; returns the number of rows changed."""
+        ...
+
+    def many(self, query: str, rows: Iterable[Params]) -> None: ...
+
+
+class Store(Protocol):
+    """A database shared by many processes.
+
+    `write` runs `fn` in one serialised write transaction (SQLite: BEGIN IMMEDIATE), so a
+    read-then-write inside it can never lose a race to another process. `read` runs `fn` in a
+    consistent snapshot. Either way the whole function crosses to the database in one hop.
+    """
+
+    async def write(self, fn: Callable[[Tx], T]) -> T: ...
+
+    async def read(self, fn: Callable[[Tx], T]) -> T: ...
+
+    async def changed(self) -> bool:
+        """True if any process committed a write since the last call (cheap; no table reads)."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,119 @@
+-- 0001: the initial schema.
+
+CREATE TABLE projects (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    next_task_seq INTEGER NOT NULL DEFAULT 1,
+    -- Bumped on every dependency or task-set change; the resolver re-ranks when it moves.
+    graph_version INTEGER NOT NULL DEFAULT 0,
+    ranked_version INTEGER NOT NULL DEFAULT 0,
+    resolver_run_at REAL,
+    created_at REAL NOT NULL
+);
+
+CREATE TABLE sprints (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    code TEXT NOT NULL,
+    title TEXT NOT NULL,
+    goal TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'planned' CHECK (status IN ('planned', 'active', 'closed')),
+    created_at REAL NOT NULL,
+    UNIQUE (project_id, code)
+);
+
+CREATE TABLE streams (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    code TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'ready' CHECK (status IN ('waiting', 'ready', 'active', 'done')),
+    created_at REAL NOT NULL,
+    ready_at REAL,
+    done_at REAL,
+    UNIQUE (project_id, code)
+);
+
+CREATE TABLE stream_deps (
+    stream_id INTEGER NOT NULL REFERENCES streams(id),
+    depends_on_id INTEGER NOT NULL REFERENCES streams(id),
+    PRIMARY KEY (stream_id, depends_on_id)
+) WITHOUT ROWID;
+CREATE INDEX stream_deps_reverse ON stream_deps (depends_on_id, stream_id);
+
+CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    code TEXT NOT NULL,
+    key TEXT,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    acceptance TEXT NOT NULL DEFAULT '',
+    context TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL CHECK (status IN
+        ('backlog', 'waiting', 'ready', 'in_progress', 'review', 'blocked', 'done', 'failed', 'cancelled')),
+    priority INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),
+    role TEXT,
+    stream_id INTEGER REFERENCES streams(id),
+    sprint_id INTEGER REFERENCES sprints(id),
+    parent_id INTEGER REFERENCES tasks(id),
+    depth INTEGER NOT NULL DEFAULT 1,
+    requires_review INTEGER NOT NULL DEFAULT 0,
+    rank INTEGER NOT NULL DEFAULT 1,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_by TEXT,
+    created_at REAL NOT NULL,
+    ready_at REAL,
+    started_at REAL,
+    completed_at REAL,
+    claimed_by TEXT,
+    lease_expires_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL DEFAULT 3,
+    summary TEXT,
+    reason TEXT,
+    UNIQUE (project_id, code)
+);
+CREATE UNIQUE INDEX tasks_key ON tasks (project_id, key) WHERE key IS NOT NULL;
+-- The claim order: the next task is one index step away, whatever the project's size.
+CREATE INDEX tasks_claim_order ON tasks (project_id, status, priority, rank DESC, id);
+CREATE INDEX tasks_stream_status ON tasks (stream_id, status);
+CREATE INDEX tasks_parent_status ON tasks (parent_id, status);
+CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE status = 'in_progress';
+
+CREATE TABLE task_deps (
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    depends_on_id INTEGER NOT NULL REFERENCES tasks(id),
+    PRIMARY KEY (task_id, depends_on_id)
+) WITHOUT ROWID;
+-- Reverse index: completing a task finds its dependents without scanning.
+CREATE INDEX task_deps_reverse ON task_deps (depends_on_id, task_id);
+
+CREATE TABLE task_labels (
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    label TEXT NOT NULL,
+    PRIMARY KEY (task_id, label)
+) WITHOUT ROWID;
+CREATE INDEX task_labels_label ON task_labels (label, task_id);
+
+CREATE TABLE notes (
+    id INTEGER PRIMARY KEY,
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    agent TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX notes_task ON notes (task_id, id);
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT,
+    agent TEXT,
+    payload TEXT
+);
+CREATE INDEX events_project ON events (project_id, id);
