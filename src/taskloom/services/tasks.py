@@ -151,7 +151,7 @@ def add_note(tx: Tx, scope: Scope, code: str, kind: str, body: str) -> TaskBrief
 
 def set_context(
     tx: Tx, scope: Scope, code: str, text: str, mode: Literal["append", "replace"], if_version: int | None
-) -> TaskDetail:
+) -> TaskBrief:
     row = task_row(tx, scope, code)
     _check_version(row, if_version)
     if mode == "append":
@@ -161,4 +161,4 @@ def set_context(
     check_text("context", joined)
     tx.run("task_context_set", {"id": row["id"], "context": joined, "version": row["version"]})
     event(tx, scope, "task.context", code, mode=mode)
-    return detail(tx, task_row(tx, scope, code))
+    return brief(task_row(tx, scope, code))

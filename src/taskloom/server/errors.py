@@ -1,0 +1,49 @@
+"""Turning failures into tool errors an LLM can act on: a stable code, a sentence, a next step."""
+
+from __future__ import annotations
+
+import logging
+
+from mcp.types import CallToolResult, TextContent
+from pydantic import ValidationError
+
+from taskloom.errors import Internal, InvalidInput, NotFound, TaskloomError, TooLarge
+
+log = logging.getLogger(__name__)
+
+_TOO_LARGE_TYPES = {"string_too_long", "too_long", "bytes_too_long"}
+
+
+def from_validation(exc: ValidationError) -> TaskloomError:
+    """Name the fields and what is wrong with them, never echo the (possibly huge) values."""
+    problems = []
+    too_large = False
+    for err in exc.errors(include_url=False, include_input=False)[:10]:
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        problems.append(f"{where}: {err['msg']}")
+        too_large |= err["type"] in _TOO_LARGE_TYPES
+    text = "Invalid arguments: " + "; ".join(problems) + "."
+    if too_large:
+        return TooLarge(text, hint="Shorten the fields named; nothing was stored.")
+    return InvalidInput(text, hint="Fix the fields named, following the tool's input schema, and call again.")
+
+
+def to_result(err: TaskloomError) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=str(err))],
+        structured_content={"error": err.to_dict()},
+        is_error=True,
+    )
+
+
+def map_exception(tool: str, exc: Exception) -> TaskloomError:
+    """The SDK wraps tool failures; find ours (or a validation error) inside."""
+    cause = exc.__cause__
+    if isinstance(cause, TaskloomError):
+        return cause
+    if isinstance(cause, ValidationError):
+        return from_validation(cause)
+    if cause is None and str(exc).startswith("Unknown tool"):
+        return NotFound(f"There is no tool named {tool!r}.", hint="Call tools/list to see the tools.")
+    log.error("tool %s crashed", tool, exc_info=cause or exc)
+    return Internal(f"{tool} failed unexpectedly; nothing was changed.")

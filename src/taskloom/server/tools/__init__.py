@@ -1,0 +1,33 @@
+"""Tool modules, one per noun, and the profiles that choose among them."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import MCPServer
+
+from taskloom.server.tools import planning, tasks, work
+from taskloom.server.tools.common import ToolDef
+
+ALL: list[ToolDef] = [*planning.TOOLS, *tasks.TOOLS, *work.TOOLS]
+
+_WORKER = {
+    "task_claim",
+    "task_heartbeat",
+    "task_note",
+    "task_context",
+    "task_done",
+    "task_fail",
+    "task_release",
+    "task_block",
+    "task_get",
+}
+PROFILES: dict[str, frozenset[str]] = {
+    "worker": frozenset(_WORKER),
+    "orchestrator": frozenset(t.name for t in ALL),
+    "all": frozenset(t.name for t in ALL),
+}
+
+
+def register(server: MCPServer, names: frozenset[str]) -> None:
+    for tool in ALL:
+        if tool.name in names:
+            server.add_tool(tool.fn, title=tool.title, annotations=tool.annotations, structured_output=True)

@@ -1,0 +1,39 @@
+"""What every tool module shares: how to reach the app, argument types, annotations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from taskloom.services.app import Taskloom
+
+AgentArg = Annotated[
+    str | None, Field(description="your agent name; defaults to the server's TASKLOOM_AGENT", max_length=100)
+]
+TaskArg = Annotated[str, Field(description="task code, e.g. T-12", min_length=1, max_length=64)]
+ReasonArg = Annotated[str | None, Field(description="why, for the next reader")]
+
+READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, destructive_hint=False, open_world_hint=False)
+WRITE = ToolAnnotations(read_only_hint=False, idempotent_hint=False, destructive_hint=False, open_world_hint=False)
+IDEMPOTENT = ToolAnnotations(read_only_hint=False, idempotent_hint=True, destructive_hint=False, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, idempotent_hint=False, destructive_hint=True, open_world_hint=False)
+
+
+@dataclass(frozen=True)
+class ToolDef:
+    fn: Callable[..., Any]
+    title: str
+    annotations: ToolAnnotations
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+
+def app_of(ctx: Context) -> Taskloom:
+    return ctx.request_context.lifespan_context

@@ -1,0 +1,135 @@
+"""Project, sprint and stream tools, plan import and the graph."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from pydantic import BaseModel, Field
+
+from taskloom.models import (
+    Code,
+    Graph,
+    ImportResult,
+    ProjectStatus,
+    Sprint,
+    SprintList,
+    SprintSpec,
+    SprintStatus,
+    Stream,
+    StreamList,
+    StreamSpec,
+    TaskBrief,
+    TaskSpec,
+    Title,
+)
+from taskloom.models import Plan as PlanModel
+from taskloom.server.tools.common import IDEMPOTENT, READ, AgentArg, ToolDef, app_of
+from taskloom.services import graphs, planning, tasks
+
+
+class StreamView(BaseModel):
+    stream: Stream
+    tasks: list[TaskBrief] = Field(description="first 200 tasks of the stream")
+
+
+async def project_status(ctx: Context) -> ProjectStatus:
+    """The project at a glance: task counts per status, each stream's state and counts, ready work
+    per role, and who holds what. Use it to decide what to plan or unblock next."""
+    return await app_of(ctx).read(planning.project_status)
+
+
+async def sprint_create(
+    ctx: Context,
+    code: Code,
+    title: Title | None = None,
+    goal: str = "",
+    status: SprintStatus = SprintStatus.PLANNED,
+) -> Sprint:
+    """Create a sprint, or update the one with this code (title, goal, status planned/active/closed).
+    Assign tasks to it with task_create or task_update `sprint`."""
+    spec = SprintSpec(code=code, title=title, goal=goal, status=status)
+    sprint, _ = await app_of(ctx).write(planning.upsert_sprint, spec)
+    return sprint
+
+
+async def sprint_list(ctx: Context) -> SprintList:
+    """All sprints with their status and task counts per status."""
+
+    def run(tx, scope):
+        return SprintList(sprints=[planning.render_sprint(tx, r) for r in tx.all("sprint_list", {"project": scope.project_id})])
+
+    return await app_of(ctx).read(run)
+
+
+async def stream_create(
+    ctx: Context,
+    code: Code,
+    name: Title | None = None,
+    description: str = "",
+    depends_on: Annotated[list[Code], Field(description="streams that must be done first (all of them)")] = [],
+) -> Stream:
+    """Create a stream of work, or update the one with this code; `depends_on` replaces its
+    dependencies. Tasks in a stream wait until every stream it depends on is done. A dependency
+    cycle is refused with error `cycle`, printing the path."""
+    spec = StreamSpec(code=code, name=name, description=description, depends_on=depends_on)
+
+    def run(tx, scope):
+        [(sid, _)] = planning.upsert_streams(tx, scope, [spec])
+        return planning.render_stream(tx, tx.one("stream_by_id", {"id": sid}))
+
+    return await app_of(ctx).write(run)
+
+
+async def stream_list(ctx: Context) -> StreamList:
+    """All streams: state (waiting, ready, active, done), dependencies and task counts."""
+
+    def run(tx, scope):
+        return StreamList(streams=[planning.render_stream(tx, r) for r in tx.all("stream_list", {"project": scope.project_id})])
+
+    return await app_of(ctx).read(run)
+
+
+async def stream_get(ctx: Context, stream: Code) -> StreamView:
+    """One stream with its first 200 tasks. Errors: not_found for an unknown code."""
+
+    def run(tx, scope):
+        row = tx.one("stream_by_code", {"project": scope.project_id, "code": stream})
+        page = tasks.list_tasks(tx, scope, stream=stream, limit=200)
+        return StreamView(stream=planning.render_stream(tx, row), tasks=page.tasks)
+
+    return await app_of(ctx).read(run)
+
+
+async def plan_import(
+    ctx: Context,
+    sprints: list[SprintSpec] = [],
+    streams: list[StreamSpec] = [],
+    tasks: Annotated[list[TaskSpec], Field(description="each needs a key or code")] = [],
+    agent: AgentArg = None,
+) -> ImportResult:
+    """Lay out a whole plan (sprints, streams, tasks, dependencies) in one transaction. Idempotent:
+    sprints and streams match by code, tasks by key or code, so importing again creates nothing new.
+    Cycles are checked over the whole plan; any error leaves nothing behind."""
+    plan = PlanModel(sprints=sprints, streams=streams, tasks=tasks)
+    return await app_of(ctx).write(planning.import_plan, plan, agent=agent)
+
+
+async def graph_get(
+    ctx: Context, stream: Annotated[Code | None, Field(description="limit to one stream")] = None
+) -> Graph:
+    """The task DAG (at most 200 tasks; filter by stream for more): each task's depth and rank
+    (work waiting on it), the critical path, and Mermaid text to render."""
+    return await app_of(ctx).read(graphs.graph_get, stream)
+
+
+TOOLS = [
+    ToolDef(project_status, "Project status", READ),
+    ToolDef(sprint_create, "Create or update a sprint", IDEMPOTENT),
+    ToolDef(sprint_list, "List sprints", READ),
+    ToolDef(stream_create, "Create or update a stream", IDEMPOTENT),
+    ToolDef(stream_list, "List streams", READ),
+    ToolDef(stream_get, "Get a stream", READ),
+    ToolDef(plan_import, "Import a plan", IDEMPOTENT),
+    ToolDef(graph_get, "Get the task graph", READ),
+]

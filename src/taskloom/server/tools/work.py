@@ -1,0 +1,123 @@
+"""The work cycle: claim, heartbeat, done, fail, release, block, unblock, review, bulk moves."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import Context
+from pydantic import Field
+
+from taskloom.models import BulkResult, ClaimResult, Code, Name, WorkResult
+from taskloom.server.tools.common import DESTRUCTIVE, IDEMPOTENT, WRITE, AgentArg, ReasonArg, TaskArg, ToolDef, app_of
+from taskloom.services import work
+
+
+async def task_claim(
+    ctx: Context,
+    task: Annotated[str | None, Field(max_length=64, description="a specific ready task; omit for the next best")] = None,
+    role: Annotated[Name | None, Field(description="only tasks for this role (or with no role)")] = None,
+    stream: Code | None = None,
+    labels: Annotated[list[Name], Field(max_length=20, description="tasks having all of these")] = [],
+    agent: AgentArg = None,
+) -> ClaimResult:
+    """Take the next ready task (highest priority, then longest chain of work waiting on it, then
+    oldest), atomically: no other agent can get it. Returns the task, its context, latest notes
+    and what its dependencies produced, plus a lease: call task_heartbeat before it expires or the
+    task goes back to the queue. `claimed: false` means nothing matches right now."""
+    return await app_of(ctx).write(work.claim, code=task, role=role, stream=stream, labels=labels, agent=agent)
+
+
+async def task_heartbeat(ctx: Context, task: TaskArg, agent: AgentArg = None) -> WorkResult:
+    """Renew your lease on a task you hold. Errors: lease_lost if you no longer hold it: stop and claim anew."""
+    return await app_of(ctx).write(work.heartbeat, task, agent=agent)
+
+
+async def task_done(
+    ctx: Context,
+    task: TaskArg,
+    summary: Annotated[str, Field(min_length=1, description="what you did and where the results are")],
+    agent: AgentArg = None,
+) -> WorkResult:
+    """Finish a task you hold. Goes to review if the task requires it. Returns the tasks that became
+    ready as a result. Safe to retry. Errors: lease_lost if you no longer hold it."""
+    return await app_of(ctx).write(work.done, task, summary, agent=agent)
+
+
+async def task_fail(
+    ctx: Context,
+    task: TaskArg,
+    reason: Annotated[str, Field(min_length=1)],
+    retry: Annotated[bool, Field(description="false gives up now instead of retrying")] = True,
+    agent: AgentArg = None,
+) -> WorkResult:
+    """Report that your attempt failed. The task goes back to the queue while attempts remain, else
+    it fails for good and its dependents keep waiting."""
+    return await app_of(ctx).write(work.fail, task, reason, retry, agent=agent)
+
+
+async def task_release(ctx: Context, task: TaskArg, reason: ReasonArg = None, agent: AgentArg = None) -> WorkResult:
+    """Hand a task you hold back to the queue without using an attempt (wrong role, no time)."""
+    return await app_of(ctx).write(work.release, task, reason, agent=agent)
+
+
+async def task_block(
+    ctx: Context,
+    task: TaskArg,
+    reason: Annotated[str, Field(min_length=1, description="what input you need, from whom")],
+    agent: AgentArg = None,
+) -> WorkResult:
+    """Report a blocker that needs someone's input. You keep the task and its lease pauses until
+    task_unblock. Orchestrators may also block a task that nobody holds."""
+    return await app_of(ctx).write(work.block, task, reason, agent=agent)
+
+
+async def task_unblock(
+    ctx: Context,
+    task: TaskArg,
+    answer: Annotated[str | None, Field(description="the input the blocker asked for; saved as a decision note")] = None,
+    agent: AgentArg = None,
+) -> WorkResult:
+    """Resolve a blocker: the task returns to the agent that held it (with a fresh lease) or to the queue."""
+    return await app_of(ctx).write(work.unblock, task, answer, agent=agent)
+
+
+async def task_review(
+    ctx: Context,
+    task: TaskArg,
+    approve: bool,
+    reason: Annotated[str | None, Field(description="required when sending back")] = None,
+    agent: AgentArg = None,
+) -> WorkResult:
+    """Review a task in `review`: approve (it is done and dependents move) or send it back to the
+    queue with a reason."""
+    return await app_of(ctx).write(work.review, task, approve, reason, agent=agent)
+
+
+async def task_status_bulk(
+    ctx: Context,
+    tasks: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=200)],
+    status: Literal["backlog", "ready", "blocked", "done", "cancelled"],
+    reason: ReasonArg = None,
+    agent: AgentArg = None,
+) -> BulkResult:
+    """Move many tasks at once (park in backlog, put back in play, cancel...). Each move is checked;
+    the ones that are not allowed are listed in `errors` and the rest still happen."""
+
+    def run(tx, scope):
+        changed, errors = work.bulk(tx, scope, tasks, status, reason)
+        return BulkResult(changed=changed, errors=errors)
+
+    return await app_of(ctx).write(run, agent=agent)
+
+
+TOOLS = [
+    ToolDef(task_claim, "Claim a task", WRITE),
+    ToolDef(task_heartbeat, "Renew a lease", IDEMPOTENT),
+    ToolDef(task_done, "Finish a task", IDEMPOTENT),
+    ToolDef(task_fail, "Fail an attempt", WRITE),
+    ToolDef(task_release, "Release a task", WRITE),
+    ToolDef(task_block, "Report a blocker", WRITE),
+    ToolDef(task_unblock, "Resolve a blocker", WRITE),
+    ToolDef(task_review, "Review a task", WRITE),
+    ToolDef(task_status_bulk, "Change many statuses", DESTRUCTIVE),
+]
