@@ -1,0 +1,1 @@
+"""The `taskloom` command: serve, status, import, tools-md."""

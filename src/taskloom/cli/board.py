@@ -1,0 +1,46 @@
+"""`taskloom status`: the project as a team's status board."""
+
+from __future__ import annotations
+
+from taskloom.models import ProjectStatus
+
+ORDER = ["backlog", "waiting", "ready", "in_progress", "review", "blocked", "done", "failed", "cancelled"]
+BAR = 20
+
+
+def bar(done: int, total: int) -> str:
+    filled = round(BAR * done / total) if total else 0
+    return "[" + "#" * filled + "-" * (BAR - filled) + "]"
+
+
+def counts_line(counts: dict[str, int]) -> str:
+    return "  ".join(f"{s} {counts[s]}" for s in ORDER if counts.get(s))
+
+
+def render(status: ProjectStatus) -> str:
+    lines = [f"taskloom · project {status.project}", ""]
+    if status.streams:
+        width = max(len(s.code) for s in status.streams)
+        lines.append("Streams")
+        for s in status.streams:
+            closed = s.counts.get("done", 0) + s.counts.get("cancelled", 0)
+            pct = f"{100 * closed // s.total:3d}%" if s.total else "  -%"
+            deps = f"  after {', '.join(s.depends_on)}" if s.depends_on else ""
+            lines.append(
+                f"  {s.code:<{width}}  {bar(closed, s.total)} {pct}  {s.status:<7}  "
+                f"{counts_line(s.counts) or 'no tasks'}{deps}"
+            )
+        lines.append("")
+    closed = status.counts.get("done", 0) + status.counts.get("cancelled", 0)
+    lines.append(f"Total  {bar(closed, status.total)} {closed}/{status.total} closed   {counts_line(status.counts)}")
+    if status.ready_by_role:
+        ready = "  ".join(f"{role} {n}" for role, n in sorted(status.ready_by_role.items()))
+        lines.append(f"Ready by role   {ready}")
+    if status.in_progress:
+        lines.append("")
+        lines.append("In progress")
+        for t in status.in_progress:
+            lines.append(f"  {t.code:<8} {t.claimed_by or '?':<16} {t.title}")
+    lines.append("")
+    lines.append(f"Resolver last ran: {status.resolver_last_run or 'never'}")
+    return "\n".join(lines)

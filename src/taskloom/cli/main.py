@@ -1,0 +1,134 @@
+"""Entry point for the `taskloom` console script."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import yaml
+from pydantic import ValidationError
+
+from taskloom import __version__
+from taskloom.config import Settings, resolve_db, resolve_lease, resolve_project
+from taskloom.errors import TaskloomError
+from taskloom.server.errors import from_validation
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        db_path=resolve_db(args.db),
+        project=resolve_project(args.project),
+        lease_seconds=resolve_lease(getattr(args, "lease_seconds", None)),
+        default_agent=os.environ.get("TASKLOOM_AGENT") or None,
+        profile=getattr(args, "profile", "all"),
+    )
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="SQLite file (default .taskloom/taskloom.db, or TASKLOOM_DB)")
+    p.add_argument("--project", help="project name (default TASKLOOM_PROJECT, or the current directory's name)")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="taskloom", description="Task coordination for teams of LLM agents, over MCP.")
+    root.add_argument("--version", action="version", version=f"taskloom {__version__}")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the MCP server")
+    _common(serve)
+    serve.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--token", default=os.environ.get("TASKLOOM_TOKEN"), help="bearer token for HTTP (TASKLOOM_TOKEN)")
+    serve.add_argument("--profile", choices=["worker", "orchestrator", "all"], default="all")
+    serve.add_argument("--lease-seconds", type=float, help="claim lease length (default 900, or TASKLOOM_LEASE_SECONDS)")
+
+    status = sub.add_parser("status", help="print the project's status board")
+    _common(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    imp = sub.add_parser("import", help="import a plan (JSON or YAML, the shape of plan_import)")
+    _common(imp)
+    imp.add_argument("file", type=Path)
+
+    tools = sub.add_parser("tools-md", help="write tools.md from the live tool registry")
+    tools.add_argument("--output", "-o", type=Path, default=Path("tools.md"))
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return anyio.run(_dispatch, args) or 0
+    except TaskloomError as exc:
+        print(f"taskloom: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    from taskloom.services.app import Taskloom
+
+    if args.command == "serve":
+        from taskloom.server.run import serve
+
+        await serve(_settings(args), args.transport, args.host, args.port, args.token)
+        return 0
+    if args.command == "tools-md":
+        args.output.write_text(await tools_markdown(), encoding="utf-8")
+        print(f"wrote {args.output}")
+        return 0
+    app = await Taskloom.open(_settings(args))
+    try:
+        if args.command == "status":
+            return await _status(app, args.json)
+        return await _import(app, args.file)
+    finally:
+        await app.close()
+
+
+async def tools_markdown() -> str:
+    from taskloom.cli import toolsmd
+    from taskloom.server import build_server
+    from taskloom.services.app import Taskloom
+
+    app = await Taskloom.open(Settings(db_path=Path(":memory:"), project="tools-md"))
+    try:
+        return toolsmd.render(await build_server(app).list_tools())
+    finally:
+        await app.close()
+
+
+async def _status(app, as_json: bool) -> int:
+    from taskloom.cli import board
+    from taskloom.services import planning
+
+    status = await app.read(planning.project_status)
+    print(status.model_dump_json(indent=2) if as_json else board.render(status))
+    return 0
+
+
+async def _import(app, path: Path) -> int:
+    from taskloom.models import Plan
+    from taskloom.services import planning
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        plan = Plan.model_validate(data or {})
+    except (ValueError, yaml.YAMLError) as exc:
+        cause = from_validation(exc) if isinstance(exc, ValidationError) else exc
+        print(f"taskloom: {path} is not a valid plan: {cause}", file=sys.stderr)
+        return 2
+    result = await app.write(planning.import_plan, plan)
+    print(
+        f"imported {path}: {result.tasks_created} tasks created, {result.tasks_existing} already there, "
+        f"{result.dependencies} dependencies, {result.streams} streams, {result.sprints} sprints; "
+        f"{result.ready} ready now"
+    )
+    return 0

@@ -1,0 +1,71 @@
+"""Running a server process: open the store once, start the resolver, serve one transport."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import anyio
+
+from taskloom.clock import Clock
+from taskloom.config import Settings, Transport
+from taskloom.errors import InvalidInput
+from taskloom.resolver import Resolver
+from taskloom.server.build import TaskloomMCP, build_server
+from taskloom.server.http import BearerAuth, is_loopback, security_for
+from taskloom.services.app import Taskloom
+
+log = logging.getLogger(__name__)
+
+
+def check_exposure(host: str, token: str | None) -> None:
+    """No accidental open service: a non-loopback bind needs a token."""
+    if not is_loopback(host) and not token:
+        raise InvalidInput(
+            f"Refusing to listen on {host} without a token.",
+            hint="Pass --token (or TASKLOOM_TOKEN) to require bearer auth, or bind 127.0.0.1.",
+        )
+
+
+async def serve(
+    settings: Settings,
+    transport: Transport = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    clock: Clock | None = None,
+) -> None:
+    if transport != "stdio":
+        check_exposure(host, token)
+    app = await Taskloom.open(settings, clock)
+    try:
+        server = build_server(app, settings.profile)
+        resolver = Resolver(app)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(resolver.run, name="taskloom-resolver")
+            if transport == "stdio":
+                await server.run_stdio_async()
+            else:
+                await _serve_http(server, transport, host, port, token)
+            tg.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await app.close()
+
+
+async def _serve_http(server: TaskloomMCP, transport: Transport, host: str, port: int, token: str | None) -> None:
+    import uvicorn
+
+    security = security_for(host)
+    if transport == "http":
+        asgi = server.streamable_http_app(host=host, transport_security=security)
+        path = "/mcp"
+    else:
+        asgi = server.sse_app(host=host, transport_security=security)
+        path = "/sse"
+    if token:
+        asgi = BearerAuth(asgi, token)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"taskloom serving {transport} on http://{shown}:{port}{path}", file=sys.stderr, flush=True)
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="on")
+    await uvicorn.Server(config).serve()
