@@ -9,10 +9,13 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
+from mcp.types import Tool as MCPTool
 
 from taskloom import __version__
 from taskloom.config import Profile
+from taskloom.errors import InvalidInput
 from taskloom.server import errors
+from taskloom.server.schema import compact
 from taskloom.server.tools import PROFILES, register
 from taskloom.services.app import Taskloom
 
@@ -26,9 +29,37 @@ and end with what to do next."""
 
 
 class TaskloomMCP(MCPServer[Taskloom]):
-    """MCPServer whose tool errors carry taskloom's codes instead of SDK wording or tracebacks."""
+    """MCPServer with taskloom's error codes, strict argument names and compact schemas."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.argument_names: dict[str, frozenset[str]] = {}
+        self._listed: list[MCPTool] | None = None
+
+    async def list_tools(self) -> list[MCPTool]:
+        if self._listed is None:
+            self._listed = [
+                tool.model_copy(
+                    update={
+                        "input_schema": compact(tool.input_schema, is_input=True),
+                        "output_schema": tool.output_schema and compact(tool.output_schema, is_input=False),
+                    }
+                )
+                for tool in await super().list_tools()
+            ]
+        return self._listed
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        known = self.argument_names.get(name)
+        unknown = sorted(set(arguments) - known) if known is not None else []
+        if unknown:
+            # A misspelt argument silently ignored is a wrong result the agent never notices.
+            return errors.to_result(
+                InvalidInput(
+                    f"{name} has no argument(s) {', '.join(unknown)}.",
+                    hint=f"Valid arguments: {', '.join(sorted(known)) or 'none'}.",
+                )
+            )
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -49,7 +80,7 @@ def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
         lifespan=lifespan,
         log_level="WARNING",
     )
-    register(server, PROFILES[profile])
+    server.argument_names = register(server, PROFILES[profile])
     return server
 
 

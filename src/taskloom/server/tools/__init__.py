@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from mcp.server.mcpserver import MCPServer
 
 from taskloom.server.tools import planning, tasks, work
@@ -27,7 +29,12 @@ PROFILES: dict[str, frozenset[str]] = {
 }
 
 
-def register(server: MCPServer, names: frozenset[str]) -> None:
+def register(server: MCPServer, names: frozenset[str]) -> dict[str, frozenset[str]]:
+    """Add the named tools; returns each tool's argument names (the context parameter excluded)."""
+    arguments: dict[str, frozenset[str]] = {}
     for tool in ALL:
         if tool.name in names:
             server.add_tool(tool.fn, title=tool.title, annotations=tool.annotations, structured_output=True)
+            params = inspect.signature(tool.fn).parameters
+            arguments[tool.name] = frozenset(p for p in params if p != "ctx")
+    return arguments
