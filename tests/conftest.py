@@ -12,6 +12,7 @@ from mcp import Client
 from taskloom.clock import ManualClock
 from taskloom.config import Settings
 from taskloom.server import build_server
+from taskloom.server.errors import error_of
 from taskloom.services.app import Taskloom
 
 
@@ -62,7 +63,9 @@ async def call_error(client: Client, tool: str, **args: Any) -> dict[str, Any]:
     """Call a tool that must fail; return its error object (code, message, hint)."""
     result = await client.call_tool(tool, args)
     assert result.is_error, f"{tool} unexpectedly succeeded: {result.structured_content}"
-    error = result.structured_content["error"]
+    # Errors carry no structuredContent (it would have to match the tool's output schema).
+    assert result.structured_content is None
+    error = error_of(result)
     assert result.content[0].text.startswith(error["code"] + ":")
     assert "Traceback" not in result.content[0].text
     return error

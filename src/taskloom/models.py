@@ -151,6 +151,7 @@ class ClaimResult(BaseModel):
     claimed: bool
     detail: TaskDetail | None = None
     lease_seconds: float | None = None
+    open_tasks: int = Field(0, description="tasks not yet closed; 0 with claimed false means all work is done")
     message: str
 
 

@@ -44,6 +44,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--token", default=os.environ.get("TASKLOOM_TOKEN"), help="bearer token for HTTP (TASKLOOM_TOKEN)")
+    serve.add_argument(
+        "--allow-host", action="append", default=[], metavar="NAME",
+        help="another Host name clients may use (DNS-rebinding protection); repeatable",
+    )
     serve.add_argument("--profile", choices=["worker", "orchestrator", "all"], default="all")
     serve.add_argument("--lease-seconds", type=float, help="claim lease length (default 900, or TASKLOOM_LEASE_SECONDS)")
 
@@ -67,8 +71,31 @@ def main(argv: list[str] | None = None) -> int:
     except TaskloomError as exc:
         print(f"taskloom: {exc}", file=sys.stderr)
         return 2
+    except BaseExceptionGroup as group:
+        # Errors raised while the resolver task group is open arrive wrapped.
+        ours, rest = group.split(TaskloomError)
+        if ours is not None:
+            print(f"taskloom: {_first(ours)}", file=sys.stderr)
+            return 2
+        # A stdio client that goes away mid-write is a normal end of the session, not a crash.
+        _, other = rest.split(_HANGUPS)
+        if other is None:
+            return 0
+        raise
+    except _HANGUPS:
+        return 0
     except KeyboardInterrupt:
         return 130
+
+
+_HANGUPS = (BrokenPipeError, ConnectionResetError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
@@ -77,7 +104,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from taskloom.server.run import serve
 
-        await serve(_settings(args), args.transport, args.host, args.port, args.token)
+        await serve(
+            _settings(args), args.transport, args.host, args.port, args.token, allow_hosts=args.allow_host
+        )
         return 0
     if args.command == "tools-md":
         args.output.write_text(await tools_markdown(), encoding="utf-8")

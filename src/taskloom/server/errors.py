@@ -28,12 +28,25 @@ def from_validation(exc: ValidationError) -> TaskloomError:
     return InvalidInput(text, hint="Fix the fields named, following the tool's input schema, and call again.")
 
 
+META_KEY = "taskloom/error"
+
+
 def to_result(err: TaskloomError) -> CallToolResult:
+    """The text is what a model reads; `_meta` carries the same fields for programs.
+
+    Not `structuredContent`: clients (the TypeScript SDK among them) check it against the tool's
+    output schema even on errors, and would replace our message with a schema complaint.
+    """
     return CallToolResult(
         content=[TextContent(type="text", text=str(err))],
-        structured_content={"error": err.to_dict()},
+        _meta={META_KEY: err.to_dict()},
         is_error=True,
     )
+
+
+def error_of(result: CallToolResult) -> dict | None:
+    """The structured error of a failed call, for clients written in Python (tests, examples)."""
+    return (result.meta or {}).get(META_KEY) if result.is_error else None
 
 
 def map_exception(tool: str, exc: Exception) -> TaskloomError:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import socket
 
+import psutil
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,11 +23,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def security_for(host: str) -> TransportSecuritySettings:
-    """DNS-rebinding protection: only our own Host and Origin names are accepted."""
+WILDCARDS = {"0.0.0.0", "::", ""}
+
+
+def machine_names() -> list[str]:
+    """This machine's host names and interface addresses: what clients use to reach a wildcard bind."""
+    found = {socket.gethostname(), socket.getfqdn()}
+    for addrs in psutil.net_if_addrs().values():
+        found |= {a.address.split("%")[0] for a in addrs if a.family in (socket.AF_INET, socket.AF_INET6)}
+    return sorted(found)
+
+
+def security_for(host: str, extra_hosts: list[str] | None = None) -> TransportSecuritySettings:
+    """DNS-rebinding protection: only names that really are this server pass the Host/Origin check."""
     names = ["127.0.0.1", "localhost", "[::1]"]
-    if not is_loopback(host) and host not in ("0.0.0.0", "::"):
-        names.append(f"[{host}]" if ":" in host else host)
+    bound = machine_names() if host in WILDCARDS else ([] if is_loopback(host) else [host])
+    for name in [*bound, *(extra_hosts or [])]:
+        names.append(f"[{name}]" if ":" in name and not name.startswith("[") else name)
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[f"{n}:*" for n in names] + names,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 
 import anyio
@@ -34,9 +35,12 @@ async def serve(
     port: int = 8765,
     token: str | None = None,
     clock: Clock | None = None,
+    allow_hosts: list[str] | None = None,
 ) -> None:
+    sock = None
     if transport != "stdio":
         check_exposure(host, token)
+        sock = listen(host, port)
     app = await Taskloom.open(settings, clock)
     try:
         server = build_server(app, settings.profile)
@@ -46,17 +50,43 @@ async def serve(
             if transport == "stdio":
                 await server.run_stdio_async()
             else:
-                await _serve_http(server, transport, host, port, token)
+                await _serve_http(server, transport, sock, host, token, allow_hosts)
             tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
             await app.close()
 
 
-async def _serve_http(server: TaskloomMCP, transport: Transport, host: str, port: int, token: str | None) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """Bind before anything else starts, so a taken port is one clear error, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InvalidInput(
+            f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
+            hint="Pick another --port, or stop the process using it.",
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve_http(
+    server: TaskloomMCP,
+    transport: Transport,
+    sock: socket.socket,
+    host: str,
+    token: str | None,
+    allow_hosts: list[str] | None,
+) -> None:
     import uvicorn
 
-    security = security_for(host)
+    port = sock.getsockname()[1]
+    security = security_for(host, allow_hosts)
     if transport == "http":
         asgi = server.streamable_http_app(host=host, transport_security=security)
         path = "/mcp"
@@ -67,5 +97,5 @@ async def _serve_http(server: TaskloomMCP, transport: Transport, host: str, port
         asgi = BearerAuth(asgi, token)
     shown = f"[{host}]" if ":" in host else host
     print(f"taskloom serving {transport} on http://{shown}:{port}{path}", file=sys.stderr, flush=True)
-    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="on")
-    await uvicorn.Server(config).serve()
+    config = uvicorn.Config(asgi, log_level="warning", lifespan="on")
+    await uvicorn.Server(config).serve(sockets=[sock])

@@ -48,10 +48,18 @@ def claim(
             },
         )
         if got is None:
-            return ClaimResult(
-                claimed=False,
-                message="No ready task matches. Try again later, widen the filters, or check project_status.",
-            )
+            counts = {r["status"]: r["n"] for r in tx.all("task_status_counts", {"project": scope.project_id})}
+            waiting = counts.get(S.WAITING, 0) + counts.get(S.BLOCKED, 0)
+            busy = counts.get(S.IN_PROGRESS, 0) + counts.get(S.REVIEW, 0)
+            open_tasks = waiting + busy + counts.get(S.READY, 0)
+            if open_tasks == 0:
+                msg = "No open work is left in this project."
+            else:
+                msg = (
+                    f"Nothing ready matches now: {counts.get(S.READY, 0)} ready (other filters), {busy} being "
+                    f"worked on, {waiting} waiting or blocked. Retry after others finish, or widen the filters."
+                )
+            return ClaimResult(claimed=False, open_tasks=open_tasks, message=msg)
     Settle(tx, scope).streams([got["stream_id"]]).run()
     row = tx.one("task_by_id", {"id": got["id"]})
     event(tx, scope, "task.claimed", row["code"], lease_expires_at=expires)

@@ -34,7 +34,13 @@ def register(server: MCPServer, names: frozenset[str]) -> dict[str, frozenset[st
     arguments: dict[str, frozenset[str]] = {}
     for tool in ALL:
         if tool.name in names:
-            server.add_tool(tool.fn, title=tool.title, annotations=tool.annotations, structured_output=True)
+            server.add_tool(
+                tool.fn,
+                title=tool.title,
+                description=inspect.cleandoc(tool.fn.__doc__ or ""),
+                annotations=tool.annotations,
+                structured_output=True,
+            )
             params = inspect.signature(tool.fn).parameters
             arguments[tool.name] = frozenset(p for p in params if p != "ctx")
     return arguments

@@ -1,0 +1,300 @@
+"""The examples work as shipped: the plan imports, the client configs start real servers, the demo finishes.
+
+Everything here runs real processes on real SQLite files: the `taskloom` console script, stdio and
+streamable HTTP servers, and examples/agents_demo.py with its worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import yaml
+from mcp import Client, StdioServerParameters
+
+from taskloom.cli.main import parser as cli_parser
+from taskloom.models import Plan
+from taskloom.server.tools import PROFILES
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+PLAN = EXAMPLES / "plan.yaml"
+DEMO = EXAMPLES / "agents_demo.py"
+CLAUDE = EXAMPLES / "claude-code" / ".mcp.json"
+OPENCODE = EXAMPLES / "opencode" / "opencode.json"
+
+
+def taskloom_exe() -> str:
+    exe = Path(sys.executable).parent / "taskloom"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("taskloom")
+    assert found, "the taskloom console script is not installed next to this Python nor on PATH"
+    return found
+
+
+def taskloom(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([taskloom_exe(), *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def plan_codes() -> list[str]:
+    return [t["code"] for t in yaml.safe_load(PLAN.read_text(encoding="utf-8"))["tasks"]]
+
+
+def status_json(db: Path, project: str) -> dict[str, Any]:
+    out = taskloom("status", "--json", "--db", str(db), "--project", project)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            stream = await anyio.connect_tcp("127.0.0.1", port)
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing listens on port {port}"
+            await anyio.sleep(0.05)
+        else:
+            await stream.aclose()
+            return
+
+
+async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
+    result = await client.call_tool(tool, args)
+    assert not result.is_error, f"{tool} failed: {result.content[0].text}"
+    return result.structured_content
+
+
+# --------------------------------------------------------------------------------------------
+# examples/plan.yaml
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_example_plan_is_a_diamond_whose_last_task_sits_in_a_stream_after_the_first():
+    plan = Plan.model_validate(yaml.safe_load(PLAN.read_text(encoding="utf-8")))
+    tasks = {t.code: t for t in plan.tasks}
+    roots = [c for c, t in tasks.items() if not t.depends_on]
+    assert len(roots) == 1
+    [a] = roots
+    middle = sorted(c for c, t in tasks.items() if t.depends_on == [a])
+    assert len(middle) == 2
+    [z] = [c for c in tasks if c not in (a, *middle)]
+    assert sorted(tasks[z].depends_on) == middle
+
+    first, second = plan.streams
+    assert second.depends_on == [first.code]
+    assert {tasks[c].stream for c in (a, *middle)} == {first.code}
+    assert tasks[z].stream == second.code
+    for t in plan.tasks:
+        assert t.key and t.role and t.acceptance.strip(), f"{t.code} lacks a key, role or acceptance criteria"
+    assert len({t.priority for t in plan.tasks}) > 1
+
+
+def test_the_example_plan_imports_cleanly_and_importing_it_again_creates_nothing(tmp_path):
+    db = tmp_path / "plan.db"
+    first = taskloom("import", str(PLAN), "--db", str(db), "--project", "reports")
+    assert first.returncode == 0, first.stderr
+    assert "4 tasks created, 0 already there, 4 dependencies, 2 streams, 1 sprints; 1 ready now" in (
+        first.stdout
+    )
+
+    again = taskloom("import", str(PLAN), "--db", str(db), "--project", "reports")
+    assert again.returncode == 0, again.stderr
+    assert "0 tasks created, 4 already there, 0 dependencies" in again.stdout
+
+    board = status_json(db, "reports")
+    assert board["total"] == 4
+    assert board["counts"] == {"ready": 1, "waiting": 3}
+    assert [(s["code"], s["status"]) for s in board["streams"]] == [
+        ("export-core", "ready"),
+        ("export-release", "waiting"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Client configurations
+# --------------------------------------------------------------------------------------------
+
+
+def stdio_entries() -> list[tuple[str, str, list[str], dict[str, str]]]:
+    """(config name, server name, argv, env) of every stdio server in both configs."""
+    claude = json.loads(CLAUDE.read_text(encoding="utf-8"))
+    opencode = json.loads(OPENCODE.read_text(encoding="utf-8"))
+    out = []
+    for name, entry in claude["mcpServers"].items():
+        if entry["type"] == "stdio":
+            out.append(("claude-code", name, [entry["command"], *entry["args"]], entry.get("env", {})))
+    for name, entry in opencode["mcp"].items():
+        if entry["type"] == "local":
+            out.append(("opencode", name, list(entry["command"]), entry.get("environment", {})))
+    return out
+
+
+def test_the_client_configs_parse_and_have_an_orchestrator_workers_and_an_http_entry():
+    claude = json.loads(CLAUDE.read_text(encoding="utf-8"))["mcpServers"]
+    opencode = json.loads(OPENCODE.read_text(encoding="utf-8"))
+    assert opencode["$schema"] == "https://opencode.ai/config.json"
+    opencode = opencode["mcp"]
+
+    for servers, local, remote in ((claude, "stdio", "http"), (opencode, "local", "remote")):
+        kinds = Counter(e["type"] for e in servers.values())
+        assert set(kinds) == {local, remote}
+        assert kinds[remote] == 1
+    for _, name, argv, env in stdio_entries():
+        assert argv[:2] == ["taskloom", "serve"], name
+        profile = argv[argv.index("--profile") + 1]
+        assert profile in ("orchestrator", "worker"), name
+        assert env.get("TASKLOOM_AGENT"), f"{name} has no TASKLOOM_AGENT"
+    profiles = Counter(argv[argv.index("--profile") + 1] for _, _, argv, _ in stdio_entries())
+    assert profiles["orchestrator"] == 2 and profiles["worker"] >= 4
+    for config in ("claude-code", "opencode"):
+        agents = [env["TASKLOOM_AGENT"] for c, _, _, env in stdio_entries() if c == config]
+        assert len(set(agents)) == len(agents), f"{config} gives two servers the same agent name"
+
+
+async def test_the_http_entries_point_at_the_streamable_http_endpoint_taskloom_serves_by_default(tmp_path):
+    defaults = cli_parser().parse_args(["serve"])
+    url = f"http://{defaults.host}:{defaults.port}/mcp"
+    assert json.loads(CLAUDE.read_text(encoding="utf-8"))["mcpServers"]["taskloom-http"]["url"] == url
+    assert json.loads(OPENCODE.read_text(encoding="utf-8"))["mcp"]["taskloom-http"]["url"] == url
+
+    # Serve on a free port instead of the default one, which may be taken; the path is what matters.
+    port = free_port()
+    server = subprocess.Popen(
+        [taskloom_exe(), "serve", "--transport", "http", "--port", str(port),
+         "--db", str(tmp_path / "http.db"), "--project", "reports"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        banner = next((line for line in server.stderr if "serving" in line), "(server exited)")
+        assert banner.rstrip().endswith(f":{port}/mcp"), banner
+        await wait_for_port(port)
+        async with Client(url.replace(f":{defaults.port}/", f":{port}/")) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+        assert tools == set(PROFILES["all"])
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stderr.close()
+
+
+async def test_every_stdio_config_entry_starts_a_server_with_its_profile_and_acts_as_its_agent(tmp_path):
+    """Run each entry's command as the client would, in a project directory, against one imported plan."""
+    entries = stdio_entries()
+    args = entries[0][2]
+    project = args[args.index("--project") + 1]
+    db = args[args.index("--db") + 1]
+    for _, name, a, _ in entries:
+        where = (a[a.index("--db") + 1], a[a.index("--project") + 1])
+        assert where == (db, project), f"{name} uses another store"
+    imported = taskloom("import", str(PLAN), "--db", db, "--project", project, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+
+    async def check(config: str, name: str, argv: list[str], env: dict[str, str]) -> None:
+        params = StdioServerParameters(command=taskloom_exe(), args=argv[1:], env=env, cwd=tmp_path)
+        async with Client(params) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            profile = argv[argv.index("--profile") + 1]
+            assert tools == set(PROFILES[profile])
+            if "project_status" in tools:
+                board = await call(client, "project_status")
+                assert (board["project"], board["total"]) == (project, 4)
+            await call(client, "task_note", task="EXP-1", body=f"{config} {name} checking in")
+
+    async with anyio.create_task_group() as tg:
+        for entry in entries:
+            tg.start_soon(check, *entry)
+
+    reader = StdioServerParameters(
+        command=taskloom_exe(), args=["serve", "--db", db, "--project", project], cwd=tmp_path
+    )
+    async with Client(reader) as client:
+        notes = (await call(client, "task_get", task="EXP-1"))["notes"]
+    by_body = {n["body"]: n["agent"] for n in notes}
+    for config, name, _, env in entries:
+        assert by_body[f"{config} {name} checking in"] == env["TASKLOOM_AGENT"]
+
+
+# --------------------------------------------------------------------------------------------
+# examples/agents_demo.py
+# --------------------------------------------------------------------------------------------
+
+LINE = re.compile(r"^\s*[\d.]+s\s+(?P<agent>\S+)\s+(?P<verb>claimed|finished)\s+(?P<code>\S+)")
+
+
+@pytest.mark.slow
+async def test_the_agents_demo_finishes_in_time_with_every_task_claimed_and_done_exactly_once(tmp_path):
+    db = tmp_path / "demo.db"
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, str(DEMO), "--db", str(db), "--project", "demo-test"],
+        capture_output=True, text=True, timeout=90,
+    )
+    elapsed = time.monotonic() - started
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert elapsed < 30, f"the demo took {elapsed:.1f}s"
+
+    events = [m.groupdict() for m in map(LINE.match, run.stdout.splitlines()) if m]
+    claimed = {e["code"]: e["agent"] for e in events if e["verb"] == "claimed"}
+    finished = {e["code"]: e["agent"] for e in events if e["verb"] == "finished"}
+    codes = plan_codes()
+    assert Counter(e["code"] for e in events if e["verb"] == "claimed") == Counter(codes)
+    assert Counter(e["code"] for e in events if e["verb"] == "finished") == Counter(codes)
+    assert claimed == finished, "each task is finished by the agent that claimed it"
+    assert len(set(finished.values())) > 1, "the work is shared"
+    assert "Total  [####################] 4/4 closed" in run.stdout
+
+    board = status_json(db, "demo-test")
+    assert board["counts"] == {"done": 4} and board["total"] == 4
+
+    # The store agrees with what the demo printed: holder, summary and the agent's own progress note.
+    reader = StdioServerParameters(
+        command=taskloom_exe(), args=["serve", "--db", str(db), "--project", "demo-test"]
+    )
+    async with Client(reader) as client:
+        for code in codes:
+            task = await call(client, "task_get", task=code)
+            agent = finished[code]
+            assert task["task"]["status"] == "done"
+            assert task["task"]["claimed_by"] == agent
+            assert f"done by {agent}" in task["task"]["summary"]
+            assert task["task"]["attempts"] == 0
+            progress = [n for n in task["notes"] if n["kind"] == "progress"]
+            assert [n["agent"] for n in progress] == [agent]
+
+
+def test_the_agents_demo_exits_non_zero_when_the_plan_cannot_complete(tmp_path):
+    plan = tmp_path / "parked.yaml"
+    plan.write_text(
+        "tasks:\n"
+        "  - {code: P-1, title: can be done, role: dev}\n"
+        "  - {code: P-2, title: parked until someone decides, role: dev, backlog: true}\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [sys.executable, str(DEMO), "--plan", str(plan), "--db", str(tmp_path / "parked.db"),
+         "--agents", "1"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "alice  finished P-1" in run.stdout
+    assert "the plan cannot move on by itself" in run.stdout
+    assert "FAILED: P-2 was claimed 0 and finished 0 times" in run.stdout
+    assert status_json(tmp_path / "parked.db", "demo")["counts"] == {"backlog": 1, "done": 1}
