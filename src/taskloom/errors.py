@@ -84,6 +84,7 @@ class Busy(TaskloomError):
 
 class Internal(TaskloomError):
     code = "internal"
+    default_hint = "This is a taskloom bug, not your input; nothing was changed. Report it to the orchestrator."
     recoverable = False
 
 

@@ -50,15 +50,15 @@ class TaskSpec(_In):
 class StreamSpec(_In):
     code: Code
     name: Title | None = None
-    description: str = ""
-    depends_on: list[Code] = []
+    description: str | None = None
+    depends_on: list[Code] | None = Field(None, description="replaces the list; omit to keep")
 
 
 class SprintSpec(_In):
     code: Code
     title: Title | None = None
-    goal: str = ""
-    status: SprintStatus = SprintStatus.PLANNED
+    goal: str | None = Field(None, description="omit to keep")
+    status: SprintStatus | None = Field(None, description="omit to keep; new sprints start planned")
 
 
 class Plan(_In):

@@ -70,7 +70,7 @@ def mermaid(graph: nx.DiGraph, label: Mapping[Hashable, str], status: Mapping[Ha
     ids = {node: f"n{i}" for i, node in enumerate(graph.nodes)}
     lines = ["graph TD"]
     for node, nid in ids.items():
-        text = label.get(node, str(node)).replace('"', "'")
+        text = " ".join(label.get(node, str(node)).replace('"', "'").split())
         lines.append(f'  {nid}["{text}"]:::{status.get(node, "unknown")}')
     for node, dep in graph.edges:
         lines.append(f"  {ids[dep]} --> {ids[node]}")

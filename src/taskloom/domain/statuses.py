@@ -53,7 +53,7 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     S.IN_PROGRESS: frozenset(
         {S.DONE, S.REVIEW, S.FAILED, S.READY, S.WAITING, S.BLOCKED, S.CANCELLED}
     ),
-    S.REVIEW: frozenset({S.DONE, S.READY, S.CANCELLED}),
+    S.REVIEW: frozenset({S.DONE, S.WAITING, S.CANCELLED}),
     S.BLOCKED: frozenset({S.IN_PROGRESS, S.WAITING, S.CANCELLED}),
     S.FAILED: frozenset({S.WAITING, S.CANCELLED}),
     S.DONE: frozenset(),
@@ -63,6 +63,31 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
 # What people and orchestrators may set directly (task_update, task_status_bulk). `ready` is a
 # request to put the task back in play: it goes to waiting and readiness decides the rest.
 MANUAL_TARGETS: frozenset[TaskStatus] = frozenset({S.BACKLOG, S.READY, S.CANCELLED, S.DONE, S.BLOCKED})
+
+
+def manual_moves(current: TaskStatus | str) -> list[str]:
+    """What task_update / task_status_bulk may set from `current` (`ready` means back into play)."""
+    current = TaskStatus(current)
+    allowed = TRANSITIONS[current]
+    return sorted(
+        t
+        for t in MANUAL_TARGETS
+        if t in allowed or (t is S.READY and (S.WAITING in allowed or current is S.WAITING))
+    )
+
+
+def check_manual(code: str, current: TaskStatus | str, target: TaskStatus | str) -> None:
+    """Like check_transition, but speaks in the moves a person or orchestrator can ask for."""
+    current, target = TaskStatus(current), TaskStatus(target)
+    moves = manual_moves(current)
+    if target in moves or (target is S.READY and current is S.READY):
+        return
+    names = ", ".join(moves) or "none: it is final"
+    raise InvalidTransition(
+        f"Task {code} is {current}; it cannot be set to {target}. You can set: {names}.",
+        hint="The work cycle (task_claim, task_done, task_fail, task_review) makes the other moves.",
+        details={"task": code, "from": str(current), "to": str(target), "allowed": moves},
+    )
 
 
 def check_transition(code: str, current: TaskStatus | str, target: TaskStatus | str) -> None:

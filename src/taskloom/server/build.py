@@ -8,7 +8,8 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult
+import pydantic_core
+from mcp.types import CallToolResult, TextContent
 from mcp.types import Tool as MCPTool
 
 from taskloom import __version__
@@ -61,9 +62,30 @@ class TaskloomMCP(MCPServer[Taskloom]):
                 )
             )
         try:
-            return await super().call_tool(name, arguments, context)
+            result = await super().call_tool(name, arguments, context)
         except ToolError as exc:
             return errors.to_result(errors.map_exception(name, exc))
+        if isinstance(result, CallToolResult) and result.structured_content is not None and not result.is_error:
+            result.content = [TextContent(type="text", text=text_copy(result.structured_content))]
+        return result
+
+
+def text_copy(structured: dict[str, Any]) -> str:
+    """The text block models read: compact JSON without nulls and empties.
+
+    The SDK's default is indent-2 JSON of everything. That is about twice the bytes and tokens,
+    and it was most of what task_get cost beyond a no-op call. `structuredContent` keeps every
+    field for programs.
+    """
+    return pydantic_core.to_json(_prune(structured)).decode()
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _prune(v) for k, v in value.items() if v is not None and v != "" and v != [] and v != {}}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
 
 
 def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:

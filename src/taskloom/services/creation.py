@@ -43,14 +43,16 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
     existing: dict[int, int] = {}  # index -> id of an already existing task
     for i, spec in enumerate(specs):
         _validate(spec, f"tasks[{i}]")
-        ident = spec.key or (spec.code if key_from_code else None)
-        if key_from_code and ident is None:
+        if key_from_code and not (spec.key or spec.code):
             raise InvalidInput(
                 f"tasks[{i}] ({spec.title!r}) has neither key nor code.",
                 hint="Give every plan task a key or a code, so that importing the plan again is idempotent.",
             )
-        found = ident and tx.one("task_ref" if key_from_code else "task_by_key",
-                                 {"project": scope.project_id, "ref": ident, "key": ident})
+        found = None
+        if spec.key:
+            found = tx.one("task_by_key", {"project": scope.project_id, "key": spec.key})
+        elif key_from_code and spec.code:
+            found = tx.one("task_by_code", {"project": scope.project_id, "code": spec.code})
         if found:
             existing[i] = found["id"]
             continue
@@ -104,7 +106,7 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
             {
                 "project": scope.project_id,
                 "code": codes[i],
-                "key": spec.key or (spec.code if key_from_code else None),
+                "key": spec.key,
                 "title": spec.title,
                 "description": spec.description,
                 "acceptance": spec.acceptance,

@@ -59,14 +59,14 @@ def upsert_sprint(tx: Tx, scope: Scope, spec: SprintSpec) -> tuple[Sprint, bool]
                 "project": scope.project_id,
                 "code": spec.code,
                 "title": spec.title or spec.code,
-                "goal": spec.goal,
-                "status": spec.status,
+                "goal": spec.goal or "",
+                "status": spec.status or "planned",
                 "now": scope.now,
             },
         )
         event(tx, scope, "sprint.created", spec.code)
     else:
-        tx.run("sprint_update", {"id": row["id"], "title": spec.title, "goal": spec.goal or None, "status": spec.status})
+        tx.run("sprint_update", {"id": row["id"], "title": spec.title, "goal": spec.goal, "status": spec.status})
         event(tx, scope, "sprint.updated", spec.code)
     return render_sprint(tx, tx.one("sprint_by_code", {"project": scope.project_id, "code": spec.code})), row is None
 
@@ -78,6 +78,8 @@ def upsert_streams(tx: Tx, scope: Scope, specs: list[StreamSpec]) -> list[tuple[
         check_title("name", spec.name or spec.code)
         check_text("description", spec.description)
         row = tx.one("stream_by_code", {"project": scope.project_id, "code": spec.code})
+        if row is None and spec.depends_on is None:
+            spec = spec.model_copy(update={"depends_on": []})
         if row is None:
             sid = tx.scalar(
                 "stream_insert",
@@ -85,17 +87,19 @@ def upsert_streams(tx: Tx, scope: Scope, specs: list[StreamSpec]) -> list[tuple[
                     "project": scope.project_id,
                     "code": spec.code,
                     "name": spec.name or spec.code,
-                    "description": spec.description,
+                    "description": spec.description or "",
                     "now": scope.now,
                 },
             )
             event(tx, scope, "stream.created", spec.code)
             out.append((sid, True))
         else:
-            tx.run("stream_update", {"id": row["id"], "name": spec.name, "description": spec.description or None})
+            tx.run("stream_update", {"id": row["id"], "name": spec.name, "description": spec.description})
             out.append((row["id"], False))
     # Dependencies after all inserts, so streams in one call may depend on each other in any order.
     for spec, (sid, _) in zip(specs, out, strict=True):
+        if spec.depends_on is None:
+            continue
         dep_ids = []
         for code in spec.depends_on:
             dep = tx.one("stream_by_code", {"project": scope.project_id, "code": code})

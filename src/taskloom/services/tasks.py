@@ -6,8 +6,8 @@ import json
 from typing import Any, Literal
 
 from taskloom.domain import graph
-from taskloom.domain.limits import MAX_PAGE, check_batch, check_text, check_title
-from taskloom.errors import Conflict, InvalidInput
+from taskloom.domain.limits import MAX_LABELS, MAX_PAGE, check_batch, check_text, check_title
+from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.models import TaskBrief, TaskDetail, TaskPage, TaskStatus
 from taskloom.services import work
 from taskloom.services.common import Scope, brief, detail, event, note, sprint_id, stream_id, task_row
@@ -101,7 +101,8 @@ def update(
     if not moved:
         _check_version(task_row(tx, scope, code), row["version"])
     if changes.get("labels") is not None:
-        check_batch("labels", len(changes["labels"]))
+        if len(changes["labels"]) > MAX_LABELS:
+            raise TooLarge(f"labels has {len(changes['labels'])} labels; the limit is {MAX_LABELS}.")
         tx.run("task_labels_clear", {"id": row["id"]})
         tx.many("task_label_insert", ({"task_id": row["id"], "label": lab} for lab in changes["labels"]))
     settle = Settle(tx, scope)
@@ -119,12 +120,13 @@ def update(
 
 def _replace_deps(tx: Tx, scope: Scope, row: Row, refs: list[str]) -> None:
     check_batch("depends_on", len(refs))
-    dep_ids: list[int] = []
-    for ref in refs:
-        dep = tx.one("task_ref", {"project": scope.project_id, "ref": ref})
-        if dep is None:
-            raise InvalidInput(f"Unknown dependency {ref}.", hint="depends_on takes existing task codes or keys.")
-        dep_ids.append(dep["id"])
+    found = {ref: tx.one("task_ref", {"project": scope.project_id, "ref": ref}) for ref in refs}
+    missing = [ref for ref, row in found.items() if row is None]
+    if missing:
+        raise NotFound(
+            f"Unknown dependencies: {', '.join(missing)}.", hint="depends_on takes existing task codes or keys."
+        )
+    dep_ids = [row["id"] for row in found.values()]
     # A cycle through this task must pass through what the new dependencies depend on.
     upstream = [(r["task_id"], r["depends_on_id"]) for r in tx.all("task_upstream_edges", {"ids": json.dumps(dep_ids)})]
     upstream = [(a, b) for a, b in upstream if a != row["id"]]

@@ -10,7 +10,7 @@ import json
 
 from taskloom.clock import iso
 from taskloom.domain.limits import check_text
-from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_transition
+from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
 from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost
 from taskloom.models import ClaimResult, WorkResult
 from taskloom.services.common import Scope, brief_by_id, detail, event, note, stream_id, task_row
@@ -181,7 +181,11 @@ def unblock(tx: Tx, scope: Scope, code: str, answer: str | None) -> WorkResult:
     check_text("answer", answer)
     row = task_row(tx, scope, code)
     if row["status"] != S.BLOCKED:
-        check_transition(code, row["status"], S.IN_PROGRESS)
+        raise InvalidTransition(
+            f"Task {code} is {row['status']}, not blocked.",
+            hint="Only blocked tasks can be unblocked; task_get shows a task's status.",
+            details={"task": code, "status": row["status"]},
+        )
     if answer:
         note(tx, scope, row["id"], "decision", answer)
     if row["claimed_by"]:
@@ -192,7 +196,8 @@ def unblock(tx: Tx, scope: Scope, code: str, answer: str | None) -> WorkResult:
         _move(tx, scope, row, S.WAITING)
         msg = f"{code} is back in play."
     became = Settle(tx, scope).tasks([row["id"]]).run()
-    return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=became, message=msg)
+    lease = iso(expires) if row["claimed_by"] else None
+    return WorkResult(task=brief_by_id(tx, row["id"]), lease_expires_at=lease, unblocked=became, message=msg)
 
 
 def review(tx: Tx, scope: Scope, code: str, approve: bool, reason: str | None) -> WorkResult:
@@ -210,8 +215,10 @@ def review(tx: Tx, scope: Scope, code: str, approve: bool, reason: str | None) -
         raise InvalidInput("Sending a task back needs a reason.", hint="Say what must change.")
     check_text("reason", reason)
     note(tx, scope, row["id"], "decision", f"Changes requested: {reason}")
-    _move(tx, scope, row, S.READY, reason=reason, clear_claim=True)
-    return WorkResult(task=brief_by_id(tx, row["id"]), message=f"{code} is sent back to the queue.")
+    # Via waiting: subtasks or dependencies added during review must hold it back.
+    _move(tx, scope, row, S.WAITING, reason=reason, clear_claim=True)
+    became = Settle(tx, scope).tasks([row["id"]]).streams([row["stream_id"]]).run()
+    return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=became, message=f"{code} is sent back to the queue.")
 
 
 def move(tx: Tx, scope: Scope, code: str, target: TaskStatus | str, reason: str | None = None) -> WorkResult:
@@ -226,6 +233,7 @@ def move(tx: Tx, scope: Scope, code: str, target: TaskStatus | str, reason: str 
     check_text("reason", reason)
     row = task_row(tx, scope, code)
     status = S(row["status"])
+    check_manual(code, status, target)
     settle = Settle(tx, scope)
     if target is S.READY:
         if status in (S.WAITING, S.READY):

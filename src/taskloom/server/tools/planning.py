@@ -43,11 +43,12 @@ async def sprint_create(
     ctx: Context,
     code: Code,
     title: Title | None = None,
-    goal: str = "",
-    status: SprintStatus = SprintStatus.PLANNED,
+    goal: str | None = None,
+    status: SprintStatus | None = None,
 ) -> Sprint:
-    """Create a sprint, or update the one with this code (title, goal, status planned/active/closed).
-    Assign tasks to it with task_create or task_update `sprint`."""
+    """Create a sprint, or update the one with this code: fields you omit are kept (a new sprint
+    starts planned). Status is planned, active or closed. Assign tasks with task_create or
+    task_update `sprint`."""
     spec = SprintSpec(code=code, title=title, goal=goal, status=status)
     sprint, _ = await app_of(ctx).write(planning.upsert_sprint, spec)
     return sprint
@@ -66,11 +67,12 @@ async def stream_create(
     ctx: Context,
     code: Code,
     name: Title | None = None,
-    description: str = "",
-    depends_on: Annotated[list[Code], Field(description="streams that must be done first (all of them)")] = [],
+    description: str | None = None,
+    depends_on: Annotated[
+        list[Code] | None, Field(description="streams that must all be done first; replaces the list, omit to keep")
+    ] = None,
 ) -> Stream:
-    """Create a stream of work, or update the one with this code; `depends_on` replaces its
-    dependencies. Tasks in a stream wait until every stream it depends on is done. A dependency
+    """Create a stream of work, or update the one with this code (fields you omit are kept). Tasks in a stream wait until every stream it depends on is done. A dependency
     cycle is refused with error `cycle`, printing the path."""
     spec = StreamSpec(code=code, name=name, description=description, depends_on=depends_on)
 

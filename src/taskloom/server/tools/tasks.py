@@ -62,7 +62,7 @@ async def task_list(
     label: Name | None = None,
     claimed_by: Name | None = None,
     limit: Annotated[int, Field(ge=1, le=200)] = 50,
-    offset: Annotated[int, Field(ge=0)] = 0,
+    offset: Annotated[int, Field(ge=0, le=2**31)] = 0,
 ) -> TaskPage:
     """List tasks (brief form) in creation order, filtered; page with `offset` = the returned
     `next_offset` until it is null."""

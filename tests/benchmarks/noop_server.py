@@ -1,0 +1,47 @@
+"""`taskloom serve`, exactly, plus one extra tool `noop`: the floor a tool call cannot go below.
+
+The CLI's own entry point runs (same argument parsing, settings, store, resolver and
+`build_server`); the only change is that the server object gets `noop` registered before it
+runs. So `noop` and `task_get` are measured against one server process in one run.
+
+    .venv/bin/python -m tests.benchmarks.noop_server --db FILE --project NAME
+(accepts every `taskloom serve` option; the transport defaults to stdio).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mcp.server.mcpserver import Context
+from pydantic import BaseModel
+
+from taskloom.cli.main import main as taskloom_main
+from taskloom.server import run as run_module
+from taskloom.server.tools.common import READ
+
+
+class Pong(BaseModel):
+    ok: bool = True
+
+
+async def noop(ctx: Context) -> Pong:
+    """Does nothing; for measuring the cost of a tool call itself."""
+    return Pong()
+
+
+_build_server = run_module.build_server
+
+
+def build_with_noop(app, profile="all"):
+    server = _build_server(app, profile)
+    server.add_tool(noop, title="No-op", annotations=READ, structured_output=True)
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    run_module.build_server = build_with_noop  # serve() looks it up in its module when it runs
+    return taskloom_main(["serve", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The task transition table: every move is checked in one place and a refusal names the allowed moves."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from taskloom.domain.statuses import (
+    MANUAL_TARGETS,
+    OPEN,
+    SATISFIED,
+    TERMINAL,
+    TRANSITIONS,
+    TaskStatus,
+    check_transition,
+)
+from taskloom.errors import InvalidTransition, TaskloomError
+
+S = TaskStatus
+
+# The table as the product defines it, written out independently of the code under test.
+EXPECTED: dict[str, set[str]] = {
+    "backlog": {"waiting", "cancelled"},
+    "waiting": {"ready", "backlog", "blocked", "cancelled", "done"},
+    "ready": {"in_progress", "waiting", "backlog", "blocked", "cancelled", "done"},
+    "in_progress": {"done", "review", "failed", "ready", "waiting", "blocked", "cancelled"},
+    "review": {"done", "waiting", "cancelled"},
+    "blocked": {"in_progress", "waiting", "cancelled"},
+    "failed": {"waiting", "cancelled"},
+    "done": set(),
+    "cancelled": set(),
+}
+
+ALL_PAIRS = list(itertools.product([s.value for s in S], repeat=2))
+ALLOWED_PAIRS = [(a, b) for a, b in ALL_PAIRS if b in EXPECTED[a]]
+REFUSED_PAIRS = [(a, b) for a, b in ALL_PAIRS if b not in EXPECTED[a]]
+
+
+def test_the_table_covers_every_status_and_matches_the_specification():
+    assert {s.value for s in S} == set(EXPECTED)
+    assert {str(k): {str(v) for v in vs} for k, vs in TRANSITIONS.items()} == EXPECTED
+
+
+@pytest.mark.parametrize(("current", "target"), ALLOWED_PAIRS)
+def test_an_allowed_transition_passes_silently(current, target):
+    assert check_transition("T-1", current, target) is None
+    assert check_transition("T-1", S(current), S(target)) is None
+
+
+@pytest.mark.parametrize(("current", "target"), REFUSED_PAIRS)
+def test_a_refused_transition_raises_invalid_transition_naming_the_allowed_moves(current, target):
+    with pytest.raises(InvalidTransition) as caught:
+        check_transition("T-7", current, target)
+    err = caught.value
+    assert err.code == "invalid_transition"
+    assert f"T-7 cannot go from {current} to {target}" in err.message
+    allowed = sorted(EXPECTED[current])
+    if allowed:
+        assert f"Allowed from {current}: {', '.join(allowed)}." in err.message
+    assert err.details == {"task": "T-7", "from": current, "to": target, "allowed": allowed}
+
+
+@pytest.mark.parametrize("terminal", ["done", "cancelled"])
+def test_terminal_statuses_allow_no_move_at_all(terminal):
+    for target in S:
+        with pytest.raises(InvalidTransition) as caught:
+            check_transition("T-1", terminal, target)
+        assert caught.value.details["allowed"] == []
+        assert "none: it is final" in caught.value.message
+
+
+def test_a_task_cannot_stay_in_its_own_status_by_transition():
+    for status in S:
+        with pytest.raises(InvalidTransition):
+            check_transition("T-1", status, status)
+
+
+def test_an_unknown_status_is_not_accepted_as_a_transition():
+    with pytest.raises(ValueError):
+        check_transition("T-1", "ready", "finished")
+    with pytest.raises(ValueError):
+        check_transition("T-1", "limbo", "ready")
+
+
+def test_invalid_transition_is_a_recoverable_taskloom_error_whose_text_starts_with_its_code():
+    with pytest.raises(TaskloomError) as caught:
+        check_transition("T-3", "failed", "ready")
+    assert caught.value.recoverable
+    assert str(caught.value).startswith("invalid_transition: Task T-3 cannot go from failed to ready.")
+    assert "Allowed from failed: cancelled, waiting." in str(caught.value)
+
+
+def test_done_and_cancelled_satisfy_dependencies_and_failed_does_not():
+    assert SATISFIED == {S.DONE, S.CANCELLED}
+    assert TERMINAL == {S.DONE, S.CANCELLED}
+    assert S.FAILED in OPEN
+    assert OPEN == set(S) - {S.DONE, S.CANCELLED}
+
+
+def test_only_backlog_ready_cancelled_done_and_blocked_are_set_by_hand():
+    assert MANUAL_TARGETS == {S.BACKLOG, S.READY, S.CANCELLED, S.DONE, S.BLOCKED}

@@ -1,0 +1,166 @@
+"""The tool registry as agents see it in tools/list: names, titles, descriptions, annotations,
+schemas and profiles, and tools.md kept in step with it."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from taskloom.cli.main import tools_markdown
+from taskloom.server import build_server
+from taskloom.server.tools import ALL
+from tests.conftest import call, call_error
+
+TOOLS_MD = Path(__file__).resolve().parents[2] / "tools.md"
+
+DOCUMENTED = [
+    "project_status",
+    "sprint_create",
+    "sprint_list",
+    "stream_create",
+    "stream_list",
+    "stream_get",
+    "plan_import",
+    "graph_get",
+    "task_create",
+    "task_get",
+    "task_list",
+    "task_update",
+    "task_note",
+    "task_context",
+    "task_claim",
+    "task_heartbeat",
+    "task_done",
+    "task_fail",
+    "task_release",
+    "task_block",
+    "task_unblock",
+    "task_review",
+    "task_status_bulk",
+]
+READ_ONLY = {
+    "project_status",
+    "sprint_list",
+    "stream_list",
+    "stream_get",
+    "graph_get",
+    "task_get",
+    "task_list",
+}
+WORKER = {
+    "task_claim",
+    "task_heartbeat",
+    "task_note",
+    "task_context",
+    "task_done",
+    "task_fail",
+    "task_release",
+    "task_block",
+    "task_get",
+}
+SIGNATURES = {t.name: inspect.signature(t.fn) for t in ALL}
+
+
+async def listed(client: Client) -> dict:
+    return {t.name: t for t in (await client.list_tools()).tools}
+
+
+@pytest.fixture
+async def tools(client) -> dict:
+    return await listed(client)
+
+
+async def test_the_server_offers_exactly_the_documented_tools_in_order(client):
+    assert [t.name for t in (await client.list_tools()).tools] == DOCUMENTED
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+async def test_every_tool_has_a_title_and_a_description(tools, name):
+    tool = tools[name]
+    assert tool.title and tool.title.strip() and tool.title != name
+    assert tool.description and len(tool.description.split()) >= 8, (
+        "describe what the tool does and when to use it"
+    )
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+async def test_every_tool_has_annotations_consistent_with_what_it_does(tools, name):
+    a = tools[name].annotations
+    assert a is not None
+    assert a.open_world_hint is False
+    if name in READ_ONLY:
+        assert a.read_only_hint is True
+        assert a.idempotent_hint is True
+        assert not a.destructive_hint
+    else:
+        assert a.read_only_hint is False, f"{name} writes, so it must not be marked read-only"
+
+
+async def test_the_read_only_tools_are_exactly_the_ones_that_only_read(tools):
+    assert {n for n, t in tools.items() if t.annotations.read_only_hint} == READ_ONLY
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+async def test_every_tool_has_an_input_schema_naming_each_of_its_arguments(tools, name):
+    schema = tools[name].input_schema
+    assert schema["type"] == "object"
+    expected = {p for p in SIGNATURES[name].parameters if p != "ctx"}
+    assert set(schema.get("properties", {})) == expected
+    required = {
+        p.name
+        for p in SIGNATURES[name].parameters.values()
+        if p.name != "ctx" and p.default is inspect.Parameter.empty
+    }
+    assert set(schema.get("required", [])) == required
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+async def test_every_tool_has_an_object_output_schema(tools, name):
+    schema = tools[name].output_schema
+    assert schema is not None, f"{name} has no output schema"
+    assert schema["type"] == "object"
+    assert schema.get("properties")
+
+
+async def test_a_result_carries_every_required_field_of_its_output_schema(client, tools):
+    await call(client, "task_create", tasks=[{"title": "a"}])
+    samples = {
+        "project_status": {},
+        "task_get": {"task": "T-1"},
+        "task_list": {},
+        "graph_get": {},
+        "task_claim": {},
+        "task_create": {"tasks": [{"title": "b"}]},
+    }
+    for name, args in samples.items():
+        result = await call(client, name, **args)
+        assert set(tools[name].output_schema.get("required", [])) <= set(result), name
+
+
+async def test_the_worker_profile_has_exactly_its_documented_tools(app):
+    async with Client(build_server(app, "worker"), mode="legacy") as worker:
+        assert set(await listed(worker)) == WORKER
+
+
+async def test_the_orchestrator_profile_has_every_tool(app):
+    async with Client(build_server(app, "orchestrator"), mode="legacy") as orchestrator:
+        assert list(await listed(orchestrator)) == DOCUMENTED
+
+
+async def test_a_worker_calling_an_orchestrator_tool_gets_not_found(app):
+    async with Client(build_server(app, "worker"), mode="legacy") as worker:
+        err = await call_error(worker, "task_create", tasks=[{"title": "sneaky"}])
+        assert err["code"] == "not_found"
+        assert "task_create" in err["message"]
+        assert (await call(worker, "task_claim"))["claimed"] is False
+
+
+async def test_tools_md_matches_the_live_registry():
+    expected = await tools_markdown()
+    actual = TOOLS_MD.read_text(encoding="utf-8")
+    assert actual == expected, (
+        "tools.md is stale: run `taskloom tools-md` in the repository root and commit the result"
+    )
