@@ -25,13 +25,17 @@ class Resolver:
         self.app = app
         self.wake = anyio.Event()
         self.passes = 0
+        self.last_run: float | None = None
         self._last_reconcile = -math.inf
 
     async def run_once(self, *, reconcile: bool | None = None) -> dict[str, list[str]]:
         """One pass. Public so that tests and the CLI can drive it with an injected clock."""
         app = self.app
         out: dict[str, list[str]] = {"expired": [], "ready": []}
-        while batch := await app.write(upkeep.expire_leases):
+        # Look before taking the write lock: most passes have nothing due.
+        due = await app.read(upkeep.next_expiry)
+        while due is not None and due < app.clock.now():
+            batch = await app.write(upkeep.expire_leases)
             out["expired"] += batch
             if len(batch) < upkeep.SWEEP_BATCH:
                 break
@@ -41,8 +45,7 @@ class Resolver:
             found = await app.read(upkeep.misfiled)
             out["ready"] = await app.write(upkeep.reconcile, found)
             self._last_reconcile = now
-        else:
-            await app.write(upkeep.mark_run)
+        self.last_run = now
         self.passes += 1
         return out
 

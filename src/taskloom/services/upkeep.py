@@ -51,7 +51,3 @@ def reconcile(tx: Tx, scope: Scope, found: tuple[list[int], list[int], list[int]
     became = Settle(tx, scope).streams(streams).tasks(parents).tasks(tasks).run()
     tx.run("project_mark_resolver_run", {"project": scope.project_id, "now": scope.now})
     return became
-
-
-def mark_run(tx: Tx, scope: Scope) -> None:
-    tx.run("project_mark_resolver_run", {"project": scope.project_id, "now": scope.now})
