@@ -30,6 +30,7 @@ from tests.benchmarks.common import (
     BareClient,
     Figure,
     bulk_build,
+    checkpoint,
     child_env,
     child_pids,
     cpu_seconds,
@@ -39,7 +40,6 @@ from tests.benchmarks.common import (
     pct,
     print_figures,
     result,
-    checkpoint,
 )
 
 PROJECT = "bench"
@@ -56,8 +56,11 @@ async def build_db(path: Path, n_tasks: int) -> None:
 
         def target(tx, scope):
             specs = [
-                TaskSpec(code=f"GET-DEP-{k}", title=f"Dependency {k} of the target",
-                         description="Produce the interface the target builds on.")
+                TaskSpec(
+                    code=f"GET-DEP-{k}",
+                    title=f"Dependency {k} of the target",
+                    description="Produce the interface the target builds on.",
+                )
                 for k in range(3)
             ]
             specs.append(
@@ -77,9 +80,13 @@ async def build_db(path: Path, n_tasks: int) -> None:
         await app.write(target)
         for k in range(3):
             await app.write(work.claim, code=f"GET-DEP-{k}")
-            await app.write(work.done, f"GET-DEP-{k}", f"Dependency {k}: done; the API is in src/api/dep{k}.py.")
+            await app.write(
+                work.done, f"GET-DEP-{k}", f"Dependency {k}: done; the API is in src/api/dep{k}.py."
+            )
         for k, kind in enumerate(["progress", "decision", "note", "progress"]):
-            await app.write(tasks.add_note, TARGET, kind, f"Note {k}: looked at the parser, decided on approach {k}.")
+            await app.write(
+                tasks.add_note, TARGET, kind, f"Note {k}: looked at the parser, decided on approach {k}."
+            )
     finally:
         await app.close()
     checkpoint(path)
@@ -115,7 +122,7 @@ async def measure(path: Path, calls: int, warmup: int) -> dict[str, Any]:
         cpu = {name: {"server": 0.0, "client": 0.0, "calls": 0} for name in args}
         block = max(50, calls // 4)
         for rep in range(4):
-            for name in (("noop", "task_get") if rep % 2 == 0 else ("task_get", "noop")):
+            for name in ("noop", "task_get") if rep % 2 == 0 else ("task_get", "noop"):
                 s0, c0 = cpu_seconds(server_pid), time.process_time()
                 for _ in range(block):
                     await client.call_tool(name, args[name])
@@ -129,13 +136,15 @@ async def measure(path: Path, calls: int, warmup: int) -> dict[str, Any]:
 def measure_raw(path: Path, calls: int, warmup: int) -> dict[str, Any]:
     """The same interleaved calls from a bare JSON-RPC client (no SDK client, no client-side
     output-schema validation), so nearly all of the time is the server's."""
-    client = BareClient([PYTHON, "-m", "tests.benchmarks.noop_server", "--db", str(path), "--project", PROJECT],
-                        child_env(TASKLOOM_AGENT="bench-reader"))
+    client = BareClient(
+        [PYTHON, "-m", "tests.benchmarks.noop_server", "--db", str(path), "--project", PROJECT],
+        child_env(TASKLOOM_AGENT="bench-reader"),
+    )
     args = {"noop": {}, "task_get": {"task": TARGET}}
     times: dict[str, list[float]] = {"noop": [], "task_get": []}
     try:
         for i in range(warmup + calls):
-            for name in (("noop", "task_get") if i % 2 == 0 else ("task_get", "noop")):
+            for name in ("noop", "task_get") if i % 2 == 0 else ("task_get", "noop"):
                 t0 = time.perf_counter()
                 res = client.call(name, args[name])
                 dt = time.perf_counter() - t0
@@ -159,7 +168,7 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
     raw50 = {k: median(v) * 1e3 for k, v in raw["times"].items()}
     raw99 = {k: pct(v, 99) * 1e3 for k, v in raw["times"].items()}
     raw_ratio50 = raw50["task_get"] / raw50["noop"]
-    noop, get = out["times"]["noop"], out["times"]["task_get"]
+    noop = out["times"]["noop"]
     p50 = {k: median(v) * 1e3 for k, v in out["times"].items()}
     p99 = {k: pct(v, 99) * 1e3 for k, v in out["times"].items()}
     cpu = out["cpu_ms"]
@@ -171,22 +180,58 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
         Figure("SDK client: noop p99", round(p99["noop"], 3), "ms", command=cmd),
         Figure(f"SDK client: task_get p50 ({n_tasks:,} tasks)", round(p50["task_get"], 3), "ms", command=cmd),
         Figure("SDK client: task_get p99", round(p99["task_get"], 3), "ms", command=cmd),
-        Figure("SDK client: task_get/noop p50 ratio", round(ratio50, 3), "x", f"<= {GOAL_RATIO}", ratio50 <= GOAL_RATIO, cmd),
+        Figure(
+            "SDK client: task_get/noop p50 ratio",
+            round(ratio50, 3),
+            "x",
+            f"<= {GOAL_RATIO}",
+            ratio50 <= GOAL_RATIO,
+            cmd,
+        ),
         Figure("SDK client: task_get/noop p99 ratio", round(ratio99, 3), "x", command=cmd),
-        Figure("bare JSON-RPC client: noop p50 / task_get p50", f"{raw50['noop']:.3f} / {raw50['task_get']:.3f}",
-               "ms", command=cmd),
-        Figure("bare JSON-RPC client: task_get/noop p50 ratio (server's own cost)", round(raw_ratio50, 3), "x",
-               f"<= {GOAL_RATIO}", raw_ratio50 <= GOAL_RATIO, cmd),
-        Figure("bare JSON-RPC client: task_get/noop p99 ratio", round(raw99["task_get"] / raw99["noop"], 3), "x",
-               command=cmd),
+        Figure(
+            "bare JSON-RPC client: noop p50 / task_get p50",
+            f"{raw50['noop']:.3f} / {raw50['task_get']:.3f}",
+            "ms",
+            command=cmd,
+        ),
+        Figure(
+            "bare JSON-RPC client: task_get/noop p50 ratio (server's own cost)",
+            round(raw_ratio50, 3),
+            "x",
+            f"<= {GOAL_RATIO}",
+            raw_ratio50 <= GOAL_RATIO,
+            cmd,
+        ),
+        Figure(
+            "bare JSON-RPC client: task_get/noop p99 ratio",
+            round(raw99["task_get"] / raw99["noop"], 3),
+            "x",
+            command=cmd,
+        ),
         Figure("noop calls/s (sequential)", round(1000 / (sum(noop) / len(noop) * 1e3)), "/s", command=cmd),
-        Figure("server CPU per call, noop / task_get", f"{cpu['noop']['server']:.3f} / {cpu['task_get']['server']:.3f}",
-               "ms", command=cmd),
-        Figure("client CPU per call, noop / task_get", f"{cpu['noop']['client']:.3f} / {cpu['task_get']['client']:.3f}",
-               "ms", command=cmd),
-        Figure("task_get/noop CPU ratio, server + client",
-               round((cpu["task_get"]["server"] + cpu["task_get"]["client"])
-                     / (cpu["noop"]["server"] + cpu["noop"]["client"]), 3), "x", command=cmd),
+        Figure(
+            "server CPU per call, noop / task_get",
+            f"{cpu['noop']['server']:.3f} / {cpu['task_get']['server']:.3f}",
+            "ms",
+            command=cmd,
+        ),
+        Figure(
+            "client CPU per call, noop / task_get",
+            f"{cpu['noop']['client']:.3f} / {cpu['task_get']['client']:.3f}",
+            "ms",
+            command=cmd,
+        ),
+        Figure(
+            "task_get/noop CPU ratio, server + client",
+            round(
+                (cpu["task_get"]["server"] + cpu["task_get"]["client"])
+                / (cpu["noop"]["server"] + cpu["noop"]["client"]),
+                3,
+            ),
+            "x",
+            command=cmd,
+        ),
     ]
     print_figures("call overhead: task_get vs noop over stdio", figures)
     return result(
@@ -217,7 +262,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.tasks, a.calls, a.warmup = 1000, 300, 50
-    run(a.tasks, a.calls, a.warmup)
+    with tempfile.TemporaryDirectory(prefix="taskloom-bench-") as d:
+        run(a.tasks, a.calls, a.warmup, workdir=Path(d))
     print(machine())
 
 

@@ -28,7 +28,18 @@ from taskloom.config import Settings
 from taskloom.models import TaskSpec
 from taskloom.services import creation, upkeep, work
 from taskloom.services.app import Taskloom
-from tests.benchmarks.common import PY, Figure, bulk_build, checkpoint, fresh, machine, median, pct, print_figures, result
+from tests.benchmarks.common import (
+    PY,
+    Figure,
+    bulk_build,
+    checkpoint,
+    fresh,
+    machine,
+    median,
+    pct,
+    print_figures,
+    result,
+)
 
 PROJECT = "bench"
 GOAL_ADDED_MS = 1.0
@@ -38,8 +49,10 @@ def _probe_specs(pairs: int, k: int) -> list[TaskSpec]:
     specs = []
     for p in range(pairs):
         specs.append(TaskSpec(code=f"A-{p}", title=f"Probe A {p}: has {k} dependents"))
-        specs.extend(TaskSpec(code=f"A-{p}-D{j}", title=f"Dependent {j} of A-{p}", depends_on=[f"A-{p}"])
-                     for j in range(k))
+        specs.extend(
+            TaskSpec(code=f"A-{p}-D{j}", title=f"Dependent {j} of A-{p}", depends_on=[f"A-{p}"])
+            for j in range(k)
+        )
         specs.append(TaskSpec(code=f"B-{p}", title=f"Probe B {p}: no dependents"))
     return specs
 
@@ -86,11 +99,19 @@ async def measure(path: Path, size: int, pairs: int, k: int, seed: int) -> dict[
                 assert len(out.unblocked) == expect, (kind, p, out.unblocked)
     finally:
         await app.close()
-    return {"tasks": n_tasks, "deps": n_deps, "pairs": pairs, "build_s": build_s, "inner": inner, "outer": outer}
+    return {
+        "tasks": n_tasks,
+        "deps": n_deps,
+        "pairs": pairs,
+        "build_s": build_s,
+        "inner": inner,
+        "outer": outer,
+    }
 
 
-def run(sizes: list[int] | None = None, pairs: int = 300, k: int = 5, seed: int = 11,
-        workdir: Path | None = None) -> dict:
+def run(
+    sizes: list[int] | None = None, pairs: int = 300, k: int = 5, seed: int = 11, workdir: Path | None = None
+) -> dict:
     sizes = sizes or [1_000, 10_000, 100_000]
     workdir = workdir or Path(tempfile.mkdtemp(prefix="taskloom-bench-"))
     per_size = {}
@@ -98,7 +119,7 @@ def run(sizes: list[int] | None = None, pairs: int = 300, k: int = 5, seed: int 
         path = workdir / f"done_{size}.db"
         r = anyio.run(measure, path, size, pairs, k, seed)
         checkpoint(path)
-        ms = lambda v: median(v) * 1e3  # noqa: E731
+        ms = lambda v: median(v) * 1e3
         row = {
             "tasks": r["tasks"],
             "deps": r["deps"],
@@ -112,42 +133,73 @@ def run(sizes: list[int] | None = None, pairs: int = 300, k: int = 5, seed: int 
         row["added_in_tx_ms"] = row["in_tx_ms"]["A"] - row["in_tx_ms"]["B"]
         row["added_end_to_end_ms"] = row["end_to_end_ms"]["A"] - row["end_to_end_ms"]["B"]
         per_size[size] = row
-        print(f"  [{r['tasks']:,} tasks, {r['deps']:,} deps] done(A, {k} dependents) in-tx {row['in_tx_ms']['A']:.3f} ms, "
-              f"done(B) {row['in_tx_ms']['B']:.3f} ms, added {row['added_in_tx_ms']:.3f} ms in-tx / "
-              f"{row['added_end_to_end_ms']:.3f} ms end to end", flush=True)
+        print(
+            f"  [{r['tasks']:,} tasks, {r['deps']:,} deps] done(A, {k} dependents) in-tx {row['in_tx_ms']['A']:.3f} ms, "
+            f"done(B) {row['in_tx_ms']['B']:.3f} ms, added {row['added_in_tx_ms']:.3f} ms in-tx / "
+            f"{row['added_end_to_end_ms']:.3f} ms end to end",
+            flush=True,
+        )
     big = max(sizes)
     b = per_size[big]
     sizes_arg = ",".join(str(s) for s in sizes)
     cmd = f"{PY} -m tests.benchmarks.bench_done_dependents --sizes {sizes_arg} --pairs {pairs}"
     figures = [
-        Figure(f"task_done added time for readying {k} dependents, {b['tasks']:,} tasks / {b['deps']:,} deps (in tx)",
-               round(b["added_in_tx_ms"], 3), "ms", f"<= {GOAL_ADDED_MS}", b["added_in_tx_ms"] <= GOAL_ADDED_MS, cmd),
-        Figure(f"same, end to end (app.write: hop + commit), {b['tasks']:,} tasks",
-               round(b["added_end_to_end_ms"], 3), "ms", f"<= {GOAL_ADDED_MS}",
-               b["added_end_to_end_ms"] <= GOAL_ADDED_MS, cmd),
-        Figure(f"task_done with / without dependents, {b['tasks']:,} tasks (end to end p50)",
-               f"{b['end_to_end_ms']['A']:.3f} / {b['end_to_end_ms']['B']:.3f}", "ms", command=cmd),
+        Figure(
+            f"task_done added time for readying {k} dependents, {b['tasks']:,} tasks / {b['deps']:,} deps (in tx)",
+            round(b["added_in_tx_ms"], 3),
+            "ms",
+            f"<= {GOAL_ADDED_MS}",
+            b["added_in_tx_ms"] <= GOAL_ADDED_MS,
+            cmd,
+        ),
+        Figure(
+            f"same, end to end (app.write: hop + commit), {b['tasks']:,} tasks",
+            round(b["added_end_to_end_ms"], 3),
+            "ms",
+            f"<= {GOAL_ADDED_MS}",
+            b["added_end_to_end_ms"] <= GOAL_ADDED_MS,
+            cmd,
+        ),
+        Figure(
+            f"task_done with / without dependents, {b['tasks']:,} tasks (end to end p50)",
+            f"{b['end_to_end_ms']['A']:.3f} / {b['end_to_end_ms']['B']:.3f}",
+            "ms",
+            command=cmd,
+        ),
     ]
     for size in sizes:
         if size != big:
             s = per_size[size]
-            figures.append(Figure(f"added time (in tx / end to end), {s['tasks']:,} tasks",
-                                  f"{s['added_in_tx_ms']:.3f} / {s['added_end_to_end_ms']:.3f}", "ms", command=cmd))
+            figures.append(
+                Figure(
+                    f"added time (in tx / end to end), {s['tasks']:,} tasks",
+                    f"{s['added_in_tx_ms']:.3f} / {s['added_end_to_end_ms']:.3f}",
+                    "ms",
+                    command=cmd,
+                )
+            )
     print_figures("task_done: readying dependents", figures)
-    return result("done_dependents", {"sizes": sizes, "pairs": pairs, "dependents": k},
-                  figures, {str(s): v for s, v in per_size.items()})
+    return result(
+        "done_dependents",
+        {"sizes": sizes, "pairs": pairs, "dependents": k},
+        figures,
+        {str(s): v for s, v in per_size.items()},
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1_000, 10_000, 100_000])
+    ap.add_argument(
+        "--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1_000, 10_000, 100_000]
+    )
     ap.add_argument("--pairs", type=int, default=300)
     ap.add_argument("--dependents", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="1k and 10k tasks, 100 pairs")
     a = ap.parse_args()
     if a.quick:
         a.sizes, a.pairs = [1_000, 10_000], 100
-    run(a.sizes, a.pairs, a.dependents)
+    with tempfile.TemporaryDirectory(prefix="taskloom-bench-") as d:
+        run(a.sizes, a.pairs, a.dependents, workdir=Path(d))
     print(machine())
 
 

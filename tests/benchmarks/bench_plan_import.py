@@ -80,11 +80,20 @@ def _check(path: Path, n: int, m: int, res: dict[str, Any]) -> None:
     tasks = conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
     deps = conn.execute("SELECT count(*) FROM task_deps").fetchone()[0]
     conn.close()
-    assert tasks == n and deps == m and res["tasks_created"] == n and res["dependencies"] == m, (tasks, deps, res)
+    assert tasks == n and deps == m and res["tasks_created"] == n and res["dependencies"] == m, (
+        tasks,
+        deps,
+        res,
+    )
 
 
-def run(sizes: list[int] | None = None, mcp: bool = True, mcp_max: int = 10_000, workdir: Path | None = None,
-        repeat: int = 1) -> dict:
+def run(
+    sizes: list[int] | None = None,
+    mcp: bool = True,
+    mcp_max: int = 10_000,
+    workdir: Path | None = None,
+    repeat: int = 1,
+) -> dict:
     sizes = sizes or [1_000, 10_000]
     workdir = workdir or Path(tempfile.mkdtemp(prefix="taskloom-bench-"))
     rows: dict[int, dict[str, Any]] = {}
@@ -98,8 +107,13 @@ def run(sizes: list[int] | None = None, mcp: bool = True, mcp_max: int = 10_000,
             _check(path, n, m, r["result"])
             if best is None or r["import_s"] < best["import_s"]:
                 best = r
-        row = {"tasks": n, "deps": m, "validate_s": best["validate_s"], "import_s": best["import_s"],
-               "ready": best["result"]["ready"]}
+        row = {
+            "tasks": n,
+            "deps": m,
+            "validate_s": best["validate_s"],
+            "import_s": best["import_s"],
+            "ready": best["result"]["ready"],
+        }
         if mcp and n <= mcp_max:
             path = workdir / f"import_mcp_{n}.db"
             mr = anyio.run(import_mcp, path, tasks)
@@ -107,8 +121,11 @@ def run(sizes: list[int] | None = None, mcp: bool = True, mcp_max: int = 10_000,
             row["mcp_s"] = mr["call_s"]
         rows[n] = row
         extra = f", MCP plan_import over stdio {row['mcp_s']:.2f} s" if "mcp_s" in row else ""
-        print(f"  [{n:,} tasks, {m:,} deps] import_plan {row['import_s']:.2f} s (+ Plan validation "
-              f"{row['validate_s']:.2f} s){extra}; {row['ready']:,} ready", flush=True)
+        print(
+            f"  [{n:,} tasks, {m:,} deps] import_plan {row['import_s']:.2f} s (+ Plan validation "
+            f"{row['validate_s']:.2f} s){extra}; {row['ready']:,} ready",
+            flush=True,
+        )
     sizes_arg = ",".join(str(s) for s in sizes)
     cmd = f"{PY} -m tests.benchmarks.bench_plan_import --sizes {sizes_arg}" + ("" if mcp else " --no-mcp")
     if mcp and mcp_max != 10_000:
@@ -117,20 +134,42 @@ def run(sizes: list[int] | None = None, mcp: bool = True, mcp_max: int = 10_000,
     for n, row in rows.items():
         goal = n == GOAL_SIZE
         total = row["import_s"] + row["validate_s"]
-        figures.append(Figure(f"import_plan {n:,} tasks / {row['deps']:,} deps (services, incl. validation)",
-                              round(total, 2), "s", f"<= {GOAL_S:g}" if goal else "",
-                              total <= GOAL_S if goal else None, cmd))
+        figures.append(
+            Figure(
+                f"import_plan {n:,} tasks / {row['deps']:,} deps (services, incl. validation)",
+                round(total, 2),
+                "s",
+                f"<= {GOAL_S:g}" if goal else "",
+                total <= GOAL_S if goal else None,
+                cmd,
+            )
+        )
         if "mcp_s" in row:
-            figures.append(Figure(f"plan_import tool over stdio, {n:,} tasks", round(row["mcp_s"], 2), "s",
-                                  f"<= {GOAL_S:g}" if goal else "", row["mcp_s"] <= GOAL_S if goal else None, cmd))
+            figures.append(
+                Figure(
+                    f"plan_import tool over stdio, {n:,} tasks",
+                    round(row["mcp_s"], 2),
+                    "s",
+                    f"<= {GOAL_S:g}" if goal else "",
+                    row["mcp_s"] <= GOAL_S if goal else None,
+                    cmd,
+                )
+            )
     if len(rows) > 1:
         lo, hi = min(rows), max(rows)
         per = {n: (r["import_s"] + r["validate_s"]) / n * 1e6 for n, r in rows.items()}
-        figures.append(Figure(f"time per task, {lo:,} vs {hi:,} tasks", f"{per[lo]:.0f} / {per[hi]:.0f}", "us",
-                              command=cmd))
+        figures.append(
+            Figure(
+                f"time per task, {lo:,} vs {hi:,} tasks", f"{per[lo]:.0f} / {per[hi]:.0f}", "us", command=cmd
+            )
+        )
     print_figures("plan import into a fresh database", figures)
-    return result("plan_import", {"sizes": sizes, "mcp": mcp, "mcp_max": mcp_max, "repeat": repeat},
-                  figures, {str(n): r for n, r in rows.items()})
+    return result(
+        "plan_import",
+        {"sizes": sizes, "mcp": mcp, "mcp_max": mcp_max, "repeat": repeat},
+        figures,
+        {str(n): r for n, r in rows.items()},
+    )
 
 
 def main() -> None:
@@ -144,7 +183,8 @@ def main() -> None:
     if a.quick:
         a.sizes, a.mcp_max = [1_000, 2_000], 1_000
     sizes = a.sizes + ([100_000] if a.big and 100_000 not in a.sizes else [])
-    run(sizes, mcp=not a.no_mcp, mcp_max=a.mcp_max)
+    with tempfile.TemporaryDirectory(prefix="taskloom-bench-") as d:
+        run(sizes, mcp=not a.no_mcp, mcp_max=a.mcp_max, workdir=Path(d))
     print(machine())
 
 

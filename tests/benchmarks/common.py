@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import platform
 import random
@@ -38,7 +39,9 @@ class Figure:
     command: str = ""
 
 
-def result(bench: str, params: dict[str, Any], figures: list[Figure], details: dict[str, Any]) -> dict[str, Any]:
+def result(
+    bench: str, params: dict[str, Any], figures: list[Figure], details: dict[str, Any]
+) -> dict[str, Any]:
     return {"bench": bench, "params": params, "figures": [asdict(f) for f in figures], "details": details}
 
 
@@ -66,7 +69,7 @@ def fmt(v: Any) -> str:
 def pct(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
     s = sorted(values)
-    k = max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))
+    k = max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))
     return s[k]
 
 
@@ -93,12 +96,17 @@ def _git() -> dict[str, Any]:
 
     def out(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.rstrip()
+            return subprocess.run(
+                ["git", *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.rstrip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
     dirty = out("status", "--porcelain", "--", "src")
-    return {"head": out("rev-parse", "--short", "HEAD").strip(), "src_dirty": [line[3:] for line in dirty.splitlines()]}
+    return {
+        "head": out("rev-parse", "--short", "HEAD").strip(),
+        "src_dirty": [line[3:] for line in dirty.splitlines()],
+    }
 
 
 def _cpu_model() -> str:
@@ -274,12 +282,23 @@ class BareClient:
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
         import subprocess
 
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT),
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=str(ROOT),
+            env={**os.environ, **(env or {})},
+        )
         self.pid = self.proc.pid
         self._id = 0
-        self.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                    "clientInfo": {"name": "taskloom-bench", "version": "0"}})
+        self.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "taskloom-bench", "version": "0"},
+            },
+        )
         self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
     def _send(self, msg: dict[str, Any]) -> None:
@@ -302,8 +321,10 @@ class BareClient:
         return self.request("tools/call", {"name": tool, "arguments": arguments})
 
     def close(self) -> None:
+        import subprocess
+
         self.proc.stdin.close()
         try:
             self.proc.wait(timeout=10)
-        except Exception:  # noqa: BLE001 - a stuck server must not hang the benchmark
+        except subprocess.TimeoutExpired:  # a stuck server must not hang the benchmark
             self.proc.kill()

@@ -37,10 +37,15 @@ def plan(quick: bool, big: bool) -> dict[str, tuple[Any, dict[str, Any]]]:
         }
     return {
         "call_overhead": (bench_call_overhead.run, {"n_tasks": 10_000, "calls": 2_000, "warmup": 200}),
-        "claims": (bench_claims.run, {"procs": 8, "duration": 10.0, "n_ready": 100_000, "sweep": [1, 4, 8, 16]}),
+        "claims": (
+            bench_claims.run,
+            {"procs": 8, "duration": 10.0, "n_ready": 100_000, "sweep": [1, 4, 8, 16]},
+        ),
         "done_dependents": (bench_done_dependents.run, {"sizes": [1_000, 10_000, 100_000], "pairs": 300}),
-        "plan_import": (bench_plan_import.run, {"sizes": [1_000, 10_000] + ([100_000] if big else []),
-                                                "mcp_max": 10_000}),
+        "plan_import": (
+            bench_plan_import.run,
+            {"sizes": [1_000, 10_000] + ([100_000] if big else []), "mcp_max": 10_000},
+        ),
     }
 
 
@@ -76,7 +81,11 @@ def markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, short runs")
-    ap.add_argument("--big", action="store_true", help="plan import at 100k tasks too (hours while the cycle check is quadratic)")
+    ap.add_argument(
+        "--big",
+        action="store_true",
+        help="plan import at 100k tasks too (hours while the cycle check is quadratic)",
+    )
     ap.add_argument("--only", help="comma-separated: call_overhead,claims,done_dependents,plan_import")
     ap.add_argument("--output", type=Path, default=HERE, help="where results.json and results.md go")
     ap.add_argument("--keep", action="store_true", help="keep the benchmark databases (printed path)")
@@ -84,7 +93,9 @@ def main() -> None:
     chosen = plan(a.quick, a.big)
     if a.only:
         chosen = {k: v for k, v in chosen.items() if k in a.only.split(",")}
-    command = f"{PY} -m tests.benchmarks.run_all" + (" --quick" if a.quick else "") + (" --big" if a.big else "")
+    command = (
+        f"{PY} -m tests.benchmarks.run_all" + (" --quick" if a.quick else "") + (" --big" if a.big else "")
+    )
     if a.only:
         command += f" --only {a.only}"
     info = machine()
@@ -96,14 +107,20 @@ def main() -> None:
         t = time.perf_counter()
         try:
             r = fn(**kwargs, workdir=workdir)
-        except Exception:  # top-level handler: one failing benchmark must not lose the others' figures
+        except Exception:  # noqa: BLE001 - top-level handler: one failing benchmark must not lose the others' figures
             r = {"bench": name, "params": kwargs, "error": traceback.format_exc()}
             print(r["error"], flush=True)
         r["elapsed_s"] = round(time.perf_counter() - t, 1)
         r["loadavg_after"] = os.getloadavg()
         results.append(r)
-    report = {"quick": a.quick, "command": command, "machine": info, "elapsed_s": time.perf_counter() - t0,
-              "workdir": str(workdir), "results": results}
+    report = {
+        "quick": a.quick,
+        "command": command,
+        "machine": info,
+        "elapsed_s": time.perf_counter() - t0,
+        "workdir": str(workdir),
+        "results": results,
+    }
     a.output.mkdir(parents=True, exist_ok=True)
     (a.output / "results.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     if not a.keep:

@@ -50,7 +50,8 @@ def schema_of(conn: sqlite3.Connection) -> dict[str, object]:
         if kind == "table":
             out[f"columns:{name}"] = conn.execute(f"PRAGMA table_xinfo('{name}')").fetchall()
             out[f"fks:{name}"] = conn.execute(f"PRAGMA foreign_key_list('{name}')").fetchall()
-            out[f"indexes:{name}"] = sorted(conn.execute(f"PRAGMA index_list('{name}')").fetchall())
+            # seq (creation order) is not part of the schema's meaning; compare the rest.
+            out[f"indexes:{name}"] = sorted(row[1:] for row in conn.execute(f"PRAGMA index_list('{name}')"))
         elif kind == "index":
             out[f"index:{name}"] = conn.execute(f"PRAGMA index_xinfo('{name}')").fetchall()
     return out

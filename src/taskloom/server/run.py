@@ -13,6 +13,7 @@ from taskloom.config import Settings, Transport
 from taskloom.errors import InvalidInput
 from taskloom.resolver import Resolver
 from taskloom.server.build import TaskloomMCP, build_server
+from taskloom.server.stdio import stdio_streams
 from taskloom.server.http import BearerAuth, is_loopback, security_for
 from taskloom.services.app import Taskloom
 
@@ -48,13 +49,24 @@ async def serve(
         async with anyio.create_task_group() as tg:
             tg.start_soon(resolver.run, name="taskloom-resolver")
             if transport == "stdio":
-                await server.run_stdio_async()
+                await _serve_stdio(server)
             else:
                 await _serve_http(server, transport, sock, host, token, allow_hosts)
             tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
             await app.close()
+
+
+async def _serve_stdio(server: TaskloomMCP) -> None:
+    # MCPServer.run_stdio_async hard-wires the SDK's threaded transport; its low-level server is
+    # private, so fall back to the public path if a future SDK renames it (tests cover both).
+    lowlevel = getattr(server, "_lowlevel_server", None)
+    if lowlevel is None:
+        await server.run_stdio_async()
+        return
+    async with stdio_streams() as (read_stream, write_stream):
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -48,18 +48,8 @@ def claim(
             },
         )
         if got is None:
-            counts = {r["status"]: r["n"] for r in tx.all("task_status_counts", {"project": scope.project_id})}
-            waiting = counts.get(S.WAITING, 0) + counts.get(S.BLOCKED, 0)
-            busy = counts.get(S.IN_PROGRESS, 0) + counts.get(S.REVIEW, 0)
-            open_tasks = waiting + busy + counts.get(S.READY, 0)
-            if open_tasks == 0:
-                msg = "No open work is left in this project."
-            else:
-                msg = (
-                    f"Nothing ready matches now: {counts.get(S.READY, 0)} ready (other filters), {busy} being "
-                    f"worked on, {waiting} waiting or blocked. Retry after others finish, or widen the filters."
-                )
-            return ClaimResult(claimed=False, open_tasks=open_tasks, message=msg)
+            # Say why in a separate read (nothing_ready), not while holding the write lock.
+            return ClaimResult(claimed=False, message="")
     Settle(tx, scope).streams([got["stream_id"]]).run()
     row = tx.one("task_by_id", {"id": got["id"]})
     event(tx, scope, "task.claimed", row["code"], lease_expires_at=expires)
@@ -70,6 +60,22 @@ def claim(
         message=f"You hold {row['code']} until {iso(expires)}. Call task_heartbeat before then; "
         "finish with task_done, task_fail or task_release.",
     )
+
+
+def nothing_ready(tx: Tx, scope: Scope) -> ClaimResult:
+    """The answer to a claim that found nothing: is work still coming, or is everything done?"""
+    counts = {r["status"]: r["n"] for r in tx.all("task_open_counts", {"project": scope.project_id})}
+    waiting = counts.get(S.WAITING, 0) + counts.get(S.BLOCKED, 0)
+    busy = counts.get(S.IN_PROGRESS, 0) + counts.get(S.REVIEW, 0)
+    open_tasks = waiting + busy + counts.get(S.READY, 0)
+    if open_tasks == 0:
+        msg = "No open work is left in this project."
+    else:
+        msg = (
+            f"Nothing ready matches now: {counts.get(S.READY, 0)} ready (other filters), {busy} being "
+            f"worked on, {waiting} waiting or blocked. Retry after others finish, or widen the filters."
+        )
+    return ClaimResult(claimed=False, open_tasks=open_tasks, message=msg)
 
 
 def _claim_named_failed(tx: Tx, scope: Scope, code: str, agent: str, expires: float) -> ClaimResult:

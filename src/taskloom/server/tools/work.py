@@ -24,7 +24,9 @@ async def task_claim(
     oldest), atomically: no other agent can get it. Returns the task, its context, latest notes
     and what its dependencies produced, plus a lease: call task_heartbeat before it expires or the
     task goes back to the queue. `claimed: false` means nothing matches right now."""
-    return await app_of(ctx).write(work.claim, code=task, role=role, stream=stream, labels=labels, agent=agent)
+    app = app_of(ctx)
+    result = await app.write(work.claim, code=task, role=role, stream=stream, labels=labels, agent=agent)
+    return result if result.claimed else await app.read(work.nothing_ready)
 
 
 async def task_heartbeat(ctx: Context, task: TaskArg, agent: AgentArg = None) -> WorkResult:
