@@ -179,6 +179,11 @@ class Stream(BaseModel):
     total: int
 
 
+class StreamView(BaseModel):
+    stream: Stream
+    tasks: list[TaskBrief] = Field(description="first 200 tasks of the stream")
+
+
 class StreamList(BaseModel):
     streams: list[Stream]
 

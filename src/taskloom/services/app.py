@@ -58,6 +58,11 @@ class Taskloom:
         scope = self.scope(agent)
         return await self.store.write(lambda tx: fn(tx, scope, *args, **kwargs))
 
+    async def peek(self, fn: Callable[..., T], *args: Any, agent: str | None = None, **kwargs: Any) -> T:
+        """A point read (a few indexed statements), served without a thread hop."""
+        scope = self.scope(agent)
+        return await self.store.read_now(lambda tx: fn(tx, scope, *args, **kwargs))
+
     async def read(self, fn: Callable[..., T], *args: Any, agent: str | None = None, **kwargs: Any) -> T:
         scope = self.scope(agent)
         return await self.store.read(lambda tx: fn(tx, scope, *args, **kwargs))

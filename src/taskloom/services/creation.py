@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from taskloom.domain import graph
 from taskloom.domain.limits import MAX_LABELS, MAX_SUBTASK_DEPTH, check_batch, check_text, check_title
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
-from taskloom.models import TaskSpec
+from taskloom.models import TaskCreated, TaskSpec
 from taskloom.services import ranks
-from taskloom.services.common import Scope, event, sprint_id, stream_id
+from taskloom.services.common import Scope, brief_by_id, event, sprint_id, stream_id
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Tx
 
@@ -34,6 +34,13 @@ def _validate(spec: TaskSpec, where: str) -> None:
     if len(spec.labels) > MAX_LABELS:
         raise TooLarge(f"{where}.labels has {len(spec.labels)} labels; the limit is {MAX_LABELS}.")
     check_batch(f"{where}.depends_on", len(spec.depends_on))
+
+
+def create_batch(tx: Tx, scope: Scope, specs: list[TaskSpec]) -> TaskCreated:
+    """task_create: the tasks in the order given, new or (by key) existing."""
+    made = create_tasks(tx, scope, specs)
+    n_new = sum(made.new)
+    return TaskCreated(tasks=[brief_by_id(tx, i) for i in made.ids], created=n_new, existing=len(specs) - n_new)
 
 
 def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: bool = False) -> Created:

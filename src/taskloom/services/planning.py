@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from taskloom.clock import iso
 from taskloom.domain import graph
-from taskloom.domain.limits import MAX_PLAN_TASKS, check_batch, check_text, check_title
+from taskloom.domain.limits import MAX_PAGE, MAX_PLAN_TASKS, check_batch, check_text, check_title
 from taskloom.errors import NotFound, TooLarge
 from taskloom.models import (
     ImportResult,
     Plan,
     ProjectStatus,
     Sprint,
+    SprintList,
     SprintSpec,
     Stream,
+    StreamList,
     StreamSpec,
+    StreamView,
 )
 from taskloom.services.common import Scope, brief, event
 from taskloom.services.creation import create_tasks
 from taskloom.services.readiness import Settle
+from taskloom.services.tasks import list_tasks
 from taskloom.store.base import Row, Tx
 
 
@@ -113,6 +117,25 @@ def upsert_streams(tx: Tx, scope: Scope, specs: list[StreamSpec]) -> list[tuple[
     graph.check_acyclic(graph.build(labels, edges), "stream", labels)
     Settle(tx, scope).streams(sid for sid, _ in out).run()
     return out
+
+
+def upsert_stream(tx: Tx, scope: Scope, spec: StreamSpec) -> Stream:
+    [(sid, _)] = upsert_streams(tx, scope, [spec])
+    return render_stream(tx, tx.one("stream_by_id", {"id": sid}))
+
+
+def list_streams(tx: Tx, scope: Scope) -> StreamList:
+    return StreamList(streams=[render_stream(tx, r) for r in tx.all("stream_list", {"project": scope.project_id})])
+
+
+def list_sprints(tx: Tx, scope: Scope) -> SprintList:
+    return SprintList(sprints=[render_sprint(tx, r) for r in tx.all("sprint_list", {"project": scope.project_id})])
+
+
+def stream_view(tx: Tx, scope: Scope, code: str) -> StreamView:
+    page = list_tasks(tx, scope, stream=code, limit=MAX_PAGE)  # raises not_found for an unknown code
+    row = tx.one("stream_by_code", {"project": scope.project_id, "code": code})
+    return StreamView(stream=render_stream(tx, row), tasks=page.tasks)
 
 
 def import_plan(tx: Tx, scope: Scope, plan: Plan) -> ImportResult:

@@ -11,8 +11,8 @@ import json
 from taskloom.clock import iso
 from taskloom.domain.limits import check_text
 from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
-from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost
-from taskloom.models import ClaimResult, WorkResult
+from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost, TaskloomError
+from taskloom.models import BulkResult, ClaimResult, WorkResult
 from taskloom.services.common import Scope, brief_by_id, detail, event, note, stream_id, task_row
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Row, Tx
@@ -309,14 +309,12 @@ def _move(
     event(tx, scope, f"task.{target}", row["code"], reason=reason)
 
 
-def bulk(tx: Tx, scope: Scope, codes: list[str], target: TaskStatus, reason: str | None) -> tuple[list, list]:
+def bulk(tx: Tx, scope: Scope, codes: list[str], target: TaskStatus, reason: str | None) -> BulkResult:
     """Apply `move` to each task; one task's error does not stop the others."""
-    from taskloom.errors import TaskloomError
-
     changed, errors = [], []
     for code in dict.fromkeys(codes):
         try:
             changed.append(move(tx, scope, code, target, reason).task)
         except TaskloomError as exc:
             errors.append({"task": code, "code": exc.code, "message": exc.message})
-    return changed, errors
+    return BulkResult(changed=changed, errors=errors)

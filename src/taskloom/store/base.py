@@ -38,6 +38,10 @@ class Store(Protocol):
 
     async def read(self, fn: Callable[[Tx], T]) -> T: ...
 
+    async def read_now(self, fn: Callable[[Tx], T]) -> T:
+        """Like `read`, for a few indexed statements: may run on the caller's thread, no hop."""
+        ...
+
     async def changed(self) -> bool:
         """True if any process committed a write since the last call (cheap; no table reads)."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver import Context
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from taskloom.models import (
     Code,
@@ -18,19 +18,14 @@ from taskloom.models import (
     SprintStatus,
     Stream,
     StreamList,
+    StreamView,
     StreamSpec,
-    TaskBrief,
     TaskSpec,
     Title,
 )
 from taskloom.models import Plan as PlanModel
 from taskloom.server.tools.common import IDEMPOTENT, READ, AgentArg, ToolDef, app_of
-from taskloom.services import graphs, planning, tasks
-
-
-class StreamView(BaseModel):
-    stream: Stream
-    tasks: list[TaskBrief] = Field(description="first 200 tasks of the stream")
+from taskloom.services import graphs, planning
 
 
 async def project_status(ctx: Context) -> ProjectStatus:
@@ -56,11 +51,7 @@ async def sprint_create(
 
 async def sprint_list(ctx: Context) -> SprintList:
     """All sprints with their status and task counts per status."""
-
-    def run(tx, scope):
-        return SprintList(sprints=[planning.render_sprint(tx, r) for r in tx.all("sprint_list", {"project": scope.project_id})])
-
-    return await app_of(ctx).read(run)
+    return await app_of(ctx).read(planning.list_sprints)
 
 
 async def stream_create(
@@ -75,32 +66,17 @@ async def stream_create(
     """Create a stream of work, or update the one with this code (fields you omit are kept). Tasks in a stream wait until every stream it depends on is done. A dependency
     cycle is refused with error `cycle`, printing the path."""
     spec = StreamSpec(code=code, name=name, description=description, depends_on=depends_on)
-
-    def run(tx, scope):
-        [(sid, _)] = planning.upsert_streams(tx, scope, [spec])
-        return planning.render_stream(tx, tx.one("stream_by_id", {"id": sid}))
-
-    return await app_of(ctx).write(run)
+    return await app_of(ctx).write(planning.upsert_stream, spec)
 
 
 async def stream_list(ctx: Context) -> StreamList:
     """All streams: state (waiting, ready, active, done), dependencies and task counts."""
-
-    def run(tx, scope):
-        return StreamList(streams=[planning.render_stream(tx, r) for r in tx.all("stream_list", {"project": scope.project_id})])
-
-    return await app_of(ctx).read(run)
+    return await app_of(ctx).read(planning.list_streams)
 
 
 async def stream_get(ctx: Context, stream: Code) -> StreamView:
     """One stream with its first 200 tasks. Errors: not_found for an unknown code."""
-
-    def run(tx, scope):
-        row = tx.one("stream_by_code", {"project": scope.project_id, "code": stream})
-        page = tasks.list_tasks(tx, scope, stream=stream, limit=200)
-        return StreamView(stream=planning.render_stream(tx, row), tasks=page.tasks)
-
-    return await app_of(ctx).read(run)
+    return await app_of(ctx).read(planning.stream_view, stream)
 
 
 async def plan_import(

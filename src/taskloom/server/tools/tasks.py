@@ -23,7 +23,6 @@ from taskloom.models import (
 from taskloom.server.tools.common import READ, WRITE, AgentArg, ReasonArg, TaskArg, ToolDef, app_of
 from taskloom.services import creation
 from taskloom.services import tasks as svc
-from taskloom.services.common import brief_by_id
 
 
 async def task_create(
@@ -35,21 +34,13 @@ async def task_create(
     call (by code or key) or existing ones. A task whose `key` exists is returned unchanged
     (safe to retry). New tasks start waiting and become ready as soon as their dependencies allow.
     Errors: not_found (unknown stream, sprint or dependency), cycle, conflict (code taken)."""
-
-    def run(tx, scope):
-        made = creation.create_tasks(tx, scope, tasks)
-        n_new = sum(made.new)
-        return TaskCreated(
-            tasks=[brief_by_id(tx, i) for i in made.ids], created=n_new, existing=len(tasks) - n_new
-        )
-
-    return await app_of(ctx).write(run, agent=agent)
+    return await app_of(ctx).write(creation.create_batch, tasks, agent=agent)
 
 
 async def task_get(ctx: Context, task: TaskArg) -> TaskDetail:
     """A task in full: fields, context, latest notes (newest first) and each dependency's outcome
     and summary. Errors: not_found."""
-    return await app_of(ctx).read(svc.get, task)
+    return await app_of(ctx).peek(svc.get, task)
 
 
 async def task_list(

@@ -104,12 +104,7 @@ async def task_status_bulk(
 ) -> BulkResult:
     """Move many tasks at once (park in backlog, put back in play, cancel...). Each move is checked;
     the ones that are not allowed are listed in `errors` and the rest still happen."""
-
-    def run(tx, scope):
-        changed, errors = work.bulk(tx, scope, tasks, status, reason)
-        return BulkResult(changed=changed, errors=errors)
-
-    return await app_of(ctx).write(run, agent=agent)
+    return await app_of(ctx).write(work.bulk, tasks, status, reason, agent=agent)
 
 
 TOOLS = [

@@ -141,6 +141,26 @@ LEFT JOIN sprints sp ON sp.id = t.sprint_id
 LEFT JOIN tasks p ON p.id = t.parent_id
 WHERE t.id = :id;
 
+-- name: task_full_by_code
+-- A task with its codes, labels, subtasks, dependencies and latest notes in one statement:
+-- the hot path of task_get and task_claim.
+SELECT t.*, s.code AS stream_code, sp.code AS sprint_code, p.code AS parent_code,
+    (SELECT json_group_array(label) FROM (SELECT label FROM task_labels WHERE task_id = t.id ORDER BY label))
+        AS labels_json,
+    (SELECT json_group_array(code) FROM (SELECT code FROM tasks c WHERE c.parent_id = t.id ORDER BY c.id))
+        AS subtasks_json,
+    (SELECT json_group_array(json_object('code', u.code, 'title', u.title, 'status', u.status,
+                                         'summary', u.summary, 'reason', u.reason))
+     FROM (SELECT u.* FROM task_deps d JOIN tasks u ON u.id = d.depends_on_id
+           WHERE d.task_id = t.id ORDER BY u.id) u) AS deps_json,
+    (SELECT json_group_array(json_object('kind', n.kind, 'body', n.body, 'agent', n.agent, 'at', n.created_at))
+     FROM (SELECT * FROM notes WHERE task_id = t.id ORDER BY id DESC LIMIT :notes) n) AS notes_json
+FROM tasks t
+LEFT JOIN streams s ON s.id = t.stream_id
+LEFT JOIN sprints sp ON sp.id = t.sprint_id
+LEFT JOIN tasks p ON p.id = t.parent_id
+WHERE t.project_id = :project AND t.code = :code;
+
 -- name: task_ref
 -- A task by code or, failing that, by idempotency key.
 SELECT id, code, key, status, depth, stream_id, parent_id FROM tasks
