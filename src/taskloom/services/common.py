@@ -63,28 +63,24 @@ def task_row(tx: Tx, scope: Scope, code: str) -> Row:
     return row
 
 
-def stream_id(tx: Tx, scope: Scope, code: str | None) -> int | None:
+def _id_by_code(tx: Tx, scope: Scope, kind: str, code: str | None) -> int | None:
     if code is None:
         return None
-    row = tx.one("stream_by_code", {"project": scope.project_id, "code": code})
+    row = tx.one(f"{kind}_by_code", {"project": scope.project_id, "code": code})
     if row is None:
         raise NotFound(
-            f"Stream {code} does not exist in project {scope.project}.",
-            hint="stream_list shows the streams; stream_create makes one.",
+            f"{kind.capitalize()} {code} does not exist in project {scope.project}.",
+            hint=f"{kind}_list shows the {kind}s; {kind}_create makes one.",
         )
     return row["id"]
+
+
+def stream_id(tx: Tx, scope: Scope, code: str | None) -> int | None:
+    return _id_by_code(tx, scope, "stream", code)
 
 
 def sprint_id(tx: Tx, scope: Scope, code: str | None) -> int | None:
-    if code is None:
-        return None
-    row = tx.one("sprint_by_code", {"project": scope.project_id, "code": code})
-    if row is None:
-        raise NotFound(
-            f"Sprint {code} does not exist in project {scope.project}.",
-            hint="sprint_list shows the sprints; sprint_create makes one.",
-        )
-    return row["id"]
+    return _id_by_code(tx, scope, "sprint", code)
 
 
 def brief(row: Row) -> TaskBrief:
