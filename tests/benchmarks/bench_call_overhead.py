@@ -140,11 +140,13 @@ def measure_raw(path: Path, calls: int, warmup: int) -> dict[str, Any]:
         [PYTHON, "-m", "tests.benchmarks.noop_server", "--db", str(path), "--project", PROJECT],
         child_env(TASKLOOM_AGENT="bench-reader"),
     )
-    args = {"noop": {}, "task_get": {"task": TARGET}}
-    times: dict[str, list[float]] = {"noop": [], "task_get": []}
+    args = {"noop": {}, "task_get": {"task": TARGET}, "echo_detail": {"task": TARGET}}
+    times: dict[str, list[float]] = {"noop": [], "task_get": [], "echo_detail": []}
+    rotations = [("noop", "echo_detail", "task_get"), ("task_get", "noop", "echo_detail"),
+                 ("echo_detail", "task_get", "noop")]
     try:
         for i in range(warmup + calls):
-            for name in ("noop", "task_get") if i % 2 == 0 else ("task_get", "noop"):
+            for name in rotations[i % 3]:
                 t0 = time.perf_counter()
                 res = client.call(name, args[name])
                 dt = time.perf_counter() - t0
@@ -168,6 +170,8 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
     raw50 = {k: median(v) * 1e3 for k, v in raw["times"].items()}
     raw99 = {k: pct(v, 99) * 1e3 for k, v in raw["times"].items()}
     raw_ratio50 = raw50["task_get"] / raw50["noop"]
+    echo_ratio50 = raw50["task_get"] / raw50["echo_detail"]
+    floor_ratio50 = raw50["echo_detail"] / raw50["noop"]
     noop = out["times"]["noop"]
     p50 = {k: median(v) * 1e3 for k, v in out["times"].items()}
     p99 = {k: pct(v, 99) * 1e3 for k, v in out["times"].items()}
@@ -209,6 +213,16 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
             "x",
             command=cmd,
         ),
+        Figure(
+            "bare client: echo_detail p50 (same result from memory, no taskloom work)",
+            round(raw50["echo_detail"], 3),
+            "ms",
+            command=cmd,
+        ),
+        Figure("bare client: echo_detail/noop p50 ratio (the SDK's cost of that result)", round(floor_ratio50, 3), "x",
+               command=cmd),
+        Figure("bare client: task_get/echo_detail p50 ratio (taskloom's own work)", round(echo_ratio50, 3), "x",
+               command=cmd),
         Figure("noop calls/s (sequential)", round(1000 / (sum(noop) / len(noop) * 1e3)), "/s", command=cmd),
         Figure(
             "server CPU per call, noop / task_get",

@@ -1,4 +1,5 @@
-"""`taskloom serve`, exactly, plus one extra tool `noop`: the floor a tool call cannot go below.
+"""`taskloom serve`, exactly, plus `noop` (the floor a tool call cannot go below) and
+`echo_detail` (task_get's result served from memory: the SDK's cost of a result that size).
 
 The CLI's own entry point runs (same argument parsing, settings, store, resolver and
 `build_server`); the only change is that the server object gets `noop` registered before it
@@ -17,7 +18,9 @@ from pydantic import BaseModel
 
 from taskloom.cli.main import main as taskloom_main
 from taskloom.server import run as run_module
+from taskloom.models import TaskDetail
 from taskloom.server.tools.common import READ
+from taskloom.services import tasks
 
 
 class Pong(BaseModel):
@@ -35,6 +38,16 @@ _build_server = run_module.build_server
 def build_with_noop(app, profile="all"):
     server = _build_server(app, profile)
     server.add_tool(noop, title="No-op", annotations=READ, structured_output=True)
+    cache: dict[str, TaskDetail] = {}
+
+    async def echo_detail(ctx: Context, task: str) -> TaskDetail:
+        """Returns task_get's result for `task`, read once and then served from memory: the SDK's
+        cost of a result of that size and shape, with none of taskloom's work."""
+        if task not in cache:
+            cache[task] = await app.read(tasks.get, task)
+        return cache[task]
+
+    server.add_tool(echo_detail, title="Echo a task", annotations=READ, structured_output=True)
     return server
 
 
