@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pydantic_core
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-import pydantic_core
 from mcp.types import CallToolResult, TextContent
 from mcp.types import Tool as MCPTool
 

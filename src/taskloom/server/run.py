@@ -13,8 +13,8 @@ from taskloom.config import Settings, Transport
 from taskloom.errors import InvalidInput
 from taskloom.resolver import Resolver
 from taskloom.server.build import TaskloomMCP, build_server
-from taskloom.server.stdio import stdio_streams
 from taskloom.server.http import BearerAuth, is_loopback, security_for
+from taskloom.server.stdio import stdio_streams
 from taskloom.services.app import Taskloom
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,17 @@ from taskloom.domain.limits import MAX_LABELS, MAX_PAGE, check_batch, check_text
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.models import TaskBrief, TaskDetail, TaskPage, TaskStatus
 from taskloom.services import work
-from taskloom.services.common import Scope, brief, full_row, detail, event, note, sprint_id, stream_id, task_row
+from taskloom.services.common import (
+    Scope,
+    brief,
+    detail,
+    event,
+    full_row,
+    note,
+    sprint_id,
+    stream_id,
+    task_row,
+)
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Row, Tx
 

@@ -18,8 +18,8 @@ from taskloom.models import (
     SprintStatus,
     Stream,
     StreamList,
-    StreamView,
     StreamSpec,
+    StreamView,
     TaskSpec,
     Title,
 )
@@ -81,15 +81,15 @@ async def stream_get(ctx: Context, stream: Code) -> StreamView:
 
 async def plan_import(
     ctx: Context,
-    sprints: list[SprintSpec] = [],
-    streams: list[StreamSpec] = [],
-    tasks: Annotated[list[TaskSpec], Field(description="each needs a key or code")] = [],
+    sprints: list[SprintSpec] | None = None,
+    streams: list[StreamSpec] | None = None,
+    tasks: Annotated[list[TaskSpec] | None, Field(description="each needs a key or code")] = None,
     agent: AgentArg = None,
 ) -> ImportResult:
     """Lay out a whole plan (sprints, streams, tasks, dependencies) in one transaction. Idempotent:
     sprints and streams match by code, tasks by key or code, so importing again creates nothing new.
     Cycles are checked over the whole plan; any error leaves nothing behind."""
-    plan = PlanModel(sprints=sprints, streams=streams, tasks=tasks)
+    plan = PlanModel(sprints=sprints or [], streams=streams or [], tasks=tasks or [])
     return await app_of(ctx).write(planning.import_plan, plan, agent=agent)
 
 

@@ -8,7 +8,16 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from taskloom.models import BulkResult, ClaimResult, Code, Name, WorkResult
-from taskloom.server.tools.common import DESTRUCTIVE, IDEMPOTENT, WRITE, AgentArg, ReasonArg, TaskArg, ToolDef, app_of
+from taskloom.server.tools.common import (
+    DESTRUCTIVE,
+    IDEMPOTENT,
+    WRITE,
+    AgentArg,
+    ReasonArg,
+    TaskArg,
+    ToolDef,
+    app_of,
+)
 from taskloom.services import work
 
 
@@ -17,7 +26,7 @@ async def task_claim(
     task: Annotated[str | None, Field(max_length=64, description="a specific ready task; omit for the next best")] = None,
     role: Annotated[Name | None, Field(description="only tasks for this role (or with no role)")] = None,
     stream: Code | None = None,
-    labels: Annotated[list[Name], Field(max_length=20, description="tasks having all of these")] = [],
+    labels: Annotated[list[Name] | None, Field(max_length=20, description="tasks having all of these")] = None,
     agent: AgentArg = None,
 ) -> ClaimResult:
     """Take the next ready task (highest priority, then longest chain of work waiting on it, then
