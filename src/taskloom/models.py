@@ -232,3 +232,23 @@ class Graph(BaseModel):
     edges: list[tuple[str, str]] = Field(description="(task, dependency) pairs")
     critical_path: list[str]
     mermaid: str
+
+
+class MemoryEntry(BaseModel):
+    key: str
+    value: str
+    scope: str = Field(description="'project', or 'agent:<name>'")
+    expires_at: str | None = Field(description="null: durable")
+    updated_at: str
+    updated_by: str | None
+    version: int
+
+
+class MemoryPage(BaseModel):
+    entries: list[MemoryEntry]
+    next_offset: int | None
+
+
+class MemoryDeleted(BaseModel):
+    key: str
+    deleted: bool = Field(description="false if there was no such (unexpired) entry")

@@ -14,7 +14,7 @@ import math
 import anyio
 
 from taskloom.errors import TaskloomError
-from taskloom.services import ranks, upkeep
+from taskloom.services import memory, ranks, upkeep
 from taskloom.services.app import Taskloom
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class Resolver:
         if reconcile or (reconcile is None and now - self._last_reconcile >= app.settings.reconcile_interval):
             found = await app.read(upkeep.misfiled)
             out["ready"] = await app.write(upkeep.reconcile, found)
+            await app.write(memory.purge_expired)
             self._last_reconcile = now
         self.last_run = now
         self.passes += 1

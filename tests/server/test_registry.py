@@ -40,6 +40,10 @@ DOCUMENTED = [
     "task_unblock",
     "task_review",
     "task_status_bulk",
+    "memory_set",
+    "memory_get",
+    "memory_list",
+    "memory_delete",
 ]
 READ_ONLY = {
     "project_status",
@@ -49,6 +53,8 @@ READ_ONLY = {
     "graph_get",
     "task_get",
     "task_list",
+    "memory_get",
+    "memory_list",
 }
 WORKER = {
     "task_claim",
@@ -60,6 +66,10 @@ WORKER = {
     "task_release",
     "task_block",
     "task_get",
+    "memory_set",
+    "memory_get",
+    "memory_list",
+    "memory_delete",
 }
 SIGNATURES = {t.name: inspect.signature(t.fn) for t in ALL}
 

@@ -6,10 +6,10 @@ import inspect
 
 from mcp.server.mcpserver import MCPServer
 
-from taskloom.server.tools import planning, tasks, work
+from taskloom.server.tools import memory, planning, tasks, work
 from taskloom.server.tools.common import ToolDef
 
-ALL: list[ToolDef] = [*planning.TOOLS, *tasks.TOOLS, *work.TOOLS]
+ALL: list[ToolDef] = [*planning.TOOLS, *tasks.TOOLS, *work.TOOLS, *memory.TOOLS]
 
 _WORKER = {
     "task_claim",
@@ -21,6 +21,10 @@ _WORKER = {
     "task_release",
     "task_block",
     "task_get",
+    "memory_set",
+    "memory_get",
+    "memory_list",
+    "memory_delete",
 }
 PROFILES: dict[str, frozenset[str]] = {
     "worker": frozenset(_WORKER),

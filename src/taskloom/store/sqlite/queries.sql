@@ -442,3 +442,34 @@ RETURNING status, attempts;
 
 -- name: lease_next_expiry
 SELECT min(lease_expires_at) FROM tasks WHERE status = 'in_progress' AND project_id = :project;
+
+-- ---------------------------------------------------------------- memory
+-- An expired entry is invisible at once; the resolver deletes it later.
+
+-- name: memory_set
+INSERT INTO memory (project_id, scope, key, value, expires_at, updated_at, updated_by)
+VALUES (:project, :scope, :key, :value, :expires_at, :now, :agent)
+ON CONFLICT (project_id, scope, key) DO UPDATE SET
+    value = excluded.value, expires_at = excluded.expires_at, updated_at = excluded.updated_at,
+    updated_by = excluded.updated_by,
+    version = CASE WHEN memory.expires_at IS NOT NULL AND memory.expires_at <= :now THEN 1
+                   ELSE memory.version + 1 END
+RETURNING *;
+
+-- name: memory_get
+SELECT * FROM memory WHERE project_id = :project AND scope = :scope AND key = :key
+  AND (expires_at IS NULL OR expires_at > :now);
+
+-- name: memory_list
+-- Prefix match as a key range, so it walks the unique index instead of scanning.
+SELECT * FROM memory WHERE project_id = :project AND scope = :scope
+  AND key >= :prefix AND (:prefix = '' OR key < :prefix || char(1114111))
+  AND (expires_at IS NULL OR expires_at > :now)
+ORDER BY key LIMIT :limit OFFSET :offset;
+
+-- name: memory_delete
+DELETE FROM memory WHERE project_id = :project AND scope = :scope AND key = :key
+  AND (expires_at IS NULL OR expires_at > :now);
+
+-- name: memory_purge_expired
+DELETE FROM memory WHERE expires_at IS NOT NULL AND expires_at <= :now AND project_id = :project;

@@ -119,3 +119,18 @@ CREATE TABLE events (
     payload TEXT
 );
 CREATE INDEX events_project ON events (project_id, id);
+
+-- Memory, durable or with a TTL, for the project or one agent ('project' or 'agent:<name>').
+CREATE TABLE memory (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires_at REAL,
+    updated_at REAL NOT NULL,
+    updated_by TEXT,
+    version INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (project_id, scope, key)
+);
+CREATE INDEX memory_expiry ON memory (expires_at) WHERE expires_at IS NOT NULL;
