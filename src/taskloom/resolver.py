@@ -24,8 +24,6 @@ class Resolver:
     def __init__(self, app: Taskloom) -> None:
         self.app = app
         self.wake = anyio.Event()
-        self.passes = 0
-        self.last_run: float | None = None
         self._last_reconcile = -math.inf
 
     async def run_once(self, *, reconcile: bool | None = None) -> dict[str, list[str]]:
@@ -46,8 +44,6 @@ class Resolver:
             out["ready"] = await app.write(upkeep.reconcile, found)
             await app.write(memory.purge_expired)
             self._last_reconcile = now
-        self.last_run = now
-        self.passes += 1
         return out
 
     async def _rerank(self) -> None:

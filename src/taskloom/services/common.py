@@ -137,13 +137,15 @@ def _task_fields(row: Row, dependencies: list[dict]) -> dict:
 _OUTCOMES = {"done", "cancelled", "failed"}
 
 
-def detail(tx: Tx, row: Row, notes: int = LATEST_NOTES) -> TaskDetail:
+def detail(tx: Tx, scope: Scope, code: str) -> TaskDetail:
     """The task plus its latest notes and each dependency's outcome: all an agent needs to start.
 
     The hot path of task_get and task_claim: one statement, plain dicts, and one validation of
     the whole result in pydantic-core (building each nested model separately costs ten times more).
     """
-    full = row if "deps_json" in row.keys() else full_row(tx, row["project_id"], row["code"], notes)
+    full = tx.one("task_full_by_code", {"project": scope.project_id, "code": code, "notes": LATEST_NOTES})
+    if full is None:
+        task_row(tx, scope, code)  # raises not_found
     deps = [
         {
             "code": d["code"],
@@ -159,7 +161,3 @@ def detail(tx: Tx, row: Row, notes: int = LATEST_NOTES) -> TaskDetail:
         for n in json.loads(full["notes_json"])
     ]
     return TaskDetail.model_validate({"task": _task_fields(full, deps), "notes": latest, "dependencies": deps})
-
-
-def full_row(tx: Tx, project_id: int, code: str, notes: int = LATEST_NOTES) -> Row | None:
-    return tx.one("task_full_by_code", {"project": project_id, "code": code, "notes": notes})

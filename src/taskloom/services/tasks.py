@@ -15,7 +15,6 @@ from taskloom.services.common import (
     brief,
     detail,
     event,
-    full_row,
     note,
     sprint_id,
     stream_id,
@@ -26,8 +25,7 @@ from taskloom.store.base import Row, Tx
 
 
 def get(tx: Tx, scope: Scope, code: str) -> TaskDetail:
-    row = full_row(tx, scope.project_id, code)
-    return detail(tx, row if row is not None else task_row(tx, scope, code))
+    return detail(tx, scope, code)
 
 
 def list_tasks(
@@ -126,7 +124,7 @@ def update(
     settle.run()
     if changes.get("status") is not None:
         work.move(tx, scope, code, changes["status"], reason=changes.get("reason"))
-    return detail(tx, task_row(tx, scope, code))
+    return detail(tx, scope, code)
 
 
 def _replace_deps(tx: Tx, scope: Scope, row: Row, refs: list[str]) -> None:

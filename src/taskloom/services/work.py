@@ -51,13 +51,12 @@ def claim(
             # Say why in a separate read (nothing_ready), not while holding the write lock.
             return ClaimResult(claimed=False, message="")
     Settle(tx, scope).streams([got["stream_id"]]).run()
-    row = tx.one("task_by_id", {"id": got["id"]})
-    event(tx, scope, "task.claimed", row["code"], lease_expires_at=expires)
+    event(tx, scope, "task.claimed", got["code"], lease_expires_at=expires)
     return ClaimResult(
         claimed=True,
-        detail=detail(tx, row),
+        detail=detail(tx, scope, got["code"]),
         lease_seconds=scope.lease_seconds,
-        message=f"You hold {row['code']} until {iso(expires)}. Call task_heartbeat before then; "
+        message=f"You hold {got['code']} until {iso(expires)}. Call task_heartbeat before then; "
         "finish with task_done, task_fail or task_release.",
     )
 
@@ -85,7 +84,7 @@ def _claim_named_failed(tx: Tx, scope: Scope, code: str, agent: str, expires: fl
         tx.one("lease_renew", {"id": row["id"], "agent": agent, "expires": expires})
         return ClaimResult(
             claimed=True,
-            detail=detail(tx, task_row(tx, scope, code)),
+            detail=detail(tx, scope, code),
             lease_seconds=scope.lease_seconds,
             message=f"You already held {code}; the lease is renewed until {iso(expires)}.",
         )

@@ -173,24 +173,8 @@ SELECT id, code FROM tasks WHERE project_id = :project AND key = :key;
 -- name: task_code_taken
 SELECT EXISTS (SELECT 1 FROM tasks WHERE project_id = :project AND code = :code);
 
--- name: task_labels
-SELECT label FROM task_labels WHERE task_id = :id ORDER BY label;
-
--- name: task_dependency_codes
-SELECT t.code FROM task_deps d JOIN tasks t ON t.id = d.depends_on_id WHERE d.task_id = :id ORDER BY t.id;
-
--- name: task_dependencies
-SELECT t.id, t.code, t.title, t.status, t.summary, t.reason FROM task_deps d
-JOIN tasks t ON t.id = d.depends_on_id WHERE d.task_id = :id ORDER BY t.id;
-
--- name: task_subtask_codes
-SELECT code FROM tasks WHERE parent_id = :id ORDER BY id;
-
 -- name: task_open_subtasks
 SELECT id FROM tasks WHERE parent_id = :id AND status NOT IN ('done', 'cancelled');
-
--- name: task_notes_latest
-SELECT kind, body, agent, created_at FROM notes WHERE task_id = :id ORDER BY id DESC LIMIT :limit;
 
 -- name: task_list
 -- Filters are optional (NULL means any); JSON lists are matched with json_each.
@@ -234,9 +218,6 @@ WHERE project_id = :project AND status = 'ready' GROUP BY role;
 SELECT t.id, t.code, t.title, t.status, t.priority, t.role, t.claimed_by, t.version, s.code AS stream_code
 FROM tasks t LEFT JOIN streams s ON s.id = t.stream_id
 WHERE t.project_id = :project AND t.status = 'in_progress' ORDER BY t.started_at LIMIT :limit;
-
--- name: task_ids_codes
-SELECT id, code, key FROM tasks WHERE project_id = :project;
 
 -- name: task_graph_nodes
 SELECT t.id, t.code, t.title, t.status, t.rank FROM tasks t
@@ -378,13 +359,13 @@ WHERE id = (
     ORDER BY t.priority, t.rank DESC, t.id
     LIMIT 1)
   AND status = 'ready'
-RETURNING id, stream_id;
+RETURNING id, code, stream_id;
 
 -- name: claim_code
 UPDATE tasks SET status = 'in_progress', claimed_by = :agent, lease_expires_at = :expires,
     started_at = coalesce(started_at, :now), version = version + 1
 WHERE project_id = :project AND code = :code AND status = 'ready'
-RETURNING id, stream_id;
+RETURNING id, code, stream_id;
 
 -- name: lease_renew
 UPDATE tasks SET lease_expires_at = :expires, version = version + 1

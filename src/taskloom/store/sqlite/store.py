@@ -72,6 +72,15 @@ def _enable_wal(conn: sqlite3.Connection, patience: float) -> None:
         time.sleep(0.01)
 
 
+def _snapshot(conn: sqlite3.Connection, fn: Callable[[SqliteTx], T]) -> T:
+    """Run `fn` in one read transaction, so all its statements see the same state."""
+    conn.execute("BEGIN")
+    try:
+        return fn(SqliteTx(conn))
+    finally:
+        conn.execute("COMMIT")
+
+
 def _translate(exc: sqlite3.Error) -> Exception:
     text = str(exc)
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
@@ -130,15 +139,8 @@ class SqliteStore:
         return await self.write_raw(lambda conn: fn(SqliteTx(conn)))
 
     async def read(self, fn: Callable[[SqliteTx], T]) -> T:
-        def run(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN")
-            try:
-                return fn(SqliteTx(conn))
-            finally:
-                conn.execute("COMMIT")
-
         try:
-            return await self._call(run)
+            return await self._call(_snapshot, fn)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
@@ -153,11 +155,7 @@ class SqliteStore:
         if conn is None:
             return await self.read(fn)
         try:
-            conn.execute("BEGIN")
-            try:
-                return fn(SqliteTx(conn))
-            finally:
-                conn.execute("COMMIT")
+            return _snapshot(conn, fn)
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 return await self.read(fn)
