@@ -13,6 +13,9 @@ DEFAULT_MAX_ATTEMPTS = 3
 RESOLVER_INTERVAL = 1.0  # seconds between resolver passes when nothing wakes it sooner
 RECONCILE_INTERVAL = 30.0  # seconds between full readiness reconciliations
 BUSY_TIMEOUT_MS = 10_000  # SQLite waits this long for another process's write lock
+ONLINE_SECONDS = 120.0  # an agent seen this recently is online
+OFFLINE_SECONDS = 15 * 60.0  # an agent not seen for this long is offline
+ESCALATION_ROLE = "orchestrator"
 
 Transport = Literal["stdio", "sse", "http"]
 Profile = Literal["worker", "orchestrator", "all"]
@@ -28,6 +31,9 @@ class Settings:
     reconcile_interval: float = RECONCILE_INTERVAL
     busy_timeout_ms: int = BUSY_TIMEOUT_MS
     profile: Profile = "all"
+    escalation_role: str = ESCALATION_ROLE
+    online_seconds: float = ONLINE_SECONDS
+    offline_seconds: float = OFFLINE_SECONDS
     extra: dict[str, str] = field(default_factory=dict)
 
 

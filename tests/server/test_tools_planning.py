@@ -255,6 +255,7 @@ async def test_plan_import_lays_out_sprints_streams_tasks_and_dependencies(clien
     result = await call(client, "plan_import", **PLAN)
 
     assert result == {
+        "roles": 0,
         "sprints": 1,
         "streams": 2,
         "tasks_created": 4,
@@ -313,6 +314,7 @@ async def test_a_reimport_after_work_started_leaves_the_work_alone(client):
 async def test_plan_import_of_an_empty_plan_is_a_harmless_no_op(client):
     result = await call(client, "plan_import")
     assert result == {
+        "roles": 0,
         "sprints": 0,
         "streams": 0,
         "tasks_created": 0,

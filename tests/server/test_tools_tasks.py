@@ -500,7 +500,7 @@ async def test_task_update_of_an_unknown_task_is_not_found(client):
 async def test_task_note_adds_a_timestamped_note_and_bumps_the_version(client, clock):
     made = await call(client, "task_create", tasks=[{"title": "a"}])
     clock.advance(30)
-    brief = await call(client, "task_note", task="T-1", body="halfway there", kind="progress")
+    brief = (await call(client, "task_note", task="T-1", body="halfway there", kind="progress"))["task"]
     assert brief["code"] == "T-1"
     assert brief["version"] > made["tasks"][0]["version"]
     [note] = (await call(client, "task_get", task="T-1"))["notes"]
@@ -545,7 +545,7 @@ async def test_task_context_append_to_an_empty_context_is_just_the_text(client):
 async def test_task_context_replace_overwrites_the_context(client):
     await call(client, "task_create", tasks=[{"title": "a", "context": "old"}])
     version = (await call(client, "task_get", task="T-1"))["task"]["version"]
-    brief = await call(client, "task_context", task="T-1", text="new", mode="replace", if_version=version)
+    brief = (await call(client, "task_context", task="T-1", text="new", mode="replace", if_version=version))["task"]
     assert brief["version"] == version + 1
     assert (await call(client, "task_get", task="T-1"))["task"]["context"] == "new"
 

@@ -52,6 +52,7 @@ class Taskloom:
             now=self.clock.now(),
             agent=agent or self.settings.default_agent,
             lease_seconds=self.settings.lease_seconds,
+            escalation_role=self.settings.escalation_role,
         )
 
     async def write(self, fn: Callable[..., T], *args: Any, agent: str | None = None, **kwargs: Any) -> T:

@@ -22,6 +22,7 @@ class Scope:
     now: float
     agent: str | None = None
     lease_seconds: float = 900.0
+    escalation_role: str = "orchestrator"
 
     def require_agent(self) -> str:
         if not self.agent:
@@ -160,4 +161,9 @@ def detail(tx: Tx, scope: Scope, code: str) -> TaskDetail:
         {"kind": n["kind"], "body": n["body"], "agent": n["agent"], "at": iso(n["at"])}
         for n in json.loads(full["notes_json"])
     ]
-    return TaskDetail.model_validate({"task": _task_fields(full, deps), "notes": latest, "dependencies": deps})
+    escalations = [
+        {"trigger": e["trigger"], "reason": e["reason"], "at": iso(e["at"])} for e in json.loads(full["escalations_json"])
+    ]
+    return TaskDetail.model_validate(
+        {"task": _task_fields(full, deps), "notes": latest, "dependencies": deps, "escalations": escalations}
+    )

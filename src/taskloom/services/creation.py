@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from taskloom.domain import graph
 from taskloom.domain.limits import MAX_LABELS, MAX_SUBTASK_DEPTH, check_batch, check_text, check_title
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
+from taskloom.domain.redact import redact
 from taskloom.models import TaskCreated, TaskSpec
 from taskloom.services import ranks
 from taskloom.services.common import Scope, brief_by_id, event, sprint_id, stream_id
@@ -115,9 +116,9 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
                 "code": codes[i],
                 "key": spec.key,
                 "title": spec.title,
-                "description": spec.description,
+                "description": redact(spec.description).text,
                 "acceptance": spec.acceptance,
-                "context": spec.context,
+                "context": redact(spec.context).text,
                 "status": "backlog" if spec.backlog else "waiting",
                 "priority": spec.priority,
                 "role": spec.role,

@@ -18,6 +18,7 @@ from taskloom.models import (
     StreamSpec,
     StreamView,
 )
+from taskloom.services import agents
 from taskloom.services.common import Scope, brief, event
 from taskloom.services.creation import create_tasks
 from taskloom.services.readiness import Settle
@@ -139,16 +140,20 @@ def stream_view(tx: Tx, scope: Scope, code: str) -> StreamView:
 
 
 def import_plan(tx: Tx, scope: Scope, plan: Plan) -> ImportResult:
+    check_batch("roles", len(plan.roles))
     check_batch("sprints", len(plan.sprints))
     check_batch("streams", len(plan.streams))
     if len(plan.tasks) > MAX_PLAN_TASKS:
         raise TooLarge(f"The plan has {len(plan.tasks)} tasks; the limit is {MAX_PLAN_TASKS} per import.")
+    for role in plan.roles:
+        agents.define_role(tx, scope, role)
     for sprint in plan.sprints:
         upsert_sprint(tx, scope, sprint)
     upsert_streams(tx, scope, plan.streams)
     created = create_tasks(tx, scope, plan.tasks, key_from_code=True)
     n_new = sum(created.new)
     return ImportResult(
+        roles=len(plan.roles),
         sprints=len(plan.sprints),
         streams=len(plan.streams),
         tasks_created=n_new,

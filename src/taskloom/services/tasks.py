@@ -8,7 +8,8 @@ from typing import Any, Literal
 from taskloom.domain import graph
 from taskloom.domain.limits import MAX_LABELS, MAX_PAGE, check_batch, check_text, check_title
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
-from taskloom.models import TaskBrief, TaskDetail, TaskPage, TaskStatus
+from taskloom.domain.redact import Redacted, redact
+from taskloom.models import TaskBrief, TaskDetail, TaskPage, TaskStatus, WorkResult
 from taskloom.services import work
 from taskloom.services.common import (
     Scope,
@@ -95,7 +96,7 @@ def update(
             "id": row["id"],
             "version": row["version"],
             "title": changes.get("title"),
-            "description": changes.get("description"),
+            "description": changes.get("description") and redact(changes["description"]).text,
             "acceptance": changes.get("acceptance"),
             "priority": changes.get("priority"),
             "role": changes.get("role"),
@@ -149,22 +150,25 @@ def _replace_deps(tx: Tx, scope: Scope, row: Row, refs: list[str]) -> None:
     tx.run("project_graph_changed", {"project": scope.project_id, "exact": False})
 
 
-def add_note(tx: Tx, scope: Scope, code: str, kind: str, body: str) -> TaskBrief:
+def add_note(tx: Tx, scope: Scope, code: str, kind: str, body: str) -> WorkResult:
     if not body.strip():
         raise InvalidInput("The note body is empty.", hint="Write what happened, what you decided or what blocks you.")
     check_text("body", body)
     row = task_row(tx, scope, code)
-    note(tx, scope, row["id"], kind, body)
+    clean = redact(body)
+    note(tx, scope, row["id"], kind, clean.text)
     tx.run("task_touch", {"id": row["id"]})
     event(tx, scope, f"note.{kind}", code)
-    return brief(tx.one("task_by_id", {"id": row["id"]}))
+    return WorkResult(task=brief(tx.one("task_by_id", {"id": row["id"]})), redacted=clean.count, message=_masked(clean))
 
 
 def set_context(
     tx: Tx, scope: Scope, code: str, text: str, mode: Literal["append", "replace"], if_version: int | None
-) -> TaskBrief:
+) -> WorkResult:
     row = task_row(tx, scope, code)
     _check_version(row, if_version)
+    clean = redact(text)
+    text = clean.text
     if mode == "append":
         joined = f"{row['context'].rstrip()}\n\n{text}" if row["context"].strip() else text
     else:
@@ -172,4 +176,8 @@ def set_context(
     check_text("context", joined)
     tx.run("task_context_set", {"id": row["id"], "context": joined, "version": row["version"]})
     event(tx, scope, "task.context", code, mode=mode)
-    return brief(task_row(tx, scope, code))
+    return WorkResult(task=brief(task_row(tx, scope, code)), redacted=clean.count, message=_masked(clean))
+
+
+def _masked(clean: Redacted) -> str:
+    return f"Stored; {clean.count} secret(s) were masked first." if clean.count else "Stored."

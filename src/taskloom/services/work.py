@@ -11,8 +11,10 @@ import json
 from taskloom.clock import iso
 from taskloom.domain.limits import check_text
 from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
+from taskloom.domain.redact import redact
 from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost, TaskloomError
 from taskloom.models import BulkResult, ClaimResult, WorkResult
+from taskloom.services import escalation
 from taskloom.services.common import Scope, brief_by_id, detail, event, note, stream_id, task_row
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Row, Tx
@@ -121,6 +123,8 @@ def done(tx: Tx, scope: Scope, code: str, summary: str) -> WorkResult:
     if not summary.strip():
         raise InvalidInput("The summary is empty.", hint="Say in a few lines what you did and where it is.")
     check_text("summary", summary)
+    clean = redact(summary)
+    summary = clean.text
     row = task_row(tx, scope, code)
     if row["status"] in (S.DONE, S.REVIEW) and row["claimed_by"] == agent:
         return WorkResult(task=brief_by_id(tx, row["id"]), message=f"{code} was already {row['status']}.")
@@ -131,7 +135,7 @@ def done(tx: Tx, scope: Scope, code: str, summary: str) -> WorkResult:
     if status == S.DONE:
         unblocked = Settle(tx, scope).after_task_closed(row["id"], row["stream_id"], row["parent_id"]).run()
     msg = "Submitted for review." if status == S.REVIEW else "Done."
-    return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=unblocked, message=msg)
+    return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=unblocked, redacted=clean.count, message=msg)
 
 
 def fail(tx: Tx, scope: Scope, code: str, reason: str, retry: bool) -> WorkResult:
@@ -139,21 +143,25 @@ def fail(tx: Tx, scope: Scope, code: str, reason: str, retry: bool) -> WorkResul
     if not reason.strip():
         raise InvalidInput("The reason is empty.", hint="Say what went wrong so the next attempt can avoid it.")
     check_text("reason", reason)
+    clean = redact(reason)
+    reason = clean.text
     row = _held(tx, scope, code, agent)
     out = tx.one("task_fail", {"id": row["id"], "agent": agent, "reason": reason, "retry": retry, "now": scope.now})
     note(tx, scope, row["id"], "system", f"Attempt {out['attempts']} of {out['max_attempts']} failed: {reason}")
     event(tx, scope, "task.failed" if out["status"] == S.FAILED else "task.retry", code, reason=reason)
     became = Settle(tx, scope).tasks([row["id"]]).streams([row["stream_id"]]).run()
     if out["status"] == S.FAILED:
-        msg = f"{code} failed for good after {out['attempts']} attempts; its dependents stay waiting."
+        escalation.after_failure(tx, scope, row, reason)
+        msg = f"{code} failed for good after {out['attempts']} attempts; it is escalated and its dependents stay waiting."
     else:
         msg = f"{code} is back in the queue (attempt {out['attempts']} of {out['max_attempts']} used)."
-    return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=became, message=msg)
+    return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=became, redacted=clean.count, message=msg)
 
 
 def release(tx: Tx, scope: Scope, code: str, reason: str | None) -> WorkResult:
     agent = scope.require_agent()
     check_text("reason", reason)
+    reason = reason and redact(reason).text
     row = _held(tx, scope, code, agent)
     tx.run("task_release", {"id": row["id"], "agent": agent, "reason": reason})
     if reason:
@@ -169,21 +177,26 @@ def block(tx: Tx, scope: Scope, code: str, reason: str) -> WorkResult:
     if not reason.strip():
         raise InvalidInput("The reason is empty.", hint="Say what input you need and from whom.")
     check_text("reason", reason)
+    clean = redact(reason)
+    reason = clean.text
     row = task_row(tx, scope, code)
     if row["status"] == S.IN_PROGRESS:
         row = _held(tx, scope, code, agent)
     _move(tx, scope, row, S.BLOCKED, reason=reason, clear_claim=False)
     note(tx, scope, row["id"], "blocker", reason)
+    escalation.escalate(tx, scope, row, "blocker", f"{agent} reports {code} blocked: {reason}")
     return WorkResult(
         task=brief_by_id(tx, row["id"]),
-        message=f"{code} is blocked; its lease is paused. task_unblock returns it to "
-        + (row["claimed_by"] or "the queue") + ".",
+        redacted=clean.count,
+        message=f"{code} is blocked and escalated to the {scope.escalation_role} role; its lease is paused. "
+        "task_unblock returns it to " + (row["claimed_by"] or "the queue") + ".",
     )
 
 
 def unblock(tx: Tx, scope: Scope, code: str, answer: str | None) -> WorkResult:
     scope.require_agent()
     check_text("answer", answer)
+    answer = answer and redact(answer).text
     row = task_row(tx, scope, code)
     if row["status"] != S.BLOCKED:
         raise InvalidTransition(
@@ -219,6 +232,7 @@ def review(tx: Tx, scope: Scope, code: str, approve: bool, reason: str | None) -
     if not (reason or "").strip():
         raise InvalidInput("Sending a task back needs a reason.", hint="Say what must change.")
     check_text("reason", reason)
+    reason = redact(reason).text
     note(tx, scope, row["id"], "decision", f"Changes requested: {reason}")
     # Via waiting: subtasks or dependencies added during review must hold it back.
     _move(tx, scope, row, S.WAITING, reason=reason, clear_claim=True)

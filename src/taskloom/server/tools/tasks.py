@@ -12,7 +12,7 @@ from taskloom.models import (
     Name,
     NoteKind,
     Priority,
-    TaskBrief,
+    WorkResult,
     TaskCreated,
     TaskDetail,
     TaskPage,
@@ -124,10 +124,10 @@ async def task_note(
     body: Annotated[str, Field(min_length=1)],
     kind: NoteKind = "note",
     agent: AgentArg = None,
-) -> TaskBrief:
+) -> WorkResult:
     """Add a timestamped note to a task: `progress` as you go, `decision` for choices the next agent
     must know, `blocker` for problems (use task_block if you cannot go on). Notes come back with
-    task_get and task_claim."""
+    task_get and task_claim. Secrets (keys, tokens, passwords) are masked before storing."""
     return await app_of(ctx).write(svc.add_note, task, kind, body, agent=agent)
 
 
@@ -138,7 +138,7 @@ async def task_context(
     mode: Literal["append", "replace"] = "append",
     if_version: int | None = None,
     agent: AgentArg = None,
-) -> TaskBrief:
+) -> WorkResult:
     """Append to (or replace) the task's markdown context: the durable briefing every later agent
     reads first. Errors: too_large past 64 KiB in total, conflict on a stale if_version."""
     return await app_of(ctx).write(svc.set_context, task, text, mode, if_version, agent=agent)

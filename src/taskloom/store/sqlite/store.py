@@ -24,7 +24,7 @@ from taskloom.store.sqlite import migrate
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-QUERIES = named.load(Path(__file__).with_name("queries.sql"))
+QUERIES = named.load_dir(Path(__file__).with_name("queries"))
 
 
 class SqliteTx:

@@ -1,4 +1,4 @@
-"""Pydantic models: what tools take and what they return.
+"""Pydantic models for planning and the work cycle: what those tools take and return.
 
 Outputs are what agents read, so names are plain and timestamps are ISO-8601 strings. Inputs
 carry their limits in the schema where it is cheap, and are re-checked in the services (the
@@ -61,9 +61,20 @@ class SprintSpec(_In):
     status: SprintStatus | None = Field(None, description="omit to keep; new sprints start planned")
 
 
+class RoleSpec(_In):
+    """A specialist mode agents take on: who it is for and how to work in it."""
+
+    slug: Code
+    name: Title | None = Field(None, description="default: the slug")
+    definition: str = Field("", description="what this role is responsible for")
+    when_to_use: str = Field("", description="which tasks belong to it")
+    instructions: str = Field("", description="how an agent in this role should work")
+
+
 class Plan(_In):
     """A whole plan: imported in one transaction, idempotent by codes and keys."""
 
+    roles: list[RoleSpec] = []
     sprints: list[SprintSpec] = []
     streams: list[StreamSpec] = []
     tasks: list[TaskSpec] = []
@@ -127,12 +138,19 @@ class Task(BaseModel):
     reason: str | None = Field(None, description="why it failed, was blocked or sent back")
 
 
+class Escalation(BaseModel):
+    trigger: Literal["max_attempts", "lease_expired", "blocker", "dependency_failed"]
+    reason: str
+    at: str
+
+
 class TaskDetail(BaseModel):
     """A task with what an agent needs to work on it."""
 
     task: Task
     notes: list[Note] = Field(description="latest first")
     dependencies: list[DependencyInfo]
+    escalations: list[Escalation] = Field([], description="why it was escalated, latest first")
 
 
 class TaskCreated(BaseModel):
@@ -161,6 +179,7 @@ class WorkResult(BaseModel):
     task: TaskBrief
     lease_expires_at: str | None = None
     unblocked: list[str] = Field([], description="tasks that became ready because of this call")
+    redacted: int = Field(0, description="secrets masked before the text was stored")
     message: str = ""
 
 
@@ -211,6 +230,7 @@ class ProjectStatus(BaseModel):
 
 
 class ImportResult(BaseModel):
+    roles: int = 0
     sprints: int
     streams: int
     tasks_created: int
@@ -242,6 +262,7 @@ class MemoryEntry(BaseModel):
     updated_at: str
     updated_by: str | None
     version: int
+    truncated: bool = Field(False, description="value cut short here; memory_get has it whole")
 
 
 class MemoryPage(BaseModel):

@@ -154,7 +154,9 @@ SELECT t.*, s.code AS stream_code, sp.code AS sprint_code, p.code AS parent_code
      FROM (SELECT u.* FROM task_deps d JOIN tasks u ON u.id = d.depends_on_id
            WHERE d.task_id = t.id ORDER BY u.id) u) AS deps_json,
     (SELECT json_group_array(json_object('kind', n.kind, 'body', n.body, 'agent', n.agent, 'at', n.created_at))
-     FROM (SELECT * FROM notes WHERE task_id = t.id ORDER BY id DESC LIMIT :notes) n) AS notes_json
+     FROM (SELECT * FROM notes WHERE task_id = t.id ORDER BY id DESC LIMIT :notes) n) AS notes_json,
+    (SELECT json_group_array(json_object('trigger', e.trigger, 'reason', e.reason, 'at', e.created_at))
+     FROM (SELECT * FROM escalations WHERE task_id = t.id ORDER BY id DESC LIMIT :notes) e) AS escalations_json
 FROM tasks t
 LEFT JOIN streams s ON s.id = t.stream_id
 LEFT JOIN sprints sp ON sp.id = t.sprint_id
@@ -407,7 +409,7 @@ WHERE id = :id AND status = :from;
 
 -- name: leases_expired
 -- The resolver's sweep: everything whose lease ran out. Each is then moved conditionally.
-SELECT id, code, claimed_by, attempts, max_attempts, stream_id FROM tasks
+SELECT id, code, title, created_by, claimed_by, attempts, max_attempts, stream_id FROM tasks
 WHERE status = 'in_progress' AND lease_expires_at < :now
   AND project_id = :project
 ORDER BY lease_expires_at LIMIT :limit;

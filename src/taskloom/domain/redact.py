@@ -1,0 +1,93 @@
+"""Secret redaction for text agents write: message bodies, notes, context, summaries.
+
+Agents paste logs and commands, and logs carry credentials. Whatever reaches the database is
+read by every other agent and sits in backups, so secrets are replaced before they are stored.
+
+The patterns are deliberately specific (known key formats, `Bearer` headers, PEM private keys,
+passwords in URLs, `password=` style assignments): a false positive mangles an agent's note, so
+generic high-entropy guessing is left out. Scanners such as detect-secrets are built to audit
+repositories against baselines, not to rewrite a string in the write path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MASK = "[REDACTED]"
+
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "private_key",
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)",
+            re.DOTALL,
+        ),
+    ),
+    # scheme://user:password@host: the password only, so the URL stays readable.
+    ("url_password", re.compile(r"(?<=://)([^\s:/@]+):([^\s@/]+)(?=@)")),
+    ("bearer", re.compile(r"(?i)\b(bearer|token)\s+([A-Za-z0-9\-._~+/]{16,}=*)")),
+    (
+        "api_key",
+        re.compile(
+            r"\b("
+            r"sk-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_\-]{20,}"  # OpenAI, Anthropic, Stripe-like
+            r"|(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}"  # GitHub tokens
+            r"|github_pat_[A-Za-z0-9_]{40,}"
+            r"|glpat-[A-Za-z0-9_\-]{20,}"  # GitLab
+            r"|xox[abposr]-[A-Za-z0-9\-]{10,}"  # Slack
+            r"|AKIA[0-9A-Z]{16}"  # AWS access key id
+            r"|AIza[0-9A-Za-z_\-]{35}"  # Google API key
+            r"|npm_[A-Za-z0-9]{36}"
+            r"|(?:r|s)k_(?:live|test)_[A-Za-z0-9]{20,}"  # Stripe
+            r")"
+        ),
+    ),
+    # password=..., api_key: "...", AWS_SECRET_ACCESS_KEY=...: keep the name, hide the value.
+    (
+        "assignment",
+        re.compile(
+            r"(?i)\b([A-Z0-9_]*(?:passw(?:or)?d|passwd|pwd|secret|api[_-]?key|access[_-]?key|auth[_-]?token|private[_-]?key)[A-Z0-9_]*)"
+            r"(\s*[:=]\s*)(\"[^\"\n]{4,}\"|'[^'\n]{4,}'|[^\s\"',;]{4,})"
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Redacted:
+    text: str
+    count: int
+
+
+def redact(text: str | None) -> Redacted:
+    """`text` with every secret replaced by a mask, and how many were replaced."""
+    if not text:
+        return Redacted(text or "", 0)
+    hits = 0
+
+    def replace(kind: str, m: re.Match[str]) -> str:
+        nonlocal hits
+        masked = _mask(kind, m)
+        hits += masked != m.group(0)
+        return masked
+
+    for kind, pattern in _PATTERNS:
+        text = pattern.sub(lambda m, kind=kind: replace(kind, m), text)
+    return Redacted(text, hits)
+
+
+def _mask(kind: str, m: re.Match[str]) -> str:
+    if kind == "url_password":
+        return f"{m.group(1)}:{MASK}"
+    if kind == "bearer":
+        return f"{m.group(1)} {MASK}"
+    if kind == "assignment":
+        name, op, value = m.groups()
+        bare = value.strip("\"'")
+        # "the password: changed" is prose; "password: hunter2" or PASSWORD=... is a secret.
+        prose = op.strip() == ":" and value == bare and bare.isalpha() and len(bare) < 12
+        if bare == MASK or prose:
+            return m.group(0)
+        return f"{name}{op}{MASK}"
+    return MASK

@@ -1,0 +1,60 @@
+"""The activity feed: every change is an event with a monotonic id, read with a `since` cursor."""
+
+from __future__ import annotations
+
+import json
+
+from taskloom.clock import iso
+from taskloom.domain.limits import MAX_PAGE, check_text
+from taskloom.domain.redact import redact
+from taskloom.errors import InvalidInput
+from taskloom.models import Event, Feed, Logged
+from taskloom.services.common import Scope, event, task_row
+from taskloom.store.base import Tx
+
+MAX_LOG = 4096  # bytes in one agent_log entry: the feed carries short payloads
+
+
+def feed(
+    tx: Tx,
+    scope: Scope,
+    since: int = 0,
+    task: str | None = None,
+    agent: str | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+) -> Feed:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be 1..{MAX_PAGE}.")
+    if since < 0:
+        raise InvalidInput("since must be 0 or more.", hint="Pass 0 for the start, then each answer's next_since.")
+    params = {"project": scope.project_id, "since": since, "agent": agent, "kind": kind or None, "limit": limit}
+    if task is not None:
+        task_row(tx, scope, task)  # not_found for an unknown code
+        rows = tx.all("events_feed_subject", {**params, "subject": task})
+    else:
+        rows = tx.all("events_feed", params)
+    events = [
+        Event(
+            id=r["id"],
+            at=iso(r["at"]),
+            kind=r["kind"],
+            subject=r["subject"],
+            agent=r["agent"],
+            payload=json.loads(r["payload"]) if r["payload"] else None,
+        )
+        for r in rows
+    ]
+    return Feed(events=events, next_since=events[-1].id if events else since)
+
+
+def log(tx: Tx, scope: Scope, text: str, task: str | None = None) -> Logged:
+    agent = scope.require_agent()
+    if not text.strip():
+        raise InvalidInput("The log entry is empty.", hint="Say in a line what you did or decided.")
+    check_text("text", text, MAX_LOG)
+    if task is not None:
+        task_row(tx, scope, task)
+    clean = redact(text)
+    event(tx, scope, "agent.log", task or f"agent:{agent}", text=clean.text)
+    return Logged(id=tx.scalar("events_last_id", {"project": scope.project_id}), redacted=clean.count)

@@ -1,0 +1,66 @@
+"""Escalation: when work needs a decision, tell the orchestrator role and the task's creator.
+
+Four triggers: a task fails for good (max_attempts), a lease expires, an agent reports a
+blocker, and a dependency fails. Each writes an escalation row on the affected task (its page
+shows why) and one acknowledgeable message per audience, in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from taskloom.domain.redact import redact
+from taskloom.services import messages
+from taskloom.services.common import Scope, event
+from taskloom.store.base import Row, Tx
+
+Trigger = Literal["max_attempts", "lease_expired", "blocker", "dependency_failed"]
+MAX_DEPENDENTS = 50  # dependents named in one dependency_failed escalation
+
+_NEXT = {
+    "max_attempts": "Decide: fix the cause and task_update it back to ready, split it, or cancel it.",
+    "lease_expired": "The holder went quiet; the task is back in the queue. Check on that agent (agent_list).",
+    "blocker": "Answer with task_unblock (the answer is noted on the task) or a message to the holder.",
+    "dependency_failed": "These tasks cannot start. Repair or cancel the failed dependency, or change their dependencies.",
+}
+
+
+def escalate(tx: Tx, scope: Scope, task: Row, trigger: Trigger, reason: str) -> None:
+    """Escalate one task: an escalation row on it and a message to the role and its creator."""
+    reason = redact(reason).text
+    subject = f"[{trigger}] {task['code']}: {task['title']}"[:200]
+    body = f"{reason}\n\n{_NEXT[trigger]}"
+    first = _notify(tx, scope, task, subject, body)
+    tx.run(
+        "escalation_insert",
+        {"task_id": task["id"], "trigger": trigger, "reason": reason, "message_id": first, "now": scope.now},
+    )
+    event(tx, scope, "task.escalated", task["code"], trigger=trigger)
+
+
+def after_failure(tx: Tx, scope: Scope, task: Row, reason: str) -> None:
+    """A task failed for good: escalate it, and each open dependent that now cannot start."""
+    escalate(tx, scope, task, "max_attempts", f"{task['code']} failed after its last attempt: {reason}")
+    for dependent in tx.all("task_open_dependents", {"id": task["id"], "limit": MAX_DEPENDENTS}):
+        escalate(
+            tx,
+            scope,
+            dependent,
+            "dependency_failed",
+            f"{dependent['code']} depends on {task['code']}, which failed: {reason}",
+        )
+
+
+def _notify(tx: Tx, scope: Scope, task: Row, subject: str, body: str) -> int:
+    role = scope.escalation_role
+    first = messages.post(
+        tx, scope, f"role:{role}", subject, body, task_id=task["id"], kind="escalation", ack_required=True
+    )
+    creator = task["created_by"]
+    if creator and creator != scope.agent:
+        row = tx.one("agent_by_name", {"project": scope.project_id, "name": creator})
+        if row is None or row["role"] != role:  # an orchestrator creator already has the role's copy
+            messages.post(
+                tx, scope, f"agent:{creator}", subject, body, task_id=task["id"], kind="escalation", ack_required=True
+            )
+    return first

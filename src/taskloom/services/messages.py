@@ -1,0 +1,208 @@
+"""Messages between agents: to one agent, a role, everyone, or a task's thread.
+
+A message is stored once, whatever its audience; each reader's read and acknowledged state is a
+receipt row. So a role or broadcast message also reaches agents who join later, and an inbox is
+one indexed query, not a fan-out table to keep in step.
+"""
+
+from __future__ import annotations
+
+import json
+
+from taskloom.clock import iso
+from taskloom.domain.limits import MAX_PAGE, MAX_TEXT, check_text, check_title
+from taskloom.domain.redact import redact
+from taskloom.errors import InvalidInput, NotFound
+from taskloom.models import Acked, Inbox, Message, MessageSent
+from taskloom.services.common import Scope, event, task_row
+from taskloom.store.base import Row, Tx
+
+MAX_BODY = MAX_TEXT
+SYSTEM_SENDER = "taskloom"
+
+
+def _address(tx: Tx, scope: Scope, to: str) -> tuple[str, int | None, int]:
+    """Normalise `to`, check it exists, and count who can read it now: (recipient, task_id, reached)."""
+    to = to.strip()
+    kind, _, name = to.partition(":")
+    if to == "all":
+        return "all", None, max(0, tx.scalar("agent_count", {"project": scope.project_id}) - 1)
+    if kind == "role" and name:
+        members = [r["name"] for r in tx.all("agents_with_role", {"project": scope.project_id, "role": name})]
+        if not members and tx.one("role_by_slug", {"project": scope.project_id, "slug": name}) is None:
+            raise NotFound(
+                f"No role {name!r}: it is not defined and no agent has it.",
+                hint="role_list shows the roles; agent_list shows who has which role.",
+            )
+        return f"role:{name}", None, len([m for m in members if m != scope.agent])
+    if kind == "task" and name:
+        task = task_row(tx, scope, name)
+        recipient = f"task:{task['code']}"
+        members = tx.all("thread_members", {"task_id": task["id"], "recipient": recipient})
+        return recipient, task["id"], len({r["name"] for r in members} - {scope.agent})
+    agent = name if kind == "agent" and name else to
+    if tx.one("agent_by_name", {"project": scope.project_id, "name": agent}) is None:
+        raise NotFound(
+            f"No agent named {agent!r} has joined project {scope.project}.",
+            hint="agent_list shows the agents. Address a role as 'role:<slug>', everyone as 'all', "
+            "or a task's thread as 'task:<code>'.",
+        )
+    return f"agent:{agent}", None, 1
+
+
+def send(
+    tx: Tx,
+    scope: Scope,
+    to: str | None,
+    body: str,
+    subject: str | None = None,
+    ack_required: bool = False,
+    reply_to: int | None = None,
+) -> MessageSent:
+    sender = scope.require_agent()
+    if not body.strip():
+        raise InvalidInput("The message body is empty.", hint="Say what you need or what happened.")
+    check_text("body", body, MAX_BODY)
+    if subject is not None:
+        check_title("subject", subject)
+    task_id = None
+    if reply_to is not None:
+        original = tx.one("message_by_id", {"project": scope.project_id, "id": reply_to})
+        if original is None:
+            raise NotFound(f"No message {reply_to} to reply to.", hint="message_inbox shows message ids.")
+        if to is None:
+            # A reply goes back where it came from: the thread, or the sender.
+            to = original["recipient"] if original["recipient"].startswith("task:") else original["sender"]
+        subject = subject or _re(original["subject"])
+        task_id = original["task_id"]
+    if not to:
+        raise InvalidInput(
+            "No recipient.", hint="Set `to`: an agent name, 'role:<slug>', 'all' or 'task:<code>'."
+        )
+    recipient, thread_task, reached = _address(tx, scope, to)
+    clean_body, clean_subject = redact(body), redact(subject or _first_line(body))
+    message_id = post(
+        tx,
+        scope,
+        recipient,
+        clean_subject.text,
+        clean_body.text,
+        task_id=thread_task or task_id,
+        ack_required=ack_required,
+        reply_to=reply_to,
+    )
+    redacted = clean_body.count + clean_subject.count
+    note = f" {redacted} secret(s) were masked before storing." if redacted else ""
+    if reached == 0:
+        note += " Nobody can read it yet; it waits for whoever joins that audience."
+    return MessageSent(id=message_id, to=recipient, reached=reached, redacted=redacted, message=f"Sent.{note}")
+
+
+def post(
+    tx: Tx,
+    scope: Scope,
+    recipient: str,
+    subject: str,
+    body: str,
+    *,
+    task_id: int | None = None,
+    kind: str = "message",
+    ack_required: bool = False,
+    reply_to: int | None = None,
+) -> int:
+    """Store a message whose text is already checked and redacted (escalations come here directly)."""
+    message_id = tx.scalar(
+        "message_insert",
+        {
+            "project": scope.project_id,
+            "sender": scope.agent or SYSTEM_SENDER,
+            "recipient": recipient,
+            "task_id": task_id,
+            "kind": kind,
+            "subject": subject,
+            "body": body,
+            "ack_required": ack_required,
+            "reply_to": reply_to,
+            "now": scope.now,
+        },
+    )
+    event(tx, scope, f"{kind}.sent", recipient, id=message_id, title=subject[:80])
+    return message_id
+
+
+def inbox(
+    tx: Tx, scope: Scope, unread_only: bool, task: str | None, limit: int, mark_read: bool
+) -> Inbox:
+    me = scope.require_agent()
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be 1..{MAX_PAGE}.")
+    agent = tx.one("agent_by_name", {"project": scope.project_id, "name": me})
+    rows = tx.all(
+        "inbox",
+        {
+            "project": scope.project_id,
+            "me": me,
+            "role": agent["role"] if agent else None,
+            "task_id": task_row(tx, scope, task)["id"] if task else None,
+            "unread_only": unread_only,
+            "limit": limit,
+        },
+    )
+    unread = rows[0]["unread_total"] if rows else 0
+    if mark_read and rows:
+        _mark(tx, scope, [r["id"] for r in rows], ack=False)
+    return Inbox(messages=[_message(r) for r in rows], unread=unread)
+
+
+def ack(tx: Tx, scope: Scope, ids: list[int]) -> Acked:
+    """Mark messages read and acknowledged by the caller."""
+    scope.require_agent()
+    if not ids:
+        raise InvalidInput("No message ids.", hint="Pass the ids from message_inbox.")
+    if len(ids) > MAX_PAGE:
+        raise InvalidInput(f"At most {MAX_PAGE} ids per call.")
+    wanted = sorted(set(ids))
+    known = {r["id"] for r in tx.all("message_ids_known", {"project": scope.project_id, "ids": json.dumps(wanted)})}
+    missing = [i for i in wanted if i not in known]
+    if missing:
+        raise NotFound(
+            f"No message(s) {', '.join(map(str, missing))} in this project.",
+            hint="message_inbox shows your messages and their ids. Nothing was acknowledged.",
+        )
+    _mark(tx, scope, wanted, ack=True)
+    event(tx, scope, "message.acked", f"agent:{scope.agent}", ids=wanted)
+    left = inbox(tx, scope, unread_only=True, task=None, limit=1, mark_read=False)
+    return Acked(acked=wanted, unread=left.unread)
+
+
+def _mark(tx: Tx, scope: Scope, ids: list[int], *, ack: bool) -> None:
+    tx.run(
+        "receipts_mark",
+        {"project": scope.project_id, "me": scope.agent, "ids": json.dumps(ids), "ack": ack, "now": scope.now},
+    )
+
+
+def _message(row: Row) -> Message:
+    return Message(
+        id=row["id"],
+        sender=row["sender"],
+        to=row["recipient"],
+        kind=row["kind"],
+        subject=row["subject"],
+        body=row["body"],
+        task=row["task_code"],
+        ack_required=bool(row["ack_required"]),
+        reply_to=row["reply_to"],
+        at=iso(row["created_at"]),
+        read=row["read_at"] is not None,
+        acked=row["acked_at"] is not None,
+    )
+
+
+def _first_line(body: str) -> str:
+    line = body.strip().splitlines()[0].strip()
+    return line if len(line) <= 80 else line[:77] + "..."
+
+
+def _re(subject: str) -> str:
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"[:200]

@@ -1,0 +1,155 @@
+-- Named queries for coordination: agents and presence, roles, messages, escalations, activity.
+
+-- ---------------------------------------------------------------- agents
+
+-- name: agent_register
+-- agent_init: create or refresh; a null role or capabilities keeps what was there.
+INSERT INTO agents (project_id, name, role, capabilities, registered_at, last_seen_at)
+VALUES (:project, :name, :role, coalesce(:capabilities, '[]'), :now, :now)
+ON CONFLICT (project_id, name) DO UPDATE SET
+    role = coalesce(excluded.role, agents.role),
+    capabilities = coalesce(:capabilities, agents.capabilities),
+    last_seen_at = max(agents.last_seen_at, excluded.last_seen_at)
+RETURNING *;
+
+-- name: agent_touch
+-- Presence from any tool call: first sight registers the agent.
+INSERT INTO agents (project_id, name, registered_at, last_seen_at) VALUES (:project, :name, :now, :now)
+ON CONFLICT (project_id, name) DO UPDATE SET last_seen_at = max(agents.last_seen_at, excluded.last_seen_at);
+
+-- name: agent_by_name
+SELECT * FROM agents WHERE project_id = :project AND name = :name;
+
+-- name: agent_list
+-- Each agent with what it holds; the held count and current task come from the tasks it claims.
+SELECT a.*,
+    (SELECT count(*) FROM tasks t WHERE t.project_id = a.project_id AND t.claimed_by = a.name
+        AND t.status IN ('in_progress', 'blocked')) AS held,
+    (SELECT t.code FROM tasks t WHERE t.project_id = a.project_id AND t.claimed_by = a.name
+        AND t.status = 'in_progress' ORDER BY t.started_at DESC LIMIT 1) AS current_task
+FROM agents a WHERE a.project_id = :project AND (:name IS NULL OR a.name = :name)
+ORDER BY a.last_seen_at DESC, a.name
+LIMIT :limit;
+
+-- name: agents_with_role
+SELECT name FROM agents WHERE project_id = :project AND role = :role;
+
+-- name: agent_count
+SELECT count(*) FROM agents WHERE project_id = :project;
+
+-- name: tasks_held
+SELECT t.*, s.code AS stream_code FROM tasks t LEFT JOIN streams s ON s.id = t.stream_id
+WHERE t.project_id = :project AND t.claimed_by = :agent AND t.status IN ('in_progress', 'blocked')
+ORDER BY t.started_at;
+
+-- name: tasks_claimable
+-- What task_claim would offer this role, in the same order, with the total alongside.
+SELECT t.*, s.code AS stream_code, count(*) OVER () AS total
+FROM tasks t LEFT JOIN streams s ON s.id = t.stream_id
+WHERE t.project_id = :project AND t.status = 'ready' AND (t.role IS NULL OR :role IS NULL OR t.role = :role)
+ORDER BY t.priority, t.rank DESC, t.id
+LIMIT :limit;
+
+-- ---------------------------------------------------------------- roles
+
+-- name: role_upsert
+INSERT INTO roles (project_id, slug, name, definition, when_to_use, instructions, updated_at)
+VALUES (:project, :slug, :name, :definition, :when_to_use, :instructions, :now)
+ON CONFLICT (project_id, slug) DO UPDATE SET
+    name = excluded.name, definition = excluded.definition, when_to_use = excluded.when_to_use,
+    instructions = excluded.instructions, updated_at = excluded.updated_at
+RETURNING *;
+
+-- name: role_by_slug
+SELECT * FROM roles WHERE project_id = :project AND slug = :slug;
+
+-- name: role_list
+SELECT * FROM roles WHERE project_id = :project ORDER BY slug;
+
+-- ---------------------------------------------------------------- messages
+
+-- name: message_insert
+INSERT INTO messages (project_id, sender, recipient, task_id, kind, subject, body, ack_required, reply_to, created_at)
+VALUES (:project, :sender, :recipient, :task_id, :kind, :subject, :body, :ack_required, :reply_to, :now)
+RETURNING id;
+
+-- name: message_by_id
+SELECT m.*, t.code AS task_code FROM messages m LEFT JOIN tasks t ON t.id = m.task_id
+WHERE m.project_id = :project AND m.id = :id;
+
+-- name: inbox
+-- Everything addressed to :me: directly, through its role, to all, or in a task thread it is
+-- part of (it holds or created the task, or has written in the thread). Unread first.
+WITH audience AS (
+    SELECT id FROM messages
+    WHERE project_id = :project AND recipient IN ('agent:' || :me, 'all', 'role:' || :role)
+    UNION
+    SELECT m.id FROM messages m JOIN tasks t ON t.id = m.task_id
+    WHERE m.project_id = :project AND m.recipient >= 'task:' AND m.recipient < 'task;'
+      AND (t.claimed_by = :me OR t.created_by = :me
+           OR EXISTS (SELECT 1 FROM messages p WHERE p.task_id = m.task_id AND p.sender = :me
+                      AND p.recipient = m.recipient))
+)
+SELECT m.*, t.code AS task_code, r.read_at, r.acked_at,
+    count(*) FILTER (WHERE r.read_at IS NULL) OVER () AS unread_total
+FROM audience a JOIN messages m ON m.id = a.id
+LEFT JOIN tasks t ON t.id = m.task_id
+LEFT JOIN message_receipts r ON r.message_id = m.id AND r.agent = :me
+WHERE m.sender != :me
+  AND (:task_id IS NULL OR m.task_id = :task_id)
+  AND (NOT :unread_only OR r.read_at IS NULL)
+ORDER BY r.read_at IS NULL DESC, CASE WHEN r.read_at IS NULL THEN m.id ELSE -m.id END
+LIMIT :limit;
+
+-- name: receipts_mark
+-- Mark messages read (and acknowledged when :ack); first times are kept.
+INSERT INTO message_receipts (message_id, agent, read_at, acked_at)
+SELECT m.id, :me, :now, CASE WHEN :ack THEN :now END
+FROM messages m WHERE m.project_id = :project AND m.id IN (SELECT value FROM json_each(:ids))
+ON CONFLICT (message_id, agent) DO UPDATE SET
+    read_at = coalesce(message_receipts.read_at, excluded.read_at),
+    acked_at = coalesce(message_receipts.acked_at, excluded.acked_at);
+
+-- name: message_ids_known
+SELECT id FROM messages WHERE project_id = :project AND id IN (SELECT value FROM json_each(:ids));
+
+-- name: thread_members
+-- Who reads a task's thread: its holder, its creator, and whoever has written in it.
+SELECT claimed_by AS name FROM tasks WHERE id = :task_id AND claimed_by IS NOT NULL
+UNION SELECT created_by FROM tasks WHERE id = :task_id AND created_by IS NOT NULL
+UNION SELECT sender FROM messages WHERE task_id = :task_id AND recipient = :recipient;
+
+-- ---------------------------------------------------------------- escalations
+
+-- name: escalation_insert
+INSERT INTO escalations (task_id, trigger, reason, message_id, created_at)
+VALUES (:task_id, :trigger, :reason, :message_id, :now);
+
+-- name: task_open_dependents
+SELECT t.id, t.code, t.title, t.created_by FROM task_deps d JOIN tasks t ON t.id = d.task_id
+WHERE d.depends_on_id = :id AND t.status NOT IN ('done', 'cancelled', 'failed')
+ORDER BY t.id LIMIT :limit;
+
+-- ---------------------------------------------------------------- activity
+
+-- name: events_feed
+SELECT * FROM events
+WHERE project_id = :project AND id > :since
+  AND (:agent IS NULL OR agent = :agent)
+  AND (:kind IS NULL OR kind = :kind OR kind LIKE :kind || '.%')
+ORDER BY id LIMIT :limit;
+
+-- name: events_feed_subject
+-- The same, for one subject (a task, stream or agent): walks events_subject.
+SELECT * FROM events
+WHERE project_id = :project AND subject = :subject AND id > :since
+  AND (:agent IS NULL OR agent = :agent)
+  AND (:kind IS NULL OR kind = :kind OR kind LIKE :kind || '.%')
+ORDER BY id LIMIT :limit;
+
+-- name: events_last_id
+SELECT coalesce(max(id), 0) FROM events WHERE project_id = :project;
+
+-- name: task_streams_by_codes
+SELECT t.code, s.code AS stream_code FROM tasks t JOIN streams s ON s.id = t.stream_id
+WHERE t.project_id = :project AND t.code IN (SELECT value FROM json_each(:codes));
