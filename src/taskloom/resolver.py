@@ -44,6 +44,7 @@ class Resolver:
             out["ready"] = await app.write(upkeep.reconcile, found)
             await app.write(memory.purge_expired)
             self._last_reconcile = now
+        app.resolver_last_run = app.clock.now()
         return out
 
     async def _rerank(self) -> None:

@@ -17,6 +17,10 @@ from tests.conftest import call, call_error
 TOOLS_MD = Path(__file__).resolve().parents[2] / "tools.md"
 
 DOCUMENTED = [
+    "agent_init",
+    "agent_list",
+    "role_define",
+    "role_list",
     "project_status",
     "sprint_create",
     "sprint_list",
@@ -40,12 +44,21 @@ DOCUMENTED = [
     "task_unblock",
     "task_review",
     "task_status_bulk",
+    "message_send",
+    "message_inbox",
+    "message_ack",
     "memory_set",
     "memory_get",
     "memory_list",
     "memory_delete",
+    "activity_feed",
+    "agent_log",
 ]
 READ_ONLY = {
+    "agent_list",
+    "role_list",
+    "message_inbox",
+    "activity_feed",
     "project_status",
     "sprint_list",
     "stream_list",
@@ -57,6 +70,7 @@ READ_ONLY = {
     "memory_list",
 }
 WORKER = {
+    "agent_init",
     "task_claim",
     "task_heartbeat",
     "task_note",
@@ -66,11 +80,17 @@ WORKER = {
     "task_release",
     "task_block",
     "task_get",
+    "message_send",
+    "message_inbox",
+    "message_ack",
     "memory_set",
     "memory_get",
     "memory_list",
     "memory_delete",
 }
+ORCHESTRATOR = [
+    t for t in DOCUMENTED if t not in {"task_claim", "task_heartbeat", "task_done", "task_fail", "task_release"}
+]
 SIGNATURES = {t.name: inspect.signature(t.fn) for t in ALL}
 
 
@@ -155,9 +175,9 @@ async def test_the_worker_profile_has_exactly_its_documented_tools(app):
         assert set(await listed(worker)) == WORKER
 
 
-async def test_the_orchestrator_profile_has_every_tool(app):
+async def test_the_orchestrator_profile_has_every_tool_but_the_lease_holding_ones(app):
     async with Client(build_server(app, "orchestrator"), mode="legacy") as orchestrator:
-        assert list(await listed(orchestrator)) == DOCUMENTED
+        assert list(await listed(orchestrator)) == ORCHESTRATOR
 
 
 async def test_a_worker_calling_an_orchestrator_tool_gets_not_found(app):

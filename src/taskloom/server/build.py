@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,28 +18,41 @@ from mcp.types import Tool as MCPTool
 
 from taskloom import __version__
 from taskloom.config import Profile
-from taskloom.errors import InvalidInput
+from taskloom.errors import InvalidInput, TaskloomError
 from taskloom.server import errors
 from taskloom.server.schema import compact
 from taskloom.server.tools import PROFILES, register
+from taskloom.services import agents
 from taskloom.services.app import Taskloom
 
+log = logging.getLogger(__name__)
+
 INSTRUCTIONS = """taskloom coordinates a team of agents on one project.
-Workers: task_claim gets the next ready task with everything needed to start; task_heartbeat
-before the lease runs out; task_note as you go; finish with task_done (summary), task_fail
-(reason) or task_release. Orchestrators: plan_import or stream_create/task_create lay out
-work; project_status and graph_get show where it stands. Errors start with a stable code
-(not_found, conflict, invalid_transition, cycle, lease_lost, invalid_input, too_large, busy)
-and end with what to do next."""
+Workers: agent_init first (it returns held tasks, claimable work and unread messages); then
+task_claim gets the next ready task with everything needed to start; task_heartbeat before the
+lease runs out; task_note as you go; finish with task_done (summary), task_fail (reason) or
+task_release; task_block when you need an answer. Orchestrators: plan_import or task_create lay
+out work; project_status, agent_list and message_inbox (escalations) show where it stands.
+Errors start with a stable code (not_found, conflict, invalid_transition, cycle, lease_lost,
+invalid_input, too_large, busy) and end with what to do next."""
+PRESENCE_EVERY = 5.0  # seconds: at most one presence write per agent per process in this time
 
 
 class TaskloomMCP(MCPServer[Taskloom]):
     """MCPServer with taskloom's error codes, strict argument names and compact schemas."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, app: Taskloom, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.app = app
         self.argument_names: dict[str, frozenset[str]] = {}
         self._listed: list[MCPTool] | None = None
+        # Per connection: the agent named in agent_init, used when a call omits `agent`.
+        self._session_agents: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        self._last_seen: dict[str, float] = {}
+
+    def bind_agent(self, session: Any, name: str) -> None:
+        with contextlib.suppress(TypeError):  # a connection type that cannot be weakly referenced
+            self._session_agents[connection_of(session)] = name
 
     async def list_tools(self) -> list[MCPTool]:
         if self._listed is None:
@@ -61,13 +78,48 @@ class TaskloomMCP(MCPServer[Taskloom]):
                     hint=f"Valid arguments: {', '.join(sorted(known)) or 'none'}.",
                 )
             )
+        agent = self._agent_for(arguments, known, context)
+        if agent is not None and known is not None and "agent" in known:
+            arguments = {**arguments, "agent": agent}
         try:
             result = await super().call_tool(name, arguments, context)
         except ToolError as exc:
             return errors.to_result(errors.map_exception(name, exc))
         if isinstance(result, CallToolResult) and result.structured_content is not None and not result.is_error:
             result.content = [TextContent(type="text", text=text_copy(result.structured_content))]
+            if agent is not None:
+                await self._seen(agent)
         return result
+
+    def _agent_for(self, arguments: dict[str, Any], known: frozenset[str] | None, context: Any) -> str | None:
+        if arguments.get("agent"):
+            return arguments["agent"]
+        if context is not None:
+            with contextlib.suppress(Exception):  # no request context (a direct call)
+                bound = self._session_agents.get(connection_of(context.session))
+                if bound:
+                    return bound
+        return self.app.settings.default_agent
+
+    async def _seen(self, agent: str) -> None:
+        """Presence: any successful call is a sighting, written at most every PRESENCE_EVERY seconds."""
+        now = self.app.clock.now()
+        if now - self._last_seen.get(agent, -math.inf) < PRESENCE_EVERY:
+            return
+        self._last_seen[agent] = now
+        try:
+            await self.app.write(agents.touch, agent)
+        except TaskloomError as exc:  # a sighting lost under load is harmless; the call succeeded
+            log.warning("presence not recorded for %s: %s", agent, exc)
+
+
+def connection_of(session: Any) -> Any:
+    """The connection behind a request's session.
+
+    The SDK builds a new ServerSession for every request; what lasts as long as the client's
+    connection is its private `_connection` (tests/server cover this against the pinned SDK).
+    """
+    return getattr(session, "_connection", session)
 
 
 def text_copy(structured: dict[str, Any]) -> str:
@@ -96,6 +148,7 @@ def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
         yield app
 
     server = TaskloomMCP(
+        app,
         "taskloom",
         version=__version__,
         instructions=INSTRUCTIONS,

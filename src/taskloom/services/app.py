@@ -25,6 +25,8 @@ class Taskloom:
         self.settings = settings
         self.clock = clock
         self.project_id = project_id
+        # When this process's resolver last finished a pass (health in agent_init).
+        self.resolver_last_run: float | None = None
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> Taskloom:

@@ -34,6 +34,8 @@ class Store(Protocol):
     consistent snapshot. Either way the whole function crosses to the database in one hop.
     """
 
+    schema_version: int
+
     async def write(self, fn: Callable[[Tx], T]) -> T: ...
 
     async def read(self, fn: Callable[[Tx], T]) -> T: ...

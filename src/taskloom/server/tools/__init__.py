@@ -6,12 +6,23 @@ import inspect
 
 from mcp.server.mcpserver import MCPServer
 
-from taskloom.server.tools import memory, planning, tasks, work
+from taskloom.server.tools import activity, agents, memory, messages, planning, tasks, work
 from taskloom.server.tools.common import ToolDef
 
-ALL: list[ToolDef] = [*planning.TOOLS, *tasks.TOOLS, *work.TOOLS, *memory.TOOLS]
+ALL: list[ToolDef] = [
+    *agents.TOOLS,
+    *planning.TOOLS,
+    *tasks.TOOLS,
+    *work.TOOLS,
+    *messages.TOOLS,
+    *memory.TOOLS,
+    *activity.TOOLS,
+]
 
+# What a worker needs from a cold start to a finished task, and nothing more: every tool listed
+# costs each agent context tokens on every session.
 _WORKER = {
+    "agent_init",
     "task_claim",
     "task_heartbeat",
     "task_note",
@@ -21,14 +32,19 @@ _WORKER = {
     "task_release",
     "task_block",
     "task_get",
+    "message_send",
+    "message_inbox",
+    "message_ack",
     "memory_set",
     "memory_get",
     "memory_list",
     "memory_delete",
 }
+# Orchestrators plan, watch and decide; they do not hold leases.
+_LEASE_HOLDING = {"task_claim", "task_heartbeat", "task_done", "task_fail", "task_release"}
 PROFILES: dict[str, frozenset[str]] = {
     "worker": frozenset(_WORKER),
-    "orchestrator": frozenset(t.name for t in ALL),
+    "orchestrator": frozenset(t.name for t in ALL) - _LEASE_HOLDING,
     "all": frozenset(t.name for t in ALL),
 }
 

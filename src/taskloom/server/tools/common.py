@@ -12,9 +12,7 @@ from pydantic import Field
 
 from taskloom.services.app import Taskloom
 
-AgentArg = Annotated[
-    str | None, Field(description="your agent name; defaults to the server's TASKLOOM_AGENT", max_length=100)
-]
+AgentArg = Annotated[str | None, Field(description="you; default: agent_init's name or TASKLOOM_AGENT", max_length=100)]
 TaskArg = Annotated[str, Field(description="task code, e.g. T-12", min_length=1, max_length=64)]
 ReasonArg = Annotated[str | None, Field(description="why, for the next reader")]
 
@@ -37,3 +35,10 @@ class ToolDef:
 
 def app_of(ctx: Context) -> Taskloom:
     return ctx.request_context.lifespan_context
+
+
+def bind_agent(ctx: Context, name: str) -> None:
+    """Remember `name` as this connection's agent, for later calls that omit `agent`."""
+    bind = getattr(ctx.mcp_server, "bind_agent", None)
+    if bind is not None:
+        bind(ctx.session, name)

@@ -97,6 +97,7 @@ class SqliteStore:
         self.path = path
         self._data_version: int | None = None
         self._inline: sqlite3.Connection | None = None
+        self.schema_version = migrate.latest_version()
 
     @classmethod
     async def open(cls, path: Path | str, *, busy_timeout_ms: int = 10_000) -> SqliteStore:
@@ -173,7 +174,16 @@ class SqliteStore:
         return self._inline
 
     async def changed(self) -> bool:
-        version = await self._call(lambda conn: conn.execute("PRAGMA data_version").fetchone()[0])
+        """True if anything committed since the last call, in this process or another.
+
+        Asked of the read-only connection: `data_version` only moves for commits made through
+        *other* connections, and that one never writes, so it sees this process's writes too.
+        Microseconds, on the event loop: cheap enough to ask many times a second.
+        """
+        conn = self._inline_connection()
+        if conn is None:  # in-memory: one connection, nobody else can write
+            return False
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
         moved = version != self._data_version
         self._data_version = version
         return moved

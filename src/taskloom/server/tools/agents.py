@@ -1,0 +1,69 @@
+"""Agent and role tools: the one-call start, who is around, and the roles agents take on."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from pydantic import Field
+
+from taskloom.models import AgentInit, AgentList, Name, Presence, Role, RoleList, RoleSpec
+from taskloom.server.tools.common import IDEMPOTENT, READ, AgentArg, ToolDef, app_of, bind_agent
+from taskloom.services import agents
+
+
+async def agent_init(
+    ctx: Context,
+    agent: AgentArg = None,
+    role: Annotated[Name | None, Field(description="your role slug, e.g. backend; omit to keep")] = None,
+    capabilities: Annotated[list[Name] | None, Field(max_length=20, description="omit to keep")] = None,
+) -> AgentInit:
+    """Call first, and again after any restart. Registers you (name, role, capabilities) and
+    returns in one go: tasks you already hold (resume them), the next claimable tasks for your
+    role, unread messages, your memory, your role's instructions and server health. Later calls
+    on this connection act as this agent when `agent` is omitted."""
+    app = app_of(ctx)
+    s = app.settings
+    result = await app.write(
+        agents.init,
+        role,
+        capabilities,
+        resolver_last_run=app.resolver_last_run,
+        online_seconds=s.online_seconds,
+        offline_seconds=s.offline_seconds,
+        schema_version=app.store.schema_version,
+        agent=agent,
+    )
+    bind_agent(ctx, result.agent.name)
+    return result
+
+
+async def agent_list(
+    ctx: Context, status: Annotated[Presence | None, Field(description="only agents in this state")] = None
+) -> AgentList:
+    """Who is on the project: each agent's status (busy: holds a task; online: seen in the last
+    2 minutes; idle: quiet; offline: unseen for 15 minutes), current task and last sighting.
+    Any tool call counts as a sighting."""
+    app = app_of(ctx)
+    return await app.read(
+        agents.list_agents, app.settings.online_seconds, app.settings.offline_seconds, status
+    )
+
+
+async def role_define(ctx: Context, role: RoleSpec, agent: AgentArg = None) -> Role:
+    """Create or replace a role: what it covers, when to use it, and instructions every agent in
+    it receives (in agent_init and worker_instructions). Tasks name roles in `role`."""
+    return await app_of(ctx).write(agents.define_role, role, agent=agent)
+
+
+async def role_list(ctx: Context) -> RoleList:
+    """All roles: slug, name, definition, when to use each, and the instructions its agents get."""
+    return await app_of(ctx).read(agents.list_roles)
+
+
+TOOLS = [
+    ToolDef(agent_init, "Start or resume as an agent", IDEMPOTENT),
+    ToolDef(agent_list, "List agents", READ),
+    ToolDef(role_define, "Define a role", IDEMPOTENT),
+    ToolDef(role_list, "List roles", READ),
+]
