@@ -21,7 +21,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks import bench_call_overhead, bench_claims, bench_done_dependents, bench_plan_import
+from tests.benchmarks import (
+    bench_call_overhead,
+    bench_claims,
+    bench_done_dependents,
+    bench_plan_import,
+    bench_push,
+)
 from tests.benchmarks.common import PY, fmt, machine
 
 HERE = Path(__file__).resolve().parent
@@ -34,6 +40,7 @@ def plan(quick: bool, big: bool) -> dict[str, tuple[Any, dict[str, Any]]]:
             "claims": (bench_claims.run, {"procs": 8, "duration": 3.0, "n_ready": 30_000}),
             "done_dependents": (bench_done_dependents.run, {"sizes": [1_000, 10_000], "pairs": 100}),
             "plan_import": (bench_plan_import.run, {"sizes": [1_000, 2_000], "mcp_max": 1_000}),
+            "push": (bench_push.run, {"rounds": 30}),
         }
     return {
         "call_overhead": (bench_call_overhead.run, {"n_tasks": 10_000, "calls": 2_000, "warmup": 200}),
@@ -46,6 +53,7 @@ def plan(quick: bool, big: bool) -> dict[str, tuple[Any, dict[str, Any]]]:
             bench_plan_import.run,
             {"sizes": [1_000, 10_000] + ([100_000] if big else []), "mcp_max": 10_000},
         ),
+        "push": (bench_push.run, {"rounds": 200}),
     }
 
 

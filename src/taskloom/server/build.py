@@ -19,7 +19,8 @@ from mcp.types import Tool as MCPTool
 from taskloom import __version__
 from taskloom.config import Profile
 from taskloom.errors import InvalidInput, TaskloomError
-from taskloom.server import errors
+from taskloom.server import errors, prompts, resources
+from taskloom.server.push import ListenBus, Push
 from taskloom.server.schema import compact
 from taskloom.server.tools import PROFILES, register
 from taskloom.services import agents
@@ -49,6 +50,7 @@ class TaskloomMCP(MCPServer[Taskloom]):
         # Per connection: the agent named in agent_init, used when a call omits `agent`.
         self._session_agents: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self._last_seen: dict[str, float] = {}
+        self.push: Push | None = None
 
     def bind_agent(self, session: Any, name: str) -> None:
         with contextlib.suppress(TypeError):  # a connection type that cannot be weakly referenced
@@ -147,6 +149,7 @@ def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
     async def lifespan(_: MCPServer[Taskloom]) -> AsyncIterator[Taskloom]:
         yield app
 
+    bus = ListenBus()
     server = TaskloomMCP(
         app,
         "taskloom",
@@ -154,8 +157,13 @@ def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level="WARNING",
+        subscriptions=bus,
     )
     server.argument_names = register(server, PROFILES[profile])
+    resources.register(server, app)
+    prompts.register(server, app)
+    server.push = Push(app, bus, connection_of)
+    server.push.register(server._lowlevel_server)  # private in SDK 2.3; tests/server/test_push.py covers it
     return server
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from mcp.types import CallToolResult, TextContent
+from mcp.shared.exceptions import MCPError
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, TextContent
 from pydantic import ValidationError
 
-from taskloom.errors import Internal, InvalidInput, NotFound, TaskloomError, TooLarge
+from taskloom.errors import Busy, Internal, InvalidInput, NotFound, TaskloomError, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +61,10 @@ def map_exception(tool: str, exc: Exception) -> TaskloomError:
         return NotFound(f"There is no tool named {tool!r}.", hint="Call tools/list to see the tools.")
     log.error("tool %s crashed", tool, exc_info=cause or exc)
     return Internal(f"{tool} failed unexpectedly; nothing was changed.")
+
+
+def to_mcp_error(err: TaskloomError) -> MCPError:
+    """For resource reads and prompts, which have no tool-error channel: a JSON-RPC error carrying
+    the same text (code, message, next step) and our fields in `data`."""
+    rpc = INTERNAL_ERROR if isinstance(err, Busy | Internal) else INVALID_PARAMS
+    return MCPError(rpc, str(err), err.to_dict())

@@ -48,6 +48,7 @@ async def serve(
         resolver = Resolver(app)
         async with anyio.create_task_group() as tg:
             tg.start_soon(resolver.run, name="taskloom-resolver")
+            tg.start_soon(server.push.run, name="taskloom-push")
             if transport == "stdio":
                 await _serve_stdio(server)
             else:

@@ -58,3 +58,27 @@ def log(tx: Tx, scope: Scope, text: str, task: str | None = None) -> Logged:
     clean = redact(text)
     event(tx, scope, "agent.log", task or f"agent:{agent}", text=clean.text)
     return Logged(id=tx.scalar("events_last_id", {"project": scope.project_id}), redacted=clean.count)
+
+
+# ---------------------------------------------------------------- for push notifications
+
+PUSH_BATCH = 5000  # events read per change check; a bigger burst is read over several passes
+
+
+def last_event_id(tx: Tx, scope: Scope) -> int:
+    return tx.scalar("events_last_id", {"project": scope.project_id})
+
+
+def events_after(tx: Tx, scope: Scope, since: int) -> list[dict]:
+    rows = tx.all("events_since", {"project": scope.project_id, "since": since, "limit": PUSH_BATCH})
+    return [{"id": r["id"], "kind": r["kind"], "subject": r["subject"]} for r in rows]
+
+
+def agents_in_roles(tx: Tx, scope: Scope, roles: list[str]) -> list[str]:
+    rows = tx.all("agents_in_roles", {"project": scope.project_id, "roles": json.dumps(roles)})
+    return [r["name"] for r in rows]
+
+
+def streams_of_tasks(tx: Tx, scope: Scope, codes: list[str]) -> set[str]:
+    rows = tx.all("task_streams_by_codes", {"project": scope.project_id, "codes": json.dumps(codes)})
+    return {r["stream_code"] for r in rows}

@@ -34,6 +34,9 @@ LIMIT :limit;
 -- name: agents_with_role
 SELECT name FROM agents WHERE project_id = :project AND role = :role;
 
+-- name: agents_in_roles
+SELECT name FROM agents WHERE project_id = :project AND role IN (SELECT value FROM json_each(:roles));
+
 -- name: agent_count
 SELECT count(*) FROM agents WHERE project_id = :project;
 
@@ -153,3 +156,20 @@ SELECT coalesce(max(id), 0) FROM events WHERE project_id = :project;
 -- name: task_streams_by_codes
 SELECT t.code, s.code AS stream_code FROM tasks t JOIN streams s ON s.id = t.stream_id
 WHERE t.project_id = :project AND t.code IN (SELECT value FROM json_each(:codes));
+
+-- ---------------------------------------------------------------- briefings
+
+-- name: tasks_needing_decision
+SELECT t.code, t.title, t.status, t.reason, t.claimed_by, t.attempts, t.max_attempts
+FROM tasks t
+WHERE t.project_id = :project AND t.status IN ('blocked', 'failed', 'review')
+ORDER BY CASE t.status WHEN 'blocked' THEN 0 WHEN 'failed' THEN 1 ELSE 2 END, t.priority, t.id
+LIMIT :limit;
+
+-- name: escalations_open
+-- Escalations nobody has acknowledged yet, newest first.
+SELECT m.id, m.subject, m.created_at, t.code AS task_code FROM messages m
+LEFT JOIN tasks t ON t.id = m.task_id
+WHERE m.project_id = :project AND m.kind = 'escalation'
+  AND NOT EXISTS (SELECT 1 FROM message_receipts r WHERE r.message_id = m.id AND r.acked_at IS NOT NULL)
+ORDER BY m.id DESC LIMIT :limit;

@@ -1,0 +1,38 @@
+"""MCP prompts: the bootstrap for a fresh worker, and the orchestrator's brief."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+
+from taskloom.errors import TaskloomError
+from taskloom.server.errors import to_mcp_error
+from taskloom.services import briefing
+from taskloom.services.app import Taskloom
+
+
+def register(server: MCPServer[Any], app: Taskloom) -> None:
+    @server.prompt(
+        name="worker_instructions",
+        title="Worker instructions",
+        description="Bootstrap prompt for a fresh worker: identity, role, the claim/heartbeat/done protocol, "
+        "and the given task's (or stream's) context.",
+    )
+    async def worker_instructions(agent: str = "", task: str = "", stream: str = "") -> str:
+        try:
+            return await app.read(briefing.worker_instructions, task or None, stream or None, agent=agent or None)
+        except TaskloomError as exc:
+            raise to_mcp_error(exc) from None
+
+    @server.prompt(
+        name="orchestrator_brief",
+        title="Orchestrator brief",
+        description="Project state, blockers, failures, open escalations and idle agents: what needs a decision now.",
+    )
+    async def orchestrator_brief() -> str:
+        s = app.settings
+        try:
+            return await app.read(briefing.orchestrator_brief, s.online_seconds, s.offline_seconds)
+        except TaskloomError as exc:
+            raise to_mcp_error(exc) from None

@@ -1,0 +1,179 @@
+"""Push: `notifications/resources/updated` for subscribed resources, whichever process made the change.
+
+Every server process on a database runs one watcher. It asks SQLite's `PRAGMA data_version`
+(a counter, no table read) every `interval` seconds; only when something committed does it
+read the new events and map them to resource URIs. Handshake-era clients subscribe with
+`resources/subscribe` (which `MCPServer` does not serve, so it is registered here); clients of
+the 2026-07-28 era listen through the SDK's subscription bus, which gets the same URIs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import anyio
+from mcp.server.subscriptions import ResourceUpdated, ServerEvent
+from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+
+from taskloom.errors import TaskloomError
+from taskloom.server.resources import STATUS_URI, parse_uri
+from taskloom.services import activity
+from taskloom.services.app import Taskloom
+
+log = logging.getLogger(__name__)
+INTERVAL = 0.02  # seconds between data_version checks, only while anyone is subscribed
+
+
+class ListenBus:
+    """The SDK's in-process subscription bus, able to say whether anyone is listening."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[object, Callable[[ServerEvent], None]] = {}
+
+    @property
+    def listening(self) -> bool:
+        return bool(self._listeners)
+
+    async def publish(self, event: ServerEvent) -> None:
+        for listener in list(self._listeners.values()):
+            try:
+                listener(event)
+            except Exception:  # fan-out boundary: one bad listener must not starve the others
+                log.exception("subscription listener raised")
+        await anyio.lowlevel.checkpoint()
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        token = object()
+        self._listeners[token] = listener
+        return lambda: self._listeners.pop(token, None)
+
+
+class Push:
+    def __init__(self, app: Taskloom, bus: ListenBus, connection_of: Callable[[Any], Any]) -> None:
+        self.app = app
+        self.bus = bus
+        self._connection_of = connection_of
+        # uri -> {connection: the session to notify through}
+        self._subscribers: dict[str, dict[Any, Any]] = {}
+        self._wake = anyio.Event()
+        self._last_event: int | None = None
+
+    # ---------------------------------------------------------------- resources/subscribe
+
+    async def on_subscribe(self, ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
+        uri = str(params.uri)
+        parse_uri(uri)  # an unknown URI is an invalid-params error, not a silent no-op
+        self._subscribers.setdefault(uri, {})[self._connection_of(ctx.session)] = ctx.session
+        if self._last_event is None:
+            # Mark the start before answering: a change another process commits right after the
+            # client hears back must not fall before the watcher's starting point.
+            await self._start()
+        self._wake.set()
+        return EmptyResult()
+
+    async def on_unsubscribe(self, ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
+        uri = str(params.uri)
+        sessions = self._subscribers.get(uri, {})
+        sessions.pop(self._connection_of(ctx.session), None)
+        if not sessions:
+            self._subscribers.pop(uri, None)
+        return EmptyResult()
+
+    def register(self, lowlevel: Any) -> None:
+        lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, self.on_subscribe)
+        lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self.on_unsubscribe)
+
+    # ---------------------------------------------------------------- the watcher
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self._subscribers) or self.bus.listening
+
+    async def run(self, interval: float = INTERVAL) -> None:
+        """Until cancelled: notify subscribers of what changed. Errors are logged; the loop goes on."""
+        while True:
+            if not self.wanted:
+                self._last_event = None  # nobody listened meanwhile: start from now next time
+                await self._wake.wait()
+                self._wake = anyio.Event()
+                continue
+            try:
+                await self.check()
+            except TaskloomError as exc:
+                log.warning("change check failed: %s", exc)
+            except Exception:  # top-level handler: push must outlive a bad pass
+                log.exception("change check crashed")
+            await anyio.sleep(interval)
+
+    async def check(self) -> set[str]:
+        """One pass: the URIs notified (public so tests can drive it)."""
+        store = self.app.store
+        if self._last_event is None:
+            await self._start()
+            return set()
+        if not await store.changed():
+            return set()
+        events = await self.app.read(activity.events_after, self._last_event)
+        if not events:
+            return set()
+        self._last_event = events[-1]["id"]
+        uris = await self._affected(events)
+        for uri in uris:
+            await self._notify(uri)
+        return uris
+
+    async def _start(self) -> None:
+        await self.app.store.changed()
+        self._last_event = await self.app.read(activity.last_event_id)
+
+    async def _affected(self, events: list[dict[str, Any]]) -> set[str]:
+        uris = {STATUS_URI}
+        tasks: set[str] = set()
+        inbox_all = False
+        roles: set[str] = set()
+        for e in events:
+            kind, subject = e["kind"], e["subject"] or ""
+            if kind.startswith(("task.", "note.", "lease.")):
+                tasks.add(subject)
+            elif kind.startswith("stream."):
+                uris.add(f"taskloom://streams/{subject}")
+            elif kind.endswith(".sent") or kind == "message.acked":
+                target, _, name = subject.partition(":")
+                if target == "agent":
+                    uris.add(f"taskloom://agents/{name}/inbox")
+                elif target == "role":
+                    roles.add(name)
+                else:  # all, or a task thread: cheaper to over-notify than to resolve members
+                    inbox_all = True
+        uris.update(f"taskloom://tasks/{code}" for code in tasks)
+        subscribed_inboxes = [u for u in self._subscribers if u.endswith("/inbox")]
+        if inbox_all:
+            uris.update(subscribed_inboxes)
+        elif roles and subscribed_inboxes:
+            names = await self.app.read(activity.agents_in_roles, sorted(roles))
+            uris.update(f"taskloom://agents/{n}/inbox" for n in names)
+        if tasks and any(u.startswith("taskloom://streams/") for u in self._subscribers):
+            streams = await self.app.read(activity.streams_of_tasks, sorted(tasks))
+            uris.update(f"taskloom://streams/{s}" for s in streams)
+        return uris
+
+    async def _notify(self, uri: str) -> None:
+        if self.bus.listening:
+            await self.bus.publish(ResourceUpdated(uri=uri))
+        for connection, session in list(self._subscribers.get(uri, {}).items()):
+            try:
+                await session.send_resource_updated(uri)
+            except Exception:  # a closed connection: forget it, keep serving the others
+                self._forget(connection)
+
+    def _forget(self, connection: Any) -> None:
+        for uri in list(self._subscribers):
+            self._subscribers[uri].pop(connection, None)
+            if not self._subscribers[uri]:
+                del self._subscribers[uri]
+
+    def subscribed(self) -> Iterable[str]:
+        return list(self._subscribers)
+
