@@ -82,7 +82,6 @@ WORKER = {
     "task_get",
     "message_send",
     "message_inbox",
-    "message_ack",
     "memory_set",
     "memory_get",
     "memory_list",
@@ -123,10 +122,11 @@ async def test_every_tool_has_annotations_consistent_with_what_it_does(tools, na
     assert a.open_world_hint is False
     if name in READ_ONLY:
         assert a.read_only_hint is True
-        assert a.idempotent_hint is True
-        assert not a.destructive_hint
     else:
-        assert a.read_only_hint is False, f"{name} writes, so it must not be marked read-only"
+        # readOnlyHint defaults to false, so writers leave it out; destructiveHint defaults to
+        # true, so it is always spelt.
+        assert not a.read_only_hint, f"{name} writes, so it must not be marked read-only"
+        assert a.destructive_hint is not None
 
 
 async def test_the_read_only_tools_are_exactly_the_ones_that_only_read(tools):
@@ -173,6 +173,36 @@ async def test_a_result_carries_every_required_field_of_its_output_schema(client
 async def test_the_worker_profile_has_exactly_its_documented_tools(app):
     async with Client(build_server(app, "worker"), mode="legacy") as worker:
         assert set(await listed(worker)) == WORKER
+
+
+def _listing_size(tools: dict) -> int:
+    import json
+
+    listing = {"tools": [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools.values()]}
+    return len(json.dumps(listing, separators=(",", ":")).encode())
+
+
+# The goals for what a tools/list costs an agent before it has done anything.
+@pytest.mark.parametrize("profile, limit", [("worker", 10_000), ("orchestrator", 40_000), ("all", 40_000)])
+async def test_each_profiles_tool_list_stays_within_its_size_budget(app, profile, limit):
+    async with Client(build_server(app, profile), mode="legacy") as c:
+        assert _listing_size(await listed(c)) < limit
+
+
+async def test_the_worker_profile_lists_bare_output_schemas_and_the_others_one_level(app):
+    async with Client(build_server(app, "worker"), mode="legacy") as worker:
+        assert {t.output_schema == {"type": "object"} for t in (await listed(worker)).values()} == {True}
+    async with Client(build_server(app, "all"), mode="legacy") as full:
+        claim = (await listed(full))["task_claim"].output_schema
+        assert claim["properties"]["detail"] == {"type": ["object", "null"]}
+        assert claim["required"] == ["claimed", "message"]
+
+
+async def test_input_schemas_leave_limits_to_the_server_which_still_enforces_them(client, tools):
+    assert "maxLength" not in str(tools["task_create"].input_schema)
+    err = await call_error(client, "task_claim", task="T-" + "9" * 100)
+    assert err["code"] in ("too_large", "invalid_input")
+    assert "task" in err["message"]
 
 
 async def test_the_orchestrator_profile_has_every_tool_but_the_lease_holding_ones(app):

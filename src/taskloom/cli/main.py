@@ -128,7 +128,9 @@ async def tools_markdown() -> str:
 
     app = await Taskloom.open(Settings(db_path=Path(":memory:"), project="tools-md"))
     try:
-        return toolsmd.render(await build_server(app).list_tools())
+        server = build_server(app)
+        # The full schemas, limits and result fields included: tools/list serves them compacted.
+        return toolsmd.render(await server.full_tools())
     finally:
         await app.close()
 

@@ -8,8 +8,16 @@ from typing import Any
 from taskloom.server.tools import PROFILES
 
 
+_LIMITS = {"minLength": "min length", "maxLength": "max length", "maxItems": "max items",
+           "minimum": "min", "maximum": "max", "pattern": "pattern"}
+
+
 def _type(schema: dict[str, Any]) -> str:
     if "anyOf" in schema:
+        for branch in schema["anyOf"]:  # limits sit on the non-null branch of an optional
+            for key in _LIMITS:
+                if key in branch and key not in schema:
+                    schema = {**schema, key: branch[key]}
         return " or ".join(_type(s) for s in schema["anyOf"] if s.get("type") != "null") or "null"
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
@@ -45,10 +53,49 @@ def render(tools: list[Any]) -> str:
         out += ["| argument | type | required | notes |", "|---|---|---|---|"]
         for name, schema in props.items():
             notes = schema.get("description", "")
-            if "default" in schema and name not in required:
+            if schema.get("default") is not None and name not in required:
                 notes = (notes + f" (default {json.dumps(schema['default'])})").strip()
-            out.append(f"| `{name}` | {_type(schema)} | {'yes' if name in required else ''} | {notes} |")
+            limits = _limits(schema)
+            if limits:
+                notes = (notes + f" ({limits})").strip()
+            out.append(f"| `{name}` | {_type(schema)} | {'yes' if name in required else ''} | {notes.replace('|', '/')} |")
+        out += _returns(tool.output_schema)
+    out += _types(tools)
     return "\n".join(out) + "\n"
+
+
+def _types(tools: list[Any]) -> list[str]:
+    """Each nested result type once, as the full output schemas define it."""
+    defs: dict[str, dict[str, Any]] = {}
+    for tool in tools:
+        defs.update((tool.output_schema or {}).get("$defs", {}))
+    out = ["", "## Result types", ""]
+    for name in sorted(defs):
+        d = defs[name]
+        if "properties" not in d:
+            out += [f"- `{name}`: {_type(d)}"]
+            continue
+        out += ["", f"### `{name}`", "", "| field | type |", "|---|---|"]
+        out += [f"| `{f}` | {_type(sub)} |" for f, sub in d["properties"].items()]
+    return out
+
+
+def _limits(schema: dict[str, Any]) -> str:
+    found = dict(schema)
+    for branch in schema.get("anyOf", []):
+        found.update({k: v for k, v in branch.items() if k in _LIMITS})
+    return ", ".join(f"{label} {found[key]}" for key, label in _LIMITS.items() if key in found)
+
+
+def _returns(schema: dict[str, Any] | None) -> list[str]:
+    if not schema or not schema.get("properties"):
+        return []
+    required = set(schema.get("required", []))
+    rows = ["", "Returns:", "", "| field | type | notes |", "|---|---|---|"]
+    for name, sub in schema["properties"].items():
+        note = sub.get("description", "") + ("" if name in required else " (optional)")
+        rows.append(f"| `{name}` | {_type(sub)} | {note.strip()} |")
+    return rows
 
 
 def _yes(flag: bool | None) -> str:

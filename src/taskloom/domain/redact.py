@@ -25,8 +25,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     # scheme://user:password@host: the password only, so the URL stays readable.
-    ("url_password", re.compile(r"(?<=://)([^\s:/@]+):([^\s@/]+)(?=@)")),
-    ("bearer", re.compile(r"(?i)\b(bearer|token)\s+([A-Za-z0-9\-._~+/]{16,}=*)")),
+    # The password runs to the last '@' before the host, so one holding '/' or '@' is masked whole.
+    ("url_password", re.compile(r"(?<=://)([^\s:/@]+):(\S+)(?=@[^\s/@]+(?:[/?#:]|\s|$))")),
+    ("bearer", re.compile(r"(?i)\b(bearer)\s+([A-Za-z0-9\-._~+/]{16,}=*)")),
     (
         "api_key",
         re.compile(

@@ -51,6 +51,7 @@ class TaskloomMCP(MCPServer[Taskloom]):
         self._session_agents: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self._last_seen: dict[str, float] = {}
         self.push: Push | None = None
+        self.lean_outputs = False
 
     def bind_agent(self, session: Any, name: str) -> None:
         with contextlib.suppress(TypeError):  # a connection type that cannot be weakly referenced
@@ -62,12 +63,17 @@ class TaskloomMCP(MCPServer[Taskloom]):
                 tool.model_copy(
                     update={
                         "input_schema": compact(tool.input_schema, is_input=True),
-                        "output_schema": tool.output_schema and compact(tool.output_schema, is_input=False),
+                        "output_schema": tool.output_schema
+                        and compact(tool.output_schema, is_input=False, lean=self.lean_outputs),
                     }
                 )
                 for tool in await super().list_tools()
             ]
         return self._listed
+
+    async def full_tools(self) -> list[MCPTool]:
+        """The tools with their schemas as pydantic wrote them (for tools.md)."""
+        return await super().list_tools()
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         known = self.argument_names.get(name)
@@ -89,12 +95,13 @@ class TaskloomMCP(MCPServer[Taskloom]):
             return errors.to_result(errors.map_exception(name, exc))
         if isinstance(result, CallToolResult) and result.structured_content is not None and not result.is_error:
             result.content = [TextContent(type="text", text=text_copy(result.structured_content))]
-            if agent is not None:
+            if agent:
                 await self._seen(agent)
         return result
 
     def _agent_for(self, arguments: dict[str, Any], known: frozenset[str] | None, context: Any) -> str | None:
-        if arguments.get("agent"):
+        if arguments.get("agent") is not None:
+            # Even "": an explicit empty name is an error for the tool to report, not a default.
             return arguments["agent"]
         if context is not None:
             with contextlib.suppress(Exception):  # no request context (a direct call)
@@ -160,6 +167,7 @@ def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
         subscriptions=bus,
     )
     server.argument_names = register(server, PROFILES[profile])
+    server.lean_outputs = profile == "worker"
     resources.register(server, app)
     prompts.register(server, app)
     server.push = Push(app, bus, connection_of)

@@ -1,8 +1,14 @@
 """Compact tool schemas: every byte of tools/list is paid for in each agent's context.
 
-Pydantic titles every model and field ("Title": "Priority"), and spells optional inputs as
-`anyOf: [X, null]` with `default: null`. Neither tells an LLM anything the property name and
-`required` do not. Output schemas keep their null branches (clients validate results with them), spelt shorter.
+Inputs: pydantic titles every model and field ("Title": "Priority") and spells optional inputs
+as `anyOf: [X, null]` with `default: null`; neither tells an LLM anything the property name and
+`required` do not. Length, pattern and range limits are dropped from the listing too: the server
+checks every argument against the full model anyway, and answers a breach with a `too_large` or
+`invalid_input` error that names the field and the limit.
+
+Outputs: one level deep (each field's name and JSON type). Hosts do not show output schemas to
+models, so the nested detail cost every agent tokens for nothing; programs find the full result
+models in tools.md, and `structuredContent` still carries every field.
 """
 
 from __future__ import annotations
@@ -12,8 +18,44 @@ from typing import Any
 _NULL = {"type": "null"}
 
 
-def compact(schema: dict[str, Any], *, is_input: bool) -> dict[str, Any]:
+_LIMITS = {"maxLength", "minLength", "pattern", "maxItems", "minItems", "maximum", "minimum",
+           "exclusiveMaximum", "exclusiveMinimum"}
+
+
+def compact(schema: dict[str, Any], *, is_input: bool, lean: bool = False) -> dict[str, Any]:
+    """`lean` (the worker profile) lists outputs as bare objects: a worker's list is loaded into
+    every worker's context, so it keeps only what a model reads."""
+    if not is_input:
+        return {"type": "object"} if lean else shallow(schema)
     return _node(schema, is_input)
+
+
+def shallow(schema: dict[str, Any]) -> dict[str, Any]:
+    """An output schema cut to its top level: `{name: {type}}` and what is required."""
+    defs = schema.get("$defs", {})
+    props = {name: {"type": _json_type(sub, defs)} for name, sub in schema.get("properties", {}).items()}
+    out: dict[str, Any] = {"type": "object", "properties": props}
+    if schema.get("required"):
+        out["required"] = schema["required"]
+    return out
+
+
+def _json_type(node: dict[str, Any], defs: dict[str, Any]) -> str | list[str]:
+    if "$ref" in node:
+        return _json_type(defs.get(node["$ref"].rsplit("/", 1)[-1], {"type": "object"}), defs)
+    if "type" in node:
+        return node["type"]
+    if "const" in node:
+        return "string" if isinstance(node["const"], str) else "object"
+    types: list[str] = []
+    for branch in node.get("anyOf", []) + node.get("oneOf", []):
+        t = _json_type(branch, defs)
+        for one in t if isinstance(t, list) else [t]:
+            if one not in types:
+                types.append(one)
+    if not types:
+        return "object"
+    return types[0] if len(types) == 1 else types
 
 
 def _node(node: Any, is_input: bool) -> Any:
@@ -24,6 +66,8 @@ def _node(node: Any, is_input: bool) -> Any:
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "title" and isinstance(value, str):
+            continue
+        if is_input and key in _LIMITS:
             continue
         if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
             out[key] = {name: _node(sub, is_input) for name, sub in value.items()}

@@ -52,7 +52,7 @@ class Taskloom:
             project_id=self.project_id,
             project=self.settings.project,
             now=self.clock.now(),
-            agent=agent or self.settings.default_agent,
+            agent=self.settings.default_agent if agent is None else agent,
             lease_seconds=self.settings.lease_seconds,
             escalation_role=self.settings.escalation_role,
         )

@@ -26,7 +26,7 @@ def _address(tx: Tx, scope: Scope, to: str) -> tuple[str, int | None, int]:
     to = to.strip()
     kind, _, name = to.partition(":")
     if to == "all":
-        return "all", None, max(0, tx.scalar("agent_count", {"project": scope.project_id}) - 1)
+        return "all", None, tx.scalar("agent_count_others", {"project": scope.project_id, "name": scope.agent})
     if kind == "role" and name:
         members = [r["name"] for r in tx.all("agents_with_role", {"project": scope.project_id, "role": name})]
         if not members and tx.one("role_by_slug", {"project": scope.project_id, "slug": name}) is None:
@@ -80,7 +80,11 @@ def send(
             "No recipient.", hint="Set `to`: an agent name, 'role:<slug>', 'all' or 'task:<code>'."
         )
     recipient, thread_task, reached = _address(tx, scope, to)
-    clean_body, clean_subject = redact(body), redact(subject or _first_line(body))
+    # Redact before cutting a default subject: a key cut in half no longer matches its pattern.
+    clean_body = redact(body)
+    clean_subject = redact(subject) if subject else redact("")
+    if not subject:
+        clean_subject = type(clean_subject)(_first_line(clean_body.text), 0)
     message_id = post(
         tx,
         scope,
@@ -131,9 +135,17 @@ def post(
 
 
 def inbox(
-    tx: Tx, scope: Scope, unread_only: bool, task: str | None, limit: int, mark_read: bool
+    tx: Tx,
+    scope: Scope,
+    unread_only: bool,
+    task: str | None,
+    limit: int,
+    mark_read: bool,
+    ack: list[int] | None = None,
 ) -> Inbox:
     me = scope.require_agent()
+    if ack:
+        _ack(tx, scope, ack)
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be 1..{MAX_PAGE}.")
     agent = tx.one("agent_by_name", {"project": scope.project_id, "name": me})
@@ -157,6 +169,12 @@ def inbox(
 def ack(tx: Tx, scope: Scope, ids: list[int]) -> Acked:
     """Mark messages read and acknowledged by the caller."""
     scope.require_agent()
+    wanted = _ack(tx, scope, ids)
+    left = inbox(tx, scope, unread_only=True, task=None, limit=1, mark_read=False)
+    return Acked(acked=wanted, unread=left.unread)
+
+
+def _ack(tx: Tx, scope: Scope, ids: list[int]) -> list[int]:
     if not ids:
         raise InvalidInput("No message ids.", hint="Pass the ids from message_inbox.")
     if len(ids) > MAX_PAGE:
@@ -171,8 +189,7 @@ def ack(tx: Tx, scope: Scope, ids: list[int]) -> Acked:
         )
     _mark(tx, scope, wanted, ack=True)
     event(tx, scope, "message.acked", f"agent:{scope.agent}", ids=wanted)
-    left = inbox(tx, scope, unread_only=True, task=None, limit=1, mark_read=False)
-    return Acked(acked=wanted, unread=left.unread)
+    return wanted
 
 
 def _mark(tx: Tx, scope: Scope, ids: list[int], *, ack: bool) -> None:

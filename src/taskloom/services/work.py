@@ -39,6 +39,10 @@ def claim(
         if got is None:
             return _claim_named_failed(tx, scope, code, agent, expires)
     else:
+        if role is None:
+            # An agent that registered a role gets that role's work (and unassigned work) by default.
+            me = tx.one("agent_by_name", {"project": scope.project_id, "name": agent})
+            role = me["role"] if me else None
         got = tx.one(
             "claim_next",
             {

@@ -33,8 +33,7 @@ _WORKER = {
     "task_block",
     "task_get",
     "message_send",
-    "message_inbox",
-    "message_ack",
+    "message_inbox",  # acknowledges too (`ack`), so message_ack is not listed for workers
     "memory_set",
     "memory_get",
     "memory_list",

@@ -12,14 +12,19 @@ from pydantic import Field
 
 from taskloom.services.app import Taskloom
 
-AgentArg = Annotated[str | None, Field(description="you; default: agent_init's name or TASKLOOM_AGENT", max_length=100)]
+# No description: agent_init documents it once, and a sentence repeated on every tool costs each
+# agent about 1 KB of context.
+AgentArg = Annotated[str | None, Field(max_length=100)]
 TaskArg = Annotated[str, Field(description="task code, e.g. T-12", min_length=1, max_length=64)]
 ReasonArg = Annotated[str | None, Field(description="why, for the next reader")]
 
-READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, destructive_hint=False, open_world_hint=False)
-WRITE = ToolAnnotations(read_only_hint=False, idempotent_hint=False, destructive_hint=False, open_world_hint=False)
-IDEMPOTENT = ToolAnnotations(read_only_hint=False, idempotent_hint=True, destructive_hint=False, open_world_hint=False)
-DESTRUCTIVE = ToolAnnotations(read_only_hint=False, idempotent_hint=False, destructive_hint=True, open_world_hint=False)
+# Hints equal to the spec's defaults (readOnly false, idempotent false) are left out; destructive
+# and openWorld default to true, so they are always spelt. A read-only tool's destructive and
+# idempotent hints mean nothing by the spec.
+READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+WRITE = ToolAnnotations(destructive_hint=False, open_world_hint=False)
+IDEMPOTENT = ToolAnnotations(idempotent_hint=True, destructive_hint=False, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(destructive_hint=True, open_world_hint=False)
 
 
 @dataclass(frozen=True)

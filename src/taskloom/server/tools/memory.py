@@ -11,8 +11,9 @@ from taskloom.models import MemoryDeleted, MemoryEntry, MemoryPage
 from taskloom.server.tools.common import IDEMPOTENT, READ, AgentArg, ToolDef, app_of
 from taskloom.services import memory
 
-KeyArg = Annotated[str, Field(min_length=1, max_length=200, description="e.g. 'decisions/db'")]
-ScopeArg = Annotated[Literal["agent", "project"], Field(description="yours alone, or shared by the project")]
+KeyArg = Annotated[str, Field(min_length=1, max_length=200)]
+# Explained once, in memory_set's description, not on every memory tool.
+ScopeArg = Literal["agent", "project"]
 
 
 async def memory_set(
@@ -23,9 +24,9 @@ async def memory_set(
     ttl_seconds: Annotated[float | None, Field(gt=0, description="forget after this long; omit to keep")] = None,
     agent: AgentArg = None,
 ) -> MemoryEntry:
-    """Remember something across sessions and crashes: set `key` to `value`, replacing any old
-    value. Agent scope is yours alone; project scope is shared. With `ttl_seconds` it is
-    forgotten after that long."""
+    """Remember something across sessions and crashes: set `key` (e.g. 'decisions/db') to `value`,
+    replacing any old value. Scope `agent` is yours alone (agent_init returns it); `project` is
+    shared. With `ttl_seconds` it is forgotten after that long."""
     return await app_of(ctx).write(memory.set_value, key, value, scope, ttl_seconds, agent=agent)
 
 

@@ -14,19 +14,20 @@ from taskloom.services import messages
 
 async def message_send(
     ctx: Context,
-    body: Annotated[str, Field(description="up to 64 KiB")],
+    body: str,
     to: Annotated[
         str | None,
         Field(max_length=120, description="agent name, role:<slug>, all, or task:<code>; omit when replying"),
     ] = None,
-    subject: Annotated[str | None, Field(max_length=200, description="default: the body's first line")] = None,
+    subject: Annotated[str | None, Field(max_length=200)] = None,
     ack_required: bool = False,
-    reply_to: Annotated[int | None, Field(description="message id; the reply goes to its sender or thread")] = None,
+    reply_to: Annotated[int | None, Field(description="id of the message you answer")] = None,
     agent: AgentArg = None,
 ) -> MessageSent:
-    """Send a message. Role and `all` messages also reach agents who join later; `task:<code>`
-    goes to that task's thread (its holder, creator and whoever wrote there). Secrets are masked
-    before storing. Errors: not_found for an unknown agent, role, task or reply_to."""
+    """Send a message (subject defaults to the body's first line; a reply goes back to the sender
+    or thread). Role and `all` messages also reach later joiners; `task:<code>` reaches the task's
+    holder, creator and thread writers. Secrets are masked. Errors: not_found for an unknown
+    recipient or reply_to."""
     return await app_of(ctx).write(messages.send, to, body, subject, ack_required, reply_to, agent=agent)
 
 
@@ -36,13 +37,14 @@ async def message_inbox(
     task: Annotated[str | None, Field(max_length=64, description="only this task's messages")] = None,
     limit: Annotated[int, Field(ge=1, le=200)] = 20,
     mark_read: Annotated[bool, Field(description="mark what is returned as read")] = False,
+    ack: Annotated[list[int] | None, Field(max_length=200, description="message ids to acknowledge first")] = None,
     agent: AgentArg = None,
 ) -> Inbox:
     """Your messages: direct, to your role, to all, and threads of tasks you hold or created.
-    Unread first. Reading does not mark them read unless `mark_read`; message_ack does."""
+    Unread first. Reading marks nothing read unless `mark_read`; `ack` acknowledges ids first."""
     app = app_of(ctx)
-    if mark_read:
-        return await app.write(messages.inbox, unread_only, task, limit, True, agent=agent)
+    if mark_read or ack:
+        return await app.write(messages.inbox, unread_only, task, limit, mark_read, ack=ack, agent=agent)
     return await app.read(messages.inbox, unread_only, task, limit, False, agent=agent)
 
 

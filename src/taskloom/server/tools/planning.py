@@ -14,6 +14,7 @@ from taskloom.models import (
     ProjectStatus,
     Sprint,
     SprintList,
+    RoleSpec,
     SprintSpec,
     SprintStatus,
     Stream,
@@ -81,15 +82,16 @@ async def stream_get(ctx: Context, stream: Code) -> StreamView:
 
 async def plan_import(
     ctx: Context,
+    roles: list[RoleSpec] | None = None,
     sprints: list[SprintSpec] | None = None,
     streams: list[StreamSpec] | None = None,
     tasks: Annotated[list[TaskSpec] | None, Field(description="each needs a key or code")] = None,
     agent: AgentArg = None,
 ) -> ImportResult:
-    """Lay out a whole plan (sprints, streams, tasks, dependencies) in one transaction. Idempotent:
-    sprints and streams match by code, tasks by key or code, so importing again creates nothing new.
-    Cycles are checked over the whole plan; any error leaves nothing behind."""
-    plan = PlanModel(sprints=sprints or [], streams=streams or [], tasks=tasks or [])
+    """Lay out a whole plan (roles, sprints, streams, tasks, dependencies) in one transaction.
+    Idempotent: roles, sprints and streams match by slug or code, tasks by key or code, so importing
+    again creates nothing new. Cycles are checked over the whole plan; any error leaves nothing behind."""
+    plan = PlanModel(roles=roles or [], sprints=sprints or [], streams=streams or [], tasks=tasks or [])
     return await app_of(ctx).write(planning.import_plan, plan, agent=agent)
 
 

@@ -24,15 +24,15 @@ from taskloom.services import work
 async def task_claim(
     ctx: Context,
     task: Annotated[str | None, Field(max_length=64, description="a specific ready task; omit for the next best")] = None,
-    role: Annotated[Name | None, Field(description="only tasks for this role (or with no role)")] = None,
+    role: Annotated[Name | None, Field(description="only this role's (or unassigned) tasks; default: your role")] = None,
     stream: Code | None = None,
     labels: Annotated[list[Name] | None, Field(max_length=20, description="tasks having all of these")] = None,
     agent: AgentArg = None,
 ) -> ClaimResult:
-    """Take the next ready task (highest priority, then longest chain of work waiting on it, then
-    oldest), atomically: no other agent can get it. Returns the task, its context, latest notes
-    and what its dependencies produced, plus a lease: call task_heartbeat before it expires or the
-    task goes back to the queue. `claimed: false` means nothing matches right now."""
+    """Take the next ready task (by priority, then the longest chain waiting on it), atomically:
+    nobody else gets it. Returns the task, context, latest notes and its dependencies' outcomes,
+    plus a lease: task_heartbeat before it expires or the task returns to the queue.
+    `claimed: false` means nothing matches now."""
     app = app_of(ctx)
     result = await app.write(work.claim, code=task, role=role, stream=stream, labels=labels, agent=agent)
     return result if result.claimed else await app.read(work.nothing_ready)

@@ -37,8 +37,8 @@ SELECT name FROM agents WHERE project_id = :project AND role = :role;
 -- name: agents_in_roles
 SELECT name FROM agents WHERE project_id = :project AND role IN (SELECT value FROM json_each(:roles));
 
--- name: agent_count
-SELECT count(*) FROM agents WHERE project_id = :project;
+-- name: agent_count_others
+SELECT count(*) FROM agents WHERE project_id = :project AND name != :name;
 
 -- name: tasks_held
 SELECT t.*, s.code AS stream_code FROM tasks t LEFT JOIN streams s ON s.id = t.stream_id
