@@ -298,3 +298,17 @@ def test_the_agents_demo_exits_non_zero_when_the_plan_cannot_complete(tmp_path):
     assert "the plan cannot move on by itself" in run.stdout
     assert "FAILED: P-2 was claimed 0 and finished 0 times" in run.stdout
     assert status_json(tmp_path / "parked.db", "demo")["counts"] == {"backlog": 1, "done": 1}
+
+
+def test_the_blocker_demo_gets_a_blocked_task_answered_and_done_across_two_agent_processes(tmp_path):
+    demo = ROOT / "examples" / "blocker_demo.py"
+    run = subprocess.run(
+        [sys.executable, str(demo), "--db", str(tmp_path / "b.db")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert "boss | notified: '[blocker] T-1: Write the first migration' from ada" in lines
+    assert " ada | notified: boss says 'Use PostgreSQL 16; the migration tool is alembic.'" in lines
+    assert " ada | T-1 done" in lines
+    assert lines[-1] == "board: {'done': 1}"
