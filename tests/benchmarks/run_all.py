@@ -27,6 +27,7 @@ from tests.benchmarks import (
     bench_done_dependents,
     bench_plan_import,
     bench_push,
+    bench_tool_list,
 )
 from tests.benchmarks.common import PY, fmt, machine
 
@@ -41,6 +42,7 @@ def plan(quick: bool, big: bool) -> dict[str, tuple[Any, dict[str, Any]]]:
             "done_dependents": (bench_done_dependents.run, {"sizes": [1_000, 10_000], "pairs": 100}),
             "plan_import": (bench_plan_import.run, {"sizes": [1_000, 2_000], "mcp_max": 1_000}),
             "push": (bench_push.run, {"rounds": 30}),
+            "tool_list": (bench_tool_list.run, {}),
         }
     return {
         "call_overhead": (bench_call_overhead.run, {"n_tasks": 10_000, "calls": 2_000, "warmup": 200}),
@@ -54,6 +56,7 @@ def plan(quick: bool, big: bool) -> dict[str, tuple[Any, dict[str, Any]]]:
             {"sizes": [1_000, 10_000] + ([100_000] if big else []), "mcp_max": 10_000},
         ),
         "push": (bench_push.run, {"rounds": 200}),
+        "tool_list": (bench_tool_list.run, {}),
     }
 
 

@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from taskloom import __version__
-from taskloom.config import Settings, resolve_db, resolve_lease, resolve_project
+from taskloom.config import ESCALATION_ROLE, Settings, resolve_db, resolve_lease, resolve_project
 from taskloom.errors import TaskloomError
 from taskloom.server.errors import from_validation
 
@@ -25,6 +25,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         lease_seconds=resolve_lease(getattr(args, "lease_seconds", None)),
         default_agent=os.environ.get("TASKLOOM_AGENT") or None,
         profile=getattr(args, "profile", "all"),
+        escalation_role=os.environ.get("TASKLOOM_ESCALATION_ROLE") or ESCALATION_ROLE,
     )
 
 
