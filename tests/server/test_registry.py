@@ -224,3 +224,11 @@ async def test_tools_md_matches_the_live_registry():
     assert actual == expected, (
         "tools.md is stale: run `taskloom tools-md` in the repository root and commit the result"
     )
+
+
+def test_the_readme_lists_exactly_the_worker_profiles_tools():
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    [row] = [line for line in readme.splitlines() if line.startswith("| `worker` |")]
+    assert set(re.findall(r"`([a-z_]+)`", row)) - {"worker"} == WORKER
