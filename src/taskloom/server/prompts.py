@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
+from pydantic import Field
 
 from taskloom.errors import TaskloomError
 from taskloom.server.errors import to_mcp_error
@@ -19,7 +20,11 @@ def register(server: MCPServer[Any], app: Taskloom) -> None:
         description="Bootstrap prompt for a fresh worker: identity, role, the claim/heartbeat/done protocol, "
         "and the given task's (or stream's) context.",
     )
-    async def worker_instructions(agent: str = "", task: str = "", stream: str = "") -> str:
+    async def worker_instructions(
+        agent: Annotated[str, Field(description="the worker's name; default TASKLOOM_AGENT")] = "",
+        task: Annotated[str, Field(description="a task code to brief on, e.g. T-12")] = "",
+        stream: Annotated[str, Field(description="or a stream code to work in")] = "",
+    ) -> str:
         try:
             return await app.read(briefing.worker_instructions, task or None, stream or None, agent=agent or None)
         except TaskloomError as exc:

@@ -141,7 +141,9 @@ class Push:
                 uris.add(f"taskloom://streams/{subject}")
             elif kind.endswith(".sent") or kind == "message.acked":
                 target, _, name = subject.partition(":")
-                if target == "agent":
+                if kind == "escalation.sent":  # the role, and the task's creator too
+                    inbox_all = True
+                elif target == "agent":
                     uris.add(f"taskloom://agents/{name}/inbox")
                 elif target == "role":
                     roles.add(name)

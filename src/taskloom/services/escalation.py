@@ -2,7 +2,9 @@
 
 Four triggers: a task fails for good (max_attempts), a lease expires, an agent reports a
 blocker, and a dependency fails. Each writes an escalation row on the affected task (its page
-shows why) and one acknowledgeable message per audience, in the same transaction as the change.
+shows why) and one acknowledgeable message to the escalation role, which the task's creator
+also reads in its inbox, in the same transaction as the change. One message means one
+acknowledgement settles it, whoever handles it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ _NEXT = {
 
 
 def escalate(tx: Tx, scope: Scope, task: Row, trigger: Trigger, reason: str) -> None:
-    """Escalate one task: an escalation row on it and a message to the role and its creator."""
+    """Escalate one task: an escalation row on it, and a message its role and creator read."""
     reason = redact(reason).text
     subject = f"[{trigger}] {task['code']}: {task['title']}"[:200]
     body = f"{reason}\n\n{_NEXT[trigger]}"
@@ -52,15 +54,14 @@ def after_failure(tx: Tx, scope: Scope, task: Row, reason: str) -> None:
 
 
 def _notify(tx: Tx, scope: Scope, task: Row, subject: str, body: str) -> int:
-    role = scope.escalation_role
-    first = messages.post(
-        tx, scope, f"role:{role}", subject, body, task_id=task["id"], kind="escalation", ack_required=True
+    # One message, one acknowledgement: the inbox query also shows it to the task's creator.
+    return messages.post(
+        tx,
+        scope,
+        f"role:{scope.escalation_role}",
+        subject,
+        body,
+        task_id=task["id"],
+        kind="escalation",
+        ack_required=True,
     )
-    creator = task["created_by"]
-    if creator and creator != scope.agent:
-        row = tx.one("agent_by_name", {"project": scope.project_id, "name": creator})
-        if row is None or row["role"] != role:  # an orchestrator creator already has the role's copy
-            messages.post(
-                tx, scope, f"agent:{creator}", subject, body, task_id=task["id"], kind="escalation", ack_required=True
-            )
-    return first

@@ -42,6 +42,8 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_recipient ON messages (project_id, recipient, id);
 CREATE INDEX messages_task ON messages (task_id, id) WHERE task_id IS NOT NULL;
+-- Escalations also reach the task's creator, found through this.
+CREATE INDEX messages_escalations ON messages (project_id, task_id) WHERE kind = 'escalation';
 
 CREATE TABLE message_receipts (
     message_id INTEGER NOT NULL REFERENCES messages(id),

@@ -81,11 +81,15 @@ SELECT m.*, t.code AS task_code FROM messages m LEFT JOIN tasks t ON t.id = m.ta
 WHERE m.project_id = :project AND m.id = :id;
 
 -- name: inbox
--- Everything addressed to :me: directly, through its role, to all, or in a task thread it is
--- part of (it holds or created the task, or has written in the thread). Unread first.
+-- Everything addressed to :me: directly, through its role, to all, in a task thread it is
+-- part of (it holds or created the task, or has written in the thread), or an escalation about
+-- a task it created. Unread first.
 WITH audience AS (
     SELECT id FROM messages
     WHERE project_id = :project AND recipient IN ('agent:' || :me, 'all', 'role:' || :role)
+    UNION
+    SELECT m.id FROM messages m JOIN tasks t ON t.id = m.task_id
+    WHERE m.project_id = :project AND m.kind = 'escalation' AND t.created_by = :me
     UNION
     SELECT m.id FROM messages m JOIN tasks t ON t.id = m.task_id
     WHERE m.project_id = :project AND m.recipient >= 'task:' AND m.recipient < 'task;'

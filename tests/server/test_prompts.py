@@ -1,0 +1,105 @@
+"""The MCP prompts: a fresh worker's bootstrap and the orchestrator's brief, through a real client."""
+
+from __future__ import annotations
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from tests.conftest import call
+
+
+async def prompt(client, name: str, **args: str) -> str:
+    result = await client.get_prompt(name, args)
+    [message] = result.messages
+    assert message.role == "user"
+    return message.content.text
+
+
+async def test_both_prompts_are_listed_with_described_arguments(client):
+    prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+    assert set(prompts) == {"worker_instructions", "orchestrator_brief"}
+    args = {a.name: a for a in prompts["worker_instructions"].arguments}
+    assert set(args) == {"agent", "task", "stream"}
+    assert all(a.description and not a.required for a in args.values())
+    assert prompts["orchestrator_brief"].arguments == []
+
+
+async def test_worker_instructions_carry_identity_role_protocol_and_the_tasks_context(client):
+    await call(
+        client,
+        "role_define",
+        role={"slug": "backend", "definition": "Server code.", "instructions": "Run the tests before task_done."},
+    )
+    await call(client, "agent_init", agent="ada", role="backend")
+    await call(
+        client,
+        "task_create",
+        tasks=[
+            {"code": "DB", "title": "Schema"},
+            {"title": "Routes", "depends_on": ["DB"], "context": "Use the v2 router.", "acceptance": "200 on /health"},
+        ],
+    )
+    await call(client, "task_claim", task="DB", agent="ada")
+    await call(client, "task_done", task="DB", summary="tables in migrations/0001.sql", agent="ada")
+
+    text = await prompt(client, "worker_instructions", agent="ada", task="T-1")
+
+    assert text.startswith("# You are ada, a worker on project test")
+    assert "Run the tests before task_done." in text
+    for step in ("agent_init", "task_claim", "task_heartbeat", "task_note", "task_done", "task_fail", "task_block"):
+        assert f"`{step}`" in text
+    assert "## Your task: T-1 Routes" in text
+    assert "Use the v2 router." in text and "200 on /health" in text
+    assert "- DB (done): tables in migrations/0001.sql" in text
+    assert 'task_claim(task="T-1")' in text
+
+
+async def test_worker_instructions_for_a_stream_say_how_much_is_ready_there(client):
+    await call(client, "stream_create", code="api", name="Public API")
+    await call(client, "task_create", tasks=[{"title": "a", "stream": "api"}, {"title": "b", "stream": "api"}])
+    text = await prompt(client, "worker_instructions", stream="api")
+    assert "## Stream api: Public API" in text
+    assert "2 ready now" in text
+    assert 'task_claim(stream="api")' in text
+
+
+async def test_worker_instructions_for_an_unknown_task_are_a_not_found_error(client):
+    with pytest.raises(MCPError) as err:
+        await prompt(client, "worker_instructions", task="T-404")
+    assert err.value.message.startswith("not_found: Task T-404 does not exist")
+
+
+async def test_the_orchestrator_brief_lists_what_needs_a_decision_and_who_is_idle(client, clock):
+    await call(client, "agent_init", agent="boss", role="orchestrator")
+    await call(client, "agent_init", agent="ada", role="backend")
+    await call(client, "agent_init", agent="bo", role="backend")
+    await call(
+        client,
+        "task_create",
+        tasks=[{"title": "Blocked one"}, {"title": "Failing one", "max_attempts": 1}, {"title": "Spare", "role": "backend"}],
+    )
+    await call(client, "task_claim", task="T-1", agent="ada")
+    await call(client, "task_block", task="T-1", reason="Which port?", agent="ada")
+    await call(client, "task_claim", task="T-2", agent="bo")
+    await call(client, "task_fail", task="T-2", reason="disk full", agent="bo")
+
+    text = await prompt(client, "orchestrator_brief")
+
+    assert "Tasks: blocked 1, failed 1, ready 1 (3 in all)." in text
+    assert "- T-1 is blocked (ada): Which port?. Answer with task_unblock." in text
+    assert "- T-2 failed after 1 attempts: disk full." in text
+    assert "Escalation #" in text and "[blocker] T-1: Blocked one" in text and "[max_attempts] T-2" in text
+    assert "- ada (backend): busy" in text
+    assert "Idle agents: boss, bo." in text or "Idle agents: bo, boss." in text
+    assert "backend: 1" in text
+
+    # Acknowledged escalations drop out of the brief.
+    inbox = await call(client, "message_inbox", agent="boss")
+    await call(client, "message_ack", ids=[m["id"] for m in inbox["messages"]], agent="boss")
+    assert "Escalation #" not in await prompt(client, "orchestrator_brief")
+
+
+async def test_the_orchestrator_brief_of_a_quiet_project_says_nothing_needs_a_decision(client):
+    text = await prompt(client, "orchestrator_brief")
+    assert "Nothing: no blockers, failures, reviews or open escalations." in text
+    assert "No agent has joined yet." in text
