@@ -18,6 +18,9 @@ from taskloom.services import memory, ranks, upkeep
 from taskloom.services.app import Taskloom
 
 log = logging.getLogger(__name__)
+# What the resolver acts as: its events, notes and escalations come from taskloom itself, not
+# from whichever agent the process was started for (that agent's inbox would hide them).
+SYSTEM_AGENT = "taskloom"
 
 
 class Resolver:
@@ -33,7 +36,7 @@ class Resolver:
         # Look before taking the write lock: most passes have nothing due.
         due = await app.read(upkeep.next_expiry)
         while due is not None and due < app.clock.now():
-            batch = await app.write(upkeep.expire_leases)
+            batch = await app.write(upkeep.expire_leases, agent=SYSTEM_AGENT)
             out["expired"] += batch
             if len(batch) < upkeep.SWEEP_BATCH:
                 break
@@ -41,7 +44,7 @@ class Resolver:
         now = app.clock.now()
         if reconcile or (reconcile is None and now - self._last_reconcile >= app.settings.reconcile_interval):
             found = await app.read(upkeep.misfiled)
-            out["ready"] = await app.write(upkeep.reconcile, found)
+            out["ready"] = await app.write(upkeep.reconcile, found, agent=SYSTEM_AGENT)
             await app.write(memory.purge_expired)
             self._last_reconcile = now
         app.resolver_last_run = app.clock.now()

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 MASK = "[REDACTED]"
+MAX_PASSES = 4
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -26,7 +27,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     # scheme://user:password@host: the password only, so the URL stays readable.
     # The password runs to the last '@' before the host, so one holding '/' or '@' is masked whole.
-    ("url_password", re.compile(r"(?<=://)([^\s:/@]+):(\S+)(?=@[^\s/@]+(?:[/?#:]|\s|$))")),
+    # Bounded and lazy, so a long run of "://a:" stays linear.
+    ("url_password", re.compile(r"(?<=://)([^\s:/@]{1,256}):(\S{1,256}?)(?=@[^\s/@]+(?:[/?#:]|\s|$))")),
     ("bearer", re.compile(r"(?i)\b(bearer)\s+([A-Za-z0-9\-._~+/]{16,}=*)")),
     (
         "api_key",
@@ -49,7 +51,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "assignment",
         re.compile(
             r"(?i)\b([A-Z0-9_]*(?:passw(?:or)?d|passwd|pwd|secret|api[_-]?key|access[_-]?key|auth[_-]?token|private[_-]?key)[A-Z0-9_]*)"
-            r"(\s*[:=]\s*)(\"[^\"\n]{4,}\"|'[^'\n]{4,}'|[^\s\"',;]{4,})"
+            r"([\"']?\s*[:=]\s*)(\"[^\"\n]{4,}\"|'[^'\n]{4,}'|[^\s\"',;})]{4,})"
         ),
     ),
 )
@@ -73,8 +75,14 @@ def redact(text: str | None) -> Redacted:
         hits += masked != m.group(0)
         return masked
 
-    for kind, pattern in _PATTERNS:
-        text = pattern.sub(lambda m, kind=kind: replace(kind, m), text)
+    # Masking one secret can expose another (a key glued to the end of a key has no word
+    # boundary until its neighbour is masked), so repeat until nothing changes.
+    for _ in range(MAX_PASSES):
+        before = hits
+        for kind, pattern in _PATTERNS:
+            text = pattern.sub(lambda m, kind=kind: replace(kind, m), text)
+        if hits == before:
+            break
     return Redacted(text, hits)
 
 
@@ -87,7 +95,7 @@ def _mask(kind: str, m: re.Match[str]) -> str:
         name, op, value = m.groups()
         bare = value.strip("\"'")
         # "the password: changed" is prose; "password: hunter2" or PASSWORD=... is a secret.
-        prose = op.strip() == ":" and value == bare and bare.isalpha() and len(bare) < 12
+        prose = op.strip("\"' \t") == ":" and value == bare and bare.isalpha() and len(bare) < 12
         if bare == MASK or prose:
             return m.group(0)
         return f"{name}{op}{MASK}"

@@ -72,7 +72,7 @@ def send(
             raise NotFound(f"No message {reply_to} to reply to.", hint="message_inbox shows message ids.")
         if to is None:
             # A reply goes back where it came from: the thread, or the sender.
-            to = original["recipient"] if original["recipient"].startswith("task:") else original["sender"]
+            to = original["recipient"] if original["recipient"].startswith("task:") else f"agent:{original['sender']}"
         subject = subject or _re(original["subject"])
         task_id = original["task_id"]
     if not to:

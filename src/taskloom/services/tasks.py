@@ -95,9 +95,9 @@ def update(
         {
             "id": row["id"],
             "version": row["version"],
-            "title": changes.get("title"),
+            "title": changes.get("title") and redact(changes["title"]).text,
             "description": changes.get("description") and redact(changes["description"]).text,
-            "acceptance": changes.get("acceptance"),
+            "acceptance": changes.get("acceptance") and redact(changes["acceptance"]).text,
             "priority": changes.get("priority"),
             "role": changes.get("role"),
             "set_stream": set_stream,

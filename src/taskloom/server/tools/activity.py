@@ -16,7 +16,7 @@ async def activity_feed(
     ctx: Context,
     since: Annotated[int, Field(ge=0, description="event id; pass the last answer's next_since")] = 0,
     task: Annotated[str | None, Field(max_length=64)] = None,
-    agent: Annotated[str | None, Field(max_length=100, description="events by this agent")] = None,
+    by_agent: Annotated[str | None, Field(max_length=100, description="events by this agent")] = None,
     kind: Annotated[
         str | None, Field(max_length=64, description="e.g. task.done, or a prefix: task, message, agent")
     ] = None,
@@ -24,7 +24,7 @@ async def activity_feed(
 ) -> Feed:
     """Everything that happened after event `since`, oldest first: claims, completions, expiries,
     escalations, messages, log entries. Poll with next_since, or subscribe to a resource instead."""
-    return await app_of(ctx).read(activity.feed, since, task, agent, kind, limit)
+    return await app_of(ctx).read(activity.feed, since, task, by_agent, kind, limit)
 
 
 async def agent_log(

@@ -143,7 +143,7 @@ ORDER BY t.id LIMIT :limit;
 SELECT * FROM events
 WHERE project_id = :project AND id > :since
   AND (:agent IS NULL OR agent = :agent)
-  AND (:kind IS NULL OR kind = :kind OR kind LIKE :kind || '.%')
+  AND (:kind IS NULL OR kind = :kind OR substr(kind, 1, length(:kind) + 1) = :kind || '.')
 ORDER BY id LIMIT :limit;
 
 -- name: events_feed_subject
@@ -151,7 +151,7 @@ ORDER BY id LIMIT :limit;
 SELECT * FROM events
 WHERE project_id = :project AND subject = :subject AND id > :since
   AND (:agent IS NULL OR agent = :agent)
-  AND (:kind IS NULL OR kind = :kind OR kind LIKE :kind || '.%')
+  AND (:kind IS NULL OR kind = :kind OR substr(kind, 1, length(:kind) + 1) = :kind || '.')
 ORDER BY id LIMIT :limit;
 
 -- name: events_last_id
