@@ -196,3 +196,18 @@ async def test_a_change_in_one_server_process_notifies_a_subscriber_of_another_w
         await updates.wait_for("taskloom://tasks/T-1")
     # The measured figure lives in tests/benchmarks/bench_push.py; this bounds a regression.
     assert min(latencies) < 0.25, latencies
+
+
+async def test_a_2026_era_client_listening_for_a_resource_gets_the_same_updates(app):
+    server = build_server(app)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.push.run, 0.01)
+        async with Client(server) as client:  # "auto": the stateless 2026-07-28 protocol
+            await call(client, "task_create", tasks=[{"title": "watched"}])
+            async with client.listen(resource_subscriptions=["taskloom://tasks/T-1"]) as sub:
+                await anyio.sleep(0.05)  # the watcher marks its starting point
+                await call(client, "task_claim", task="T-1")
+                with anyio.fail_after(NOTIFY_DEADLINE):
+                    event = await sub.__anext__()
+                assert str(event.uri) == "taskloom://tasks/T-1"
+        tg.cancel_scope.cancel()

@@ -31,6 +31,7 @@ class ListenBus:
 
     def __init__(self) -> None:
         self._listeners: dict[object, Callable[[ServerEvent], None]] = {}
+        self.on_listen: Callable[[], None] = lambda: None
 
     @property
     def listening(self) -> bool:
@@ -47,6 +48,7 @@ class ListenBus:
     def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
         token = object()
         self._listeners[token] = listener
+        self.on_listen()
         return lambda: self._listeners.pop(token, None)
 
 
@@ -59,6 +61,7 @@ class Push:
         self._subscribers: dict[str, dict[Any, Any]] = {}
         self._wake = anyio.Event()
         self._last_event: int | None = None
+        bus.on_listen = lambda: self._wake.set()
 
     # ---------------------------------------------------------------- resources/subscribe
 
