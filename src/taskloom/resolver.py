@@ -16,11 +16,9 @@ import anyio
 from taskloom.errors import TaskloomError
 from taskloom.services import memory, ranks, upkeep
 from taskloom.services.app import Taskloom
+from taskloom.services.common import SYSTEM_AGENT
 
 log = logging.getLogger(__name__)
-# What the resolver acts as: its events, notes and escalations come from taskloom itself, not
-# from whichever agent the process was started for (that agent's inbox would hide them).
-SYSTEM_AGENT = "taskloom"
 
 
 class Resolver:
@@ -36,6 +34,8 @@ class Resolver:
         # Look before taking the write lock: most passes have nothing due.
         due = await app.read(upkeep.next_expiry)
         while due is not None and due < app.clock.now():
+            # As taskloom, not the agent this process serves: that agent's inbox would hide the
+            # escalations it sent.
             batch = await app.write(upkeep.expire_leases, agent=SYSTEM_AGENT)
             out["expired"] += batch
             if len(batch) < upkeep.SWEEP_BATCH:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from mcp import Client
 
 from taskloom.clock import ManualClock

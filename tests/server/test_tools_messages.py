@@ -6,7 +6,6 @@ exists once it has made a successful call (agent_init registers it with a role).
 
 from __future__ import annotations
 
-import pytest
 from mcp import Client
 
 from taskloom.server import build_server

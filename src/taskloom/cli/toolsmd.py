@@ -7,7 +7,6 @@ from typing import Any
 
 from taskloom.server.tools import PROFILES
 
-
 _LIMITS = {"minLength": "min length", "maxLength": "max length", "maxItems": "max items",
            "minimum": "min", "maximum": "max", "pattern": "pattern"}
 

@@ -86,7 +86,7 @@ class TaskloomMCP(MCPServer[Taskloom]):
                     hint=f"Valid arguments: {', '.join(sorted(known)) or 'none'}.",
                 )
             )
-        agent = self._agent_for(arguments, known, context)
+        agent = self._agent_for(arguments, context)
         if agent is not None and known is not None and "agent" in known:
             arguments = {**arguments, "agent": agent}
         try:
@@ -99,7 +99,7 @@ class TaskloomMCP(MCPServer[Taskloom]):
                 await self._seen(agent)
         return result
 
-    def _agent_for(self, arguments: dict[str, Any], known: frozenset[str] | None, context: Any) -> str | None:
+    def _agent_for(self, arguments: dict[str, Any], context: Any) -> str | None:
         if arguments.get("agent") is not None:
             # Even "": an explicit empty name is an error for the tool to report, not a default.
             return arguments["agent"]

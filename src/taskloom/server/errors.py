@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from mcp.shared.exceptions import MCPError
 from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, TextContent
@@ -63,8 +65,12 @@ def map_exception(tool: str, exc: Exception) -> TaskloomError:
     return Internal(f"{tool} failed unexpectedly; nothing was changed.")
 
 
-def to_mcp_error(err: TaskloomError) -> MCPError:
-    """For resource reads and prompts, which have no tool-error channel: a JSON-RPC error carrying
-    the same text (code, message, next step) and our fields in `data`."""
-    rpc = INTERNAL_ERROR if isinstance(err, Busy | Internal) else INVALID_PARAMS
-    return MCPError(rpc, str(err), err.to_dict())
+@contextmanager
+def as_mcp_error() -> Iterator[None]:
+    """For resource reads and prompts, which have no tool-error channel: our error becomes a
+    JSON-RPC error carrying the same text (code, message, next step) and our fields in `data`."""
+    try:
+        yield
+    except TaskloomError as err:
+        rpc = INTERNAL_ERROR if isinstance(err, Busy | Internal) else INVALID_PARAMS
+        raise MCPError(rpc, str(err), err.to_dict()) from None

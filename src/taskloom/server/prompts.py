@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from taskloom.errors import TaskloomError
-from taskloom.server.errors import to_mcp_error
+from taskloom.server.errors import as_mcp_error
 from taskloom.services import briefing
 from taskloom.services.app import Taskloom
 
@@ -25,10 +24,8 @@ def register(server: MCPServer[Any], app: Taskloom) -> None:
         task: Annotated[str, Field(description="a task code to brief on, e.g. T-12")] = "",
         stream: Annotated[str, Field(description="or a stream code to work in")] = "",
     ) -> str:
-        try:
+        with as_mcp_error():
             return await app.read(briefing.worker_instructions, task or None, stream or None, agent=agent or None)
-        except TaskloomError as exc:
-            raise to_mcp_error(exc) from None
 
     @server.prompt(
         name="orchestrator_brief",
@@ -37,7 +34,5 @@ def register(server: MCPServer[Any], app: Taskloom) -> None:
     )
     async def orchestrator_brief() -> str:
         s = app.settings
-        try:
+        with as_mcp_error():
             return await app.read(briefing.orchestrator_brief, s.online_seconds, s.offline_seconds)
-        except TaskloomError as exc:
-            raise to_mcp_error(exc) from None

@@ -15,11 +15,10 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 from pydantic import BaseModel
 
-from taskloom.errors import TaskloomError
+from taskloom.models import Inbox
+from taskloom.server.errors import as_mcp_error
 from taskloom.services import agents, messages, planning
 from taskloom.services import tasks as task_svc
-from taskloom.models import Inbox
-from taskloom.server.errors import to_mcp_error
 from taskloom.services.app import Taskloom
 from taskloom.services.common import Scope
 from taskloom.store.base import Tx
@@ -48,10 +47,8 @@ def parse_uri(uri: str) -> tuple[str, str | None]:
 
 
 async def _document(read: Callable[[], Awaitable[BaseModel]]) -> str:
-    try:
+    with as_mcp_error():
         return (await read()).model_dump_json()
-    except TaskloomError as exc:
-        raise to_mcp_error(exc) from None
 
 
 def register(server: MCPServer[Any], app: Taskloom) -> None:

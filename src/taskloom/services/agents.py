@@ -13,7 +13,17 @@ from taskloom import __version__
 from taskloom.clock import iso
 from taskloom.domain.limits import MAX_LABELS, MAX_NAME, MAX_PAGE, check_text
 from taskloom.errors import InvalidInput, NotFound
-from taskloom.models import Agent, AgentInit, AgentList, Health, MemoryEntry, Presence, Role, RoleList, RoleSpec
+from taskloom.models import (
+    Agent,
+    AgentInit,
+    AgentList,
+    Health,
+    MemoryEntry,
+    Presence,
+    Role,
+    RoleList,
+    RoleSpec,
+)
 from taskloom.services import memory, messages
 from taskloom.services.common import Scope, brief, event
 from taskloom.store.base import Row, Tx

@@ -12,6 +12,9 @@ from taskloom.errors import InvalidInput, NotFound
 from taskloom.models import TaskBrief, TaskDetail
 from taskloom.store.base import Row, Tx
 
+# Who acts when taskloom itself does (the resolver's expiries and escalations).
+SYSTEM_AGENT = "taskloom"
+
 
 @dataclass(frozen=True)
 class Scope:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from taskloom.domain import graph
 from taskloom.domain.limits import MAX_LABELS, MAX_SUBTASK_DEPTH, check_batch, check_text, check_title
-from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.domain.redact import redact
+from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.models import TaskCreated, TaskSpec
 from taskloom.services import ranks
 from taskloom.services.common import Scope, brief_by_id, event, sprint_id, stream_id

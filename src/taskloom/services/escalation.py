@@ -32,10 +32,14 @@ def escalate(tx: Tx, scope: Scope, task: Row, trigger: Trigger, reason: str) -> 
     reason = redact(reason).text
     subject = f"[{trigger}] {task['code']}: {task['title']}"[:200]
     body = f"{reason}\n\n{_NEXT[trigger]}"
-    first = _notify(tx, scope, task, subject, body)
+    # One message, one acknowledgement: the inbox query also shows it to the task's creator.
+    message_id = messages.post(
+        tx, scope, f"role:{scope.escalation_role}", subject, body,
+        task_id=task["id"], kind="escalation", ack_required=True,
+    )
     tx.run(
         "escalation_insert",
-        {"task_id": task["id"], "trigger": trigger, "reason": reason, "message_id": first, "now": scope.now},
+        {"task_id": task["id"], "trigger": trigger, "reason": reason, "message_id": message_id, "now": scope.now},
     )
     event(tx, scope, "task.escalated", task["code"], trigger=trigger)
 
@@ -52,16 +56,3 @@ def after_failure(tx: Tx, scope: Scope, task: Row, reason: str) -> None:
             f"{dependent['code']} depends on {task['code']}, which failed: {reason}",
         )
 
-
-def _notify(tx: Tx, scope: Scope, task: Row, subject: str, body: str) -> int:
-    # One message, one acknowledgement: the inbox query also shows it to the task's creator.
-    return messages.post(
-        tx,
-        scope,
-        f"role:{scope.escalation_role}",
-        subject,
-        body,
-        task_id=task["id"],
-        kind="escalation",
-        ack_required=True,
-    )

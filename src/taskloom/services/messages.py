@@ -11,14 +11,13 @@ import json
 
 from taskloom.clock import iso
 from taskloom.domain.limits import MAX_PAGE, MAX_TEXT, check_text, check_title
-from taskloom.domain.redact import redact
+from taskloom.domain.redact import Redacted, redact
 from taskloom.errors import InvalidInput, NotFound
 from taskloom.models import Acked, Inbox, Message, MessageSent
-from taskloom.services.common import Scope, event, task_row
+from taskloom.services.common import SYSTEM_AGENT, Scope, event, task_row
 from taskloom.store.base import Row, Tx
 
 MAX_BODY = MAX_TEXT
-SYSTEM_SENDER = "taskloom"
 
 
 def _address(tx: Tx, scope: Scope, to: str) -> tuple[str, int | None, int]:
@@ -59,7 +58,7 @@ def send(
     ack_required: bool = False,
     reply_to: int | None = None,
 ) -> MessageSent:
-    sender = scope.require_agent()
+    scope.require_agent()
     if not body.strip():
         raise InvalidInput("The message body is empty.", hint="Say what you need or what happened.")
     check_text("body", body, MAX_BODY)
@@ -82,9 +81,7 @@ def send(
     recipient, thread_task, reached = _address(tx, scope, to)
     # Redact before cutting a default subject: a key cut in half no longer matches its pattern.
     clean_body = redact(body)
-    clean_subject = redact(subject) if subject else redact("")
-    if not subject:
-        clean_subject = type(clean_subject)(_first_line(clean_body.text), 0)
+    clean_subject = redact(subject) if subject else Redacted(_first_line(clean_body.text), 0)
     message_id = post(
         tx,
         scope,
@@ -119,7 +116,7 @@ def post(
         "message_insert",
         {
             "project": scope.project_id,
-            "sender": scope.agent or SYSTEM_SENDER,
+            "sender": scope.agent or SYSTEM_AGENT,
             "recipient": recipient,
             "task_id": task_id,
             "kind": kind,

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from taskloom.domain import graph
 from taskloom.domain.limits import MAX_LABELS, MAX_PAGE, check_batch, check_text, check_title
-from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.domain.redact import Redacted, redact
-from taskloom.models import TaskBrief, TaskDetail, TaskPage, TaskStatus, WorkResult
+from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
+from taskloom.models import TaskDetail, TaskPage, TaskStatus, WorkResult
 from taskloom.services import work
 from taskloom.services.common import (
     Scope,

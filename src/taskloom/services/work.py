@@ -10,8 +10,8 @@ import json
 
 from taskloom.clock import iso
 from taskloom.domain.limits import check_text
-from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
 from taskloom.domain.redact import redact
+from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
 from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost, TaskloomError
 from taskloom.models import BulkResult, ClaimResult, WorkResult
 from taskloom.services import escalation

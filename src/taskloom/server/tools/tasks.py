@@ -12,13 +12,13 @@ from taskloom.models import (
     Name,
     NoteKind,
     Priority,
-    WorkResult,
     TaskCreated,
     TaskDetail,
     TaskPage,
     TaskSpec,
     TaskStatus,
     Title,
+    WorkResult,
 )
 from taskloom.server.tools.common import READ, WRITE, AgentArg, ReasonArg, TaskArg, ToolDef, app_of
 from taskloom.services import creation
