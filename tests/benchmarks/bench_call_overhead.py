@@ -1,9 +1,12 @@
-"""What a real read costs over a bare tool call: `task_get` against `noop`, one server, one run.
+"""What a real read costs over a bare tool call: `task_get` against `noop`, over stdio and streamable HTTP.
 
-The server is `noop_server` (exactly `taskloom serve` plus a `noop` tool) over stdio, on a
-database of `--tasks` tasks. `task_get` reads a task with dependencies (done, with summaries),
-notes, labels and context. Calls alternate noop/task_get (ABBA order) so that drift on a noisy
-machine hits both alike. Goal: p50(task_get) / p50(noop) <= 1.15.
+The server is `noop_server` (exactly `taskloom serve` plus a `noop` tool) on a database of
+`--tasks` tasks. `task_get` reads a task with dependencies (done, with summaries), notes, labels
+and context. Calls alternate noop/task_get (ABBA order) so that drift on a noisy machine hits
+both alike. One server process per transport, one run: stdio with the SDK client (plus CPU per
+call), stdio with a bare JSON-RPC client (plus `echo_detail`: the same result from memory), and
+streamable HTTP with the SDK client, with a session (`legacy`, the handshake era) and stateless
+(the 2026 era, one POST per call). Goal: p50(task_get) / p50(noop) <= 1.15.
 
     .venv/bin/python -m tests.benchmarks.bench_call_overhead [--tasks 10000] [--calls 2000]
 """
@@ -11,48 +14,43 @@ machine hits both alike. Goal: p50(task_get) / p50(noop) <= 1.15.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import Client, StdioServerParameters
+from mcp import Client
 
-from taskloom.config import Settings
 from taskloom.models import TaskSpec
 from taskloom.services import creation, tasks, work
-from taskloom.services.app import Taskloom
+from tests.benchmarks.clients import BareClient, child_pids, cpu_seconds
 from tests.benchmarks.common import (
     PY,
-    PYTHON,
-    ROOT,
-    BareClient,
     Figure,
-    bulk_build,
+    build_bulk,
     checkpoint,
     child_env,
-    child_pids,
-    cpu_seconds,
-    fresh,
-    machine,
+    http_server,
     median,
+    open_app,
     pct,
     print_figures,
     result,
+    script,
+    serve_argv,
+    stdio_params,
+    workdir_or_temp,
 )
 
-PROJECT = "bench"
+NOOP_SERVER = "tests.benchmarks.noop_server"
 TARGET = "GET-TARGET"
 GOAL_RATIO = 1.15
 
 
 async def build_db(path: Path, n_tasks: int) -> None:
     """`n_tasks` tasks (1.5 dependencies each) and one target task worth reading."""
-    app = await Taskloom.open(Settings(db_path=fresh(path), project=PROJECT, default_agent="builder"))
-    try:
-        pid = app.project_id
-        await app.store.write_raw(lambda conn: bulk_build(conn, pid, n_tasks, n_tasks * 3 // 2))
+    await build_bulk(path, n_tasks, n_tasks * 3 // 2)
+    async with open_app(path, "builder", new=False) as app:
 
         def target(tx, scope):
             specs = [
@@ -87,21 +85,15 @@ async def build_db(path: Path, n_tasks: int) -> None:
             await app.write(
                 tasks.add_note, TARGET, kind, f"Note {k}: looked at the parser, decided on approach {k}."
             )
-    finally:
-        await app.close()
     checkpoint(path)
 
 
-async def measure(path: Path, calls: int, warmup: int) -> dict[str, Any]:
-    params = StdioServerParameters(
-        command=PYTHON,
-        args=["-m", "tests.benchmarks.noop_server", "--db", str(path), "--project", PROJECT],
-        env=child_env(TASKLOOM_AGENT="bench-reader"),
-        cwd=str(ROOT),
-    )
+async def measure(target: Any, calls: int, warmup: int, mode: str = "legacy", cpu: bool = True) -> dict[str, Any]:
+    """Interleaved noop/task_get through the SDK client; `target` is stdio parameters or a URL.
+    With `cpu`, also CPU seconds per call of the (stdio) server and of this client."""
     times: dict[str, list[float]] = {"noop": [], "task_get": []}
     args = {"noop": {}, "task_get": {"task": TARGET}}
-    async with Client(params, mode="legacy") as client:
+    async with Client(target, mode=mode) as client:
         first = await client.call_tool("task_get", args["task_get"])
         assert not first.is_error, first.content
         detail = first.structured_content
@@ -116,30 +108,29 @@ async def measure(path: Path, calls: int, warmup: int) -> dict[str, Any]:
                     raise RuntimeError(f"{name} failed: {res.content}")
                 if i >= warmup:
                     times[name].append(dt)
+        if not cpu:
+            return {"times": times, "response_bytes": len(first.content[0].text)}
         # CPU seconds per call, in blocks of one tool at a time (alternating blocks), for the
         # server process and for this client: steadier than wall time on a shared machine.
         (server_pid,) = child_pids()
-        cpu = {name: {"server": 0.0, "client": 0.0, "calls": 0} for name in args}
+        used = {name: {"server": 0.0, "client": 0.0, "calls": 0} for name in args}
         block = max(50, calls // 4)
         for rep in range(4):
             for name in ("noop", "task_get") if rep % 2 == 0 else ("task_get", "noop"):
                 s0, c0 = cpu_seconds(server_pid), time.process_time()
                 for _ in range(block):
                     await client.call_tool(name, args[name])
-                cpu[name]["server"] += cpu_seconds(server_pid) - s0
-                cpu[name]["client"] += time.process_time() - c0
-                cpu[name]["calls"] += block
-    cpu_ms = {n: {k: v[k] / v["calls"] * 1e3 for k in ("server", "client")} for n, v in cpu.items()}
+                used[name]["server"] += cpu_seconds(server_pid) - s0
+                used[name]["client"] += time.process_time() - c0
+                used[name]["calls"] += block
+    cpu_ms = {n: {k: v[k] / v["calls"] * 1e3 for k in ("server", "client")} for n, v in used.items()}
     return {"times": times, "response_bytes": len(first.content[0].text), "cpu_ms": cpu_ms}
 
 
 def measure_raw(path: Path, calls: int, warmup: int) -> dict[str, Any]:
     """The same interleaved calls from a bare JSON-RPC client (no SDK client, no client-side
     output-schema validation), so nearly all of the time is the server's."""
-    client = BareClient(
-        [PYTHON, "-m", "tests.benchmarks.noop_server", "--db", str(path), "--project", PROJECT],
-        child_env(TASKLOOM_AGENT="bench-reader"),
-    )
+    client = BareClient(serve_argv(path, module=NOOP_SERVER), child_env(TASKLOOM_AGENT="bench-reader"))
     args = {"noop": {}, "task_get": {"task": TARGET}, "echo_detail": {"task": TARGET}}
     times: dict[str, list[float]] = {"noop": [], "task_get": [], "echo_detail": []}
     rotations = [("noop", "echo_detail", "task_get"), ("task_get", "noop", "echo_detail"),
@@ -160,109 +151,70 @@ def measure_raw(path: Path, calls: int, warmup: int) -> dict[str, Any]:
 
 
 def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Path | None = None) -> dict:
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="taskloom-bench-"))
-    path = workdir / "call_overhead.db"
+    path = workdir_or_temp(workdir) / "call_overhead.db"
     t0 = time.perf_counter()
     anyio.run(build_db, path, n_tasks)
     build_s = time.perf_counter() - t0
-    out = anyio.run(measure, path, calls, warmup)
+    out = anyio.run(measure, stdio_params(path, "bench-reader", module=NOOP_SERVER), calls, warmup)
     raw = measure_raw(path, calls, warmup)
-    raw50 = {k: median(v) * 1e3 for k, v in raw["times"].items()}
-    raw99 = {k: pct(v, 99) * 1e3 for k, v in raw["times"].items()}
-    raw_ratio50 = raw50["task_get"] / raw50["noop"]
-    echo_ratio50 = raw50["task_get"] / raw50["echo_detail"]
-    floor_ratio50 = raw50["echo_detail"] / raw50["noop"]
-    noop = out["times"]["noop"]
-    p50 = {k: median(v) * 1e3 for k, v in out["times"].items()}
-    p99 = {k: pct(v, 99) * 1e3 for k, v in out["times"].items()}
+    http = {}
+    with http_server(path, "bench-reader", module=NOOP_SERVER) as (url, _):
+        # Stateless costs a connection per call: half the calls keep the run short.
+        for mode, n in (("legacy", calls), ("auto", max(100, calls // 2))):
+            http[mode] = anyio.run(measure, url, n, warmup // 2, mode, False)
+
+    def p(times: dict[str, list[float]], q: float) -> dict[str, float]:
+        return {k: (median(v) if q == 50 else pct(v, q)) * 1e3 for k, v in times.items()}
+
+    p50, p99, raw50 = p(out["times"], 50), p(out["times"], 99), p(raw["times"], 50)
+    h50 = {mode: p(r["times"], 50) for mode, r in http.items()}
     cpu = out["cpu_ms"]
-    ratio50 = p50["task_get"] / p50["noop"]
-    ratio99 = p99["task_get"] / p99["noop"]
+    ratio = lambda d: d["task_get"] / d["noop"]
     cmd = f"{PY} -m tests.benchmarks.bench_call_overhead --tasks {n_tasks} --calls {calls}"
+
+    def fig(name: str, value: Any, unit: str = "x", goal: bool = False) -> Figure:
+        if goal:
+            return Figure(name, value, unit, f"<= {GOAL_RATIO}", value <= GOAL_RATIO, cmd)
+        return Figure(name, value, unit, command=cmd)
+
     figures = [
-        Figure("SDK client: noop p50 (stdio round trip)", round(p50["noop"], 3), "ms", command=cmd),
-        Figure("SDK client: noop p99", round(p99["noop"], 3), "ms", command=cmd),
-        Figure(f"SDK client: task_get p50 ({n_tasks:,} tasks)", round(p50["task_get"], 3), "ms", command=cmd),
-        Figure("SDK client: task_get p99", round(p99["task_get"], 3), "ms", command=cmd),
-        Figure(
-            "SDK client: task_get/noop p50 ratio",
-            round(ratio50, 3),
-            "x",
-            f"<= {GOAL_RATIO}",
-            ratio50 <= GOAL_RATIO,
-            cmd,
-        ),
-        Figure("SDK client: task_get/noop p99 ratio", round(ratio99, 3), "x", command=cmd),
-        Figure(
-            "bare JSON-RPC client: noop p50 / task_get p50",
-            f"{raw50['noop']:.3f} / {raw50['task_get']:.3f}",
-            "ms",
-            command=cmd,
-        ),
-        Figure(
-            "bare JSON-RPC client: task_get/noop p50 ratio (server's own cost)",
-            round(raw_ratio50, 3),
-            "x",
-            f"<= {GOAL_RATIO}",
-            raw_ratio50 <= GOAL_RATIO,
-            cmd,
-        ),
-        Figure(
-            "bare JSON-RPC client: task_get/noop p99 ratio",
-            round(raw99["task_get"] / raw99["noop"], 3),
-            "x",
-            command=cmd,
-        ),
-        Figure(
-            "bare client: echo_detail p50 (same result from memory, no taskloom work)",
-            round(raw50["echo_detail"], 3),
-            "ms",
-            command=cmd,
-        ),
-        Figure("bare client: echo_detail/noop p50 ratio (the SDK's cost of that result)", round(floor_ratio50, 3), "x",
-               command=cmd),
-        Figure("bare client: task_get/echo_detail p50 ratio (taskloom's own work)", round(echo_ratio50, 3), "x",
-               command=cmd),
-        Figure("noop calls/s (sequential)", round(1000 / (sum(noop) / len(noop) * 1e3)), "/s", command=cmd),
-        Figure(
-            "server CPU per call, noop / task_get",
-            f"{cpu['noop']['server']:.3f} / {cpu['task_get']['server']:.3f}",
-            "ms",
-            command=cmd,
-        ),
-        Figure(
-            "client CPU per call, noop / task_get",
-            f"{cpu['noop']['client']:.3f} / {cpu['task_get']['client']:.3f}",
-            "ms",
-            command=cmd,
-        ),
-        Figure(
-            "task_get/noop CPU ratio, server + client",
-            round(
-                (cpu["task_get"]["server"] + cpu["task_get"]["client"])
-                / (cpu["noop"]["server"] + cpu["noop"]["client"]),
-                3,
-            ),
-            "x",
-            command=cmd,
-        ),
+        fig("stdio, SDK client: noop / task_get p50", f"{p50['noop']:.3f} / {p50['task_get']:.3f}", "ms"),
+        fig(f"stdio, SDK client: task_get/noop p50 ratio ({n_tasks:,} tasks)", round(ratio(p50), 3), goal=True),
+        fig("stdio, SDK client: task_get/noop p99 ratio", round(ratio(p99), 3)),
+        fig("stdio, bare JSON-RPC client: noop / task_get p50", f"{raw50['noop']:.3f} / {raw50['task_get']:.3f}",
+            "ms"),
+        fig("stdio, bare client: task_get/noop p50 ratio (server side)", round(ratio(raw50), 3), goal=True),
+        fig("stdio, bare client: echo_detail/noop p50 (the SDK's cost of a task-sized result)",
+            round(raw50["echo_detail"] / raw50["noop"], 3)),
+        fig("stdio, bare client: task_get/echo_detail p50 (taskloom's own work)",
+            round(raw50["task_get"] / raw50["echo_detail"], 3)),
+        fig("stdio, task_get/noop CPU ratio, server + client",
+            round((cpu["task_get"]["server"] + cpu["task_get"]["client"])
+                  / (cpu["noop"]["server"] + cpu["noop"]["client"]), 3)),
+        fig("HTTP with a session, SDK client: noop / task_get p50",
+            f"{h50['legacy']['noop']:.3f} / {h50['legacy']['task_get']:.3f}", "ms"),
+        fig("HTTP with a session: task_get/noop p50 ratio", round(ratio(h50["legacy"]), 3), goal=True),
+        fig("HTTP stateless (2026 era): task_get/noop p50 ratio", round(ratio(h50["auto"]), 3), goal=True),
+        fig("noop p50, HTTP with a session / stdio (the transport's cost)",
+            round(h50["legacy"]["noop"] / p50["noop"], 3)),
+        fig("noop p50, HTTP stateless / stdio", round(h50["auto"]["noop"] / p50["noop"], 3)),
     ]
-    print_figures("call overhead: task_get vs noop over stdio", figures)
+    print_figures("call overhead: task_get vs noop over stdio and streamable HTTP", figures)
+    round3 = lambda d: {k: round(v, 3) for k, v in d.items()}
     return result(
         "call_overhead",
-        {"tasks": n_tasks, "calls_each": calls, "warmup": warmup, "client_mode": "legacy"},
+        {"tasks": n_tasks, "calls_each": calls, "warmup": warmup, "http_stateless_calls": max(100, calls // 2)},
         figures,
         {
             "db_build_s": round(build_s, 2),
             "task_get_response_bytes": out["response_bytes"],
-            "mean_ms": {k: round(sum(v) / len(v) * 1e3, 3) for k, v in out["times"].items()},
-            "p90_ms": {k: round(pct(v, 90) * 1e3, 3) for k, v in out["times"].items()},
-            "max_ms": {k: round(max(v) * 1e3, 3) for k, v in out["times"].items()},
-            "added_p50_ms": round(p50["task_get"] - p50["noop"], 3),
-            "cpu_ms_per_call": cpu,
-            "bare_client_p90_ms": {k: round(pct(v, 90) * 1e3, 3) for k, v in raw["times"].items()},
-            "bare_client_max_ms": {k: round(max(v) * 1e3, 3) for k, v in raw["times"].items()},
-            "loadavg_after": __import__("os").getloadavg(),
+            "stdio_sdk": {"p50_ms": round3(p50), "p99_ms": round3(p99),
+                          "p90_ms": round3(p(out["times"], 90)), "max_ms": round3(p(out["times"], 100))},
+            "stdio_sdk_cpu_ms_per_call": cpu,
+            "stdio_bare": {"p50_ms": round3(raw50), "p99_ms": round3(p(raw["times"], 99))},
+            "http": {mode: {"p50_ms": round3(h50[mode]), "p99_ms": round3(p(r["times"], 99))}
+                     for mode, r in http.items()},
+            "noop_calls_per_s_stdio_sdk": round(1 / (sum(out["times"]["noop"]) / len(out["times"]["noop"]))),
         },
     )
 
@@ -276,9 +228,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.tasks, a.calls, a.warmup = 1000, 300, 50
-    with tempfile.TemporaryDirectory(prefix="taskloom-bench-") as d:
-        run(a.tasks, a.calls, a.warmup, workdir=Path(d))
-    print(machine())
+    script(run, n_tasks=a.tasks, calls=a.calls, warmup=a.warmup)
 
 
 if __name__ == "__main__":

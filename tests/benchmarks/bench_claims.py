@@ -1,18 +1,19 @@
-"""Claim throughput and fairness: N agents, each an MCP client with its own `taskloom serve`.
+"""Claim throughput and the worst wait: N agent processes on one database, beside the raw SQLite ceiling.
 
-Every agent is a separate worker process running an MCP client, which spawns its own
-`taskloom serve --transport stdio` on one shared database of ready tasks. Workers report READY
-once initialized and warmed up; the coordinator then waits a moment (so that every server's
-first resolver pass is over) and sends GO on their stdin together, so spawn time is excluded.
-Each worker loops `task_claim` (no task argument) for a fixed duration or count and records each
-claim's latency and code. Reported: total claims/s, p50/p99/worst single claim, double claims
-(across workers, and re-checked in the database), each process's share.
+Every agent is a worker process (claims_worker) running an MCP client. Over stdio each spawns
+its own `taskloom serve` on the shared database of ready tasks; over HTTP all of them talk to one
+`taskloom serve --transport http`. Workers report READY once initialized and warmed up; the
+coordinator waits a moment (so that every server's first resolver pass is over) and sends GO to
+all together, so spawn time is excluded. Each worker loops `task_claim` (no task argument) for a
+fixed duration or count. Reported: claims/s, p50/p99/worst single claim, double claims (across
+workers, and re-checked in the database), each process's share, CPU per claim.
 
 In the same run, before the servers, the raw SQLite ceiling: the project's own `claim_next`
 statement (one UPDATE ... WHERE id = (SELECT ... LIMIT 1) RETURNING) in a plain sqlite3 autocommit
-loop, same pragmas, on a copy of the same database: one process, and N processes.
+loop, same pragmas, on a copy of the same database: one process, and N processes. The server's
+claims/s are shown as a fraction of it.
 
-    .venv/bin/python -m tests.benchmarks.bench_claims [--procs 8] [--duration 10] [--count K]
+    .venv/bin/python -m tests.benchmarks.bench_claims [--procs 8] [--sweep 1,4,8,16] [--http 16] [--duration 10]
 Goal at 8 processes: >= 800 claims/s, worst single claim < 250 ms, 0 double claims.
 """
 
@@ -21,60 +22,45 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import shlex
 import shutil
 import sqlite3
 import subprocess
-import sys
-import tempfile
 import time
-from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from tests.benchmarks.clients import cpu_seconds
 from tests.benchmarks.common import (
+    PROJECT,
     PY,
     PYTHON,
     ROOT,
-    TASKLOOM,
-    BareClient,
     Figure,
-    bulk_build,
+    build_bulk,
     checkpoint,
     child_env,
-    child_pids,
-    cpu_seconds,
+    claim_line,
+    claim_summary,
     fresh,
-    machine,
+    http_server,
     median,
+    open_app,
     pct,
     print_figures,
     result,
+    script,
+    workdir_or_temp,
 )
 
-PROJECT = "bench"
-NPROC = len(__import__("os").sched_getaffinity(0))
 GOAL_RATE = 800.0
 GOAL_WORST_MS = 250.0
+GOAL_PROCS = 8
 SETTLE_S = 1.5  # after all workers are ready: let each server's first resolver pass finish
-
-
-# ---------------------------------------------------------------- database
-
-
-async def _build(path: Path, n_ready: int, analyze: bool = False) -> None:
-    from taskloom.config import Settings
-    from taskloom.services.app import Taskloom
-
-    app = await Taskloom.open(Settings(db_path=fresh(path), project=PROJECT))
-    try:
-        pid = app.project_id
-        await app.store.write_raw(lambda conn: bulk_build(conn, pid, n_ready, 0, all_ready=True))
-    finally:
-        await app.close()
-    checkpoint(path, analyze)
 
 
 def copy_db(src: Path, dst: Path) -> Path:
@@ -86,35 +72,22 @@ def copy_db(src: Path, dst: Path) -> Path:
 # ---------------------------------------------------------------- raw SQLite ceiling
 
 
-def _raw_loop(path: str, agent: str, duration: float, count: int | None, start_at: float, q) -> None:
+def _raw_loop(path: str, agent: str, duration: float, start_at: float, q: Any) -> None:
     from taskloom.store.sqlite.store import QUERIES
 
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout = 10000")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
+    for pragma in ("busy_timeout = 10000", "journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON"):
+        conn.execute(f"PRAGMA {pragma}")
     pid = conn.execute("SELECT id FROM projects WHERE name = ?", (PROJECT,)).fetchone()[0]
     sql = QUERIES["claim_next"]
-    params = {
-        "project": pid,
-        "agent": agent,
-        "now": 0.0,
-        "expires": 0.0,
-        "role": None,
-        "stream_id": None,
-        "labels": "[]",
-        "label_count": 0,
-    }
+    params = {"project": pid, "agent": agent, "now": 0.0, "expires": 0.0, "role": None, "stream_id": None,
+              "labels": "[]", "label_count": 0}
     while time.time() < start_at:
         time.sleep(0.0005)
     ids, lat = [], []
     t_start = time.time()
     deadline = time.perf_counter() + duration
-    while True:
-        now = time.perf_counter()
-        if (count is not None and len(lat) >= count) or (count is None and now >= deadline):
-            break
+    while (now := time.perf_counter()) < deadline:
         params["now"] = time.time()
         params["expires"] = params["now"] + 900
         row = conn.execute(sql, params).fetchone()
@@ -124,17 +97,14 @@ def _raw_loop(path: str, agent: str, duration: float, count: int | None, start_a
         ids.append(row[0])
     t_end = time.time()
     conn.close()
-    q.put({"agent": agent, "ids": ids, "lat": lat, "t_start": t_start, "t_end": t_end})
+    q.put({"ids": ids, "lat": lat, "t_start": t_start, "t_end": t_end})
 
 
-def raw_ceiling(path: Path, procs: int, duration: float, count: int | None) -> dict[str, Any]:
+def raw_ceiling(path: Path, procs: int, duration: float) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    start_at = time.time() + 1.0 + 0.2 * procs
-    ps = [
-        ctx.Process(target=_raw_loop, args=(str(path), f"raw-{i}", duration, count, start_at, q))
-        for i in range(procs)
-    ]
+    start_at = time.time() + 1.0 + 0.2 * procs  # all processes start together, after their imports
+    ps = [ctx.Process(target=_raw_loop, args=(str(path), f"raw-{i}", duration, start_at, q)) for i in range(procs)]
     for p in ps:
         p.start()
     outs = [q.get() for _ in ps]
@@ -155,209 +125,62 @@ def raw_ceiling(path: Path, procs: int, duration: float, count: int | None) -> d
     }
 
 
-# ---------------------------------------------------------------- MCP workers
-
-
-def _server_argv(server: str | None, db: str) -> list[str]:
-    """`taskloom serve` by default; `--server "CMD ARGS"` swaps in another command taking the same
-    options (e.g. a branch's build, or an experiment), to compare variants under one harness."""
-    base = shlex.split(server) if server else [TASKLOOM, "serve"]
-    return [*base, "--transport", "stdio", "--db", db, "--project", PROJECT]
-
-
-async def _worker(db: str, agent: str, duration: float, count: int | None, server: str | None = None) -> None:
-    from mcp import Client, StdioServerParameters
-
-    argv = _server_argv(server, db)
-    params = StdioServerParameters(
-        command=argv[0],
-        args=argv[1:],
-        env=child_env(TASKLOOM_AGENT=agent),
-        cwd=str(ROOT),
-    )
-    async with Client(params, mode="legacy") as client:
-        for _ in range(20):  # warm up the call path with reads
-            await client.call_tool("task_list", {"limit": 1})
-        (server_pid,) = child_pids()
-        print("READY", flush=True)
-        line = await anyio.to_thread.run_sync(sys.stdin.readline)
-        if line.strip() != "GO":
-            return
-        cpu0 = (time.process_time(), cpu_seconds(server_pid))
-        codes: list[str] = []
-        lat: list[float] = []
-        empty = errors = 0
-        error_texts: Counter[str] = Counter()
-        t_start = time.time()
-        deadline = time.perf_counter() + duration
-        while True:
-            t0 = time.perf_counter()
-            if (count is not None and len(lat) >= count) or (count is None and t0 >= deadline):
-                break
-            res = await client.call_tool("task_claim", {})
-            lat.append(time.perf_counter() - t0)
-            if res.is_error:
-                errors += 1
-                error_texts[res.content[0].text[:80]] += 1
-            elif res.structured_content["claimed"]:
-                codes.append(res.structured_content["detail"]["task"]["code"])
-            else:
-                empty += 1
-        t_end = time.time()
-        cpu_client = time.process_time() - cpu0[0]
-        cpu_server = cpu_seconds(server_pid) - cpu0[1]
-    out = {
-        "agent": agent,
-        "codes": codes,
-        "lat": lat,
-        "empty": empty,
-        "errors": errors,
-        "cpu_client_s": cpu_client,
-        "cpu_server_s": cpu_server,
-        "error_texts": dict(error_texts),
-        "t_start": t_start,
-        "t_end": t_end,
-    }
-    print("RESULT " + json.dumps(out), flush=True)
-
-
-def _bare_worker(db: str, agent: str, duration: float, count: int | None, server: str | None = None) -> None:
-    """The same loop from a bare JSON-RPC client: no SDK client CPU, so the servers get the cores."""
-    client = BareClient(_server_argv(server, db), child_env(TASKLOOM_AGENT=agent))
-    try:
-        for _ in range(20):
-            client.call("task_list", {"limit": 1})
-        print("READY", flush=True)
-        if sys.stdin.readline().strip() != "GO":
-            return
-        codes: list[str] = []
-        lat: list[float] = []
-        empty = errors = 0
-        error_texts: Counter[str] = Counter()
-        cpu0 = (time.process_time(), cpu_seconds(client.pid))
-        t_start = time.time()
-        deadline = time.perf_counter() + duration
-        while True:
-            t0 = time.perf_counter()
-            if (count is not None and len(lat) >= count) or (count is None and t0 >= deadline):
-                break
-            res = client.call("task_claim", {})
-            lat.append(time.perf_counter() - t0)
-            if res.get("isError"):
-                errors += 1
-                error_texts[res["content"][0]["text"][:80]] += 1
-            elif res["structuredContent"]["claimed"]:
-                codes.append(res["structuredContent"]["detail"]["task"]["code"])
-            else:
-                empty += 1
-        t_end = time.time()
-        cpu_client = time.process_time() - cpu0[0]
-        cpu_server = cpu_seconds(client.pid) - cpu0[1]
-    finally:
-        client.close()
-    out = {
-        "agent": agent,
-        "codes": codes,
-        "lat": lat,
-        "empty": empty,
-        "errors": errors,
-        "cpu_client_s": cpu_client,
-        "cpu_server_s": cpu_server,
-        "error_texts": dict(error_texts),
-        "t_start": t_start,
-        "t_end": t_end,
-    }
-    print("RESULT " + json.dumps(out), flush=True)
+# ---------------------------------------------------------------- MCP agents
 
 
 def server_claims(
-    path: Path, procs: int, duration: float, count: int | None, client: str = "sdk", server: str | None = None
+    path: Path,
+    procs: int,
+    duration: float,
+    count: int | None,
+    client: str = "sdk",
+    server: str | None = None,
+    http: bool = False,
 ) -> dict[str, Any]:
-    cmd = [
-        PYTHON,
-        "-m",
-        "tests.benchmarks.bench_claims",
-        "--worker",
-        "--db",
-        str(path),
-        "--duration",
-        str(duration),
-        "--client",
-        client,
-    ]
-    if server:
-        cmd += ["--server", server]
-    if count is not None:
-        cmd += ["--count", str(count)]
-    env = {**__import__("os").environ, **child_env()}
-    t_spawn = time.perf_counter()
-    workers = [
-        subprocess.Popen(
-            [*cmd, "--agent", f"agent-{i}"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=str(ROOT),
-            env=env,
-        )
-        for i in range(procs)
-    ]
-    try:
-        for w in workers:
-            line = w.stdout.readline()
-            if line.strip() != "READY":
-                raise RuntimeError(f"worker did not start: {line!r}")
-        spawn_s = time.perf_counter() - t_spawn
-        time.sleep(SETTLE_S)
-        for w in workers:
-            w.stdin.write("GO\n")
-        for w in workers:
-            w.stdin.flush()
-        outs = []
-        for w in workers:
-            line = w.stdout.readline()
-            if not line.startswith("RESULT "):
-                raise RuntimeError(f"worker failed: {line!r}")
-            outs.append(json.loads(line[len("RESULT ") :]))
-        for w in workers:
-            w.wait(timeout=30)
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
-    codes = [c for o in outs for c in o["codes"]]
-    lat = [x for o in outs for x in o["lat"]]
-    wall = max(o["t_end"] for o in outs) - min(o["t_start"] for o in outs)
-    dup = [c for c, k in Counter(codes).items() if k > 1]
-    db_check = _db_check(path, outs)
-    total = len(codes)
-    shares = {o["agent"]: len(o["codes"]) for o in outs}
-    calls = sum(len(o["lat"]) for o in outs)
-    cpu_server = sum(o["cpu_server_s"] for o in outs)
-    cpu_client = sum(o["cpu_client_s"] for o in outs)
-    return {
-        "cpu_server_ms_per_claim": cpu_server / calls * 1e3,
-        "cpu_client_ms_per_claim": cpu_client / calls * 1e3,
-        "loadavg_after": __import__("os").getloadavg(),
-        "procs": procs,
-        "claims": total,
-        "wall_s": wall,
-        "rate": total / wall,
-        "p50_ms": median(lat) * 1e3,
-        "p90_ms": pct(lat, 90) * 1e3,
-        "p99_ms": pct(lat, 99) * 1e3,
-        "worst_ms": max(lat) * 1e3,
-        "double": len(dup),
-        "double_codes": dup[:10],
-        "empty": sum(o["empty"] for o in outs),
-        "errors": sum(o["errors"] for o in outs),
-        "error_texts": sum((Counter(o["error_texts"]) for o in outs), Counter()),
-        "shares": shares,
-        "share_min": min(shares.values()) / total if total else 0.0,
-        "share_max": max(shares.values()) / total if total else 0.0,
-        "spawn_s": spawn_s,
-        "db_check": db_check,
-    }
+    """`procs` agent processes claiming at once; over stdio each with its own server, with `http`
+    all on one streamable-HTTP server (whose CPU this process measures)."""
+    cmd = [PYTHON, "-m", "tests.benchmarks.claims_worker", "--db", str(path), "--duration", str(duration),
+           "--client", client]
+    cmd += ["--server", server] if server else []
+    cmd += ["--count", str(count)] if count is not None else []
+    env = {**os.environ, **child_env()}
+    with http_server(path, "http-agents") if http else nullcontext((None, None)) as (url, http_proc):
+        argv = [*cmd, "--url", url] if url else cmd
+        t_spawn = time.perf_counter()
+        workers = [
+            subprocess.Popen([*argv, "--agent", f"agent-{i}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, cwd=str(ROOT), env=env)
+            for i in range(procs)
+        ]
+        try:
+            for w in workers:
+                line = w.stdout.readline()
+                if line.strip() != "READY":
+                    raise RuntimeError(f"worker did not start: {line!r}")
+            spawn_s = time.perf_counter() - t_spawn
+            time.sleep(SETTLE_S)
+            cpu0 = cpu_seconds(http_proc.pid) if http_proc else 0.0
+            for w in workers:
+                w.stdin.write("GO\n")
+            for w in workers:
+                w.stdin.flush()
+            outs = []
+            for w in workers:
+                line = w.stdout.readline()
+                if not line.startswith("RESULT "):
+                    raise RuntimeError(f"worker failed: {line!r}")
+                outs.append(json.loads(line[len("RESULT ") :]))
+            if http_proc:
+                outs[0]["cpu_server_s"] = cpu_seconds(http_proc.pid) - cpu0  # the one shared server's
+            for w in workers:
+                w.wait(timeout=30)
+        finally:
+            for w in workers:
+                if w.poll() is None:
+                    w.kill()
+    summary = claim_summary(outs)
+    return {**summary, "transport": "http" if http else "stdio", "client": client, "spawn_s": spawn_s,
+            "db_check": _db_check(path, outs)}
 
 
 def _db_check(path: Path, outs: list[dict]) -> dict[str, Any]:
@@ -366,31 +189,21 @@ def _db_check(path: Path, outs: list[dict]) -> dict[str, Any]:
     held = dict(conn.execute("SELECT code, claimed_by FROM tasks WHERE status = 'in_progress'").fetchall())
     conn.close()
     wrong = sum(1 for o in outs for c in o["codes"] if held.get(c) != o["agent"])
-    return {
-        "in_progress": len(held),
-        "claimed_in_bench": sum(len(o["codes"]) for o in outs),
-        "mismatched": wrong,
-    }
-
-
-# ---------------------------------------------------------------- the benchmark
+    return {"in_progress": len(held), "claimed_in_bench": sum(len(o["codes"]) for o in outs), "mismatched": wrong}
 
 
 async def services_claims(path: Path, duration: float) -> dict[str, Any]:
     """One process claiming through the services (`app.write(work.claim)`), no MCP: the use case's
     own cost, and how long it holds the write lock (BEGIN IMMEDIATE to just before COMMIT)."""
-    from taskloom.config import Settings
     from taskloom.services import work
-    from taskloom.services.app import Taskloom
 
     def timed_claim(tx, scope):
         t0 = time.perf_counter()
         out = work.claim(tx, scope)
         return out, time.perf_counter() - t0
 
-    app = await Taskloom.open(Settings(db_path=path, project=PROJECT, default_agent="services-agent"))
     held, lat = [], []
-    try:
+    async with open_app(path, "services-agent", new=False) as app:
         t_start = time.perf_counter()
         while time.perf_counter() - t_start < duration:
             t0 = time.perf_counter()
@@ -400,258 +213,129 @@ async def services_claims(path: Path, duration: float) -> dict[str, Any]:
             lat.append(time.perf_counter() - t0)
             held.append(dt)
         wall = time.perf_counter() - t_start
-    finally:
-        await app.close()
-    return {
-        "rate": len(lat) / wall,
-        "p50_ms": median(lat) * 1e3,
-        "in_tx_p50_ms": median(held) * 1e3,
-        "in_tx_p99_ms": pct(held, 99) * 1e3,
-    }
+    return {"rate": len(lat) / wall, "p50_ms": median(lat) * 1e3, "in_tx_p50_ms": median(held) * 1e3,
+            "in_tx_p99_ms": pct(held, 99) * 1e3}
 
 
-def _line(label: str, r: dict[str, Any]) -> None:
-    print(
-        f"  [{label}] {r['claims']} claims in {r['wall_s']:.2f} s = {r['rate']:.0f}/s, p50 {r['p50_ms']:.2f} ms, "
-        f"p99 {r['p99_ms']:.1f} ms, worst {r['worst_ms']:.1f} ms, doubles {r['double']}, "
-        f"errors {r['errors']}, empty {r['empty']}, shares {sorted(r['shares'].values())}, "
-        f"CPU/claim server {r['cpu_server_ms_per_claim']:.2f} ms + client {r['cpu_client_ms_per_claim']:.2f} ms",
-        flush=True,
-    )
+# ---------------------------------------------------------------- the benchmark
 
 
 def run(
-    procs: int = 8,
+    procs: int = GOAL_PROCS,
     duration: float = 10.0,
     count: int | None = None,
     n_ready: int = 100_000,
     raw_duration: float = 2.0,
     workdir: Path | None = None,
     sweep: list[int] | None = None,
+    http_agents: int = 16,
     analyze: bool = False,
     client: str = "sdk",
     bare_too: bool = True,
     server: str | None = None,
 ) -> dict:
-    """`sweep` (e.g. [1, 4, 8, 16]) runs the servers at each size with `client`; the goals apply at
-    `procs`. `bare_too` adds a run at `procs` with bare JSON-RPC clients (the server-side view)."""
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="taskloom-bench-"))
+    """Stdio runs at each size of `sweep` (default: `procs` only) with `client`; the goals apply at
+    `procs`. `http_agents` (0: none) agents on one HTTP server. `bare_too` adds a stdio run at
+    `procs` with bare JSON-RPC clients (the server-side view)."""
+    workdir = workdir_or_temp(workdir)
+    sweep = sorted(set(sweep or [procs]))
     base = workdir / "claims_base.db"
-    anyio.run(_build, base, n_ready, analyze)
-    raw1 = raw_ceiling(copy_db(base, workdir / "claims_raw1.db"), 1, raw_duration, None)
-    rawn = raw_ceiling(copy_db(base, workdir / "claims_rawn.db"), procs, raw_duration, None)
+    anyio.run(lambda: build_bulk(base, n_ready, 0, all_ready=True))
+    if analyze:
+        checkpoint(base, analyze=True)
+    raw_sizes = sorted({1, procs, max(sweep), http_agents} - {0})
+    raw = {}
+    for n in raw_sizes:
+        raw[n] = raw_ceiling(copy_db(base, workdir / "claims_raw.db"), n, raw_duration)
     svc = anyio.run(services_claims, copy_db(base, workdir / "claims_services.db"), raw_duration)
-    print(
-        f"  [raw SQLite] 1 process {raw1['rate']:.0f}/s; {procs} processes {rawn['rate']:.0f}/s, worst "
-        f"{rawn['worst_ms']:.0f} ms; [services, in process] {svc['rate']:.0f}/s, lock held p50 "
-        f"{svc['in_tx_p50_ms']:.3f} ms",
-        flush=True,
-    )
-    runs: dict[int, dict[str, Any]] = {}
-    for n in sweep or [procs]:
-        runs[n] = server_claims(
-            copy_db(base, workdir / f"claims_server_{n}.db"), n, duration, count, client, server
-        )
-        _line(f"{n} procs, {client} client", runs[n])
-    bare = None
+    rates = ", ".join(f"{n} proc {r['rate']:.0f}/s" for n, r in raw.items())
+    print(f"  [raw SQLite] {rates}; [services, in process] {svc['rate']:.0f}/s, lock held p50 "
+          f"{svc['in_tx_p50_ms']:.3f} ms", flush=True)
+    runs: dict[str, dict[str, Any]] = {}
+
+    def one(key: str, n: int, kind: str, http: bool = False) -> None:
+        runs[key] = server_claims(copy_db(base, workdir / "claims_run.db"), n, duration, count, kind, server, http)
+        claim_line(key, runs[key])
+
+    for n in sweep:
+        one(f"stdio-{n}", n, client)
     if bare_too and client != "bare":
-        bare = server_claims(
-            copy_db(base, workdir / "claims_server_bare.db"), procs, duration, count, "bare", server
-        )
-        _line(f"{procs} procs, bare client", bare)
-    main_run = runs[procs] if procs in runs else runs[max(runs)]
-    n = main_run["procs"]
+        one(f"stdio-{procs}-bare", procs, "bare")
+    if http_agents:
+        one(f"http-{http_agents}", http_agents, "sdk", http=True)
+
     extra = (" --analyze" if analyze else "") + (f" --ready {n_ready}" if n_ready != 100_000 else "")
     extra += f" --client {client}" if client != "sdk" else ""
     extra += f" --server {shlex.quote(server)}" if server else ""
-    cmd = f"{PY} -m tests.benchmarks.bench_claims --procs {n} --duration {duration:g}{extra}"
-    ok_double = main_run["double"] == 0 and main_run["db_check"]["mismatched"] == 0
-    cpu = main_run["cpu_server_ms_per_claim"] + main_run["cpu_client_ms_per_claim"]
-    figures = [
-        Figure(
-            f"claims/s, {n} agents ({client} client + own taskloom serve)",
-            round(main_run["rate"]),
-            "/s",
-            f">= {GOAL_RATE:.0f}",
-            main_run["rate"] >= GOAL_RATE,
-            cmd,
-        ),
-        Figure(
-            f"worst single claim, {n} agents",
-            round(main_run["worst_ms"], 1),
-            "ms",
-            f"< {GOAL_WORST_MS:.0f}",
-            main_run["worst_ms"] < GOAL_WORST_MS,
-            cmd,
-        ),
-        Figure(
-            f"claim p50 / p99, {n} agents",
-            f"{main_run['p50_ms']:.2f} / {main_run['p99_ms']:.1f}",
-            "ms",
-            command=cmd,
-        ),
-        Figure(
-            f"double claims, {n} agents (across workers + DB check)",
-            main_run["double"] + main_run["db_check"]["mismatched"],
-            "",
-            "0",
-            ok_double,
-            cmd,
-        ),
-        Figure(
-            f"share per process, min / max (fair = {1 / n:.1%})",
-            f"{main_run['share_min']:.1%} / {main_run['share_max']:.1%}",
-            "",
-            command=cmd,
-        ),
-        Figure(
-            f"CPU per claim, server + client, {n} agents",
-            f"{main_run['cpu_server_ms_per_claim']:.2f} + {main_run['cpu_client_ms_per_claim']:.2f}",
-            "ms",
-            command=cmd,
-        ),
-        Figure(
-            f"CPU-bound ceiling on {NPROC} cores at that CPU/claim (no waiting, no other load)",
-            round(NPROC / cpu * 1e3),
-            "/s",
-            command=cmd,
-        ),
-    ]
-    if bare is not None:
-        bcmd = f"{PY} -m tests.benchmarks.bench_claims --procs {procs} --duration {duration:g} --client bare"
-        bcmd += (" --analyze" if analyze else "") + (f" --ready {n_ready}" if n_ready != 100_000 else "")
-        bcmd += f" --server {shlex.quote(server)}" if server else ""
+    sweep_arg = f" --sweep {','.join(map(str, sweep))}" if sweep != [procs] else ""
+    cmd = f"{PY} -m tests.benchmarks.bench_claims --procs {procs}{sweep_arg} --http {http_agents} " \
+          f"--duration {duration:g}{extra}"
+    ceiling = raw[1]["rate"]
+    figures = []
+    for key, r in runs.items():
+        n, goal = r["procs"], r["procs"] == procs and not key.endswith("bare")
+        agents = f"{n} agent" + ("s" if n > 1 else "")
+        where = {"stdio": f"{agents} over stdio, each its own server", "http": f"{agents} on one HTTP server"}
+        label = where[r["transport"]] + (", bare JSON-RPC clients" if r["client"] == "bare" else "")
         figures += [
-            Figure(
-                f"claims/s, {procs} agents, bare JSON-RPC clients (server-side view)",
-                round(bare["rate"]),
-                "/s",
-                f">= {GOAL_RATE:.0f}",
-                bare["rate"] >= GOAL_RATE,
-                bcmd,
-            ),
-            Figure(
-                f"worst / p99 claim, {procs} agents, bare clients",
-                f"{bare['worst_ms']:.1f} / {bare['p99_ms']:.1f}",
-                "ms",
-                f"worst < {GOAL_WORST_MS:.0f}",
-                bare["worst_ms"] < GOAL_WORST_MS,
-                bcmd,
-            ),
-            Figure(
-                "server CPU per claim, bare clients",
-                round(bare["cpu_server_ms_per_claim"], 3),
-                "ms",
-                command=bcmd,
-            ),
+            Figure(f"claims/s, {label}", round(r["rate"]), "/s", f">= {GOAL_RATE:.0f}" if goal else "",
+                   r["rate"] >= GOAL_RATE if goal else None, cmd),
+            Figure(f"worst claim wait (p99), {label}", f"{r['worst_ms']:.0f} ({r['p99_ms']:.0f})", "ms",
+                   f"worst < {GOAL_WORST_MS:.0f}" if goal else "", r["worst_ms"] < GOAL_WORST_MS if goal else None,
+                   cmd),
         ]
+    doubles = sum(r["double"] + r["db_check"]["mismatched"] for r in runs.values())
+    errors = sum(r["errors"] for r in runs.values())
+    main_run = runs.get(f"stdio-{procs}") or next(iter(runs.values()))
     figures += [
-        Figure("raw SQLite claim_next, 1 process", round(raw1["rate"]), "/s", command=cmd),
-        Figure(
-            f"raw SQLite claim_next, {procs} processes (worst {rawn['worst_ms']:.0f} ms)",
-            round(rawn["rate"]),
-            "/s",
-            command=cmd,
-        ),
-        Figure(
-            "services claim in process, 1 process (lock held p50)",
-            f"{svc['rate']:.0f}/s ({svc['in_tx_p50_ms']:.3f} ms)",
-            "",
-            command=cmd,
-        ),
-        Figure(
-            f"server/raw ratio ({n} agents vs raw 1 process)",
-            round(main_run["rate"] / raw1["rate"], 4),
-            "x",
-            command=cmd,
-        ),
+        Figure("double claims, all runs (across workers + DB check)", doubles, "", "0", doubles == 0, cmd),
+        Figure("errors reaching an agent, all runs", errors, "", "0", errors == 0, cmd),
+        Figure(f"share per process, min / max, {main_run['procs']} agents (fair = {1 / main_run['procs']:.1%})",
+               f"{main_run['share_min']:.1%} / {main_run['share_max']:.1%}", "", command=cmd),
+        Figure(f"CPU per claim, server + client, {main_run['procs']} agents over stdio",
+               f"{main_run['cpu_server_ms_per_claim']:.2f} + {main_run['cpu_client_ms_per_claim']:.2f}", "ms",
+               command=cmd),
     ]
-    for k, r in runs.items():
-        if k != n:
-            c = cmd.replace(f"--procs {n} ", f"--procs {k} ")
-            figures.append(
-                Figure(
-                    f"claims/s, {k} agents (worst {r['worst_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, "
-                    f"shares {r['share_min']:.0%}-{r['share_max']:.0%})",
-                    round(r["rate"]),
-                    "/s",
-                    command=c,
-                )
-            )
-    print_figures(f"claims: {n} agents, each its own taskloom serve over stdio", figures)
-    as_json = lambda v: {**v, "error_texts": dict(v["error_texts"])}
-    return result(
-        "claims",
-        {
-            "procs": procs,
-            "sweep": sweep or [procs],
-            "duration_s": duration,
-            "count": count,
-            "ready_tasks": n_ready,
-            "raw_duration_s": raw_duration,
-            "analyze": analyze,
-            "client": client,
-            "server": server or "taskloom serve",
-        },
-        figures,
-        {
-            "raw_1": raw1,
-            "raw_n": rawn,
-            "services": svc,
-            "server": {str(k): as_json(v) for k, v in runs.items()},
-            "server_bare": as_json(bare) if bare else None,
-        },
-    )
+    figures += [
+        Figure(f"raw SQLite claim_next, {n} process{'es' if n > 1 else ''} (worst {r['worst_ms']:.0f} ms)",
+               round(r["rate"]), "/s", command=cmd)
+        for n, r in raw.items()
+    ]
+    figures += [
+        Figure("services claim in process, no MCP (lock held p50)",
+               f"{svc['rate']:.0f}/s ({svc['in_tx_p50_ms']:.3f} ms)", "", command=cmd),
+        Figure("server claims/s as a share of raw SQLite, 1 process: "
+               + ", ".join(k.replace("stdio-", "stdio ").replace("http-", "HTTP ") for k in runs),
+               " / ".join(f"{r['rate'] / ceiling:.1%}" for r in runs.values()), "", command=cmd),
+    ]
+    print_figures("claims: agent processes on one database, and the raw SQLite ceiling", figures)
+    params = {"procs": procs, "sweep": sweep, "http_agents": http_agents, "duration_s": duration, "count": count,
+              "ready_tasks": n_ready, "raw_duration_s": raw_duration, "analyze": analyze, "client": client,
+              "server": server or "taskloom serve"}
+    details = {"raw": {str(n): r for n, r in raw.items()}, "services": svc, "runs": runs,
+               "share_of_raw_1": {k: r["rate"] / ceiling for k, r in runs.items()}}
+    return result("claims", params, figures, details)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--procs", type=int, default=8, help="agent processes (1, 4, 8, 16...)")
-    ap.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",")], help="e.g. 1,4,8,16")
+    ap.add_argument("--procs", type=int, default=GOAL_PROCS, help="agent processes where the goals apply")
+    ap.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",")], help="stdio runs, e.g. 1,4,8,16")
+    ap.add_argument("--http", type=int, default=16, help="agents on one HTTP server (0: skip)")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds of claiming per run")
     ap.add_argument("--count", type=int, help="claims per worker instead of a duration")
     ap.add_argument("--ready", type=int, default=100_000, help="ready tasks in the database")
     ap.add_argument("--quick", action="store_true", help="3 s, 30k ready tasks")
-    ap.add_argument(
-        "--analyze", action="store_true", help="run ANALYZE on the database first (shows a plan regression)"
-    )
+    ap.add_argument("--analyze", action="store_true", help="ANALYZE the database first (shows a plan regression)")
     ap.add_argument("--no-bare", action="store_true", help="skip the extra run with bare JSON-RPC clients")
-    ap.add_argument(
-        "--server", help='command to run instead of "taskloom serve" (gets --transport/--db/--project)'
-    )
-    # worker mode (spawned by the coordinator)
-    ap.add_argument(
-        "--client",
-        choices=["sdk", "bare"],
-        default="sdk",
-        help="agents' MCP client: the SDK's Client (default), or a bare JSON-RPC client (server-side view)",
-    )
-    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--db", help=argparse.SUPPRESS)
-    ap.add_argument("--agent", help=argparse.SUPPRESS)
+    ap.add_argument("--client", choices=["sdk", "bare"], default="sdk",
+                    help="agents' MCP client over stdio: the SDK's Client, or a bare JSON-RPC client")
+    ap.add_argument("--server", help='command to run instead of "taskloom serve" (gets --transport/--db/--project)')
     a = ap.parse_args()
-    if a.worker:
-        if a.client == "bare":
-            _bare_worker(a.db, a.agent, a.duration, a.count, a.server)
-        else:
-            anyio.run(_worker, a.db, a.agent, a.duration, a.count, a.server)
-        return
     if a.quick:
         a.duration, a.ready = 3.0, 30_000
-    with tempfile.TemporaryDirectory(prefix="taskloom-bench-") as d:
-        run(
-            a.procs,
-            a.duration,
-            a.count,
-            a.ready,
-            workdir=Path(d),
-            sweep=a.sweep,
-            analyze=a.analyze,
-            client=a.client,
-            bare_too=a.client == "sdk" and not a.no_bare,
-            server=a.server,
-        )
-    print(machine())
+    script(run, procs=a.procs, duration=a.duration, count=a.count, n_ready=a.ready, sweep=a.sweep,
+           http_agents=a.http, analyze=a.analyze, client=a.client, bare_too=not a.no_bare, server=a.server)
 
 
 if __name__ == "__main__":

@@ -17,31 +17,28 @@ from __future__ import annotations
 import argparse
 import random
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from taskloom.config import Settings
 from taskloom.models import TaskSpec
 from taskloom.services import creation, upkeep, work
-from taskloom.services.app import Taskloom
 from tests.benchmarks.common import (
     PY,
     Figure,
     bulk_build,
     checkpoint,
-    fresh,
-    machine,
     median,
+    open_app,
     pct,
     print_figures,
     result,
+    script,
+    workdir_or_temp,
 )
 
-PROJECT = "bench"
 GOAL_ADDED_MS = 1.0
 
 
@@ -65,8 +62,7 @@ def _timed_done(tx, scope, code: str):
 
 async def measure(path: Path, size: int, pairs: int, k: int, seed: int) -> dict[str, Any]:
     pairs = min(pairs, max(20, size // ((k + 2) * 2)))  # probes stay at most about half of a small project
-    app = await Taskloom.open(Settings(db_path=fresh(path), project=PROJECT, default_agent="bench-agent"))
-    try:
+    async with open_app(path) as app:
         probe_tasks = pairs * (k + 2)
         base = max(0, size - probe_tasks)
         edges = max(0, size * 3 // 2 - pairs * k)
@@ -97,8 +93,6 @@ async def measure(path: Path, size: int, pairs: int, k: int, seed: int) -> dict[
                 inner[kind].append(dt)
                 expect = k if kind == "A" else 0
                 assert len(out.unblocked) == expect, (kind, p, out.unblocked)
-    finally:
-        await app.close()
     return {
         "tasks": n_tasks,
         "deps": n_deps,
@@ -113,7 +107,7 @@ def run(
     sizes: list[int] | None = None, pairs: int = 300, k: int = 5, seed: int = 11, workdir: Path | None = None
 ) -> dict:
     sizes = sizes or [1_000, 10_000, 100_000]
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="taskloom-bench-"))
+    workdir = workdir_or_temp(workdir)
     per_size = {}
     for size in sizes:
         path = workdir / f"done_{size}.db"
@@ -178,6 +172,24 @@ def run(
                     command=cmd,
                 )
             )
+    small = per_size[min(sizes)]
+    if big != min(sizes):
+        # Growth: the same measurement on a project 10-100x larger; flat means near 1.
+        span = f"{b['tasks']:,} vs {small['tasks']:,} tasks"
+        figures += [
+            Figure(
+                f"growth of task_done with {k} dependents (end to end p50), {span}",
+                round(b["end_to_end_ms"]["A"] / small["end_to_end_ms"]["A"], 2),
+                "x",
+                command=cmd,
+            ),
+            Figure(
+                f"growth of the added time for readying them (in tx), {span}",
+                round(b["added_in_tx_ms"] / small["added_in_tx_ms"], 2),
+                "x",
+                command=cmd,
+            ),
+        ]
     print_figures("task_done: readying dependents", figures)
     return result(
         "done_dependents",
@@ -198,9 +210,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.sizes, a.pairs = [1_000, 10_000], 100
-    with tempfile.TemporaryDirectory(prefix="taskloom-bench-") as d:
-        run(a.sizes, a.pairs, a.dependents, workdir=Path(d))
-    print(machine())
+    script(run, sizes=a.sizes, pairs=a.pairs, k=a.dependents)
 
 
 if __name__ == "__main__":

@@ -12,27 +12,29 @@ arrival at the watcher. Beside it, in the same run: the worker's task_done round
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.types import ResourceUpdatedNotification
 
-from tests.benchmarks.common import PY, TASKLOOM, Figure, median, pct, print_figures, result
+from tests.benchmarks.common import (
+    PY,
+    Figure,
+    fresh,
+    median,
+    pct,
+    print_figures,
+    result,
+    script,
+    stdio_params,
+    workdir_or_temp,
+)
 
 GOAL_MS = 250.0
-
-
-def _params(db: Path, agent: str) -> StdioServerParameters:
-    return StdioServerParameters(
-        command=TASKLOOM,
-        args=["serve", "--transport", "stdio", "--db", str(db), "--project", "bench"],
-        env={"TASKLOOM_AGENT": agent},
-    )
 
 
 async def _measure(db: Path, rounds: int) -> tuple[list[float], list[float]]:
@@ -47,8 +49,8 @@ async def _measure(db: Path, rounds: int) -> tuple[list[float], list[float]]:
 
     latencies, round_trips = [], []
     async with (
-        Client(_params(db, "watcher"), mode="legacy", message_handler=on_message) as watcher,
-        Client(_params(db, "worker"), mode="legacy") as worker,
+        Client(stdio_params(db, "watcher"), mode="legacy", message_handler=on_message) as watcher,
+        Client(stdio_params(db, "worker"), mode="legacy") as worker,
     ):
         await worker.call_tool("task_create", {"tasks": [{"title": f"t{i}"} for i in range(rounds)]})
         for i in range(1, rounds + 1):
@@ -77,9 +79,8 @@ async def _measure(db: Path, rounds: int) -> tuple[list[float], list[float]]:
     return latencies, round_trips
 
 
-def run(rounds: int = 100) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        latencies, trips = anyio.run(_measure, Path(tmp) / "push.db", rounds)
+def run(rounds: int = 100, workdir: Path | None = None) -> dict[str, Any]:
+    latencies, trips = anyio.run(_measure, fresh(workdir_or_temp(workdir) / "push.db"), rounds)
     ms = [x * 1000 for x in latencies]
     command = f"{PY} -m tests.benchmarks.bench_push --rounds {rounds}"
     figures = [
@@ -97,7 +98,7 @@ def run(rounds: int = 100) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=100)
-    run(parser.parse_args().rounds)
+    script(run, rounds=parser.parse_args().rounds)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,13 @@ full schemas, which is what the SDK would serve unchanged.
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import anyio
 from mcp import Client
 
-from tests.benchmarks.common import PY, Figure, print_figures, result
+from tests.benchmarks.common import PY, Figure, open_app, print_figures, result, script, workdir_or_temp
 
 GOALS = {"worker": 10_000, "all": 40_000}
 
@@ -27,27 +26,21 @@ def _size(tools: list[Any]) -> int:
     return len(json.dumps(listing, separators=(",", ":")).encode())
 
 
-async def _measure() -> dict[str, tuple[int, int, int]]:
-    from taskloom.config import Settings
+async def _measure(path: Path) -> dict[str, tuple[int, int, int]]:
     from taskloom.server import build_server
-    from taskloom.services.app import Taskloom
 
-    with tempfile.TemporaryDirectory() as tmp:
-        app = await Taskloom.open(Settings(db_path=Path(tmp) / "t.db", project="bench"))
-        try:
-            sizes = {}
-            for profile in ("worker", "orchestrator", "all"):
-                server = build_server(app, profile)
-                async with Client(server, mode="legacy") as client:
-                    listed = (await client.list_tools()).tools
-                sizes[profile] = (len(listed), _size(listed), _size(await server.full_tools()))
-            return sizes
-        finally:
-            await app.close()
+    async with open_app(path) as app:
+        sizes = {}
+        for profile in ("worker", "orchestrator", "all"):
+            server = build_server(app, profile)
+            async with Client(server, mode="legacy") as client:
+                listed = (await client.list_tools()).tools
+            sizes[profile] = (len(listed), _size(listed), _size(await server.full_tools()))
+        return sizes
 
 
-def run() -> dict[str, Any]:
-    sizes = anyio.run(_measure)
+def run(workdir: Path | None = None) -> dict[str, Any]:
+    sizes = anyio.run(_measure, workdir_or_temp(workdir) / "tool_list.db")
     command = f"{PY} -m tests.benchmarks.bench_tool_list"
     figures = []
     for profile, (count, size, full) in sizes.items():
@@ -62,4 +55,4 @@ def run() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    run()
+    script(run)

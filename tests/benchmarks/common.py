@@ -1,10 +1,11 @@
-"""What the benchmarks share: data builders, percentiles, spawning servers, result records.
+"""What the benchmarks share: data builders, percentiles, server processes, clients, result records.
 
-Benchmarks are scripts, not tests (files are bench_*.py, so pytest does not collect them).
-Each `run(...)` prints its figures and returns a dict:
+Benchmarks are scripts, not tests (files are bench_*.py, so pytest does not collect them), and
+importing one runs nothing. Each `run(..., workdir=None)` prints its figures and returns a dict:
     {"bench": name, "params": {...}, "figures": [Figure...], "details": {...}}
 Run them from the repository root with the project's virtualenv, e.g.
     .venv/bin/python -m tests.benchmarks.bench_claims --procs 8
+or all of them with `.venv/bin/python -m tests.benchmarks.run_all [--quick]`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ import math
 import os
 import platform
 import random
+import shlex
+import socket
 import sqlite3
 import statistics
+import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 TASKLOOM = str(Path(sys.executable).with_name("taskloom"))
 PY = ".venv/bin/python"  # how commands are written in reports (run from the repository root)
+PROJECT = "bench"  # every benchmark database holds one project of this name
+STARTUP_DEADLINE = 30.0  # seconds for an HTTP server process to accept connections (a loaded machine)
 
 
 @dataclass
@@ -92,7 +102,6 @@ def machine() -> dict[str, Any]:
 
 def _git() -> dict[str, Any]:
     """The code measured: HEAD, and whether src/ differs from it (others may be editing)."""
-    import subprocess
 
     def out(*args: str) -> str:
         try:
@@ -249,82 +258,209 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-# ---------------------------------------------------------------- CPU accounting (Linux /proc)
-# On a shared, noisy machine wall-clock rates swing with other load; CPU seconds per call do not.
+# ---------------------------------------------------------------- the preamble every benchmark shares
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by process `pid` (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def workdir_or_temp(workdir: Path | None) -> Path:
+    return workdir or Path(tempfile.mkdtemp(prefix="taskloom-bench-"))
 
 
-def child_pids(pid: int | None = None) -> list[int]:
-    pid = os.getpid() if pid is None else pid
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(d.name))
-            except (OSError, IndexError, ValueError):
-                continue
+def script(run: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    """A benchmark's command line: run it in a temporary directory, then print the machine."""
+    with tempfile.TemporaryDirectory(prefix="taskloom-bench-") as d:
+        out = run(**kwargs, workdir=Path(d))
+    print(machine())
     return out
 
 
-class BareClient:
-    """A minimal MCP client over stdio: one JSON-RPC line out, one line back, `json.loads`.
+@asynccontextmanager
+async def open_app(path: Path, agent: str = "bench-agent", *, new: bool = True) -> AsyncIterator[Any]:
+    """The services over `path` (a new database unless `new=False`), closed afterwards."""
+    from taskloom.config import Settings
+    from taskloom.services.app import Taskloom
 
-    No SDK client and no client-side output-schema validation, so what it times is almost all
-    the server's (and the pipes'). Blocking; one request in flight.
-    """
+    app = await Taskloom.open(Settings(db_path=fresh(path) if new else path, project=PROJECT, default_agent=agent))
+    try:
+        yield app
+    finally:
+        await app.close()
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
-        import subprocess
 
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+async def build_bulk(path: Path, n: int, m: int, **kwargs: Any) -> None:
+    """A new migrated database with `n` tasks and `m` dependencies (see `bulk_build`), checkpointed."""
+    async with open_app(path) as app:
+        pid = app.project_id
+        await app.store.write_raw(lambda conn: bulk_build(conn, pid, n, m, **kwargs))
+    checkpoint(path)
+
+
+def serve_argv(
+    db: Path | str,
+    transport: str = "stdio",
+    *,
+    module: str | None = None,
+    server: str | None = None,
+    port: int | None = None,
+) -> list[str]:
+    """`taskloom serve ...`; `module` runs `python -m module` instead (e.g. noop_server, which takes
+    the same options); `server` is any other command taking them (e.g. a branch's build)."""
+    if module:
+        base = [PYTHON, "-m", module]
+    elif server:
+        base = shlex.split(server)
+    else:
+        base = [TASKLOOM, "serve"]
+    argv = [*base, "--transport", transport, "--db", str(db), "--project", PROJECT]
+    if port is not None:
+        argv += ["--host", "127.0.0.1", "--port", str(port)]
+    return argv
+
+
+def stdio_params(db: Path | str, agent: str, **kwargs: Any) -> Any:
+    """SDK client parameters for a stdio server process (options as for `serve_argv`)."""
+    from mcp import StdioServerParameters
+
+    argv = serve_argv(db, **kwargs)
+    return StdioServerParameters(
+        command=argv[0], args=argv[1:], env=child_env(TASKLOOM_AGENT=agent), cwd=str(ROOT)
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def http_server(
+    db: Path, agent: str = "bench-http", *, module: str | None = None, log_dir: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A streamable-HTTP server process on a free loopback port; yields (url, process), stops it after."""
+    port = free_port()
+    log = (log_dir or db.parent) / f"serve-http-{port}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            serve_argv(db, "http", module=module, port=port),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
             cwd=str(ROOT),
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **child_env(TASKLOOM_AGENT=agent)},
         )
-        self.pid = self.proc.pid
-        self._id = 0
-        self.request(
-            "initialize",
-            {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "taskloom-bench", "version": "0"},
-            },
-        )
-        self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    try:
+        deadline = time.monotonic() + STARTUP_DEADLINE
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"HTTP server exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"HTTP server not listening after {STARTUP_DEADLINE} s") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp", proc
+    finally:
+        stop(proc)
 
-    def _send(self, msg: dict[str, Any]) -> None:
-        self.proc.stdin.write(json.dumps(msg).encode() + b"\n")
-        self.proc.stdin.flush()
 
-    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        self._id += 1
-        self._send({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params})
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the server closed its output during {method}")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise RuntimeError(f"{method} failed: {reply['error']}")
-        return reply["result"]
-
-    def call(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        """The tool result: `isError`, `structuredContent`, `content`."""
-        return self.request("tools/call", {"name": tool, "arguments": arguments})
-
-    def close(self) -> None:
-        import subprocess
-
-        self.proc.stdin.close()
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
         try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # a stuck server must not hang the benchmark
-            self.proc.kill()
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+# ---------------------------------------------------------------- claim loops (bench_claims' workers)
+
+
+class ClaimRecorder:
+    """One agent's claim loop: when to stop (a duration or a count), each claim's latency and
+    outcome, and the summary line the worker prints (`RESULT {json}`)."""
+
+    def __init__(self, agent: str, duration: float, count: int | None) -> None:
+        self.agent, self.duration, self.count = agent, duration, count
+        self.codes: list[str] = []
+        self.lat: list[float] = []
+        self.empty = self.errors = 0
+        self.error_texts: Counter[str] = Counter()
+
+    def start(self) -> None:
+        self.t_start = time.time()
+        self.deadline = time.perf_counter() + self.duration
+
+    def more(self) -> bool:
+        if self.count is not None:
+            return len(self.lat) < self.count
+        return time.perf_counter() < self.deadline
+
+    def record(self, seconds: float, is_error: bool, structured: dict[str, Any] | None, text: str) -> None:
+        self.lat.append(seconds)
+        if is_error:
+            self.errors += 1
+            self.error_texts[text[:80]] += 1
+        elif structured["claimed"]:
+            self.codes.append(structured["detail"]["task"]["code"])
+        else:
+            self.empty += 1
+
+    def report(self, cpu_client_s: float, cpu_server_s: float) -> None:
+        out = {
+            "agent": self.agent,
+            "codes": self.codes,
+            "lat": self.lat,
+            "empty": self.empty,
+            "errors": self.errors,
+            "cpu_client_s": cpu_client_s,
+            "cpu_server_s": cpu_server_s,
+            "error_texts": dict(self.error_texts),
+            "t_start": self.t_start,
+            "t_end": time.time(),
+        }
+        print("RESULT " + json.dumps(out), flush=True)
+
+
+def claim_summary(outs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run's figures from its workers' RESULT records."""
+    codes = [c for o in outs for c in o["codes"]]
+    lat = [x for o in outs for x in o["lat"]]
+    wall = max(o["t_end"] for o in outs) - min(o["t_start"] for o in outs)
+    total = len(codes)
+    shares = {o["agent"]: len(o["codes"]) for o in outs}
+    calls = max(1, len(lat))
+    dup = [c for c, k in Counter(codes).items() if k > 1]
+    return {
+        "procs": len(outs),
+        "claims": total,
+        "wall_s": wall,
+        "rate": total / wall,
+        "p50_ms": median(lat) * 1e3,
+        "p90_ms": pct(lat, 90) * 1e3,
+        "p99_ms": pct(lat, 99) * 1e3,
+        "worst_ms": max(lat) * 1e3,
+        "double": len(dup),
+        "double_codes": dup[:10],
+        "empty": sum(o["empty"] for o in outs),
+        "errors": sum(o["errors"] for o in outs),
+        "error_texts": dict(sum((Counter(o["error_texts"]) for o in outs), Counter())),
+        "shares": shares,
+        "share_min": min(shares.values()) / total if total else 0.0,
+        "share_max": max(shares.values()) / total if total else 0.0,
+        "cpu_server_ms_per_claim": sum(o["cpu_server_s"] for o in outs) / calls * 1e3,
+        "cpu_client_ms_per_claim": sum(o["cpu_client_s"] for o in outs) / calls * 1e3,
+        "loadavg_after": os.getloadavg(),
+    }
+
+
+def claim_line(label: str, r: dict[str, Any]) -> None:
+    print(
+        f"  [{label}] {r['claims']} claims in {r['wall_s']:.2f} s = {r['rate']:.0f}/s, p50 {r['p50_ms']:.2f} ms, "
+        f"p99 {r['p99_ms']:.1f} ms, worst {r['worst_ms']:.1f} ms, doubles {r['double']}, "
+        f"errors {r['errors']}, empty {r['empty']}, shares {sorted(r['shares'].values())}, "
+        f"CPU/claim server {r['cpu_server_ms_per_claim']:.2f} ms + client {r['cpu_client_ms_per_claim']:.2f} ms",
+        flush=True,
+    )

@@ -17,8 +17,8 @@ from mcp.server.mcpserver import Context
 from pydantic import BaseModel
 
 from taskloom.cli.main import main as taskloom_main
-from taskloom.server import run as run_module
 from taskloom.models import TaskDetail
+from taskloom.server import run as run_module
 from taskloom.server.tools.common import READ
 from taskloom.services import tasks
 

@@ -1,0 +1,149 @@
+"""Server resident memory: a real `taskloom serve` at 100k tasks beside an idle one on an empty database.
+
+Two stdio server processes, started the same way in the same run, each driven by a bare JSON-RPC
+client (so the figures are the server's alone). The big database has `--tasks` tasks and 1.5
+dependencies per task, its ranks marked stale, so the server's first resolver pass re-ranks the
+whole graph (what follows a plan import or a large edit). Measured with psutil: resident memory
+after start-up and the first resolver pass, again after a working session (agent_init,
+project_status, task lists, claims and completions), and the process's high-water mark (VmHWM).
+
+    .venv/bin/python -m tests.benchmarks.bench_memory [--tasks 100000] [--cycles 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from tests.benchmarks.clients import BareClient, memory_mb
+from tests.benchmarks.common import (
+    PROJECT,
+    PY,
+    Figure,
+    build_bulk,
+    child_env,
+    print_figures,
+    result,
+    script,
+    serve_argv,
+    workdir_or_temp,
+)
+
+SETTLE_DEADLINE = 120.0  # seconds for the first resolver pass (a 100k-task re-rank on a loaded machine)
+
+
+def _stale_ranks(path: Path) -> None:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("UPDATE projects SET ranked_version = graph_version - 1 WHERE name = ?", (PROJECT,))
+    conn.close()
+
+
+def _ranked(path: Path) -> bool:
+    conn = sqlite3.connect(str(path))
+    try:
+        row = conn.execute("SELECT graph_version = ranked_version FROM projects WHERE name = ?", (PROJECT,)).fetchone()
+    finally:
+        conn.close()
+    return bool(row and row[0])
+
+
+def _settle(client: BareClient, path: Path) -> float:
+    """Poll until this server's resolver has run once and the ranks are current; returns seconds."""
+    t0 = time.perf_counter()
+    deadline = t0 + SETTLE_DEADLINE
+    while True:
+        health = client.call("agent_init", {})["structuredContent"]["health"]
+        if health["resolver_last_run"] and _ranked(path):
+            return time.perf_counter() - t0
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"resolver not done after {SETTLE_DEADLINE} s: {health}")
+        time.sleep(0.1)
+
+
+def _session(client: BareClient, cycles: int) -> int:
+    """A working session's calls; returns the tasks claimed and finished."""
+    client.call("project_status", {})
+    for status in ("ready", "waiting", "done"):
+        client.call("task_list", {"status": status, "limit": 200})
+    done = 0
+    for _ in range(cycles):
+        got = client.call("task_claim", {})["structuredContent"]
+        if not got["claimed"]:
+            break
+        code = got["detail"]["task"]["code"]
+        res = client.call("task_done", {"task": code, "summary": "Done; see the branch."})
+        if res.get("isError"):
+            raise RuntimeError(f"task_done failed: {res['content'][0]['text']}")
+        done += 1
+    client.call("project_status", {})
+    return done
+
+
+def measure(path: Path, cycles: int) -> dict[str, Any]:
+    client = BareClient(serve_argv(path), child_env(TASKLOOM_AGENT="bench-memory"))
+    try:
+        settle_s = _settle(client, path)
+        started = memory_mb(client.pid)
+        done = _session(client, cycles)
+        worked = memory_mb(client.pid)
+    finally:
+        client.close()
+    return {"settle_s": settle_s, "after_start": started, "after_session": worked, "tasks_done": done}
+
+
+def run(n_tasks: int = 100_000, cycles: int = 50, workdir: Path | None = None) -> dict[str, Any]:
+    workdir = workdir_or_temp(workdir)
+    empty, big = workdir / "memory_empty.db", workdir / "memory_big.db"
+    anyio.run(lambda: build_bulk(empty, 0, 0))
+    t0 = time.perf_counter()
+    anyio.run(lambda: build_bulk(big, n_tasks, n_tasks * 3 // 2))
+    _stale_ranks(big)
+    build_s = time.perf_counter() - t0
+    idle = measure(empty, cycles)
+    loaded = measure(big, cycles)
+    if loaded["tasks_done"] != cycles:
+        raise RuntimeError(f"only {loaded['tasks_done']} of {cycles} claim/done cycles ran")
+    rss = lambda r, when: r[when]["rss_mb"]
+    delta = rss(loaded, "after_session") - rss(idle, "after_session")
+    cmd = f"{PY} -m tests.benchmarks.bench_memory --tasks {n_tasks} --cycles {cycles}"
+    big_label = f"{n_tasks:,} tasks / {n_tasks * 3 // 2:,} deps"
+    figures = [
+        Figure("server RSS, idle on an empty database", round(rss(idle, "after_session"), 1), "MiB", command=cmd),
+        Figure(f"server RSS at {big_label}, after a working session", round(rss(loaded, "after_session"), 1),
+               "MiB", command=cmd),
+        Figure(f"RSS ratio, {n_tasks:,} tasks / idle", round(rss(loaded, "after_session") / rss(idle, "after_session"), 2),
+               "x", command=cmd),
+        Figure(f"RSS added by {n_tasks:,} tasks (per task)", f"{delta:.1f} MiB ({delta * 2**20 / n_tasks:.0f} B)", "",
+               command=cmd),
+        Figure(f"peak RSS (VmHWM) at {n_tasks:,} tasks / idle, incl. the full re-rank",
+               f"{loaded['after_session']['peak_mb']:.0f} / {idle['after_session']['peak_mb']:.0f}", "MiB",
+               command=cmd),
+        Figure(f"first resolver pass with a full re-rank at {n_tasks:,} tasks (until ranks current)",
+               round(loaded["settle_s"], 2), "s", command=cmd),
+    ]
+    print_figures("server memory: 100k tasks beside an idle server", figures)
+    return result(
+        "memory",
+        {"tasks": n_tasks, "deps": n_tasks * 3 // 2, "cycles": cycles},
+        figures,
+        {"build_s": round(build_s, 2), "idle": idle, "loaded": loaded,
+         "db_bytes": big.stat().st_size, "empty_db_bytes": empty.stat().st_size},
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", type=int, default=100_000)
+    ap.add_argument("--cycles", type=int, default=50, help="claim + done pairs in the working session")
+    ap.add_argument("--quick", action="store_true", help="10k tasks")
+    a = ap.parse_args()
+    script(run, n_tasks=10_000 if a.quick else a.tasks, cycles=a.cycles)
+
+
+if __name__ == "__main__":
+    main()
