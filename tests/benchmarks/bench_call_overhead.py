@@ -127,6 +127,33 @@ async def measure(target: Any, calls: int, warmup: int, mode: str = "legacy", cp
     return {"times": times, "response_bytes": len(first.content[0].text), "cpu_ms": cpu_ms}
 
 
+def measure_http_raw(url: str, calls: int, warmup: int) -> dict[str, Any]:
+    """Stateless (2026-era) tools/call POSTs from a bare HTTP client, interleaved as above: the
+    server's side of HTTP, without the SDK client's own per-call cost."""
+    import httpx2
+
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "taskloom-bench", "version": "0"},
+            "io.modelcontextprotocol/clientCapabilities": {}}
+    args = {"noop": {}, "task_get": {"task": TARGET}}
+    times: dict[str, list[float]] = {"noop": [], "task_get": []}
+    with httpx2.Client(timeout=30) as http:
+        for i in range(warmup + calls):
+            for name in ("noop", "task_get") if i % 2 == 0 else ("task_get", "noop"):
+                body = {"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                        "params": {"name": name, "arguments": args[name], "_meta": meta}}
+                headers = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28",
+                           "mcp-method": "tools/call", "mcp-name": name}
+                t0 = time.perf_counter()
+                reply = http.post(url, json=body, headers=headers).json()
+                dt = time.perf_counter() - t0
+                if "result" not in reply or reply["result"].get("isError"):
+                    raise RuntimeError(f"{name} over HTTP failed: {reply}")
+                if i >= warmup:
+                    times[name].append(dt)
+    return {"times": times}
+
+
 def measure_raw(path: Path, calls: int, warmup: int) -> dict[str, Any]:
     """The same interleaved calls from a bare JSON-RPC client (no SDK client, no client-side
     output-schema validation), so nearly all of the time is the server's."""
@@ -162,6 +189,7 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
         # Stateless costs a connection per call: half the calls keep the run short.
         for mode, n in (("legacy", calls), ("auto", max(100, calls // 2))):
             http[mode] = anyio.run(measure, url, n, warmup // 2, mode, False)
+        http["bare"] = measure_http_raw(url, calls, warmup)
 
     def p(times: dict[str, list[float]], q: float) -> dict[str, float]:
         return {k: (median(v) if q == 50 else pct(v, q)) * 1e3 for k, v in times.items()}
@@ -194,10 +222,16 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
         fig("HTTP with a session, SDK client: noop / task_get p50",
             f"{h50['legacy']['noop']:.3f} / {h50['legacy']['task_get']:.3f}", "ms"),
         fig("HTTP with a session: task_get/noop p50 ratio", round(ratio(h50["legacy"]), 3), goal=True),
-        fig("HTTP stateless (2026 era): task_get/noop p50 ratio", round(ratio(h50["auto"]), 3), goal=True),
-        fig("noop p50, HTTP with a session / stdio (the transport's cost)",
-            round(h50["legacy"]["noop"] / p50["noop"], 3)),
-        fig("noop p50, HTTP stateless / stdio", round(h50["auto"]["noop"] / p50["noop"], 3)),
+        fig("HTTP stateless (2026 era), SDK client: task_get/noop p50 ratio", round(ratio(h50["auto"]), 3),
+            goal=True),
+        fig("HTTP stateless, bare HTTP client: noop / task_get p50",
+            f"{h50['bare']['noop']:.3f} / {h50['bare']['task_get']:.3f}", "ms"),
+        fig("HTTP stateless, bare client: task_get/noop p50 ratio (server side)", round(ratio(h50["bare"]), 3),
+            goal=True),
+        fig("noop p50 over HTTP / over stdio, SDK clients: with a session; stateless",
+            f"{h50['legacy']['noop'] / p50['noop']:.1f} ; {h50['auto']['noop'] / p50['noop']:.1f}", "x"),
+        fig("noop p50 over HTTP stateless / over stdio, bare clients (the server's transport cost)",
+            round(h50["bare"]["noop"] / raw50["noop"], 2)),
     ]
     print_figures("call overhead: task_get vs noop over stdio and streamable HTTP", figures)
     round3 = lambda d: {k: round(v, 3) for k, v in d.items()}
