@@ -19,7 +19,7 @@ from mcp.types import Tool as MCPTool
 from taskloom import __version__
 from taskloom.config import Profile
 from taskloom.errors import InvalidInput, TaskloomError
-from taskloom.server import errors, prompts, resources
+from taskloom.server import errors, prompts, protocol, resources
 from taskloom.server.push import ListenBus, Push
 from taskloom.server.schema import compact
 from taskloom.server.tools import PROFILES, register
@@ -170,6 +170,7 @@ def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
     server.lean_outputs = profile == "worker"
     resources.register(server, app)
     prompts.register(server, app)
+    protocol.register(server)
     server.push = Push(app, bus, connection_of)
     server.push.register(server._lowlevel_server)  # private in SDK 2.3; tests/server/test_push.py covers it
     return server
