@@ -328,3 +328,24 @@ async def test_gc_removes_only_temp_files_older_than_the_grace_period(app):
     assert (await gc(app, older_than=0)).temp_files_removed == 1
     assert temp_files(app) == []
     writer.abort()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: gc with no grace deletes an in-flight upload's temp file; the upload then dies with a raw "
+    "FileNotFoundError instead of storing or answering conflict",
+)
+async def test_gc_with_no_grace_during_an_upload_makes_the_upload_fail_cleanly_or_not_at_all(app):
+    async def collect_mid_upload(done, total, message):
+        if done == 2**20:
+            assert (await gc(app, older_than=0)).temp_files_removed == 1
+
+    try:
+        result = await uploads.upload(
+            app, uploads.Source(content_base64=_b64(b"m" * 2**21)), name="m.bin", progress=collect_mid_upload
+        )
+    except TaskloomError as exc:
+        assert exc.code == "conflict"
+    else:
+        assert app.blobs.read(result.artifact.sha256) == b"m" * 2**21
+    assert temp_files(app) == []
