@@ -273,10 +273,6 @@ async def test_a_blob_shared_by_two_projects_survives_gc_while_one_still_holds_i
         await other.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: gc dry_run counts a blob another project still holds as removable (held -= doomed_shas)",
-)
 async def test_a_dry_run_reports_the_same_counts_a_real_run_then_has_when_another_project_shares_a_blob(
     app, settings, clock
 ):
