@@ -75,6 +75,10 @@ class Wire:
             os.close(self.to_server)
             self.to_server = None
 
+    @property
+    def closed(self) -> bool:
+        return self.from_server < 0
+
     def read(self, timeout: float) -> dict[str, Any] | None:
         """The next message, or None at EOF or when `timeout` passes."""
         deadline = time.monotonic() + timeout
@@ -138,7 +142,9 @@ class Wire:
 
     def close(self) -> None:
         self.close_stdin()
-        os.close(self.from_server)
+        if self.from_server >= 0:
+            os.close(self.from_server)
+            self.from_server = -1
 
 
 class Server:
@@ -151,6 +157,8 @@ class Server:
         self.proc = proc
 
     def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            return  # already reaped: its pid may belong to someone else now
         try:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -175,6 +183,11 @@ class Server:
 
     def stderr(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def cleanup(self) -> None:
+        """For a `finally`: whatever state it is in, it ends dead and closed."""
+        self.kill()
+        self.wire.close()
 
 
 def exec_server(tmp_path: Path, argv: list[str], agent: str, name: str, **env: str) -> Server:
