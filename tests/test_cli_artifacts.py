@@ -59,8 +59,6 @@ async def test_put_ls_and_get_as_subprocesses_round_trip_a_file_and_stdin_byte_f
     table = ok(tmp_path, "ls").decode()
     assert sha[:12] in table and "report.md" in table and "dump.bin" in table
     assert ok(tmp_path, "get", sha[:12]) == BINARY  # to stdout, by the prefix ls shows
-    ok(tmp_path, "get", f"taskloom://artifacts/{sha}", "-o", "copy.bin")
-    assert (tmp_path / "copy.bin").read_bytes() == BINARY
 
     # What the person stored, an agent reads.
     settings = Settings(db_path=tmp_path / "t.db", project=PROJECT, default_agent="agent")
@@ -91,6 +89,13 @@ def cli(tmp_path, monkeypatch, capsysbinary):
         return code, out, err.decode()
 
     return run
+
+
+def test_get_writes_the_bytes_to_a_file_given_by_uri(cli, tmp_path):
+    out = cli("put", "-", "--name", "dump.bin", stdin=BINARY)[1]
+    uri = out.split()[0].decode()
+    assert cli("get", uri, "-o", "copy.bin")[0] == 0
+    assert (tmp_path / "copy.bin").read_bytes() == BINARY
 
 
 def test_putting_the_same_file_again_says_it_was_already_stored(cli, tmp_path):
