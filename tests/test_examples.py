@@ -312,3 +312,17 @@ def test_the_blocker_demo_gets_a_blocked_task_answered_and_done_across_two_agent
     assert " ada | notified: boss says 'Use PostgreSQL 16; the migration tool is alembic.'" in lines
     assert " ada | T-1 done" in lines
     assert lines[-1] == "board: {'done': 1}"
+
+
+def test_the_artifacts_demo_hands_a_report_to_the_dependent_tasks_agent_through_its_uri(tmp_path):
+    demo = ROOT / "examples" / "artifacts_demo.py"
+    run = subprocess.run(
+        [sys.executable, str(demo), "--db", str(tmp_path / "a.db")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert " ada | finished T-1 with the artifact attached" in lines
+    assert any(line.startswith(" bob | sees design.md from T-1: taskloom://artifacts/") for line in lines)
+    assert " bob | read it as text/markdown: '# Parser design'" in lines
+    assert lines[-1] == " bob | finished T-2"

@@ -16,6 +16,8 @@ BUSY_TIMEOUT_MS = 10_000  # SQLite waits this long for another process's write l
 ONLINE_SECONDS = 120.0  # an agent seen this recently is online
 OFFLINE_SECONDS = 15 * 60.0  # an agent not seen for this long is offline
 ESCALATION_ROLE = "orchestrator"
+ARTIFACT_MAX_BYTES = 25 * 1024 * 1024  # one artifact
+ARTIFACT_QUOTA_BYTES = 1024 * 1024 * 1024  # all of one project's artifacts together
 
 Transport = Literal["stdio", "sse", "http"]
 Profile = Literal["worker", "orchestrator", "all"]
@@ -34,6 +36,12 @@ class Settings:
     escalation_role: str = ESCALATION_ROLE
     online_seconds: float = ONLINE_SECONDS
     offline_seconds: float = OFFLINE_SECONDS
+    transport: Transport = "stdio"
+    artifact_max_bytes: int = ARTIFACT_MAX_BYTES
+    artifact_quota_bytes: int = ARTIFACT_QUOTA_BYTES
+    # Directories `artifacts_upload(path=...)` may read. None: the project directory over stdio,
+    # and nothing over HTTP (a remote caller must not read the server's disk by default).
+    artifact_roots: tuple[Path, ...] | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -64,3 +72,16 @@ def resolve_lease(cli_value: float | None, env: dict[str, str] | None = None) ->
     if env.get("TASKLOOM_LEASE_SECONDS"):
         return float(env["TASKLOOM_LEASE_SECONDS"])
     return DEFAULT_LEASE_SECONDS
+
+
+def resolve_roots(cli_value: list[str] | None, env: dict[str, str] | None = None) -> tuple[Path, ...] | None:
+    """`--root` (repeatable), then `TASKLOOM_ROOTS` (os.pathsep-separated); None if neither is set."""
+    env = os.environ if env is None else env
+    given = list(cli_value or []) or [p for p in env.get("TASKLOOM_ROOTS", "").split(os.pathsep) if p]
+    return tuple(Path(p).resolve() for p in given) or None
+
+
+def resolve_size(name: str, default: int, env: dict[str, str] | None = None) -> int:
+    """A byte count from the environment (`TASKLOOM_ARTIFACT_MAX_BYTES`...), else the default."""
+    env = os.environ if env is None else env
+    return int(env[name]) if env.get(name) else default

@@ -75,7 +75,12 @@ async def test_the_server_advertises_subscribable_resources_and_templates(client
     assert caps.resources is not None and caps.resources.subscribe is True
     assert [r.uri for r in (await client.list_resources()).resources] == ["taskloom://status"]
     templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
-    assert templates == {"taskloom://streams/{code}", "taskloom://tasks/{code}", "taskloom://agents/{name}/inbox"}
+    assert templates == {
+        "taskloom://streams/{code}",
+        "taskloom://tasks/{code}",
+        "taskloom://agents/{name}/inbox",
+        "taskloom://artifacts/{sha256}",
+    }
 
 
 async def test_each_resource_reads_as_json_matching_its_tool(client):

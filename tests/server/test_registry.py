@@ -53,6 +53,12 @@ DOCUMENTED = [
     "memory_delete",
     "activity_feed",
     "agent_log",
+    "artifacts_upload",
+    "artifacts_get",
+    "artifacts_list",
+    "artifacts_link",
+    "artifacts_unlink",
+    "artifacts_gc",
 ]
 READ_ONLY = {
     "agent_list",
@@ -68,6 +74,8 @@ READ_ONLY = {
     "task_list",
     "memory_get",
     "memory_list",
+    "artifacts_get",
+    "artifacts_list",
 }
 WORKER = {
     "agent_init",
@@ -86,6 +94,7 @@ WORKER = {
     "memory_get",
     "memory_list",
     "memory_delete",
+    "artifacts_upload",
 }
 ORCHESTRATOR = [
     t for t in DOCUMENTED if t not in {"task_claim", "task_heartbeat", "task_done", "task_fail", "task_release"}
@@ -189,9 +198,11 @@ async def test_each_profiles_tool_list_stays_within_its_size_budget(app, profile
         assert _listing_size(await listed(c)) < limit
 
 
-async def test_the_worker_profile_lists_bare_output_schemas_and_the_others_one_level(app):
+async def test_the_worker_profile_lists_no_output_schemas_and_the_others_one_level(app):
     async with Client(build_server(app, "worker"), mode="legacy") as worker:
-        assert {t.output_schema == {"type": "object"} for t in (await listed(worker)).values()} == {True}
+        assert {t.output_schema for t in (await listed(worker)).values()} == {None}
+        # Results still carry structuredContent for programs.
+        assert (await worker.call_tool("task_claim", {})).structured_content["claimed"] is False
     async with Client(build_server(app, "all"), mode="legacy") as full:
         claim = (await listed(full))["task_claim"].output_schema
         assert claim["properties"]["detail"] == {"type": ["object", "null"]}

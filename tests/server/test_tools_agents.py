@@ -92,7 +92,7 @@ async def test_agent_init_registers_the_agent_and_reports_health(client, clock):
     }
     assert out["health"] == {
         "store": "sqlite",
-        "schema_version": 4,
+        "schema_version": 5,
         "server_version": __version__,
         "resolver_last_run": None,  # no resolver has run on this database yet
     }

@@ -13,7 +13,18 @@ import yaml
 from pydantic import ValidationError
 
 from taskloom import __version__
-from taskloom.config import ESCALATION_ROLE, Settings, resolve_db, resolve_lease, resolve_project
+from taskloom.cli import artifacts
+from taskloom.config import (
+    ARTIFACT_MAX_BYTES,
+    ARTIFACT_QUOTA_BYTES,
+    ESCALATION_ROLE,
+    Settings,
+    resolve_db,
+    resolve_lease,
+    resolve_project,
+    resolve_roots,
+    resolve_size,
+)
 from taskloom.errors import TaskloomError
 from taskloom.server.errors import from_validation
 
@@ -26,6 +37,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         default_agent=os.environ.get("TASKLOOM_AGENT") or None,
         profile=getattr(args, "profile", "all"),
         escalation_role=os.environ.get("TASKLOOM_ESCALATION_ROLE") or ESCALATION_ROLE,
+        artifact_max_bytes=resolve_size("TASKLOOM_ARTIFACT_MAX_BYTES", ARTIFACT_MAX_BYTES),
+        artifact_quota_bytes=resolve_size("TASKLOOM_ARTIFACT_QUOTA_BYTES", ARTIFACT_QUOTA_BYTES),
+        # A person's own shell may read any file they can; servers use --root / TASKLOOM_ROOTS.
+        artifact_roots=(Path("/"),) if args.command == "artifacts" else resolve_roots(getattr(args, "root", None)),
     )
 
 
@@ -51,6 +66,11 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--profile", choices=["worker", "orchestrator", "all"], default="all")
     serve.add_argument("--lease-seconds", type=float, help="claim lease length (default 900, or TASKLOOM_LEASE_SECONDS)")
+    serve.add_argument(
+        "--root", action="append", metavar="DIR",
+        help="a directory artifacts_upload(path=...) may read; repeatable (TASKLOOM_ROOTS). Default: the "
+        "current directory over stdio, none over HTTP",
+    )
 
     status = sub.add_parser("status", help="print the project's status board")
     _common(status)
@@ -59,6 +79,8 @@ def parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import a plan (JSON or YAML, the shape of plan_import)")
     _common(imp)
     imp.add_argument("file", type=Path)
+
+    artifacts.add_parser(sub, _common)
 
     tools = sub.add_parser("tools-md", help="write tools.md from the live tool registry")
     tools.add_argument("--output", "-o", type=Path, default=Path("tools.md"))
@@ -117,6 +139,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "status":
             return await _status(app, args.json)
+        if args.command == "artifacts":
+            return await artifacts.run(app, args)
         return await _import(app, args.file)
     finally:
         await app.close()

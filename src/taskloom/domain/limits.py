@@ -12,6 +12,7 @@ MAX_LABELS = 20
 MAX_NAME = 100  # codes, roles, labels, agent names
 MAX_PLAN_TASKS = 100_000
 LATEST_NOTES = 10  # notes returned with a claim or a task_get
+TASK_ARTIFACTS = 20  # artifacts returned with a claim or a task_get
 
 
 def check_text(field: str, value: str | None, limit: int = MAX_TEXT) -> None:

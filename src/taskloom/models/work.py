@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taskloom.domain.limits import MAX_NAME, MAX_TITLE
 from taskloom.domain.statuses import SprintStatus, StreamStatus, TaskStatus
+from taskloom.models.artifacts import ArtifactRef
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
@@ -151,6 +152,7 @@ class TaskDetail(BaseModel):
     notes: list[Note] = Field(description="latest first")
     dependencies: list[DependencyInfo]
     escalations: list[Escalation] = Field([], description="why it was escalated, latest first")
+    artifacts: list[ArtifactRef] = Field([], description="this task's and its finished dependencies'")
 
 
 class TaskCreated(BaseModel):

@@ -18,6 +18,7 @@ from mcp.types import Tool as MCPTool
 
 from taskloom import __version__
 from taskloom.config import Profile
+from taskloom.domain.artifacts import URI_PREFIX
 from taskloom.errors import InvalidInput, TaskloomError
 from taskloom.server import errors, prompts, protocol, resources
 from taskloom.server.push import ListenBus, Push
@@ -63,13 +64,22 @@ class TaskloomMCP(MCPServer[Taskloom]):
                 tool.model_copy(
                     update={
                         "input_schema": compact(tool.input_schema, is_input=True),
-                        "output_schema": tool.output_schema
-                        and compact(tool.output_schema, is_input=False, lean=self.lean_outputs),
+                        # Lean (worker) lists leave outputs unschematised: structuredContent is
+                        # still sent, and the text copy is what a model reads.
+                        "output_schema": None
+                        if self.lean_outputs
+                        else tool.output_schema and compact(tool.output_schema, is_input=False),
                     }
                 )
                 for tool in await super().list_tools()
             ]
         return self._listed
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        # Each artifact has its own media type; a template's mimeType is fixed, so serve these here.
+        if str(uri).startswith(URI_PREFIX):
+            return await resources.read_artifact(self.app, str(uri))
+        return await super().read_resource(uri, context)
 
     async def full_tools(self) -> list[MCPTool]:
         """The tools with their schemas as pydantic wrote them (for tools.md)."""

@@ -142,6 +142,10 @@ class Push:
                 tasks.add(subject)
             elif kind.startswith("stream."):
                 uris.add(f"taskloom://streams/{subject}")
+            elif kind in ("artifact.linked", "artifact.unlinked"):  # a task's page lists its artifacts
+                target, _, code = subject.partition(":")
+                if target == "task":
+                    tasks.add(code)
             elif kind.endswith(".sent") or kind == "message.acked":
                 target, _, name = subject.partition(":")
                 if kind == "escalation.sent":  # the role, and the task's creator too

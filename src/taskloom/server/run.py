@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import sys
@@ -38,6 +39,8 @@ async def serve(
     clock: Clock | None = None,
     allow_hosts: list[str] | None = None,
 ) -> None:
+    # Tools need to know whether the caller is on this machine (artifact paths).
+    settings = dataclasses.replace(settings, transport=transport)
     sock = None
     if transport != "stdio":
         check_exposure(host, token)
@@ -100,11 +103,12 @@ async def _serve_http(
 
     port = sock.getsockname()[1]
     security = security_for(host, allow_hosts)
+    limit = request_body_limit(server.app.settings.artifact_max_bytes)
     if transport == "http":
-        asgi = server.streamable_http_app(host=host, transport_security=security)
+        asgi = server.streamable_http_app(host=host, transport_security=security, max_request_body_size=limit)
         path = "/mcp"
     else:
-        asgi = server.sse_app(host=host, transport_security=security)
+        asgi = server.sse_app(host=host, transport_security=security, max_request_body_size=limit)
         path = "/sse"
     if token:
         asgi = BearerAuth(asgi, token)
@@ -112,3 +116,9 @@ async def _serve_http(
     print(f"taskloom serving {transport} on http://{shown}:{port}{path}", file=sys.stderr, flush=True)
     config = uvicorn.Config(asgi, log_level="warning", lifespan="on")
     await uvicorn.Server(config).serve(sockets=[sock])
+
+
+def request_body_limit(artifact_max_bytes: int) -> int:
+    """Bodies larger than this get 413 before they are parsed: room for the largest artifact as
+    base64 (4/3 of its size) plus the JSON-RPC envelope, and no more."""
+    return artifact_max_bytes * 4 // 3 + 64 * 1024

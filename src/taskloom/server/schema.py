@@ -22,11 +22,9 @@ _LIMITS = {"maxLength", "minLength", "pattern", "maxItems", "minItems", "maximum
            "exclusiveMaximum", "exclusiveMinimum"}
 
 
-def compact(schema: dict[str, Any], *, is_input: bool, lean: bool = False) -> dict[str, Any]:
-    """`lean` (the worker profile) lists outputs as bare objects: a worker's list is loaded into
-    every worker's context, so it keeps only what a model reads."""
+def compact(schema: dict[str, Any], *, is_input: bool) -> dict[str, Any]:
     if not is_input:
-        return {"type": "object"} if lean else shallow(schema)
+        return shallow(schema)
     return _node(schema, is_input)
 
 

@@ -7,13 +7,17 @@ through here, so they share one set of rules.
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from taskloom.clock import Clock, SystemClock
 from taskloom.config import Settings
 from taskloom.services.common import Scope
 from taskloom.store.base import Store, Tx
+from taskloom.store.blobs import BlobStore
 from taskloom.store.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -25,6 +29,7 @@ class Taskloom:
         self.settings = settings
         self.clock = clock
         self.project_id = project_id
+        self.blobs = BlobStore(artifacts_dir(settings))
         # When this process's resolver last finished a pass (health in agent_init).
         self.resolver_last_run: float | None = None
 
@@ -69,3 +74,12 @@ class Taskloom:
     async def read(self, fn: Callable[..., T], *args: Any, agent: str | None = None, **kwargs: Any) -> T:
         scope = self.scope(agent)
         return await self.store.read(lambda tx: fn(tx, scope, *args, **kwargs))
+
+
+def artifacts_dir(settings: Settings) -> Path:
+    """Blobs live beside the database file, named after it: two databases in one directory must
+    never share blobs, or one's gc would collect the other's. An in-memory database gets a
+    private temp directory (created only when the first artifact is written)."""
+    if str(settings.db_path) == ":memory:":
+        return Path(tempfile.gettempdir()) / f"taskloom-artifacts-{uuid.uuid4().hex}"
+    return settings.db_path.parent / f"{settings.db_path.stem}-artifacts"

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskloom.clock import iso
-from taskloom.domain.limits import LATEST_NOTES
+from taskloom.domain.artifacts import uri_of
+from taskloom.domain.limits import LATEST_NOTES, TASK_ARTIFACTS
 from taskloom.errors import InvalidInput, NotFound
 from taskloom.models import TaskBrief, TaskDetail
 from taskloom.store.base import Row, Tx
@@ -147,7 +148,10 @@ def detail(tx: Tx, scope: Scope, code: str) -> TaskDetail:
     The hot path of task_get and task_claim: one statement, plain dicts, and one validation of
     the whole result in pydantic-core (building each nested model separately costs ten times more).
     """
-    full = tx.one("task_full_by_code", {"project": scope.project_id, "code": code, "notes": LATEST_NOTES})
+    full = tx.one(
+        "task_full_by_code",
+        {"project": scope.project_id, "code": code, "notes": LATEST_NOTES, "artifacts": TASK_ARTIFACTS},
+    )
     if full is None:
         task_row(tx, scope, code)  # raises not_found
     deps = [
@@ -167,6 +171,16 @@ def detail(tx: Tx, scope: Scope, code: str) -> TaskDetail:
     escalations = [
         {"trigger": e["trigger"], "reason": e["reason"], "at": iso(e["at"])} for e in json.loads(full["escalations_json"])
     ]
+    artifacts = [
+        {"uri": uri_of(a["sha"]), "name": a["name"], "media_type": a["media_type"], "size": a["size"], "task": a["task"]}
+        for a in json.loads(full["artifacts_json"])
+    ]
     return TaskDetail.model_validate(
-        {"task": _task_fields(full, deps), "notes": latest, "dependencies": deps, "escalations": escalations}
+        {
+            "task": _task_fields(full, deps),
+            "notes": latest,
+            "dependencies": deps,
+            "escalations": escalations,
+            "artifacts": artifacts,
+        }
     )

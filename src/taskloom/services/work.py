@@ -14,7 +14,7 @@ from taskloom.domain.redact import redact
 from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
 from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost, TaskloomError
 from taskloom.models import BulkResult, ClaimResult, WorkResult
-from taskloom.services import escalation
+from taskloom.services import artifacts, escalation
 from taskloom.services.common import Scope, brief_by_id, detail, event, note, stream_id, task_row
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Row, Tx
@@ -122,7 +122,7 @@ def heartbeat(tx: Tx, scope: Scope, code: str) -> WorkResult:
     return WorkResult(task=brief_by_id(tx, row["id"]), lease_expires_at=iso(expires), message="Lease renewed.")
 
 
-def done(tx: Tx, scope: Scope, code: str, summary: str) -> WorkResult:
+def done(tx: Tx, scope: Scope, code: str, summary: str, attach: list[str] | None = None) -> WorkResult:
     agent = scope.require_agent()
     if not summary.strip():
         raise InvalidInput("The summary is empty.", hint="Say in a few lines what you did and where it is.")
@@ -133,6 +133,9 @@ def done(tx: Tx, scope: Scope, code: str, summary: str) -> WorkResult:
     if row["status"] in (S.DONE, S.REVIEW) and row["claimed_by"] == agent:
         return WorkResult(task=brief_by_id(tx, row["id"]), message=f"{code} was already {row['status']}.")
     row = _held(tx, scope, code, agent)
+    if attach:
+        # In the same transaction: an unknown artifact fails the whole call, the task stays held.
+        artifacts.attach(tx, scope, code, attach)
     status = tx.scalar("task_finish", {"id": row["id"], "agent": agent, "summary": summary, "now": scope.now})
     event(tx, scope, f"task.{status}", code)
     unblocked: list[str] = []

@@ -6,7 +6,7 @@ import inspect
 
 from mcp.server.mcpserver import MCPServer
 
-from taskloom.server.tools import activity, agents, memory, messages, planning, tasks, work
+from taskloom.server.tools import activity, agents, artifacts, memory, messages, planning, tasks, work
 from taskloom.server.tools.common import ToolDef
 
 ALL: list[ToolDef] = [
@@ -17,6 +17,7 @@ ALL: list[ToolDef] = [
     *messages.TOOLS,
     *memory.TOOLS,
     *activity.TOOLS,
+    *artifacts.TOOLS,
 ]
 
 # What a worker needs from a cold start to a finished task, and nothing more: every tool listed
@@ -38,6 +39,7 @@ _WORKER = {
     "memory_get",
     "memory_list",
     "memory_delete",
+    "artifacts_upload",  # reading is by resource URI (taskloom://artifacts/...), as task_claim lists them
 }
 # Orchestrators plan, watch and decide; they do not hold leases.
 _LEASE_HOLDING = {"task_claim", "task_heartbeat", "task_done", "task_fail", "task_release"}

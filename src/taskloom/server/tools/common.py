@@ -15,7 +15,8 @@ from taskloom.services.app import Taskloom
 # No description: agent_init documents it once, and a sentence repeated on every tool costs each
 # agent about 1 KB of context.
 AgentArg = Annotated[str | None, Field(max_length=100)]
-TaskArg = Annotated[str, Field(description="task code, e.g. T-12", min_length=1, max_length=64)]
+# Undescribed for the same reason: every result names tasks by code (T-12), so the format is evident.
+TaskArg = Annotated[str, Field(min_length=1, max_length=64)]
 ReasonArg = Annotated[str | None, Field(description="why, for the next reader")]
 
 # Hints equal to the spec's defaults (readOnly false, idempotent false) are left out; destructive

@@ -24,10 +24,9 @@ async def message_send(
     reply_to: Annotated[int | None, Field(description="id of the message you answer")] = None,
     agent: AgentArg = None,
 ) -> MessageSent:
-    """Send a message (subject defaults to the body's first line; a reply goes back to the sender
-    or thread). Role and `all` messages also reach later joiners; `task:<code>` reaches the task's
-    holder, creator and thread writers. Secrets are masked. Errors: not_found for an unknown
-    recipient or reply_to."""
+    """Send a message; a reply goes back to the sender or thread. Role and `all` messages also
+    reach later joiners; `task:<code>` reaches the task's holder, creator and thread. Secrets are
+    masked. Errors: not_found for an unknown recipient or reply_to."""
     return await app_of(ctx).write(messages.send, to, body, subject, ack_required, reply_to, agent=agent)
 
 

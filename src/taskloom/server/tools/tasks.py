@@ -125,9 +125,9 @@ async def task_note(
     kind: NoteKind = "note",
     agent: AgentArg = None,
 ) -> WorkResult:
-    """Add a timestamped note: `progress` as you go, `decision` for choices the next agent must
-    know, `blocker` for problems (task_block if you cannot go on). Notes come back with task_get
-    and task_claim. Secrets are masked before storing."""
+    """Add a note: `progress` as you go, `decision` for choices the next agent must know,
+    `blocker` for problems (task_block if you cannot go on). task_get and task_claim return
+    notes. Secrets are masked."""
     return await app_of(ctx).write(svc.add_note, task, kind, body, agent=agent)
 
 

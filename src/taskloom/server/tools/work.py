@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from taskloom.domain.artifacts import sha_of
 from taskloom.models import BulkResult, ClaimResult, Code, Name, WorkResult
 from taskloom.server.tools.common import (
     DESTRUCTIVE,
@@ -47,11 +48,13 @@ async def task_done(
     ctx: Context,
     task: TaskArg,
     summary: Annotated[str, Field(min_length=1, description="what you did and where the results are")],
+    artifacts: Annotated[list[str] | None, Field(max_length=50, description="artifact URIs to link")] = None,
     agent: AgentArg = None,
 ) -> WorkResult:
     """Finish a task you hold. Goes to review if the task requires it. Returns the tasks that became
     ready as a result. Safe to retry. Errors: lease_lost if you no longer hold it."""
-    return await app_of(ctx).write(work.done, task, summary, agent=agent)
+    refs = [sha_of(a) for a in artifacts or []]
+    return await app_of(ctx).write(work.done, task, summary, refs, agent=agent)
 
 
 async def task_fail(

@@ -156,7 +156,16 @@ SELECT t.*, s.code AS stream_code, sp.code AS sprint_code, p.code AS parent_code
     (SELECT json_group_array(json_object('kind', n.kind, 'body', n.body, 'agent', n.agent, 'at', n.created_at))
      FROM (SELECT * FROM notes WHERE task_id = t.id ORDER BY id DESC LIMIT :notes) n) AS notes_json,
     (SELECT json_group_array(json_object('trigger', e.trigger, 'reason', e.reason, 'at', e.created_at))
-     FROM (SELECT * FROM escalations WHERE task_id = t.id ORDER BY id DESC LIMIT :notes) e) AS escalations_json
+     FROM (SELECT * FROM escalations WHERE task_id = t.id ORDER BY id DESC LIMIT :notes) e) AS escalations_json,
+    -- Its own artifacts first, then those of dependencies that are done: what the last agent left.
+    (SELECT json_group_array(json_object('sha', a.sha256, 'name', a.name, 'media_type', a.media_type,
+                                         'size', a.size, 'task', a.task))
+     FROM (SELECT a.sha256, a.name, a.media_type, a.size, lt.code AS task, l.target_id = t.id AS own
+           FROM artifact_links l JOIN artifacts a ON a.id = l.artifact_id JOIN tasks lt ON lt.id = l.target_id
+           WHERE l.kind = 'task' AND (l.target_id = t.id OR l.target_id IN (
+               SELECT d.depends_on_id FROM task_deps d JOIN tasks u ON u.id = d.depends_on_id
+               WHERE d.task_id = t.id AND u.status = 'done'))
+           ORDER BY own DESC, l.linked_at, a.id LIMIT :artifacts) a) AS artifacts_json
 FROM tasks t
 LEFT JOIN streams s ON s.id = t.stream_id
 LEFT JOIN sprints sp ON sp.id = t.sprint_id

@@ -1,0 +1,230 @@
+"""Getting bytes in and out of the blob store: upload sources, path confinement, reads.
+
+Uploads stream in 1 MiB chunks through a temp file (never the whole artifact twice in memory
+for a path), report progress between chunks, and only then record the artifact in one write
+transaction. Over the limit, or on any error, the temp file is removed: nothing partial stays.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import os
+import stat
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import anyio
+
+from taskloom.domain.artifacts import check_media_type, check_name, guess_media_type, is_text, parse_link
+from taskloom.errors import InvalidInput, NotFound, TooLarge
+from taskloom.models import ArtifactContent, Uploaded
+from taskloom.services import artifacts
+from taskloom.services.app import Taskloom
+from taskloom.store.blobs import CHUNK, Stored
+
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Source:
+    content: str | None = None
+    content_base64: str | None = None
+    path: str | None = None
+
+
+async def upload(
+    app: Taskloom,
+    source: Source,
+    *,
+    name: str,
+    media_type: str | None = None,
+    description: str | None = None,
+    links: list[str] | None = None,
+    agent: str | None = None,
+    progress: Progress | None = None,
+    local_paths: bool = True,
+) -> Uploaded:
+    """Store the bytes (deduplicated), then record the artifact and its links.
+
+    `local_paths=False` is for callers who must not read this machine's files (a person's CLI
+    passes its own bytes; the server passes whether the transport is local).
+    """
+    name = check_name(name)
+    media_type = check_media_type(media_type) if media_type else None
+    for link in links or []:
+        parse_link(link)  # bad syntax fails before any bytes move
+    limit = app.settings.artifact_max_bytes
+    reader, total = _open(app, source, limit, local_paths)
+    with reader:
+        await app.peek(artifacts.precheck, links or ["project"], total, app.settings.artifact_quota_bytes, agent=agent)
+        stored, head = await _store(app, reader, total, limit, progress)
+    return await app.write(
+        artifacts.record,
+        stored,
+        name=name,
+        media_type=media_type or guess_media_type(name, head),
+        description=description,
+        links=links or [],
+        quota=app.settings.artifact_quota_bytes,
+        blobs=app.blobs,
+        agent=agent,
+    )
+
+
+async def _store(
+    app: Taskloom, reader: BinaryIO, total: int, limit: int, progress: Progress | None
+) -> tuple[Stored, bytes]:
+    """Copy `reader` into a new blob chunk by chunk, off the event loop; returns it and its first bytes."""
+    writer = await anyio.to_thread.run_sync(app.blobs.writer, limit)
+
+    def step() -> bytes:
+        chunk = reader.read(CHUNK)
+        if chunk:
+            writer.write(chunk)
+        return chunk
+
+    head = b""
+    done = 0
+    try:
+        while chunk := await anyio.to_thread.run_sync(step):
+            head = head or chunk[:8192]
+            done += len(chunk)
+            if progress is not None and total > CHUNK:
+                await progress(done, total, f"{done} of {total} bytes stored")
+        return await anyio.to_thread.run_sync(writer.commit), head
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _open(app: Taskloom, source: Source, limit: int, local_paths: bool) -> tuple[BinaryIO, int]:
+    """The one source given, as something to read, and its size (checked against the limit)."""
+    given = [k for k, v in vars(source).items() if v is not None]
+    if len(given) != 1:
+        raise InvalidInput(
+            f"Give exactly one of content, content_base64 or path (got {', '.join(given) or 'none'}).",
+            hint="content for text, content_base64 for binary, path for a file in the project directory.",
+        )
+    if source.content is not None:
+        try:
+            data = source.content.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                "content is not valid Unicode text (it has unpaired surrogates).",
+                hint="Send binary data as content_base64.",
+            ) from None
+    elif source.content_base64 is not None:
+        _check_size(len(source.content_base64) * 3 // 4 - 2, limit)  # before decoding a huge string
+        try:
+            data = base64.b64decode(source.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput(
+                "content_base64 is not valid base64.", hint="Encode the bytes with standard base64 (RFC 4648)."
+            ) from None
+    else:
+        fd, size = open_within(source.path or "", readable_roots(app) if local_paths else ())
+        reader = os.fdopen(fd, "rb")
+        try:
+            _check_size(size, limit)
+        except TooLarge:
+            reader.close()
+            raise
+        return reader, size
+    _check_size(len(data), limit)
+    return io.BytesIO(data), len(data)
+
+
+def _check_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise TooLarge(
+            f"The artifact is {size} bytes; the limit is {limit} bytes.",
+            hint="Upload a smaller file (split or compress it). Nothing was stored.",
+            details={"size": size, "limit": limit},
+        )
+
+
+def readable_roots(app: Taskloom) -> tuple[Path, ...]:
+    """Configured roots; else the project directory for a local (stdio) server; else none."""
+    if app.settings.artifact_roots is not None:
+        return app.settings.artifact_roots
+    return (Path.cwd().resolve(),) if app.settings.transport == "stdio" else ()
+
+
+def open_within(path: str, roots: tuple[Path, ...]) -> tuple[int, int]:
+    """Open a regular file that really lies inside one of `roots`; returns (fd, size).
+
+    The check is on the fully resolved path, so `..` and symlinks cannot leave the roots, and the
+    file is opened with O_NOFOLLOW and re-checked by inode, so swapping in a symlink after the
+    check does not help either. FIFOs and devices are refused before they are read.
+    """
+    if not roots:
+        raise InvalidInput(
+            "Uploading by path is off on this server (it is reached over the network and has no roots).",
+            hint="Send the bytes as content or content_base64, or start the server with --root DIR.",
+        )
+    if not path or "\x00" in path:
+        raise InvalidInput("path is empty or contains NUL.", hint="Give a file path inside the project directory.")
+    candidate = Path(path) if os.path.isabs(path) else roots[0] / path
+    try:
+        real = candidate.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise NotFound(f"No file at {path}.", hint=f"Check the path; relative paths start at {roots[0]}.") from None
+    if not any(real.is_relative_to(root) for root in roots):
+        raise InvalidInput(
+            f"{path} is outside the directories this server may read.",
+            hint=f"Upload files under {', '.join(str(r) for r in roots)}, or send the bytes as content_base64.",
+        )
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot open {path}: {exc.strerror}.", hint="Upload a readable regular file.") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != _identity(real):
+        os.close(fd)
+        raise InvalidInput(f"{path} is not a regular file.", hint="Upload a regular file, not a device or pipe.")
+    return fd, st.st_size
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path, follow_symlinks=False)
+    return st.st_dev, st.st_ino
+
+
+async def read(
+    app: Taskloom, ref_sha: str, *, want: str = "auto", max_bytes: int = 64 * 1024, agent: str | None = None
+) -> ArtifactContent:
+    """The artifact's metadata and its content as text, base64 or a local path (see artifacts_get)."""
+    meta = await app.peek(artifacts.get, ref_sha, agent=agent)
+    path = app.blobs.path(meta.sha256)
+    if want == "path":
+        if app.settings.transport != "stdio":
+            raise InvalidInput(
+                "A local path is only given to local (stdio) clients.", hint="Ask for text or base64 instead."
+            )
+        return ArtifactContent(artifact=meta, encoding="path", path=str(path))
+    as_text = want == "text" or (want == "auto" and is_text(meta.media_type))
+    try:
+        data = await anyio.to_thread.run_sync(app.blobs.read, meta.sha256, max_bytes)
+    except FileNotFoundError:
+        raise NotFound(
+            f"The bytes of artifact {meta.sha256} are missing from disk.",
+            hint="Upload the file again; the data directory was changed outside taskloom.",
+        ) from None
+    truncated = meta.size > max_bytes
+    if as_text:
+        # A cut may split a character, and a text type may hold stray bytes: neither is an error.
+        text = data.decode("utf-8", errors="replace")
+        more = f" Showing the first {max_bytes} of {meta.size} bytes; raise max_bytes for more." if truncated else ""
+        return ArtifactContent(artifact=meta, encoding="text", text=text, truncated=truncated, message=more.strip())
+    if truncated:
+        return ArtifactContent(
+            artifact=meta,
+            encoding="none",
+            message=f"The artifact is {meta.size} bytes, over max_bytes={max_bytes}. Raise max_bytes, "
+            f"or read the resource {meta.uri}.",
+        )
+    return ArtifactContent(artifact=meta, encoding="base64", base64=base64.b64encode(data).decode())

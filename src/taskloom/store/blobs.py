@@ -1,0 +1,151 @@
+"""Content-addressed blobs on disk: `<root>/ab/cdef...` by SHA-256, written atomically.
+
+A blob is written to `<root>/tmp/`, fsynced, then renamed into place (and the directory fsynced),
+so a reader sees a whole blob or none, and a process killed mid-upload leaves at most a temp
+file that nothing lists. The same bytes land on the same path, so storing them twice is free.
+Which blobs are *wanted* is the database's business; this module never decides that.
+
+Everything here is blocking file I/O: callers run it off the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from taskloom.errors import TooLarge
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+CHUNK = 1024 * 1024  # bytes per read/write step (and per progress report)
+TEMP_PREFIX = "upload-"
+
+
+@dataclass(frozen=True)
+class Stored:
+    sha256: str
+    size: int
+    new: bool  # the blob was not on disk before
+
+
+class BlobWriter:
+    """One upload in progress: feed chunks, then `commit()` (or `abort()`)."""
+
+    def __init__(self, blobs: BlobStore, limit: int) -> None:
+        self._blobs = blobs
+        self._limit = limit
+        self._hash = hashlib.sha256()
+        self.size = 0
+        tmp = blobs.root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=tmp)
+        self._file = os.fdopen(fd, "wb")
+        self._temp = Path(name)
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self._limit:
+            self.abort()
+            raise TooLarge(
+                f"The artifact is over the {self._limit}-byte limit.",
+                hint="Upload a smaller file (split or compress it). Nothing was stored.",
+                details={"limit": self._limit},
+            )
+        self._hash.update(chunk)
+        self._file.write(chunk)
+
+    def commit(self) -> Stored:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        sha = self._hash.hexdigest()
+        final = self._blobs.path(sha)
+        if final.exists():
+            self._temp.unlink()
+            os.utime(final)  # fresh again: gc leaves recently written orphans alone
+            return Stored(sha, self.size, new=False)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(self._temp, 0o444)  # blobs are immutable
+        os.replace(self._temp, final)
+        _fsync_dir(final.parent)
+        return Stored(sha, self.size, new=True)
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._temp.unlink(missing_ok=True)
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, sha256: str) -> Path:
+        if not SHA256.match(sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def writer(self, limit: int) -> BlobWriter:
+        return BlobWriter(self, limit)
+
+    def put(self, data: bytes, limit: int) -> Stored:
+        writer = self.writer(limit)
+        try:
+            for start in range(0, len(data), CHUNK):
+                writer.write(data[start : start + CHUNK])
+            return writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def read(self, sha256: str, limit: int | None = None) -> bytes:
+        with self.path(sha256).open("rb") as f:
+            return f.read() if limit is None else f.read(limit)
+
+    def delete(self, sha256: str) -> int:
+        """Remove a blob; returns the bytes freed (0 if it was not there)."""
+        path = self.path(sha256)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
+    def shas(self) -> Iterator[str]:
+        """Every blob on disk."""
+        if not self.root.is_dir():
+            return
+        for fan in self.root.iterdir():
+            if len(fan.name) == 2 and fan.is_dir():
+                for blob in fan.iterdir():
+                    sha = fan.name + blob.name
+                    if SHA256.match(sha):
+                        yield sha
+
+    def age(self, sha256: str) -> float:
+        return time.time() - self.path(sha256).stat().st_mtime
+
+    def stale_temps(self, older_than: float) -> list[Path]:
+        """Temp files of uploads that died (or are still running, if younger than `older_than`)."""
+        tmp = self.root / "tmp"
+        if not tmp.is_dir():
+            return []
+        cutoff = time.time() - older_than
+        return [p for p in tmp.iterdir() if p.name.startswith(TEMP_PREFIX) and p.stat().st_mtime < cutoff]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
