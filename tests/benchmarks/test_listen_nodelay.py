@@ -14,16 +14,9 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import pytest
-
 from taskloom.server.run import listen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: server/run.py listen() makes the socket with proto 0, so asyncio skips TCP_NODELAY "
-    "(40 ms Nagle/delayed-ACK stall per HTTP response on a kept-alive connection)",
-)
 async def test_connections_accepted_on_the_http_listening_socket_have_tcp_nodelay():
     sock = listen("127.0.0.1", 0)
     accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()

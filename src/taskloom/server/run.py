@@ -76,7 +76,9 @@ async def _serve_stdio(server: TaskloomMCP) -> None:
 def listen(host: str, port: int) -> socket.socket:
     """Bind before anything else starts, so a taken port is one clear error, not a traceback."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto says
+    # TCP, and without it Nagle + delayed ACK stall every kept-alive HTTP response by ~40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
