@@ -76,8 +76,9 @@ class Wire:
             self.to_server = None
 
     @property
-    def closed(self) -> bool:
-        return self.from_server < 0
+    def buffered(self) -> bool:
+        """A whole message is already read and waiting: `read(0)` returns it without a syscall."""
+        return b"\n" in self._buffer
 
     def read(self, timeout: float) -> dict[str, Any] | None:
         """The next message, or None at EOF or when `timeout` passes."""
@@ -85,8 +86,8 @@ class Wire:
         while b"\n" not in self._buffer:
             if self.eof:
                 return None
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.from_server], [], [], left)[0]:
+            left = max(0.0, deadline - time.monotonic())
+            if not select.select([self.from_server], [], [], left)[0]:
                 return None
             chunk = os.read(self.from_server, 1 << 20)
             if not chunk:
