@@ -1,8 +1,9 @@
 """Run every benchmark, write results.json and results.md beside this file, print the table.
 
     .venv/bin/python -m tests.benchmarks.run_all [--quick] [--only claims,plan_import] [--output DIR]
+    .venv/bin/python -m tests.benchmarks.run_all --render    # results.md again from results.json
 
-Full settings (about 8 minutes on 2 cores): call overhead on 10k tasks (2,000 calls of each tool,
+Full settings (5-12 minutes on 2 shared cores): call overhead on 10k tasks (2,000 calls of each tool,
 stdio and HTTP); claims at 1, 4, 8 and 16 agent processes over stdio and 16 on one HTTP server,
 10 s each, beside the raw SQLite ceiling; task_done on 1k/10k/100k-task projects; plan import of
 1k, 10k and 100k tasks (services and MCP); server memory at 100k tasks; push latency; tools/list
@@ -135,7 +136,7 @@ def markdown(report: dict[str, Any]) -> str:
             continue
         commands = dict.fromkeys(f["command"] for f in r["figures"] if f["command"])
         shown = " ".join(f"`{c}`" for c in commands)
-        lines.append(f"| **{title}** ({r['elapsed_s']:.0f} s) {shown} | | |")
+        lines.append(f"| **{title}** ({r['elapsed_s']:.0f} s, load {r['loadavg_after'][0]:.1f} after) {shown} | | |")
         for f in r["figures"]:
             goal = f["goal"]
             if f["met"] is not None:
@@ -151,7 +152,12 @@ def main() -> None:
     ap.add_argument("--only", help="comma-separated: " + ",".join(TITLES))
     ap.add_argument("--output", type=Path, default=HERE, help="where results.json and results.md go")
     ap.add_argument("--keep", action="store_true", help="keep the benchmark databases (printed path)")
+    ap.add_argument("--render", action="store_true", help="only rewrite results.md from results.json")
     a = ap.parse_args()
+    if a.render:
+        report = json.loads((a.output / "results.json").read_text(encoding="utf-8"))
+        (a.output / "results.md").write_text(markdown(report), encoding="utf-8")
+        return
     chosen = plan(a.quick)
     if a.only:
         chosen = {k: v for k, v in chosen.items() if k in a.only.split(",")}
