@@ -61,15 +61,12 @@ class LogLevels:
     def __init__(self) -> None:
         self._levels: weakref.WeakKeyDictionary[Any, LoggingLevel] = weakref.WeakKeyDictionary()
 
-    def get(self, session: Any) -> LoggingLevel | None:
-        return self._levels.get(_connection(session))
-
     async def on_set_level(self, ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
         self._levels[_connection(ctx.session)] = params.level
         return EmptyResult()
 
     async def middleware(self, ctx: Any, call_next: Callable[[Any], Any]) -> Any:
-        level = self._levels.get(_connection(ctx.session)) if ctx.session is not None else None
+        level = self._levels.get(_connection(ctx.session))
         if level is not None:
             # The session's own gate (private in SDK 2.3, pinned by tests/server/test_protocol.py):
             # send_log_message drops any level not in it.
