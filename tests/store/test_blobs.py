@@ -119,14 +119,17 @@ def test_shas_lists_only_blobs_not_temp_files_or_stray_files(blobs):
     writer.abort()
 
 
-def test_stale_temps_are_only_upload_temp_files_older_than_asked(blobs):
-    writer = blobs.writer(limit=100)
-    writer.write(b"x")
+def test_stale_temps_are_only_unlocked_upload_temp_files_older_than_asked(blobs):
+    live = blobs.writer(limit=100)
+    live.write(b"x")
+    dead = blobs.writer(limit=100)
+    dead.write(b"y")
+    dead._file.close()  # as if its process died: the lock is gone, the file stays
     (blobs.root / "tmp" / "someone-elses-file").write_bytes(b"")
     assert blobs.stale_temps(older_than=600) == []
     [stale] = blobs.stale_temps(older_than=0)
-    assert stale.name.startswith("upload-")
-    writer.abort()
+    assert stale == dead._temp
+    live.abort()
 
 
 def test_delete_frees_the_blob_and_says_how_many_bytes_and_deleting_again_frees_nothing(blobs):

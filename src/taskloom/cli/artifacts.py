@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from taskloom.domain.artifacts import URI_PREFIX, sha_of
+from taskloom.errors import NotFound
 from taskloom.models import Artifact
 from taskloom.services import artifacts, uploads
 from taskloom.services.app import Taskloom
@@ -60,7 +61,10 @@ async def run(app: Taskloom, args: argparse.Namespace) -> int:
         if args.info:
             print(meta.model_dump_json(indent=2))
             return 0
-        data = app.blobs.read(meta.sha256)
+        try:
+            data = app.blobs.read(meta.sha256)
+        except FileNotFoundError:
+            raise NotFound(f"The bytes of {meta.uri} are missing from disk.", hint="Upload the file again.") from None
         if args.output:
             args.output.write_bytes(data)
             print(f"wrote {meta.size} bytes to {args.output}", file=sys.stderr)

@@ -24,18 +24,22 @@ _EXTRA_TYPES = {
 }
 
 
+# Right-to-left overrides and isolates make 'report\u202etxt.exe' display as 'reportexe.txt'.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def check_name(name: str) -> str:
     """A display name like a file name: printable, no path separators, at most 255 characters."""
     name = unicodedata.normalize("NFC", name.strip())
     if not name:
         raise InvalidInput("The artifact name is empty.", hint="Give a file-like name, e.g. 'report.md'.")
     if len(name) > MAX_ARTIFACT_NAME or "/" in name or "\\" in name or any(
-        unicodedata.category(c) in ("Cc", "Cs") for c in name
+        unicodedata.category(c) in ("Cc", "Cs") or c in _BIDI_CONTROLS for c in name
     ):
         raise InvalidInput(
             f"The artifact name {name[:80]!r} is not usable.",
-            hint=f"Use a file-like name of at most {MAX_ARTIFACT_NAME} characters, without '/', '\\' or control "
-            "characters.",
+            hint=f"Use a file-like name of at most {MAX_ARTIFACT_NAME} characters, without '/', '\\', control "
+            "or bidirectional-override characters.",
         )
     return name
 

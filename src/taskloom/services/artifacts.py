@@ -38,14 +38,29 @@ def targets(tx: Tx, scope: Scope, links: Iterable[str]) -> list[Target]:
     return found
 
 
-def precheck(tx: Tx, scope: Scope, links: list[str], size: int, quota: int) -> None:
-    """Before any bytes move: the link targets exist and the quota has room (as far as now known)."""
+def precheck(tx: Tx, scope: Scope, links: list[str], size: int, quota: int, sha: str | None) -> None:
+    """Before any bytes move: the link targets exist and the quota has room, as far as is known.
+
+    With the hash known (bytes in memory), content the project already holds costs nothing; a
+    file's hash is only known once it is copied, so then only an outright overflow is refused
+    here and `record` does the exact check.
+    """
     targets(tx, scope, links)
-    _check_quota(tx, scope, size, quota)
+    if sha is None:
+        _check_quota(tx, scope, size, quota, used=0)
+    elif tx.one("artifact_by_sha", {"project": scope.project_id, "sha": sha}) is None:
+        _check_quota(tx, scope, size, quota)
 
 
-def _check_quota(tx: Tx, scope: Scope, size: int, quota: int) -> None:
-    used = tx.scalar("artifact_bytes_used", {"project": scope.project_id})
+def discard(tx: Tx, scope: Scope, sha: str, blobs: BlobStore) -> None:
+    """Remove a blob an upload wrote but could not record, unless some row holds it by now."""
+    if not tx.scalar("artifact_sha_held", {"sha": sha}):
+        blobs.delete(sha)
+
+
+def _check_quota(tx: Tx, scope: Scope, size: int, quota: int, used: int | None = None) -> None:
+    if used is None:
+        used = tx.scalar("artifact_bytes_used", {"project": scope.project_id})
     if used + size > quota:
         raise TooLarge(
             f"The project's artifacts would take {used + size} bytes; the quota is {quota}.",

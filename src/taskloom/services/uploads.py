@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import os
 import stat
@@ -58,21 +59,29 @@ async def upload(
     for link in links or []:
         parse_link(link)  # bad syntax fails before any bytes move
     limit = app.settings.artifact_max_bytes
+    quota = app.settings.artifact_quota_bytes
     reader, total = _open(app, source, limit, local_paths)
     with reader:
-        await app.peek(artifacts.precheck, links or ["project"], total, app.settings.artifact_quota_bytes, agent=agent)
+        sha = hashlib.sha256(reader.getbuffer()).hexdigest() if isinstance(reader, io.BytesIO) else None
+        await app.peek(artifacts.precheck, links or ["project"], total, quota, sha, agent=agent)
         stored, head = await _store(app, reader, total, limit, progress)
-    return await app.write(
-        artifacts.record,
-        stored,
-        name=name,
-        media_type=media_type or guess_media_type(name, head),
-        description=description,
-        links=links or [],
-        quota=app.settings.artifact_quota_bytes,
-        blobs=app.blobs,
-        agent=agent,
-    )
+    try:
+        return await app.write(
+            artifacts.record,
+            stored,
+            name=name,
+            media_type=media_type or guess_media_type(name, head),
+            description=description,
+            links=links or [],
+            quota=quota,
+            blobs=app.blobs,
+            agent=agent,
+        )
+    except BaseException:
+        if stored.new:  # nothing partial stays behind: not even a whole blob nobody recorded
+            with anyio.CancelScope(shield=True):
+                await app.write(artifacts.discard, stored.sha256, app.blobs)
+        raise
 
 
 async def _store(

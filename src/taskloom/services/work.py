@@ -131,6 +131,8 @@ def done(tx: Tx, scope: Scope, code: str, summary: str, attach: list[str] | None
     summary = clean.text
     row = task_row(tx, scope, code)
     if row["status"] in (S.DONE, S.REVIEW) and row["claimed_by"] == agent:
+        if attach:  # a retry whose first answer was lost still gets its artifacts linked
+            artifacts.attach(tx, scope, code, attach)
         return WorkResult(task=brief_by_id(tx, row["id"]), message=f"{code} was already {row['status']}.")
     row = _held(tx, scope, code, agent)
     if attach:

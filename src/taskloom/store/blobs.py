@@ -2,7 +2,8 @@
 
 A blob is written to `<root>/tmp/`, fsynced, then renamed into place (and the directory fsynced),
 so a reader sees a whole blob or none, and a process killed mid-upload leaves at most a temp
-file that nothing lists. The same bytes land on the same path, so storing them twice is free.
+file that nothing lists. The writer holds a lock on its temp file, so a gc, in any process,
+never takes the file of an upload that is still running. The same bytes land on the same path, so storing them twice is free.
 Which blobs are *wanted* is the database's business; this module never decides that.
 
 Everything here is blocking file I/O: callers run it off the event loop.
@@ -10,6 +11,7 @@ Everything here is blocking file I/O: callers run it off the event loop.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -19,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskloom.errors import TooLarge
+from taskloom.errors import Conflict, TooLarge
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1024 * 1024  # bytes per read/write step (and per progress report)
@@ -44,6 +46,8 @@ class BlobWriter:
         tmp = blobs.root / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=tmp)
+        # Held until the writer closes or its process dies: gc skips temp files still locked.
+        fcntl.flock(fd, fcntl.LOCK_EX)
         self._file = os.fdopen(fd, "wb")
         self._temp = Path(name)
 
@@ -65,13 +69,18 @@ class BlobWriter:
         self._file.close()
         sha = self._hash.hexdigest()
         final = self._blobs.path(sha)
-        if final.exists():
-            self._temp.unlink()
-            os.utime(final)  # fresh again: gc leaves recently written orphans alone
-            return Stored(sha, self.size, new=False)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(self._temp, 0o444)  # blobs are immutable
-        os.replace(self._temp, final)
+        try:
+            if final.exists():
+                self._temp.unlink()
+                os.utime(final)  # fresh again: gc leaves recently written orphans alone
+                return Stored(sha, self.size, new=False)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(self._temp, 0o444)  # blobs are immutable
+            os.replace(self._temp, final)
+        except FileNotFoundError:
+            # Someone removed our temp file (the data directory cleaned by hand).
+            raise Conflict("The upload's temporary file was removed before it was stored.",
+                           hint="Upload again.") from None
         _fsync_dir(final.parent)
         return Stored(sha, self.size, new=True)
 
@@ -140,7 +149,25 @@ class BlobStore:
         if not tmp.is_dir():
             return []
         cutoff = time.time() - older_than
-        return [p for p in tmp.iterdir() if p.name.startswith(TEMP_PREFIX) and p.stat().st_mtime < cutoff]
+        return [
+            p for p in tmp.iterdir()
+            if p.name.startswith(TEMP_PREFIX) and p.stat().st_mtime < cutoff and not _in_use(p)
+        ]
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a live upload, in any process, still holds this temp file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return True  # finished meanwhile: not ours to count
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _fsync_dir(path: Path) -> None:
