@@ -186,8 +186,8 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
     raw = measure_raw(path, calls, warmup)
     http = {}
     with http_server(path, "bench-reader", module=NOOP_SERVER) as (url, _):
-        # Stateless calls are slow (see test_listen_nodelay): fewer of them keep the run short.
-        few = max(100, calls // 10)
+        # Stateless calls open no session but cost more each: fewer of them keep the run short.
+        few = max(100, calls // 4)
         http["legacy"] = anyio.run(measure, url, calls, warmup, "legacy", False)
         http["auto"] = anyio.run(measure, url, few, 20, "auto", False)
         http["bare"] = measure_http_raw(url, few, 20)
@@ -238,7 +238,7 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
     round3 = lambda d: {k: round(v, 3) for k, v in d.items()}
     return result(
         "call_overhead",
-        {"tasks": n_tasks, "calls_each": calls, "warmup": warmup, "http_stateless_calls": max(100, calls // 10)},
+        {"tasks": n_tasks, "calls_each": calls, "warmup": warmup, "http_stateless_calls": max(100, calls // 4)},
         figures,
         {
             "db_build_s": round(build_s, 2),

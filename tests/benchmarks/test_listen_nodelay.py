@@ -3,8 +3,8 @@
 Found by bench_call_overhead: over streamable HTTP on a kept-alive connection every stateless
 tools/call took ~44 ms against ~5 ms on a fresh one. The server writes a response as two sends
 (headers, then body); asyncio sets TCP_NODELAY only on accepted sockets whose `proto` is
-IPPROTO_TCP, and `listen()` makes its socket with proto 0, so Nagle holds the body back until the
-client's delayed ACK (~40 ms). This test checks the socket option on the server side of a real
+IPPROTO_TCP, and `listen()` made its socket with proto 0, so Nagle held the body back until the
+client's delayed ACK (~40 ms). Fixed in server/run.py; this test checks the socket option on the server side of a real
 accepted connection, so it does not depend on timing. (It lives here because the benchmarks found
 it; tests/server/test_transports.py is its natural home.)
 """
