@@ -113,3 +113,11 @@ async def test_durable_memory_survives_a_restart_of_the_server(db_path, clock, s
                     assert (await call(client, "memory_get", key="resume"))["value"] == "first life"
         finally:
             await app.close()
+
+
+async def test_a_secret_in_a_memory_value_is_masked_before_it_is_stored(client, db_path):
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    out = await call(client, "memory_set", key="creds/github", value=f"use token {token} for the API")
+    assert out["redacted"] == 1
+    assert token not in (await call(client, "memory_get", key="creds/github"))["value"]
+    assert token.encode() not in db_path.read_bytes() + db_path.with_name(db_path.name + "-wal").read_bytes()

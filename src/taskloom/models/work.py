@@ -265,6 +265,7 @@ class MemoryEntry(BaseModel):
     updated_by: str | None
     version: int
     truncated: bool = Field(False, description="value cut short here; memory_get has it whole")
+    redacted: int = Field(0, description="secrets masked before the value was stored")
 
 
 class MemoryPage(BaseModel):

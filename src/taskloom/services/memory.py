@@ -11,6 +11,7 @@ from typing import Literal
 
 from taskloom.clock import iso
 from taskloom.domain.limits import MAX_PAGE, MAX_TITLE, check_text
+from taskloom.domain.redact import redact
 from taskloom.errors import InvalidInput, NotFound
 from taskloom.models import MemoryDeleted, MemoryEntry, MemoryPage
 from taskloom.services.common import Scope, event
@@ -48,6 +49,7 @@ def set_value(
 ) -> MemoryEntry:
     _check_key(key)
     check_text("value", value)
+    clean = redact(value)  # memory outlives sessions: a pasted token must not
     if ttl_seconds is not None and not 0 < ttl_seconds <= MAX_TTL:
         raise InvalidInput(
             f"ttl_seconds must be above 0 and at most {int(MAX_TTL)}.",
@@ -59,14 +61,14 @@ def set_value(
             "project": scope.project_id,
             "scope": _scope_name(scope, which),
             "key": key,
-            "value": value,
+            "value": clean.text,
             "expires_at": None if ttl_seconds is None else scope.now + ttl_seconds,
             "now": scope.now,
             "agent": scope.agent,
         },
     )
     event(tx, scope, "memory.set", key, in_scope=row["scope"])
-    return _entry(row)
+    return _entry(row).model_copy(update={"redacted": clean.count})
 
 
 def get_value(tx: Tx, scope: Scope, key: str, which: MemoryScope) -> MemoryEntry:
