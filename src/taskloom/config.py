@@ -18,6 +18,7 @@ OFFLINE_SECONDS = 15 * 60.0  # an agent not seen for this long is offline
 ESCALATION_ROLE = "orchestrator"
 ARTIFACT_MAX_BYTES = 25 * 1024 * 1024  # one artifact
 ARTIFACT_QUOTA_BYTES = 1024 * 1024 * 1024  # all of one project's artifacts together
+HTTP_TIMEOUT = 20.0  # seconds an HTTP client has to send a request's head (and, at a minimum rate, its body)
 
 Transport = Literal["stdio", "sse", "http"]
 Profile = Literal["worker", "orchestrator", "all"]
@@ -85,3 +86,20 @@ def resolve_size(name: str, default: int, env: dict[str, str] | None = None) -> 
     """A byte count from the environment (`TASKLOOM_ARTIFACT_MAX_BYTES`...), else the default."""
     env = os.environ if env is None else env
     return int(env[name]) if env.get(name) else default
+
+
+def resolve_tokens_file(cli_value: str | None, env: dict[str, str] | None = None) -> Path | None:
+    """`--tokens`, then `TASKLOOM_TOKENS_FILE`; None if neither is set."""
+    env = os.environ if env is None else env
+    given = cli_value or env.get("TASKLOOM_TOKENS_FILE")
+    return Path(given) if given else None
+
+
+def resolve_http_timeout(cli_value: float | None, env: dict[str, str] | None = None) -> float:
+    """`--http-timeout`, then `TASKLOOM_HTTP_TIMEOUT`, then HTTP_TIMEOUT seconds."""
+    env = os.environ if env is None else env
+    if cli_value is not None:
+        return cli_value
+    if env.get("TASKLOOM_HTTP_TIMEOUT"):
+        return float(env["TASKLOOM_HTTP_TIMEOUT"])
+    return HTTP_TIMEOUT

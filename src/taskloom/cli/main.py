@@ -20,12 +20,14 @@ from taskloom.config import (
     ESCALATION_ROLE,
     Settings,
     resolve_db,
+    resolve_http_timeout,
     resolve_lease,
     resolve_project,
     resolve_roots,
     resolve_size,
+    resolve_tokens_file,
 )
-from taskloom.errors import TaskloomError
+from taskloom.errors import InvalidInput, TaskloomError
 from taskloom.server.errors import from_validation
 
 
@@ -61,6 +63,16 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--token", default=os.environ.get("TASKLOOM_TOKEN"), help="bearer token for HTTP (TASKLOOM_TOKEN)")
     serve.add_argument(
+        "--tokens", metavar="FILE",
+        help="tokens file (TASKLOOM_TOKENS_FILE): hashed, per-agent, expiring bearer tokens made with "
+        "`taskloom token new`; re-read when it changes",
+    )
+    serve.add_argument(
+        "--http-timeout", type=float, metavar="SECONDS",
+        help="HTTP clients must send a request's head within this (its body too, at >= 16 KiB/s); idle "
+        "kept-alive connections close after min(5, this) (default 20, or TASKLOOM_HTTP_TIMEOUT)",
+    )
+    serve.add_argument(
         "--allow-host", action="append", default=[], metavar="NAME",
         help="another Host name clients may use (DNS-rebinding protection); repeatable",
     )
@@ -81,6 +93,15 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
 
     artifacts.add_parser(sub, _common)
+
+    token = sub.add_parser("token", help="manage bearer tokens for the HTTP transports")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    new = token_sub.add_parser(
+        "new", help="make a random token, print it once, and append its hash to the tokens file"
+    )
+    new.add_argument("--agent", metavar="NAME", help="the token acts as this agent only (default: any agent)")
+    new.add_argument("--ttl", metavar="DURATION", help="expire after e.g. 30m, 12h, 7d, 2w (default: never)")
+    new.add_argument("--tokens", metavar="FILE", help="the tokens file (TASKLOOM_TOKENS_FILE); created 0600")
 
     tools = sub.add_parser("tools-md", help="write tools.md from the live tool registry")
     tools.add_argument("--output", "-o", type=Path, default=Path("tools.md"))
@@ -128,9 +149,18 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from taskloom.server.run import serve
 
         await serve(
-            _settings(args), args.transport, args.host, args.port, args.token, allow_hosts=args.allow_host
+            _settings(args),
+            args.transport,
+            args.host,
+            args.port,
+            args.token,
+            allow_hosts=args.allow_host,
+            tokens_file=resolve_tokens_file(args.tokens),
+            http_timeout=resolve_http_timeout(args.http_timeout),
         )
         return 0
+    if args.command == "token":
+        return _token_new(args)
     if args.command == "tools-md":
         args.output.write_text(await tools_markdown(), encoding="utf-8")
         print(f"wrote {args.output}")
@@ -144,6 +174,20 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _import(app, args.file)
     finally:
         await app.close()
+
+
+def _token_new(args: argparse.Namespace) -> int:
+    from taskloom.server.auth import new_token, parse_ttl
+
+    path = resolve_tokens_file(args.tokens)
+    if path is None:
+        raise InvalidInput("No tokens file given.", hint="Pass --tokens FILE or set TASKLOOM_TOKENS_FILE.")
+    token, entry = new_token(path, args.agent, parse_ttl(args.ttl) if args.ttl else None)
+    print(token)
+    who = f"agent {entry['agent']}" if entry["agent"] else "any agent"
+    until = f"until {entry['expires']}" if entry["expires"] else "with no expiry"
+    print(f"taskloom: added a token for {who}, {until}, to {path}. It is shown only this once.", file=sys.stderr)
+    return 0
 
 
 async def tools_markdown() -> str:

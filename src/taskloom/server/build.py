@@ -21,6 +21,7 @@ from taskloom.config import Profile
 from taskloom.domain.artifacts import URI_PREFIX
 from taskloom.errors import InvalidInput, TaskloomError
 from taskloom.server import errors, prompts, protocol, resources
+from taskloom.server.auth import token_agent
 from taskloom.server.push import ListenBus, Push
 from taskloom.server.schema import compact
 from taskloom.server.tools import PROFILES, register
@@ -96,7 +97,18 @@ class TaskloomMCP(MCPServer[Taskloom]):
                     hint=f"Valid arguments: {', '.join(sorted(known)) or 'none'}.",
                 )
             )
-        agent = self._agent_for(arguments, context)
+        fixed = token_agent(context)
+        claimed = arguments.get("agent")
+        if fixed is not None and claimed is not None and claimed != fixed:
+            # A per-agent token fixes who the caller is; naming anyone else is impersonation.
+            return errors.to_result(
+                InvalidInput(
+                    f"This connection's token belongs to agent {fixed!r}; it cannot act as {claimed!r}.",
+                    hint=f"Omit `agent` (calls act as {fixed!r}), or use that agent's own token.",
+                    details={"token_agent": fixed},
+                )
+            )
+        agent = self._agent_for(arguments, context, fixed)
         if agent is not None and known is not None and "agent" in known:
             arguments = {**arguments, "agent": agent}
         try:
@@ -109,7 +121,9 @@ class TaskloomMCP(MCPServer[Taskloom]):
                 await self._seen(agent)
         return result
 
-    def _agent_for(self, arguments: dict[str, Any], context: Any) -> str | None:
+    def _agent_for(self, arguments: dict[str, Any], context: Any, fixed: str | None = None) -> str | None:
+        if fixed is not None:
+            return fixed
         if arguments.get("agent") is not None:
             # Even "": an explicit empty name is an error for the tool to report, not a default.
             return arguments["agent"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import ipaddress
 import json
 import socket
+from typing import Any
 
 import psutil
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from taskloom.server.auth import AGENT_SCOPE_KEY, Authenticator, NoAccess
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
@@ -48,11 +51,16 @@ def security_for(host: str, extra_hosts: list[str] | None = None) -> TransportSe
 
 
 class BearerAuth:
-    """Require `Authorization: Bearer <token>` on every HTTP request, compared in constant time."""
+    """Require `Authorization: Bearer <token>` on every HTTP request (see taskloom.server.auth).
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    A token bound to an agent leaves that name in the scope (AGENT_SCOPE_KEY), where the tool
+    layer finds it through the Starlette request. Every refusal is the same 401 body, whether the
+    token was missing, unknown or expired, so a caller learns nothing about which tokens exist.
+    """
+
+    def __init__(self, app: ASGIApp, auth: Authenticator | str) -> None:
         self.app = app
-        self._token = token.encode()
+        self._auth = Authenticator(auth, None) if isinstance(auth, str) else auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,19 +68,105 @@ class BearerAuth:
             return
         header = dict(scope.get("headers") or []).get(b"authorization", b"")
         scheme, _, given = header.partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self._token):
-            await self.app(scope, receive, send)
-            return
-        body = json.dumps({"error": "unauthorized", "message": "Send Authorization: Bearer <token>."}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"www-authenticate", b'Bearer realm="taskloom"'),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        if scheme.lower() == b"bearer" and given.strip():
+            try:
+                agent = self._auth.agent_for(given.strip())
+            except NoAccess:
+                pass
+            else:
+                if agent is not None:
+                    scope[AGENT_SCOPE_KEY] = agent
+                await self.app(scope, receive, send)
+                return
+        await send_json(send, 401, UNAUTHORIZED, [(b"www-authenticate", b'Bearer realm="taskloom"')])
+
+
+UNAUTHORIZED = {"error": "unauthorized", "message": "Send Authorization: Bearer <token>."}
+
+
+async def send_json(send: Send, status: int, content: dict[str, str], extra: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps(content).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+MIN_BODY_RATE = 16 * 1024  # bytes/s: each 16 KiB received buys a request body one more second
+KEEP_ALIVE = 5.0  # seconds an idle kept-alive connection stays open (uvicorn's default)
+_TIMEOUT_BODY = json.dumps({"error": "timeout", "message": "The request did not arrive in time."}).encode()
+TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    b"content-length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
+)
+
+
+def deadline_protocol(timeout: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with read deadlines, against slow clients (slowloris).
+
+    uvicorn times only idle kept-alive connections, from the end of a response until the first
+    byte of the next request. A client that connects and sends nothing, or dribbles its headers
+    or body, would hold its connection (and a file descriptor) forever. Here a request's head must
+    arrive within `timeout` seconds of the connection opening or of the request's first byte, and
+    its body within `timeout` plus one second per MIN_BODY_RATE bytes; otherwise the client gets
+    408 (unless an answer has begun) and the connection is closed. Nothing is timed while the app
+    works or streams its answer (an SSE stream lasts as long as it likes).
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DeadlineH11Protocol(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+        _started = 0.0
+        _received = 0
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._start()
+
+        def data_received(self, data: bytes) -> None:
+            if self._deadline is None and self.conn.their_state is h11.IDLE:
+                self._start()  # the first byte of the next request on a kept-alive connection
+            self._received += len(data)
+            super().data_received(data)
+            if self.transport.is_closing():
+                self._stop()
+            elif self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+                self._arm()
+            else:
+                self._stop()
+                if self.cycle is not None and self.cycle.response_complete and self.conn.our_state is h11.DONE:
+                    # The answer went out before the body was read (401, 413); uvicorn only starts
+                    # the next cycle when a response completes, so the connection would hang here.
+                    self.on_response_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop()
+            super().connection_lost(exc)
+
+        def _start(self) -> None:
+            self._started = self.loop.time()
+            self._received = 0
+            self._arm()
+
+        def _arm(self) -> None:
+            self._stop()
+            at = self._started + timeout + self._received / MIN_BODY_RATE
+            self._deadline = self.loop.call_at(at, self._expired)
+
+        def _stop(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expired(self) -> None:
+            self._deadline = None
+            if self.transport.is_closing():
+                return
+            if self.flow.read_paused:
+                self._start()  # we stopped reading (the app is behind): not the client's delay
+                return
+            if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
+                self.transport.write(TIMEOUT_RESPONSE)
+            self.transport.close()
+
+    return DeadlineH11Protocol

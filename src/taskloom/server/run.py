@@ -6,27 +6,30 @@ import dataclasses
 import logging
 import socket
 import sys
+from pathlib import Path
 
 import anyio
 
 from taskloom.clock import Clock
-from taskloom.config import Settings, Transport
+from taskloom.config import HTTP_TIMEOUT, Settings, Transport
 from taskloom.errors import InvalidInput
 from taskloom.resolver import Resolver
+from taskloom.server.auth import Authenticator, TokensFile
 from taskloom.server.build import TaskloomMCP, build_server
-from taskloom.server.http import BearerAuth, is_loopback, security_for
+from taskloom.server.http import KEEP_ALIVE, BearerAuth, deadline_protocol, is_loopback, security_for
 from taskloom.server.stdio import stdio_streams
 from taskloom.services.app import Taskloom
 
 log = logging.getLogger(__name__)
 
 
-def check_exposure(host: str, token: str | None) -> None:
-    """No accidental open service: a non-loopback bind needs a token."""
-    if not is_loopback(host) and not token:
+def check_exposure(host: str, token: str | None, tokens_file: Path | None = None) -> None:
+    """No accidental open service: a non-loopback bind needs a token or a tokens file."""
+    if not is_loopback(host) and not token and tokens_file is None:
         raise InvalidInput(
             f"Refusing to listen on {host} without a token.",
-            hint="Pass --token (or TASKLOOM_TOKEN) to require bearer auth, or bind 127.0.0.1.",
+            hint="Pass --token (or TASKLOOM_TOKEN), or --tokens FILE (or TASKLOOM_TOKENS_FILE) made with "
+            "`taskloom token new`, to require bearer auth; or bind 127.0.0.1.",
         )
 
 
@@ -38,12 +41,19 @@ async def serve(
     token: str | None = None,
     clock: Clock | None = None,
     allow_hosts: list[str] | None = None,
+    tokens_file: Path | None = None,
+    http_timeout: float = HTTP_TIMEOUT,
 ) -> None:
     # Tools need to know whether the caller is on this machine (artifact paths).
     settings = dataclasses.replace(settings, transport=transport)
     sock = None
+    auth = None
+    if not http_timeout > 0 or http_timeout == float("inf"):
+        raise InvalidInput(f"--http-timeout must be a positive number of seconds, not {http_timeout}.")
     if transport != "stdio":
-        check_exposure(host, token)
+        check_exposure(host, token, tokens_file)
+        if token or tokens_file is not None:
+            auth = Authenticator(token, TokensFile(tokens_file) if tokens_file is not None else None)
         sock = listen(host, port)
     app = await Taskloom.open(settings, clock)
     try:
@@ -55,7 +65,7 @@ async def serve(
             if transport == "stdio":
                 await _serve_stdio(server)
             else:
-                await _serve_http(server, transport, sock, host, token, allow_hosts)
+                await _serve_http(server, transport, sock, host, auth, allow_hosts, http_timeout)
             tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
@@ -98,8 +108,9 @@ async def _serve_http(
     transport: Transport,
     sock: socket.socket,
     host: str,
-    token: str | None,
+    auth: Authenticator | None,
     allow_hosts: list[str] | None,
+    timeout: float,
 ) -> None:
     import uvicorn
 
@@ -112,11 +123,17 @@ async def _serve_http(
     else:
         asgi = server.sse_app(host=host, transport_security=security, max_request_body_size=limit)
         path = "/sse"
-    if token:
-        asgi = BearerAuth(asgi, token)
+    if auth is not None:
+        asgi = BearerAuth(asgi, auth)
     shown = f"[{host}]" if ":" in host else host
     print(f"taskloom serving {transport} on http://{shown}:{port}{path}", file=sys.stderr, flush=True)
-    config = uvicorn.Config(asgi, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        asgi,
+        log_level="warning",
+        lifespan="on",
+        http=deadline_protocol(timeout),
+        timeout_keep_alive=min(KEEP_ALIVE, timeout),  # type: ignore[arg-type]  # call_later takes a float
+    )
     await uvicorn.Server(config).serve(sockets=[sock])
 
 
