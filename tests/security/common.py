@@ -54,9 +54,11 @@ def serving_tokens(
 async def session(url: str, transport: str, token: str) -> AsyncIterator[CallTool]:
     """An SDK client presenting `token` on every request; yields its call_tool."""
     if transport == "http":
-        async with create_mcp_http_client(headers=bearer(token)) as http:
-            async with Client(streamable_http_client(url, http_client=http)) as client:
-                yield client.call_tool
+        async with (
+            create_mcp_http_client(headers=bearer(token)) as http,
+            Client(streamable_http_client(url, http_client=http)) as client,
+        ):
+            yield client.call_tool
     else:
         async with sse_client(url, headers=bearer(token)) as (read, write), ClientSession(read, write) as s:
             await s.initialize()

@@ -57,4 +57,3 @@ async def test_agent_a_token_cannot_finish_message_or_init_as_agent_b_and_nothin
     assert rows(db, "SELECT sender, recipient, body FROM messages") == [("alice", "agent:bob", "alice here")]
     assert rows(db, "SELECT name FROM agents ORDER BY name") == [("alice",), ("bob",)]
     assert rows(db, "SELECT agent FROM notes") == [("bob",)]
-
