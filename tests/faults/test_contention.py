@@ -176,6 +176,7 @@ def test_sixteen_server_processes_work_one_plan_to_completion_with_no_double_cla
     shares = ", ".join(f"{a.name[-2:]}={len(a.claimed)}" for a in agents)
     print(
         f"\ncontention: {TASKS} tasks, {AGENTS} server processes, {seconds:.1f}s; claim wait "
-        f"worst {max(waits) * 1000:.0f} ms, p50 {pct(waits, 50) * 1000:.1f} ms, p99 {pct(waits, 99) * 1000:.0f} ms; "
+        f"worst {max(waits) * 1000:.0f} ms, p50 {pct(waits, 50) * 1000:.1f} ms, "
+        f"p99 {pct(waits, 99) * 1000:.0f} ms; "
         f"empty claims while work was pending {sum(a.empty_claims for a in agents)}; shares: {shares}"
     )

@@ -79,9 +79,10 @@ def story(tmp_path: Path, db: Path, argv: list[str], servers: list[Server]) -> N
         "task_create", tasks=[{"title": "migrate users", "max_attempts": 2}], agent="carol"
     )
     code = made["tasks"][0]["code"]
+    first.wire.call("task_note", task=code, body="alice: starting on the migration")
     claim = first.wire.call("task_claim", task=code)
     assert claim["detail"]["task"]["claimed_by"] == "alice"
-    first.wire.call("task_note", task=code, body="alice: halfway through the migration")
+    # Killed at once: with a 1 s lease, its own resolver must not get there first.
     kill_holding(first, db, code, "alice")
 
     # Bob's server is the only process on the file now: its resolver must do the recovery.
@@ -97,7 +98,7 @@ def story(tmp_path: Path, db: Path, argv: list[str], servers: list[Server]) -> N
     # The retrier learns what happened before: the system note and the dead worker's own note.
     bodies = [n["body"] for n in detail["notes"]]
     assert bodies[0] == "Lease held by alice expired (attempt 1 of 2); it is back in the queue."
-    assert "alice: halfway through the migration" in bodies
+    assert "alice: starting on the migration" in bodies
     kill_holding(second, db, code, "bob")
 
     third = exec_server(tmp_path, argv, "boss", "boss")
