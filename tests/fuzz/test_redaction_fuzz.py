@@ -128,7 +128,7 @@ PATHS = ["message_body", "message_subject", "task_note", "task_context", "task_d
 
 
 @settings(
-    max_examples=examples(80),
+    max_examples=examples(70),
     derandomize=True,
     database=None,
     deadline=None,

@@ -133,9 +133,10 @@ class RawStdio:
             self.proc.stdout.close()
 
 
-@pytest.fixture
-def raw(tmp_path: Path) -> Iterator[RawStdio]:
-    server = RawStdio(tmp_path / "wire.db")
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RawStdio]:
+    """One server process for the module (a start costs ~1.5 s); tests run in file order."""
+    server = RawStdio(tmp_path_factory.mktemp("wire") / "wire.db")
     try:
         server.send(
             json.dumps(
