@@ -29,6 +29,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from tests.benchmarks import (
     bench_push,
     bench_tool_list,
 )
-from tests.benchmarks.common import PY, fmt, machine
+from tests.benchmarks.common import PY, Figure, fmt, machine
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS_MODULE = "tests.benchmarks.bench_artifacts"
@@ -101,6 +102,26 @@ def _artifacts(quick: bool) -> tuple[Callable[..., dict[str, Any]], dict[str, An
         return None
     module = importlib.import_module(ARTIFACTS_MODULE)
     return module.run, dict(getattr(module, "QUICK" if quick else "FULL", {}))
+
+
+def normalized(name: str, kwargs: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+    """A benchmark's answer in the common shape (see common.result); a flat {figure: value} dict
+    becomes one figure per key, its unit read from the key's suffix."""
+    if isinstance(r.get("figures"), list):
+        return {**r, "bench": name}
+    # key suffix: (unit, what replaces the suffix in the label)
+    units = {"_mib_s": ("MiB/s", ""), "_x_disk": ("x", " / disk"), "_bytes_per_artifact": ("B", " bytes per artifact"),
+             "_ms": ("ms", ""), "_s": ("s", "")}
+    figures = []
+    for key, value in r.items():
+        suffix = next((sfx for sfx in units if key.endswith(sfx)), "")
+        unit, replacement = units.get(suffix, ("", ""))
+        label = (key.removesuffix(suffix) + replacement).replace("_", " ") if suffix else key.replace("_", " ")
+        if isinstance(value, float):
+            value = round(value, 3)
+        command = f"{PY} -m tests.benchmarks.bench_{name}"
+        figures.append(asdict(Figure(label, value, unit, command=command)))
+    return {"bench": name, "params": kwargs, "figures": figures, "details": {}}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -171,7 +192,7 @@ def main() -> None:
         print(f"\n### {name} {kwargs}", flush=True)
         t = time.perf_counter()
         try:
-            r = fn(**kwargs, workdir=workdir)
+            r = normalized(name, kwargs, fn(**kwargs, workdir=workdir))
         except Exception:  # noqa: BLE001 - top-level handler: one failing benchmark must not lose the others' figures
             r = {"bench": name, "params": kwargs, "error": traceback.format_exc()}
             print(r["error"], flush=True)
