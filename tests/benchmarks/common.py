@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -346,7 +346,7 @@ def http_server(
             stdout=out,
             stderr=out,
             cwd=str(ROOT),
-            env={**os.environ, **child_env(TASKLOOM_AGENT=agent)},
+            env={**_without_taskloom(os.environ), **child_env(TASKLOOM_AGENT=agent)},
         )
     try:
         deadline = time.monotonic() + STARTUP_DEADLINE
@@ -363,6 +363,11 @@ def http_server(
         yield f"http://127.0.0.1:{port}/mcp", proc
     finally:
         stop(proc)
+
+
+def _without_taskloom(env: Mapping[str, str]) -> dict[str, str]:
+    """The caller's environment minus its TASKLOOM_* settings (a token would lock the clients out)."""
+    return {k: v for k, v in env.items() if not k.startswith("TASKLOOM_")}
 
 
 def stop(proc: subprocess.Popen) -> None:
