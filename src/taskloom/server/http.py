@@ -128,16 +128,21 @@ def deadline_protocol(timeout: float) -> type[asyncio.Protocol]:
                 self._start()  # the first byte of the next request on a kept-alive connection
             self._received += len(data)
             super().data_received(data)
+            state = self.conn.their_state
             if self.transport.is_closing():
                 self._stop()
-            elif self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
-                self._arm()
-            else:
+            elif state is h11.SEND_BODY or (state is h11.IDLE and self.conn.trailing_data[0]):
+                self._arm()  # a request is part-way in
+            elif state is h11.IDLE:
+                # The rest of a body answered early (401, 413) arrived and uvicorn started the next
+                # cycle without re-arming its keep-alive timer: the connection is idle, so arm it.
                 self._stop()
-                if self.cycle is not None and self.cycle.response_complete and self.conn.our_state is h11.DONE:
-                    # The answer went out before the body was read (401, 413); uvicorn only starts
-                    # the next cycle when a response completes, so the connection would hang here.
-                    self.on_response_complete()
+                self._unset_keepalive_if_required()
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler
+                )
+            else:
+                self._stop()  # the request is in: the app's turn, however long it takes
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop()
