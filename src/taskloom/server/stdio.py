@@ -12,28 +12,75 @@ fd 0 at the null device, and the wire uses private duplicates.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import mcp_types as types
 from mcp.server.stdio import stdio_server
+from mcp.types import INVALID_REQUEST, PARSE_ERROR
 
 MAX_LINE = 64 * 1024 * 1024  # bytes; a whole plan_import arrives as one line
 
 
 class _Lines:
-    def __init__(self, reader: asyncio.StreamReader) -> None:
+    """Lines for the SDK, minus the ones it would drop without a word.
+
+    The SDK logs a line it cannot parse and moves on, so a client whose request was malformed
+    waits for an answer forever. Such lines are answered here instead: -32700 for text that is
+    not JSON, -32600 (with the request's id when it has one) for JSON that is not a valid
+    JSON-RPC message. Checking costs one more parse of each line: microseconds against a call.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
+        self._writer = writer
 
     def __aiter__(self) -> _Lines:
         return self
 
     async def __anext__(self) -> str:
-        line = await self._reader.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", "replace")
+        while True:
+            raw = await self._reader.readline()
+            if not raw:
+                raise StopAsyncIteration
+            line = raw.decode("utf-8", "replace")
+            if not line.strip():
+                continue
+            try:
+                types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                return line
+            except ValueError:  # pydantic's ValidationError is one
+                answer = rejection(line)
+            if answer is not None:
+                self._writer.write(answer.encode())
+                await self._writer.drain()
+
+
+def rejection(line: str) -> str | None:
+    """The JSON-RPC error line for a message that does not parse; None for a bad notification."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return _error(None, PARSE_ERROR, "Parse error: the line is not JSON.")
+    request_id = message.get("id") if isinstance(message, dict) else None
+    if isinstance(message, dict) and "id" not in message and isinstance(message.get("method"), str):
+        return None  # a notification gets no answer, even a malformed one
+    if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+        request_id = None
+    return _error(
+        request_id,
+        INVALID_REQUEST,
+        "Invalid request: not a JSON-RPC 2.0 message (jsonrpc must be \"2.0\", method a string, params an "
+        "object, and text valid Unicode).",
+    )
+
+
+def _error(request_id: str | int | None, code: int, message: str) -> str:
+    body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+    return json.dumps(body, separators=(",", ":")) + "\n"
 
 
 class _Writer:
@@ -48,8 +95,9 @@ class _Writer:
 
 
 def _is_pipe_like(fd: int) -> bool:
+    """What the event loop can watch: pipes, sockets and terminals (epoll refuses /dev/null and files)."""
     mode = os.fstat(fd).st_mode
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))
 
 
 @asynccontextmanager
@@ -76,7 +124,7 @@ async def stdio_streams() -> AsyncIterator[tuple]:
         )
         writer = asyncio.StreamWriter(w_transport, w_protocol, None, loop)
         try:
-            async with stdio_server(stdin=_Lines(reader), stdout=_Writer(writer)) as streams:
+            async with stdio_server(stdin=_Lines(reader, writer), stdout=_Writer(writer)) as streams:
                 yield streams
         finally:
             r_transport.close()

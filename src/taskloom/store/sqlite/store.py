@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from taskloom.errors import Busy, Conflict, Internal
+from taskloom.errors import Busy, Conflict, Internal, InvalidInput
 from taskloom.store import queries as named
 from taskloom.store.base import Params, Row
 from taskloom.store.sqlite import migrate
@@ -81,7 +81,17 @@ def _snapshot(conn: sqlite3.Connection, fn: Callable[[SqliteTx], T]) -> T:
         conn.execute("COMMIT")
 
 
-def _translate(exc: sqlite3.Error) -> Exception:
+def _translate(exc: Exception) -> Exception:
+    # Values SQLite cannot hold: the transaction was rolled back, so say what to fix.
+    if isinstance(exc, UnicodeEncodeError):
+        return InvalidInput(
+            "A text argument is not valid Unicode (it has an unpaired surrogate).",
+            hint="Send well-formed UTF-8 text; binary data belongs in artifacts_upload's content_base64.",
+        )
+    if isinstance(exc, OverflowError):
+        return InvalidInput(
+            "A number is out of range (integers must fit in 64 bits).", hint="Send a smaller number."
+        )
     text = str(exc)
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return Busy(f"The database stayed locked by other writers: {text}.")
@@ -133,7 +143,7 @@ class SqliteStore:
 
         try:
             return await self._call(run)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             raise _translate(exc) from exc
 
     async def write(self, fn: Callable[[SqliteTx], T]) -> T:
@@ -142,7 +152,7 @@ class SqliteStore:
     async def read(self, fn: Callable[[SqliteTx], T]) -> T:
         try:
             return await self._call(_snapshot, fn)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             raise _translate(exc) from exc
 
     async def read_now(self, fn: Callable[[SqliteTx], T]) -> T:
@@ -161,7 +171,7 @@ class SqliteStore:
             if "locked" in str(exc) or "busy" in str(exc):
                 return await self.read(fn)
             raise _translate(exc) from exc
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             raise _translate(exc) from exc
 
     def _inline_connection(self) -> sqlite3.Connection | None:
