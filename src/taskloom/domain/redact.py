@@ -17,6 +17,10 @@ from dataclasses import dataclass
 MASK = "[REDACTED]"
 MAX_PASSES = 4
 
+# Where a secret may start: not inside an ASCII word. Not `\b`, which is Unicode-aware: "密钥AKIA..."
+# has no word boundary before the key, because CJK letters are word characters too.
+_START = r"(?<![A-Za-z0-9_])"
+
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "private_key",
@@ -29,11 +33,11 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # The password runs to the last '@' before the host, so one holding '/' or '@' is masked whole.
     # Bounded and lazy, so a long run of "://a:" stays linear.
     ("url_password", re.compile(r"(?<=://)([^\s:/@]{1,256}):(\S{1,256}?)(?=@[^\s/@]+(?:[/?#:]|\s|$))")),
-    ("bearer", re.compile(r"(?i)\b(bearer)\s+([A-Za-z0-9\-._~+/]{16,}=*)")),
+    ("bearer", re.compile(_START + r"(?i:(bearer))\s+([A-Za-z0-9\-._~+/]{16,}=*)")),
     (
         "api_key",
         re.compile(
-            r"\b("
+            _START + r"("
             r"sk-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_\-]{20,}"  # OpenAI, Anthropic, Stripe-like
             r"|(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}"  # GitHub tokens
             r"|github_pat_[A-Za-z0-9_]{40,}"
@@ -50,7 +54,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "assignment",
         re.compile(
-            r"(?i)\b([A-Z0-9_]*(?:passw(?:or)?d|passwd|pwd|secret|api[_-]?key|access[_-]?key|auth[_-]?token|private[_-]?key)[A-Z0-9_]*)"
+            r"(?i)" + _START + r"([A-Z0-9_]*(?:passw(?:or)?d|passwd|pwd|secret|api[_-]?key|access[_-]?key|auth[_-]?token|private[_-]?key)[A-Z0-9_]*)"
             r"([\"']?\s*[:=]\s*)(\"[^\"\n]{4,}\"|'[^'\n]{4,}'|[^\s\"',;})]{4,})"
         ),
     ),

@@ -94,6 +94,7 @@ def list_values(
             "project": scope.project_id,
             "scope": _scope_name(scope, which),
             "prefix": prefix,
+            "upper": prefix_upper(prefix),
             "now": scope.now,
             "limit": limit + 1,  # one more than asked says whether another page exists
             "offset": offset,
@@ -101,6 +102,18 @@ def list_values(
     )
     more = len(rows) > limit
     return MemoryPage(entries=[_entry(r) for r in rows[:limit]], next_offset=offset + limit if more else None)
+
+
+def prefix_upper(prefix: str) -> str | None:
+    """The least string greater than every string starting with `prefix` (code point order, which
+    is SQLite's order for UTF-8 text); None when no such bound exists ('' or all U+10FFFF)."""
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return None
+    nxt = ord(stem[-1]) + 1
+    if 0xD800 <= nxt <= 0xDFFF:  # surrogates cannot be stored; the next character is U+E000
+        nxt = 0xE000
+    return stem[:-1] + chr(nxt)
 
 
 def delete_value(tx: Tx, scope: Scope, key: str, which: MemoryScope) -> MemoryDeleted:

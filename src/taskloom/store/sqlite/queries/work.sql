@@ -453,9 +453,10 @@ SELECT * FROM memory WHERE project_id = :project AND scope = :scope AND key = :k
   AND (expires_at IS NULL OR expires_at > :now);
 
 -- name: memory_list
--- Prefix match as a key range, so it walks the unique index instead of scanning.
+-- Prefix match as a key range, so it walks the unique index instead of scanning. :upper is the
+-- least string above every key with the prefix (NULL: no bound), computed by the caller.
 SELECT * FROM memory WHERE project_id = :project AND scope = :scope
-  AND key >= :prefix AND (:prefix = '' OR key < :prefix || char(1114111))
+  AND key >= :prefix AND (:upper IS NULL OR key < :upper)
   AND (expires_at IS NULL OR expires_at > :now)
 ORDER BY key LIMIT :limit OFFSET :offset;
 
