@@ -170,7 +170,9 @@ def deadline_protocol(timeout: float) -> type[asyncio.Protocol]:
             if self.flow.read_paused:
                 self._start()  # we stopped reading (the app is behind): not the client's delay
                 return
-            if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
+            # Answer 408 unless this request already has an answer (a 401 or 413 sent before its body).
+            in_head = self.conn.their_state is h11.IDLE
+            if in_head or self.cycle is None or not self.cycle.response_started:
                 self.transport.write(TIMEOUT_RESPONSE)
             self.transport.close()
 

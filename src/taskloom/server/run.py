@@ -132,6 +132,7 @@ async def _serve_http(
         log_level="warning",
         lifespan="on",
         http=deadline_protocol(timeout),
+        ws="none",  # no WebSocket routes: an upgrade request is just another HTTP request
         timeout_keep_alive=min(KEEP_ALIVE, timeout),  # type: ignore[arg-type]  # call_later takes a float
     )
     await uvicorn.Server(config).serve(sockets=[sock])
