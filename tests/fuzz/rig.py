@@ -6,7 +6,8 @@ through a separate connection) and connects a fresh in-memory client, so an exam
 on the ones before it and a failure replays alone.
 
 Every call is checked the same way (`Rig.call`): an answer within a deadline; success, or an error
-whose text starts with one of our codes and carries no traceback; `internal` never; a failed call
+whose text starts with one of our codes and carries no traceback; `internal` never; a request the
+SDK client cannot even encode is counted, not failed (`unsendable`); a failed call
 commits nothing (`PRAGMA data_version` read from a monitor connection: it moves exactly when
 another connection commits, so a presence write after a successful call cannot confuse it); and
 after any commit, the task and stream dependency graphs are still acyclic.
@@ -15,6 +16,7 @@ after any commit, the task and stream dependency graphs are still acyclic.
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 import tempfile
 from collections import Counter
@@ -56,14 +58,15 @@ class Stats:
     per_tool: Counter[str] = field(default_factory=Counter)
     successes: Counter[str] = field(default_factory=Counter)
     codes: Counter[str] = field(default_factory=Counter)
-    known: Counter[str] = field(default_factory=Counter)  # src bugs already shown by xfail tests
     unsendable: int = 0
     slowest: tuple[float, str] = (0.0, "")
 
     def summary(self) -> str:
         lines = [
-            (f"{self.calls} calls; codes {dict(self.codes.most_common())}; known bugs {dict(self.known)}; "
-            f"unsendable {self.unsendable}; slowest {self.slowest}")
+            (
+                f"{self.calls} calls; codes {dict(self.codes.most_common())}; "
+                f"unsendable {self.unsendable}; slowest {self.slowest}"
+            )
         ]
         for tool in sorted(self.per_tool):
             lines.append(f"  {tool}: {self.per_tool[tool]} calls, {self.successes[tool]} ok")
@@ -86,32 +89,6 @@ def has_surrogate(value: Any) -> bool:
     if isinstance(value, list):
         return any(has_surrogate(v) for v in value)
     return False
-
-
-def has_big_int(value: Any) -> bool:
-    """An integer SQLite cannot store (past signed 64 bits)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return not -(2**63) <= value < 2**63
-    if isinstance(value, dict):
-        return any(has_big_int(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_big_int(v) for v in value)
-    return False
-
-
-def known_bug(args: Any, code: str) -> str | None:
-    """An `internal` error explained by a src bug that a strict xfail test already shows.
-
-    Each entry names its test in test_wire_encoding.py. When the bug is fixed, that test passes
-    and fails the run (strict), and the entry here must go, so the fuzzer guards the fix.
-    """
-    if code != Internal.code:
-        return None
-    if has_surrogate(args):
-        return "surrogate"  # test_a_lone_surrogate_in_free_text_is_invalid_input_not_internal
-    if has_big_int(args):
-        return "big_int"  # test_an_integer_past_64_bits_is_invalid_input_not_internal
-    return None
 
 
 def short(value: Any, limit: int = 300) -> str:
@@ -229,11 +206,7 @@ class Rig:
         if result.is_error:
             code = text.split(":", 1)[0]
             self.stats.codes[code] += 1
-            bug = known_bug(args, code)
-            if bug:
-                self.stats.known[bug] += 1
-            else:
-                assert code in CODES, f"error code {code!r} from {where}: {text[:500]}"
+            assert code in CODES, f"error code {code!r} from {where}: {text[:500]}"
             err = error_of(result)
             assert err is not None and err["code"] == code, f"_meta error missing or different: {where}"
             assert self.data_version() == before, f"a failed call changed the database: {where}: {text[:300]}"
@@ -248,8 +221,6 @@ class Rig:
 
 def examples(base: int) -> int:
     """`TASKLOOM_FUZZ_EXAMPLES` multiplies every fuzz test's example count (default 1)."""
-    import os
-
     factor = float(os.environ.get("TASKLOOM_FUZZ_EXAMPLES", "1"))
     return max(1, math.ceil(base * factor))
 
