@@ -6,8 +6,8 @@ tests/server/test_redaction_at_rest.py sends one fixed secret down each write pa
 secrets themselves are generated (API keys of each family, bearer tokens, PEM private keys,
 passwords in URLs, `password=` assignments), each with a unique tag so a hit cannot be a
 coincidence, and set in text of any script between separators (space, punctuation, quotes, NUL,
-an RTL mark) or glued to letters of scripts written without spaces, then sent through message_send (body and subject), task_note, task_context and
-task_create's description. After each example the raw bytes of the .db and -wal files are
+an RTL mark) or glued to letters of scripts written without spaces, then sent through
+message_send (body and subject), task_note, task_context and task_create's description. After each example the raw bytes of the .db and -wal files are
 scanned, and so is everything the tools answered, including the read-backs.
 """
 
