@@ -51,18 +51,25 @@ def serving_tokens(
 
 
 @asynccontextmanager
-async def session(url: str, transport: str, token: str) -> AsyncIterator[CallTool]:
-    """An SDK client presenting `token` on every request; yields its call_tool."""
+async def connect(url: str, transport: str, token: str) -> AsyncIterator[Any]:
+    """An SDK client (Client over HTTP, ClientSession over SSE) presenting `token` on every request."""
     if transport == "http":
         async with (
             create_mcp_http_client(headers=bearer(token)) as http,
             Client(streamable_http_client(url, http_client=http)) as client,
         ):
-            yield client.call_tool
+            yield client
     else:
         async with sse_client(url, headers=bearer(token)) as (read, write), ClientSession(read, write) as s:
             await s.initialize()
-            yield s.call_tool
+            yield s
+
+
+@asynccontextmanager
+async def session(url: str, transport: str, token: str) -> AsyncIterator[CallTool]:
+    """`connect`, yielding just its call_tool."""
+    async with connect(url, transport, token) as client:
+        yield client.call_tool
 
 
 def rows(db: Path, sql: str, *params: Any) -> list[tuple]:

@@ -14,9 +14,19 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from mcp import MCPError
 
 from taskloom.server.errors import error_of
-from tests.security.common import JSON_IN, TOKENS, agent_tokens_file, bearer, rows, serving_tokens, session
+from tests.security.common import (
+    JSON_IN,
+    TOKENS,
+    agent_tokens_file,
+    bearer,
+    connect,
+    rows,
+    serving_tokens,
+    session,
+)
 from tests.server.test_http_security import CREATE, foreign_hosts, foreign_origins, initialize, port_of
 from tests.server.test_transports import CallTool, ok
 
@@ -92,3 +102,24 @@ async def test_a_valid_token_does_not_get_a_foreign_host_or_origin_past_the_rebi
             ok_response = await http.post(url, headers={**JSON_IN, **auth}, json=initialize())
             assert ok_response.status_code == 200, ok_response.text
     assert rows(db, "SELECT count(*) FROM tasks WHERE title = 'should it exist?'") == [(0,)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: server/resources.py serves taskloom://agents/{name}/inbox to any caller, so a per-agent "
+    "token reads another agent's messages although message_inbox(agent=other) is refused",
+)
+async def test_a_per_agent_token_cannot_read_another_agents_inbox_resource(served):
+    transport, url, _ = served
+    async with session(url, transport, TOKENS["alice"]) as alice:
+        await ok(alice, "agent_init")
+    async with session(url, transport, TOKENS["carol"]) as carol:
+        await ok(carol, "agent_init")
+        await ok(carol, "message_send", to="alice", body="for alice's eyes only")
+    async with connect(url, transport, TOKENS["bob"]) as bob:
+        try:
+            read = " ".join(c.text for c in (await bob.read_resource("taskloom://agents/alice/inbox")).contents)
+        except MCPError:
+            read = "refused"
+    # Checked outside the client's task group, so a failure is one plain assertion.
+    assert "for alice's eyes only" not in read
