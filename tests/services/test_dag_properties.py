@@ -25,7 +25,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+import networkx as nx
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
@@ -108,17 +109,39 @@ def projects(
     stream: list[int | None] = []
     depth: list[int] = []
     for i in range(n):
-        deps.append(frozenset(draw(st.sets(st.integers(0, i - 1), max_size=3))) if i else frozenset())
         p = draw(st.none() | st.integers(0, i - 1)) if i and parents else None
         if p is not None and depth[p] >= MAX_DEPTH:
             p = None
+        ancestors, up = set(), p
+        while up is not None:
+            ancestors.add(up)
+            up = parent[up]
+        # A subtask depending on an ancestor waits for it while it waits for the subtask.
+        deps.append(frozenset(draw(st.sets(st.integers(0, i - 1), max_size=3)) - ancestors) if i else frozenset())
         parent.append(p)
         depth.append(1 if p is None else depth[p] + 1)
         stream.append(draw(st.none() | st.integers(0, n_streams - 1)) if n_streams else None)
     cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=2))) if n > 1 else []
     bounds = [0, *cuts, n]
     batches = tuple(tuple(range(a, b)) for a, b in zip(bounds, bounds[1:], strict=False))
-    return Project(stream_deps, tuple(deps), tuple(parent), tuple(stream), batches)
+    project = Project(stream_deps, tuple(deps), tuple(parent), tuple(stream), batches)
+    assume(nx.is_directed_acyclic_graph(waits_for(project)))  # the server refuses these (services/waits.py)
+    return project
+
+
+def waits_for(p: Project) -> nx.DiGraph:
+    """Who waits for whom: dependencies, a parent for its subtasks, a task for the streams its
+    stream depends on (stream nodes are ('s', index))."""
+    g = nx.DiGraph()
+    for i, ds in enumerate(p.deps):
+        g.add_node(i)
+        g.add_edges_from((i, d) for d in ds)
+        if p.parent[i] is not None:
+            g.add_edge(p.parent[i], i)
+        if p.stream[i] is not None:
+            g.add_edge(("s", p.stream[i]), i)
+            g.add_edges_from((i, ("s", s)) for s in p.stream_deps[p.stream[i]])
+    return g
 
 
 def task_specs(

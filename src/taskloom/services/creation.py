@@ -1,8 +1,10 @@
 """Creating tasks, one or a whole plan's worth, in one transaction.
 
 References (`depends_on`, `parent`) may name tasks in the same batch, by code or key, or tasks
-that already exist. Existing tasks can never depend on new ones, so a cycle can only form
-inside the batch: checking the batch's own edges is complete and stays cheap at any size.
+that already exist. Existing tasks can never depend on new ones, so a dependency cycle can only
+form inside the batch, and the batch's own edges are checked before anything is written. Parents
+and streams can still close a loop through existing tasks (services/waits.py checks that after
+the insert, in the same transaction).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from taskloom.domain.limits import MAX_LABELS, MAX_SUBTASK_DEPTH, check_batch, c
 from taskloom.domain.redact import redact
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.models import TaskCreated, TaskSpec
-from taskloom.services import ranks
+from taskloom.services import ranks, waits
 from taskloom.services.common import Scope, brief_by_id, event, sprint_id, stream_id
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Tx
@@ -142,6 +144,8 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
         for _, j, dep_id in dep_refs[i]
     ]
     tx.many("task_dep_insert", edges)
+    # Parents and streams make tasks wait too; the batch's own check above only saw depends_on.
+    waits.check_tasks(tx, scope, (ids[i] for i in new_idx))
     ranks.raise_upstream(tx, {ids[i]: rank[i] for i in new_idx if any(j is None for _, j, _ in dep_refs[i])})
     if new_idx:
         tx.run("project_graph_changed", {"project": scope.project_id, "exact": True})

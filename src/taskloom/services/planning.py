@@ -18,7 +18,7 @@ from taskloom.models import (
     StreamSpec,
     StreamView,
 )
-from taskloom.services import agents
+from taskloom.services import agents, waits
 from taskloom.services.common import Scope, brief, event
 from taskloom.services.creation import create_tasks
 from taskloom.services.readiness import Settle
@@ -116,6 +116,7 @@ def upsert_streams(tx: Tx, scope: Scope, specs: list[StreamSpec]) -> list[tuple[
     labels = {r["id"]: r["code"] for r in tx.all("stream_list", {"project": scope.project_id})}
     edges = [(r["stream_id"], r["depends_on_id"]) for r in tx.all("stream_edges", {"project": scope.project_id})]
     graph.check_acyclic(graph.build(labels, edges), "stream", labels)
+    waits.check_streams(tx, scope, (sid for spec, (sid, _) in zip(specs, out, strict=True) if spec.depends_on))
     Settle(tx, scope).streams(sid for sid, _ in out).run()
     return out
 

@@ -240,20 +240,6 @@ ORDER BY t.id;
 SELECT d.task_id, d.depends_on_id FROM task_deps d JOIN tasks t ON t.id = d.task_id
 WHERE t.project_id = :project;
 
--- name: task_upstream_edges
--- Edges reachable upstream (towards dependencies) from the JSON list :ids.
-WITH RECURSIVE up(id) AS (
-    SELECT value FROM json_each(:ids)
-    UNION
-    SELECT d.depends_on_id FROM task_deps d JOIN up ON d.task_id = up.id
-)
-SELECT d.task_id, d.depends_on_id FROM task_deps d JOIN up ON d.task_id = up.id;
-
--- name: task_codes_for_ids
-SELECT id, code FROM tasks WHERE id IN (SELECT value FROM json_each(:ids));
-
--- ---------------------------------------------------------------- tasks: writes
-
 -- name: task_insert
 INSERT INTO tasks (project_id, code, key, title, description, acceptance, context, status, priority,
     role, stream_id, sprint_id, parent_id, depth, requires_review, max_attempts, rank, created_by, created_at)
@@ -466,3 +452,40 @@ DELETE FROM memory WHERE project_id = :project AND scope = :scope AND key = :key
 
 -- name: memory_purge_expired
 DELETE FROM memory WHERE expires_at IS NOT NULL AND expires_at <= :now AND project_id = :project;
+
+-- name: waits_closure
+-- Everything the :anchors tasks wait for, directly or not, in the waits-for graph the
+-- readiness rules imply: a task waits for its dependencies, a parent for its subtasks, and a
+-- task for every task of each stream its stream depends on. Tasks are positive ids, streams
+-- negative ones (-stream id). The anchors themselves are not seeded, so an anchor in the result
+-- waits for itself, perhaps through another anchor (services/waits.py tells which).
+WITH RECURSIVE anchors(id) AS (SELECT value FROM json_each(:anchors)),
+up(n) AS (
+    SELECT d.depends_on_id FROM task_deps d WHERE d.task_id IN anchors
+    UNION SELECT c.id FROM tasks c WHERE c.parent_id IN anchors
+    UNION SELECT -sd.depends_on_id FROM tasks t JOIN stream_deps sd ON sd.stream_id = t.stream_id
+          WHERE t.id IN anchors
+    UNION SELECT d.depends_on_id FROM up JOIN task_deps d ON d.task_id = up.n WHERE up.n > 0
+    UNION SELECT c.id FROM up JOIN tasks c ON c.parent_id = up.n WHERE up.n > 0
+    UNION SELECT -sd.depends_on_id FROM up JOIN tasks t ON t.id = up.n
+          JOIN stream_deps sd ON sd.stream_id = t.stream_id WHERE up.n > 0
+    UNION SELECT t.id FROM up JOIN tasks t ON t.stream_id = -up.n WHERE up.n < 0
+)
+SELECT n FROM up;
+
+-- name: waits_edges
+-- The waits-for edges leaving :nodes (ids as in waits_closure), to name a cycle's path.
+WITH nodes(n) AS (SELECT value FROM json_each(:nodes))
+SELECT d.task_id AS src, d.depends_on_id AS dst FROM task_deps d WHERE d.task_id IN nodes
+UNION ALL SELECT c.parent_id, c.id FROM tasks c WHERE c.parent_id IN nodes
+UNION ALL SELECT t.id, -sd.depends_on_id FROM tasks t JOIN stream_deps sd ON sd.stream_id = t.stream_id
+          WHERE t.id IN nodes
+UNION ALL SELECT -t.stream_id, t.id FROM tasks t WHERE t.stream_id IN (SELECT -n FROM nodes WHERE n < 0);
+
+-- name: waits_labels
+-- Names for waits_closure ids: task codes, and 'stream <code>' for streams.
+SELECT id AS n, code AS label FROM tasks WHERE id IN (SELECT value FROM json_each(:nodes))
+UNION ALL SELECT -id, 'stream ' || code FROM streams WHERE -id IN (SELECT value FROM json_each(:nodes));
+
+-- name: stream_task_ids
+SELECT id FROM tasks WHERE stream_id = :stream_id;
