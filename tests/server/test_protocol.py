@@ -213,11 +213,6 @@ async def test_a_stdio_server_process_advertises_both_and_completes_from_its_dat
 # ---------------------------------------------------------------------------------- found by the suite
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: prompts/get of an unknown prompt is an internal error (code 0 / -32603, traceback logged), "
-    "not invalid params",
-)
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_an_unknown_prompt_is_an_invalid_params_error_naming_our_prompts(app, mode):
     async with Client(build_server(app), mode=mode) as client:

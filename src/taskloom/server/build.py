@@ -13,7 +13,8 @@ from typing import Any
 import pydantic_core
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, CallToolResult, TextContent
 from mcp.types import Tool as MCPTool
 
 from taskloom import __version__
@@ -81,6 +82,13 @@ class TaskloomMCP(MCPServer[Taskloom]):
         if str(uri).startswith(URI_PREFIX):
             return await resources.read_artifact(self.app, str(uri))
         return await super().read_resource(uri, context)
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        # The SDK answers an unknown name with an internal error; it is the caller's mistake.
+        known = [p.name for p in await self.list_prompts()]
+        if name not in known:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt {name!r}. Prompts: {', '.join(known)}.")
+        return await super().get_prompt(name, arguments, context)
 
     async def full_tools(self) -> list[MCPTool]:
         """The tools with their schemas as pydantic wrote them (for tools.md)."""
@@ -200,4 +208,4 @@ def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
     return server
 
 
-__all__ = ["build_server", "TaskloomMCP", "CallToolResult"]
+__all__ = ["CallToolResult", "TaskloomMCP", "build_server"]

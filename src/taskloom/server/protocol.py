@@ -38,7 +38,6 @@ LEVELS: tuple[LoggingLevel, ...] = (
     "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"
 )
 MAX_VALUES = 100  # the spec's cap on completion values per response
-PAGE = 1000  # tasks read before scanning the rest for a prefix
 
 # (reference, argument) -> what the argument names. A reference is a prompt name or a template URI.
 COMPLETES: dict[tuple[str, str], str] = {
@@ -124,12 +123,6 @@ def _task_codes(tx: Tx, scope: Scope, wanted: str, stream: str | None) -> list[s
         if row is None:
             return []
         stream_id = row["id"]
-    anything = dict.fromkeys(("statuses", "role", "sprint_id", "parent_id", "claimed_by", "label"))
-    params = {**anything, "project": scope.project_id, "stream_id": stream_id}
-    # The first page settles short prefixes ("T-"); the rest is one pass, not OFFSET pages (quadratic).
-    rows = tx.all("task_list", {**params, "limit": PAGE, "offset": 0})
-    found = [r["code"] for r in rows if r["code"].casefold().startswith(wanted)]
-    if len(found) <= MAX_VALUES and len(rows) == PAGE:
-        rest = tx.all("task_list", {**params, "limit": -1, "offset": PAGE})
-        found += [r["code"] for r in rest if r["code"].casefold().startswith(wanted)]
-    return found[: MAX_VALUES + 1]
+    escaped = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    params = {"project": scope.project_id, "stream_id": stream_id, "pattern": escaped + "%", "limit": MAX_VALUES + 1}
+    return [r["code"] for r in tx.all("task_codes_with_prefix", params)]

@@ -489,3 +489,10 @@ UNION ALL SELECT -id, 'stream ' || code FROM streams WHERE -id IN (SELECT value 
 
 -- name: stream_task_ids
 SELECT id FROM tasks WHERE stream_id = :stream_id;
+
+-- name: task_codes_with_prefix
+-- Completion: task codes starting with a prefix (LIKE: ASCII case-insensitive; the caller escapes
+-- %, _ and \), oldest first, optionally within one stream.
+SELECT code FROM tasks WHERE project_id = :project AND code LIKE :pattern ESCAPE '\'
+  AND (:stream_id IS NULL OR stream_id = :stream_id)
+ORDER BY id LIMIT :limit;
