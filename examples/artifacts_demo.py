@@ -7,8 +7,8 @@
 What happens (each agent runs its own `taskloom serve --profile worker` over stdio, as Claude
 Code or OpenCode would start it):
 
-1. The plan has two tasks: T-1 "Write the design note" and T-2 "Build the parser", which
-   depends on T-1.
+1. The plan has two tasks: T-1 "Write the design note" for the writer role and T-2 "Build the
+   parser" for the builder role, which depends on T-1.
 2. ada claims T-1, writes design.md in the project directory, uploads it by path and finishes T-1
    with the artifact attached (task_done's `artifacts`).
 3. bob, waiting on the status resource (subscribed, not polling), claims T-2 as soon as it is
@@ -41,8 +41,8 @@ streams:
   - code: core
     name: Core
 tasks:
-  - {key: design, title: Write the design note, stream: core}
-  - {key: parser, title: Build the parser, stream: core, depends_on: [design]}
+  - {key: design, title: Write the design note, stream: core, role: writer}
+  - {key: parser, title: Build the parser, stream: core, role: builder, depends_on: [design]}
 """
 
 
@@ -79,7 +79,7 @@ async def _agent(name: str, db: Path, workdir: Path, play: Any) -> None:
 
 
 async def ada(name: str, client: Any, call: Any, changed: asyncio.Event, workdir: Path) -> None:
-    await call("agent_init")
+    await call("agent_init", role="writer")  # claims take the agent's role's tasks
     claim = await call("task_claim")
     code = claim["detail"]["task"]["code"]
     say(name, f"claimed {code}: {claim['detail']['task']['title']}")
@@ -95,7 +95,7 @@ async def bob(name: str, client: Any, call: Any, changed: asyncio.Event, workdir
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecated only in the 2026 protocol era
         await client.subscribe_resource("taskloom://status")
-    await call("agent_init")
+    await call("agent_init", role="builder")
     while True:
         changed.clear()
         claim = await call("task_claim")

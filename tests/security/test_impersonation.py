@@ -104,11 +104,6 @@ async def test_a_valid_token_does_not_get_a_foreign_host_or_origin_past_the_rebi
     assert rows(db, "SELECT count(*) FROM tasks WHERE title = 'should it exist?'") == [(0,)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: server/resources.py serves taskloom://agents/{name}/inbox to any caller, so a per-agent "
-    "token reads another agent's messages although message_inbox(agent=other) is refused",
-)
 async def test_a_per_agent_token_cannot_read_another_agents_inbox_resource(served):
     transport, url, _ = served
     async with session(url, transport, TOKENS["alice"]) as alice:

@@ -204,13 +204,14 @@ async def test_no_plaintext_secret_reaches_the_database_or_its_wal(settings: Set
 
 
 async def test_the_scan_finds_a_secret_on_a_path_that_does_not_redact(settings: Settings, clock: ManualClock):
-    """The control: a value the server stores verbatim (a memory entry) is found by the same scan."""
+    """The control: text the server stores verbatim (a memory key; values are redacted) is found by
+    the same scan."""
     db_path = settings.db_path
     app = await Taskloom.open(settings, clock)
     verbatim = "AKIA" + "MEMORYVERBATIM01"
     try:
         async with Client(build_server(app), mode="legacy") as c:
-            await call(c, "memory_set", key="control", value=f"plain {verbatim}", agent="alice")
+            await call(c, "memory_set", key=f"control/{verbatim}", value="plain", agent="alice")
     finally:
         await app.close()
     assert verbatim.encode() in disk_bytes(db_path)

@@ -81,6 +81,11 @@ class TaskloomMCP(MCPServer[Taskloom]):
         # Each artifact has its own media type; a template's mimeType is fixed, so serve these here.
         if str(uri).startswith(URI_PREFIX):
             return await resources.read_artifact(self.app, str(uri))
+        fixed = token_agent(context)
+        kind, name = resources.parse_uri(str(uri))
+        if fixed is not None and kind == "inbox" and name != fixed:
+            # A per-agent token reads its own inbox only, as message_inbox does.
+            raise MCPError(INVALID_PARAMS, f"Your token is {fixed}'s; it cannot read {name}'s inbox.")
         return await super().read_resource(uri, context)
 
     async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
