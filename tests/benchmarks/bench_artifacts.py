@@ -27,6 +27,9 @@ import anyio
 from tests.benchmarks.common import checkpoint, child_env, fmt, http_server, median, open_app, serve_argv
 
 MIB = 1024 * 1024
+# run_all's settings: --quick keeps the whole suite to a couple of minutes.
+QUICK = {"mib": 2, "reps": 3, "small": 200}
+FULL: dict[str, int] = {}
 
 
 def _disk_read(path: Path) -> float:
