@@ -228,7 +228,7 @@ def describe(value: Any) -> frozenset[str]:
             for name, hit in {
                 "nul": "\x00" in value,
                 "surrogate": any("\ud800" <= c <= "\udfff" for c in value),
-                "rtl": "\u202e" in value,
+                "rtl": "\u202e" in value or "\u200f" in value,
                 "mb": len(value) >= 1_000_000,
             }.items()
             if hit
@@ -245,7 +245,9 @@ def describe(value: Any) -> frozenset[str]:
 def test_hostile_strategies_draw_nul_surrogates_rtl_megabyte_strings_nan_and_deep_nesting():
     seen: set[str] = set()
 
-    @settings(max_examples=300, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    # Derandomized, yet what is drawn still moves with the process's hash seed: 1,000 draws make
+    # missing a feature by chance vanishingly rare (300 missed RTL once in CI).
+    @settings(max_examples=1000, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
     @given(st.one_of(HOSTILE, TEXT).map(describe))
     def look(features: frozenset[str]) -> None:
         seen.update(features)
