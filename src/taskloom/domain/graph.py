@@ -22,10 +22,14 @@ def build(nodes: Iterable[Hashable], edges: Iterable[Edge]) -> nx.DiGraph:
     return graph
 
 
+def is_acyclic(graph: nx.DiGraph) -> bool:
+    # find_cycle alone re-walks upstream from every start node: quadratic on a large DAG.
+    return nx.is_directed_acyclic_graph(graph)
+
+
 def check_acyclic(graph: nx.DiGraph, kind: str, label: Mapping[Hashable, str] | None = None) -> None:
     """Raise `CycleDetected` with the cycle's path if `graph` has one (self-loops included)."""
-    # find_cycle alone re-walks upstream from every start node: quadratic on a large DAG.
-    if nx.is_directed_acyclic_graph(graph):
+    if is_acyclic(graph):
         return
     cycle = nx.find_cycle(graph)
     names = [(label or {}).get(u, str(u)) for u, _ in cycle]
