@@ -174,7 +174,7 @@ class Push:
         for connection, session in list(self._subscribers.get(uri, {}).items()):
             try:
                 await session.send_resource_updated(uri)
-            except Exception:  # a closed connection: forget it, keep serving the others
+            except Exception:  # noqa: BLE001 -- a closed connection: forget it, keep serving the others
                 self._forget(connection)
 
     def _forget(self, connection: Any) -> None:
