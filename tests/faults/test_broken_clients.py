@@ -234,6 +234,50 @@ def test_a_client_that_hangs_up_mid_call_leaves_the_server_ending_cleanly_and_th
         again.cleanup()
 
 
+def test_requests_still_running_when_stdin_closes_get_their_real_answers_before_the_server_exits(tmp_path):
+    # The SDK answers them "Connection closed" although they go on and commit: a claim would be
+    # held by an agent told it failed. The server now ends its input only once they are answered.
+    db = tmp_path / "drain.db"
+    server = start(tmp_path, db, "drain", agent="dee")
+    try:
+        server.wire.call("task_create", tasks=[{"title": "the claimed one"}])
+        wire = server.wire
+        big = wire.request("tools/call", {"name": "plan_import", "arguments": {
+            "tasks": [{"key": f"k{n}", "title": f"bulk {n}"} for n in range(5_000)]}})
+        claim = wire.request("tools/call", {"name": "task_claim", "arguments": {"task": "T-1"}})
+        wire.close_stdin()
+        replies = {r.get("id"): r for r in wire.drain(EXIT_DEADLINE)}
+        assert_clean_exit(server)
+    finally:
+        server.cleanup()
+    assert "error" not in replies[big] and "error" not in replies[claim], replies
+    assert replies[claim]["result"]["structuredContent"]["claimed"] is True
+    assert replies[big]["result"]["structuredContent"]["tasks_created"] == 5_000
+    assert [tuple(r) for r in rows(db, "SELECT status, claimed_by FROM tasks WHERE code = 'T-1'")] == [
+        ("in_progress", "dee")
+    ]
+
+
+def test_a_deeply_nested_json_line_on_stdio_gets_an_error_and_the_server_keeps_serving(tmp_path: Path):
+    server = exec_server(tmp_path, serve_argv(tmp_path / "t.db", PROJECT), "client", "deep")
+    try:
+        server.wire.initialize()
+        # Not JSON-RPC, so pydantic refuses it (its own depth limit) and rejection() re-parses it
+        # with json.loads, which recurses once per bracket.
+        server.wire.send_bytes(b"[" * 100_000 + b"\n")
+        rid = server.wire.request("ping")
+        replies = []
+        while (message := server.wire.read(EXIT_DEADLINE)) is not None:
+            replies.append(message)
+            if message.get("id") == rid:
+                break
+        assert replies and replies[-1] == {"jsonrpc": "2.0", "id": rid, "result": {}}, server.stderr()[-2000:]
+        assert replies[0].get("error", {}).get("code") in (-32700, -32600)
+    finally:
+        server.stop()
+        server.cleanup()
+
+
 def test_a_server_whose_stdin_is_dev_null_exits_cleanly_at_once(tmp_path):
     log = tmp_path / "devnull.stderr"
     with open(log, "wb") as err:

@@ -202,7 +202,7 @@ def check_blobs(db: Path, ledger: Ledger, verified: dict[Path, tuple[int, int]])
     `verified` remembers the blobs already hashed (by size and mtime): blobs are immutable, and
     hashing every one after every kill would dominate the test's time.
     """
-    root = db.parent / f"{db.stem}-artifacts"
+    root = db.parent / f"{db.name}-artifacts"
     recorded = {r["sha256"]: r for r in rows(db, "SELECT sha256, name, size FROM artifacts")}
     for sha, (name, size) in ledger.uploads.items():
         assert sha in recorded and recorded[sha]["size"] == size, f"acknowledged upload {name} missing"

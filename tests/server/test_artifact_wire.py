@@ -91,7 +91,7 @@ async def test_a_server_killed_mid_upload_leaves_no_partial_blob_or_row_and_gc_c
     db = tmp_path / "t.db"
     kill_on_first_progress(tmp_path, db, tmp_path / "serve.log")
 
-    blobs_root = tmp_path / "t-artifacts"
+    blobs_root = tmp_path / "t.db-artifacts"
     temps = list((blobs_root / "tmp").iterdir())
     assert len(temps) == 1 and 0 < temps[0].stat().st_size < BIG, "the kill did not land mid-upload"
     for blob in blobs_root.glob("??/*"):  # anything visible is whole
@@ -129,7 +129,7 @@ async def test_an_http_server_without_roots_refuses_path_uploads_and_local_paths
             art = (await call(client, "artifacts_upload", name="n.txt", content="bytes are fine"))["artifact"]
             local = await call_error(client, "artifacts_get", artifact=art["uri"], want="path")
             assert local["code"] == "invalid_input"
-    assert not list((tmp_path / "t-artifacts").glob("tmp/*"))
+    assert not list((tmp_path / "t.db-artifacts").glob("tmp/*"))
 
 
 def serving_with_root(tmp_path: Path, db: Path, root: Path):

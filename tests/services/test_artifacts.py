@@ -339,3 +339,55 @@ async def test_gc_with_no_grace_during_an_upload_leaves_the_upload_to_finish(app
     else:
         assert app.blobs.read(result.artifact.sha256) == b"m" * 2**21
     assert temp_files(app) == []
+
+
+# Found in review: blob directories and gc racing uploads.
+
+
+async def test_two_databases_with_the_same_stem_in_one_directory_do_not_collect_each_others_blobs(
+    tmp_path: Path, clock
+):
+    from taskloom.config import Settings
+    from taskloom.services import artifacts, uploads
+    from taskloom.services.app import Taskloom
+
+    team_db = await Taskloom.open(Settings(db_path=tmp_path / "team.db", project="p"), clock)
+    team_sqlite = await Taskloom.open(Settings(db_path=tmp_path / "team.sqlite", project="p"), clock)
+    try:
+        kept = await uploads.upload(team_sqlite, uploads.Source(content="the only copy"), name="keep.md")
+        # team.db has no row for it, so to team.db's gc it is an orphan (older_than=0: no grace).
+        await team_db.write(artifacts.gc, team_db.blobs, older_than=0, dry_run=False)
+        assert team_sqlite.blobs.exists(kept.artifact.sha256)
+    finally:
+        await team_db.close()
+        await team_sqlite.close()
+
+
+async def test_artifacts_gc_survives_uploads_finishing_while_it_looks_at_temp_files(app):
+    import threading
+    import time
+
+    from taskloom.services import artifacts
+
+    stop = threading.Event()
+
+    def uploads_finishing() -> None:
+        # Many writers open at once, then all finishing: their temp files vanish from tmp/ in a burst.
+        n = 0
+        while not stop.is_set():
+            writers = [app.blobs.writer(1 << 20) for _ in range(64)]
+            for w in writers:
+                n += 1
+                w.write(b"x%d" % n)
+            for w in writers:
+                w.commit()
+
+    worker = threading.Thread(target=uploads_finishing)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            await app.write(artifacts.gc, app.blobs, older_than=600.0, dry_run=True)
+    finally:
+        stop.set()
+        worker.join()

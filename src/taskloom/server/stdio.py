@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from mcp.server.stdio import stdio_server
 from mcp.types import INVALID_REQUEST, PARSE_ERROR
 
 MAX_LINE = 64 * 1024 * 1024  # bytes; a whole plan_import arrives as one line
+DRAIN_SECONDS = 60.0  # at end of input, how long requests still running may take to be answered
 
 
 class _Lines:
@@ -34,9 +36,10 @@ class _Lines:
     JSON-RPC message. Checking costs one more parse of each line: microseconds against a call.
     """
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pending: InFlight) -> None:
         self._reader = reader
         self._writer = writer
+        self._pending = pending
 
     def __aiter__(self) -> _Lines:
         return self
@@ -45,12 +48,17 @@ class _Lines:
         while True:
             raw = await self._reader.readline()
             if not raw:
+                # The SDK answers requests still running at end of input with "Connection
+                # closed", although they go on and commit (a claim would then be held by an agent
+                # told it failed). So end the input only once they have been answered.
+                await self._pending.drained(DRAIN_SECONDS)
                 raise StopAsyncIteration
             line = raw.decode("utf-8", "replace")
             if not line.strip():
                 continue
             try:
-                types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                self._pending.received(message)
                 return line
             except ValueError:  # pydantic's ValidationError is one
                 answer = rejection(line)
@@ -63,6 +71,8 @@ def rejection(line: str) -> str | None:
     """The JSON-RPC error line for a message that does not parse; None for a bad notification."""
     try:
         message = json.loads(line)
+    except RecursionError:  # JSON nested past Python's recursion limit: valid, but no request of ours
+        return _error(None, INVALID_REQUEST, "Invalid request: nested too deeply.")
     except ValueError:
         return _error(None, PARSE_ERROR, "Parse error: the line is not JSON.")
     request_id = message.get("id") if isinstance(message, dict) else None
@@ -83,12 +93,50 @@ def _error(request_id: str | int | None, code: int, message: str) -> str:
     return json.dumps(body, separators=(",", ":")) + "\n"
 
 
+class InFlight:
+    """The ids of requests read but not yet answered."""
+
+    def __init__(self) -> None:
+        self._ids: set[str | int] = set()
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def received(self, message: object) -> None:
+        if isinstance(message, types.JSONRPCRequest):
+            self._ids.add(message.id)
+            self._empty.clear()
+        elif isinstance(message, types.JSONRPCNotification) and message.method == "notifications/cancelled":
+            # A cancelled request may never be answered.
+            self._answered((message.params or {}).get("requestId"))
+
+    def sent(self, line: str) -> None:
+        if match := _RESPONSE.match(line):
+            self._answered(json.loads(match.group(1)))
+
+    def _answered(self, request_id: object) -> None:
+        self._ids.discard(request_id)  # type: ignore[arg-type]
+        if not self._ids:
+            self._empty.set()
+
+    async def drained(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._empty.wait(), timeout)
+        except TimeoutError:
+            pass  # a request that never ends must not keep the process alive forever
+
+
+# How the SDK writes a response (model_dump_json keeps field order): only the prefix is read.
+_RESPONSE = re.compile(r'^\{"jsonrpc":"2\.0","id":("(?:[^"\\]|\\.)*"|-?\d+),"(?:result|error)"')
+
+
 class _Writer:
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, pending: InFlight) -> None:
         self._writer = writer
+        self._pending = pending
 
     async def write(self, text: str) -> None:
         self._writer.write(text.encode("utf-8"))
+        self._pending.sent(text)
 
     async def flush(self) -> None:
         await self._writer.drain()
@@ -124,7 +172,8 @@ async def stdio_streams() -> AsyncIterator[tuple]:
         )
         writer = asyncio.StreamWriter(w_transport, w_protocol, None, loop)
         try:
-            async with stdio_server(stdin=_Lines(reader, writer), stdout=_Writer(writer)) as streams:
+            pending = InFlight()
+            async with stdio_server(stdin=_Lines(reader, writer, pending), stdout=_Writer(writer, pending)) as streams:
                 yield streams
         finally:
             r_transport.close()

@@ -77,9 +77,10 @@ class Taskloom:
 
 
 def artifacts_dir(settings: Settings) -> Path:
-    """Blobs live beside the database file, named after it: two databases in one directory must
-    never share blobs, or one's gc would collect the other's. An in-memory database gets a
+    """Blobs live beside the database file, named after its whole name (`team.db-artifacts`, like
+    SQLite's `-wal`): two databases in one directory must never share blobs, or one's gc would
+    collect the other's, and `team.db` and `team.sqlite` share a stem. An in-memory database gets a
     private temp directory (created only when the first artifact is written)."""
     if str(settings.db_path) == ":memory:":
         return Path(tempfile.gettempdir()) / f"taskloom-artifacts-{uuid.uuid4().hex}"
-    return settings.db_path.parent / f"{settings.db_path.stem}-artifacts"
+    return settings.db_path.parent / f"{settings.db_path.name}-artifacts"

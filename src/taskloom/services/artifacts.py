@@ -233,7 +233,7 @@ def gc(tx: Tx, scope: Scope, blobs: BlobStore, *, older_than: float, dry_run: bo
         if sha in held or (sha not in doomed_shas and blobs.age(sha) < older_than):
             continue
         blobs_removed += 1
-        freed += blobs.path(sha).stat().st_size if dry_run else blobs.delete(sha)
+        freed += blobs.size(sha) if dry_run else blobs.delete(sha)
     temps = blobs.stale_temps(older_than)
     if not dry_run:
         for path in temps:

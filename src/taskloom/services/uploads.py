@@ -88,7 +88,9 @@ async def _store(
     app: Taskloom, reader: BinaryIO, total: int, limit: int, progress: Progress | None
 ) -> tuple[Stored, bytes]:
     """Copy `reader` into a new blob chunk by chunk, off the event loop; returns it and its first bytes."""
-    writer = await anyio.to_thread.run_sync(app.blobs.writer, limit)
+    # Made here, not in a worker thread: a cancellation while a thread made it would leak its
+    # open, locked temp file (mkstemp and flock take microseconds).
+    writer = app.blobs.writer(limit)
 
     def step() -> bytes:
         chunk = reader.read(CHUNK)

@@ -141,7 +141,17 @@ class BlobStore:
                         yield sha
 
     def age(self, sha256: str) -> float:
-        return time.time() - self.path(sha256).stat().st_mtime
+        """Seconds since the blob was written or last re-uploaded; 0 if it is gone meanwhile."""
+        try:
+            return time.time() - self.path(sha256).stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    def size(self, sha256: str) -> int:
+        try:
+            return self.path(sha256).stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def stale_temps(self, older_than: float) -> list[Path]:
         """Temp files of uploads that died (or are still running, if younger than `older_than`)."""
@@ -149,10 +159,14 @@ class BlobStore:
         if not tmp.is_dir():
             return []
         cutoff = time.time() - older_than
-        return [
-            p for p in tmp.iterdir()
-            if p.name.startswith(TEMP_PREFIX) and p.stat().st_mtime < cutoff and not _in_use(p)
-        ]
+        stale = []
+        for path in tmp.iterdir():
+            try:
+                if path.name.startswith(TEMP_PREFIX) and path.stat().st_mtime < cutoff and not _in_use(path):
+                    stale.append(path)
+            except FileNotFoundError:  # an upload finished (renamed it) while we looked
+                continue
+        return stale
 
 
 def _in_use(path: Path) -> bool:
