@@ -285,3 +285,47 @@ async def test_names_are_stored_nfc_normalised_and_stripped_so_both_spellings_fi
 async def test_names_with_separators_control_characters_or_too_long_are_refused(app):
     for name in ["", "   ", "dir/file.txt", "..\\evil.txt", "line\nbreak", "tab\there", "nul\x00", "del\x7f", "a" * 256]:
         await refused(app, "invalid_input", uploads.Source(content="x"), name=name)
+
+
+def test_a_directory_swapped_for_a_symlink_mid_open_never_lets_an_outside_file_be_read(tmp_path):
+    """A race, run for a second: another thread keeps replacing a directory inside the root with
+    a symlink to a directory outside it. Every open either reads the inside file or is refused
+    with one of our errors; none reads the outside file, and none crashes."""
+    import threading
+    import time as clock
+
+    root = (tmp_path / "root").resolve()
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "f.txt").write_text("inside")
+    outside = (tmp_path / "outside").resolve()
+    outside.mkdir()
+    (outside / "f.txt").write_text("SECRET")
+    stop = threading.Event()
+
+    def swap() -> None:
+        real, parked, link = root / "real", root / "parked", root / "real.link"
+        while not stop.is_set():
+            os.rename(real, parked)
+            link.symlink_to(outside)
+            os.rename(link, real)
+            os.unlink(real)
+            os.rename(parked, real)
+
+    swapper = threading.Thread(target=swap, daemon=True)
+    swapper.start()
+    read_inside = refused = 0
+    try:
+        deadline = clock.monotonic() + 1.0
+        while clock.monotonic() < deadline:
+            try:
+                fd, _ = uploads.open_within("real/f.txt", (root,))
+            except TaskloomError:
+                refused += 1
+                continue
+            with os.fdopen(fd, "rb") as f:
+                assert f.read() == b"inside"
+            read_inside += 1
+    finally:
+        stop.set()
+        swapper.join()
+    assert read_inside and refused  # the race really ran both ways

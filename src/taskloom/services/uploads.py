@@ -168,9 +168,10 @@ def readable_roots(app: Taskloom) -> tuple[Path, ...]:
 def open_within(path: str, roots: tuple[Path, ...]) -> tuple[int, int]:
     """Open a regular file that really lies inside one of `roots`; returns (fd, size).
 
-    The check is on the fully resolved path, so `..` and symlinks cannot leave the roots, and the
-    file is opened with O_NOFOLLOW and re-checked by inode, so swapping in a symlink after the
-    check does not help either. FIFOs and devices are refused before they are read.
+    The check is on the fully resolved path, so `..` and symlinks cannot leave the roots. The file
+    is then opened with O_NOFOLLOW and the path the kernel actually opened is checked again, so
+    swapping a symlink in anywhere on the path after the first check does not help either. FIFOs
+    and devices are refused before they are read.
     """
     if not roots:
         raise InvalidInput(
@@ -194,15 +195,23 @@ def open_within(path: str, roots: tuple[Path, ...]) -> tuple[int, int]:
     except OSError as exc:
         raise InvalidInput(f"Cannot open {path}: {exc.strerror}.", hint="Upload a readable regular file.") from None
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != _identity(real):
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise InvalidInput(f"{path} is not a regular file.", hint="Upload a regular file, not a device or pipe.")
+    opened = _opened_path(fd)
+    if opened is None or not any(opened.is_relative_to(root) for root in roots):
+        # A directory on the path was swapped for a symlink between the check and the open.
+        os.close(fd)
+        raise InvalidInput(f"{path} moved outside the allowed directories while it was opened.", hint="Try again.")
     return fd, st.st_size
 
 
-def _identity(path: Path) -> tuple[int, int]:
-    st = os.stat(path, follow_symlinks=False)
-    return st.st_dev, st.st_ino
+def _opened_path(fd: int) -> Path | None:
+    """Where the open file really is, as the kernel saw it at open time (Linux's /proc)."""
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        return None
 
 
 async def read(
