@@ -8,22 +8,7 @@ fuzzing the graph (test_fuzz_tools.py); services/waits.py now refuses each of th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from tests.fuzz.rig import Rig, seed_plan
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-async def rig() -> AsyncIterator[Rig]:
-    async with Rig.open(seed_plan) as rig:
-        yield rig
+from tests.fuzz.rig import Rig
 
 
 async def test_a_subtask_that_depends_on_its_parent_is_refused_as_a_cycle(rig: Rig):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.rig import Rig, examples, seed_plan
+from tests.fuzz.rig import Rig, examples
 
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 UPPER_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -114,16 +113,6 @@ def disk_bytes(db_path: Path) -> bytes:
 def answer_text(result: Any) -> str:
     return result.text + json.dumps(result.structured, ensure_ascii=False)
 
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-async def rig() -> AsyncIterator[Rig]:
-    async with Rig.open(seed_plan) as rig:
-        yield rig
 
 
 PATHS = ["message_body", "message_subject", "task_note", "task_context", "task_description"]

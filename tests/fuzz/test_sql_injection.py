@@ -13,14 +13,13 @@ Every string the server stores or filters by is a bound parameter, so quotes, co
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.rig import TASKS, Rig, seed_plan
+from tests.fuzz.rig import TASKS, Rig
 from tests.fuzz.strategies import resolve
 
 ATTACKS = [
@@ -55,16 +54,6 @@ BASE = {
     "name": "n",
 }
 
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-async def rig() -> AsyncIterator[Rig]:
-    async with Rig.open(seed_plan) as rig:
-        yield rig
 
 
 def base_value(schema: dict[str, Any], name: str, defs: dict[str, Any]) -> Any:

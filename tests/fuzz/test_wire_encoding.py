@@ -15,29 +15,17 @@ import os
 import select
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.fuzz.rig import Rig, seed_plan
 
 TASKLOOM = str(Path(sys.executable).with_name("taskloom"))
 ANSWER_DEADLINE = 10.0  # seconds for one answer from a live server process
 
 # ---------------------------------------------------------------- in memory
 
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"  # module-wide, so that one seeded rig serves every in-memory case
-
-
-@pytest.fixture(scope="module")
-async def rig() -> AsyncIterator[Rig]:
-    async with Rig.open(seed_plan) as rig:
-        yield rig
 
 
 # Free-text fields with no length limit skip pydantic's string conversion, so a lone surrogate
