@@ -66,13 +66,16 @@ def resolve_db(cli_value: str | None, env: dict[str, str] | None = None) -> Path
     return DEFAULT_DB
 
 
-def resolve_lease(cli_value: float | None, env: dict[str, str] | None = None) -> float:
+def _resolve_seconds(cli_value: float | None, name: str, default: float, env: dict[str, str] | None) -> float:
+    """The command-line value, then the environment variable `name`, then the default."""
     env = os.environ if env is None else env
     if cli_value is not None:
         return cli_value
-    if env.get("TASKLOOM_LEASE_SECONDS"):
-        return float(env["TASKLOOM_LEASE_SECONDS"])
-    return DEFAULT_LEASE_SECONDS
+    return float(env[name]) if env.get(name) else default
+
+
+def resolve_lease(cli_value: float | None, env: dict[str, str] | None = None) -> float:
+    return _resolve_seconds(cli_value, "TASKLOOM_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, env)
 
 
 def resolve_roots(cli_value: list[str] | None, env: dict[str, str] | None = None) -> tuple[Path, ...] | None:
@@ -97,9 +100,4 @@ def resolve_tokens_file(cli_value: str | None, env: dict[str, str] | None = None
 
 def resolve_http_timeout(cli_value: float | None, env: dict[str, str] | None = None) -> float:
     """`--http-timeout`, then `TASKLOOM_HTTP_TIMEOUT`, then HTTP_TIMEOUT seconds."""
-    env = os.environ if env is None else env
-    if cli_value is not None:
-        return cli_value
-    if env.get("TASKLOOM_HTTP_TIMEOUT"):
-        return float(env["TASKLOOM_HTTP_TIMEOUT"])
-    return HTTP_TIMEOUT
+    return _resolve_seconds(cli_value, "TASKLOOM_HTTP_TIMEOUT", HTTP_TIMEOUT, env)
