@@ -18,7 +18,7 @@ import httpx2
 from taskloom.server.run import request_body_limit
 from tests.security.common import JSON_IN, rows
 from tests.server.test_http_security import initialize, modern_call
-from tests.server.test_transports import _next_event, serving
+from tests.server.test_transports import _next_event, serving, sse_endpoint
 
 MAX_ARTIFACT = 3000
 LIMIT = request_body_limit(MAX_ARTIFACT)
@@ -76,11 +76,8 @@ async def test_an_sse_message_post_over_the_limit_gets_413_and_the_session_goes_
         base = url.removesuffix("/sse")
         async with (
             httpx2.AsyncClient(base_url=base, timeout=10) as http,
-            http.stream("GET", "/sse", headers={"accept": "text/event-stream"}) as stream,
+            sse_endpoint(http) as (endpoint, lines),
         ):
-            lines = stream.aiter_lines()  # keep it referenced: collecting it closes the stream
-            event, endpoint = await _next_event(lines)
-            assert event == "endpoint"
             assert_too_large(await http.post(endpoint, headers=JSON_IN, content=padded(initialize(), LIMIT + 1)))
             response = await http.post(endpoint, headers=JSON_IN, content=padded(initialize(), LIMIT))
             assert response.status_code == 202, response.text

@@ -24,7 +24,7 @@ import pytest
 from taskloom.server.run import request_body_limit
 from tests.security.common import JSON_IN, rows
 from tests.server.test_http_security import initialize, modern_call
-from tests.server.test_transports import _next_event, serving
+from tests.server.test_transports import _next_event, serving, sse_endpoint
 
 TIMEOUT = 1.5  # seconds, TASKLOOM_HTTP_TIMEOUT for these servers
 LATE = 10.0  # seconds: a cut-off this late means the deadline did not work (generous for a loaded machine)
@@ -166,11 +166,8 @@ async def test_a_long_lived_event_stream_outlasts_the_timeout(tmp_path):
         base = url.removesuffix("/sse")
         async with (
             httpx2.AsyncClient(base_url=base, timeout=10) as http,
-            http.stream("GET", "/sse", headers={"accept": "text/event-stream"}) as stream,
+            sse_endpoint(http) as (endpoint, lines),
         ):
-            lines = stream.aiter_lines()  # keep it referenced: collecting it closes the stream
-            event, endpoint = await _next_event(lines)
-            assert event == "endpoint"
             await asyncio.sleep(TIMEOUT * 1.5)  # the time passing is the point: the stream must survive it
             response = await http.post(endpoint, headers=JSON_IN, json=initialize())
             assert response.status_code == 202, response.text

@@ -23,7 +23,13 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
-from tests.server.test_transports import PROJECT, TASKLOOM, _next_event, create_claim_finish, serving
+from tests.server.test_transports import (
+    PROJECT,
+    TASKLOOM,
+    create_claim_finish,
+    serving,
+    sse_endpoint,
+)
 
 TOKEN = "s3cret-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -190,11 +196,7 @@ async def test_with_a_token_sse_needs_it_on_the_stream_and_on_every_message_post
             for auth in BAD_AUTH:
                 assert_unauthorized(await http.get("/sse", headers={"accept": "text/event-stream", **auth}))
 
-            async with http.stream("GET", "/sse", headers={"accept": "text/event-stream", **AUTH}) as stream:
-                assert stream.status_code == 200
-                lines = stream.aiter_lines()  # keep it referenced: collecting it closes the stream
-                event, endpoint = await _next_event(lines)
-                assert event == "endpoint"
+            async with sse_endpoint(http, AUTH) as (endpoint, _lines):
                 # Holding a session id is not enough: each POST needs the token too.
                 for auth in BAD_AUTH:
                     assert_unauthorized(
@@ -313,11 +315,7 @@ async def test_sse_requests_naming_a_foreign_host_get_421_and_a_foreign_origin_4
             assert "Invalid Origin header" in response.text
         async with httpx2.AsyncClient(base_url=base, timeout=10) as http:
             # A legitimate session's message endpoint is guarded the same way.
-            async with http.stream("GET", "/sse", headers=stream_headers) as stream:
-                assert stream.status_code == 200
-                lines = stream.aiter_lines()  # keep it referenced: collecting it closes the stream
-                event, endpoint = await _next_event(lines)
-                assert event == "endpoint"
+            async with sse_endpoint(http, stream_headers) as (endpoint, _lines):
                 for host in foreign_hosts(port):
                     response = await http.post(endpoint, headers={**JSON_IN, "host": host}, json=initialize())
                     assert response.status_code == 421, (host, response.status_code)

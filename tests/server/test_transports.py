@@ -13,14 +13,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-
 from mcp import Client, StdioServerParameters
 from mcp.client.session import ClientSession
 from mcp.client.sse import sse_client
@@ -236,12 +235,23 @@ async def _next_event(lines) -> tuple[str, str]:
                 return event, "\n".join(data)
             continue
         field, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
+        value = value.removeprefix(" ")
         if field == "event":
             event = value
         elif field == "data":
             data.append(value)
     raise AssertionError("the SSE stream ended")
+
+
+@asynccontextmanager
+async def sse_endpoint(http: httpx2.AsyncClient, headers: dict[str, str] | None = None) -> AsyncIterator[tuple[str, Any]]:
+    """An open SSE stream on `http` (based at the server's root): yields (message endpoint, lines)."""
+    async with http.stream("GET", "/sse", headers={"accept": "text/event-stream", **(headers or {})}) as stream:
+        assert stream.status_code == 200
+        lines = stream.aiter_lines()  # keep it referenced: collecting it closes the stream
+        event, endpoint = await _next_event(lines)
+        assert event == "endpoint", (event, endpoint)
+        yield endpoint, lines
 
 
 async def _rpc_result(lines, request_id: int) -> dict[str, Any]:
@@ -257,11 +267,7 @@ async def _rpc_result(lines, request_id: int) -> dict[str, Any]:
 async def _connect_and_drop_mid_stream(base: str, title: str) -> str:
     """A raw SSE session: initialize, create a task, send another call, then hang up before its answer."""
     async with httpx2.AsyncClient(base_url=base, timeout=10) as http:
-        async with http.stream("GET", "/sse", headers={"accept": "text/event-stream"}) as stream:
-            assert stream.status_code == 200
-            lines = stream.aiter_lines()
-            event, endpoint = await _next_event(lines)
-            assert event == "endpoint", (event, endpoint)
+        async with sse_endpoint(http) as (endpoint, lines):
 
             async def post(message: dict[str, Any]) -> None:
                 sent = await http.post(endpoint, json={"jsonrpc": "2.0", **message})
