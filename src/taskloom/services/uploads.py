@@ -64,7 +64,12 @@ async def upload(
     with reader:
         sha = hashlib.sha256(reader.getbuffer()).hexdigest() if isinstance(reader, io.BytesIO) else None
         await app.peek(artifacts.precheck, links or ["project"], total, quota, sha, agent=agent)
-        stored, head = await _store(app, reader, total, limit, progress)
+        # Bytes in memory are hashed already: if they are on disk, copying them again is waste.
+        kept = app.blobs.known(sha, total) if sha else None
+        if kept is not None:
+            stored, head = kept, reader.getvalue()[:8192]  # type: ignore[union-attr]
+        else:
+            stored, head = await _store(app, reader, total, limit, progress)
     try:
         return await app.write(
             artifacts.record,

@@ -70,10 +70,9 @@ class BlobWriter:
         sha = self._hash.hexdigest()
         final = self._blobs.path(sha)
         try:
-            if final.exists():
+            if (kept := self._blobs.known(sha, self.size)) is not None:
                 self._temp.unlink()
-                os.utime(final)  # fresh again: gc leaves recently written orphans alone
-                return Stored(sha, self.size, new=False)
+                return kept
             final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(self._temp, 0o444)  # blobs are immutable
             os.replace(self._temp, final)
@@ -111,6 +110,15 @@ class BlobStore:
         except BaseException:
             writer.abort()
             raise
+
+    def known(self, sha256: str, size: int) -> Stored | None:
+        """The blob, if these bytes are stored already: freshened, so gc's grace period starts
+        again for an orphan that an upload is about to record."""
+        try:
+            os.utime(self.path(sha256))
+        except FileNotFoundError:
+            return None
+        return Stored(sha256, size, new=False)
 
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
