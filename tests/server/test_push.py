@@ -89,7 +89,9 @@ async def test_each_resource_reads_as_json_matching_its_tool(client):
     await call(client, "stream_create", code="api", name="API")
     await call(client, "task_create", tasks=[{"title": "Routes", "stream": "api"}])
     await call(client, "agent_init")
-    await call(client, "message_send", to="tester", body="self-note", subject="hello")  # not shown: own message
+    await call(client, "agent_init", agent="other")
+    await call(client, "message_send", to="tester", body="hello", agent="other")
+    await call(client, "message_inbox", ack=[1], agent="tester")
 
     async def read(uri: str) -> dict:
         [content] = (await client.read_resource(uri)).contents
@@ -99,7 +101,7 @@ async def test_each_resource_reads_as_json_matching_its_tool(client):
     assert (await read("taskloom://tasks/T-1")) == await call(client, "task_get", task="T-1")
     assert (await read("taskloom://streams/api"))["stream"]["code"] == "api"
     assert (await read("taskloom://status"))["counts"] == {"ready": 1}
-    assert (await read("taskloom://agents/tester/inbox")) == {"messages": [], "unread": 0}
+    assert (await read("taskloom://agents/tester/inbox")) == await call(client, "message_inbox", agent="tester")
 
 
 @pytest.mark.parametrize(

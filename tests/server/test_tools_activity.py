@@ -81,7 +81,7 @@ async def test_every_change_is_an_event_in_order_with_who_and_what(c):
     ids = [e["id"] for e in events]
     assert ids == sorted(set(ids))
     assert ids[0] >= 1
-    assert events[6]["payload"]["title"] == "on it"
+    assert set(events[6]["payload"]) == {"id"}  # the feed is open to all: no message text in it
     assert events[9]["payload"] == {"text": "handing over to ship"}
 
 

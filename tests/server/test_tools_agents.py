@@ -27,6 +27,7 @@ from taskloom.resolver import Resolver
 from taskloom.server import build_server
 from taskloom.services import planning
 from taskloom.services.app import Taskloom
+from taskloom.store.sqlite import migrate
 from tests.conftest import call, call_error
 
 ONLINE = 120.0  # Settings.online_seconds default
@@ -92,7 +93,7 @@ async def test_agent_init_registers_the_agent_and_reports_health(client, clock):
     }
     assert out["health"] == {
         "store": "sqlite",
-        "schema_version": 5,
+        "schema_version": migrate.latest_version(),
         "server_version": __version__,
         "resolver_last_run": None,  # no resolver has run on this database yet
     }

@@ -18,7 +18,14 @@ TASK_ARTIFACTS = 20  # artifacts returned with a claim or a task_get
 def check_text(field: str, value: str | None, limit: int = MAX_TEXT) -> None:
     if value is None:
         return
-    size = len(value.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        # A lone surrogate is not text: no table column can store it, and a JSON payload that
+        # escapes it would break every reader of the page it lands on.
+        raise InvalidInput(
+            f"{field} holds an unpaired UTF-16 surrogate.", hint=f"Send {field} as valid Unicode text."
+        ) from None
     if size > limit:
         raise TooLarge(
             f"{field} is {size} bytes; the limit is {limit} bytes.",

@@ -40,6 +40,11 @@ def _address(tx: Tx, scope: Scope, to: str) -> tuple[str, int | None, int]:
         members = tx.all("thread_members", {"task_id": task["id"], "recipient": recipient})
         return recipient, task["id"], len({r["name"] for r in members} - {scope.agent})
     agent = name if kind == "agent" and name else to
+    if agent == scope.agent:
+        raise InvalidInput(
+            "That is you: an inbox never shows its own agent's messages.",
+            hint="Keep notes to yourself with memory_set, or address someone else.",
+        )
     if tx.one("agent_by_name", {"project": scope.project_id, "name": agent}) is None:
         raise NotFound(
             f"No agent named {agent!r} has joined project {scope.project}.",
@@ -70,8 +75,7 @@ def send(
         if original is None:
             raise NotFound(f"No message {reply_to} to reply to.", hint="message_inbox shows message ids.")
         if to is None:
-            # A reply goes back where it came from: the thread, or the sender.
-            to = original["recipient"] if original["recipient"].startswith("task:") else f"agent:{original['sender']}"
+            to = _reply_address(original)
         subject = subject or _re(original["subject"])
         task_id = original["task_id"]
     if not to:
@@ -127,7 +131,12 @@ def post(
             "now": scope.now,
         },
     )
-    event(tx, scope, f"{kind}.sent", recipient, id=message_id, title=subject[:80])
+    thread = recipient.startswith("task:")
+    if task_id is not None and (thread or kind == "escalation"):
+        sender = scope.agent if thread else None  # an escalation's sender is not in the thread
+        tx.run("thread_readers_add", {"task_id": task_id, "sender": sender})
+    # No text in the event: the feed is open to every agent, a message only to its audience.
+    event(tx, scope, f"{kind}.sent", recipient, id=message_id)
     return message_id
 
 
@@ -140,23 +149,13 @@ def inbox(
     mark_read: bool,
     ack: list[int] | None = None,
 ) -> Inbox:
-    me = scope.require_agent()
+    scope.require_agent()
     if ack:
         _ack(tx, scope, ack)
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be 1..{MAX_PAGE}.")
-    agent = tx.one("agent_by_name", {"project": scope.project_id, "name": me})
-    rows = tx.all(
-        "inbox",
-        {
-            "project": scope.project_id,
-            "me": me,
-            "role": agent["role"] if agent else None,
-            "task_id": task_row(tx, scope, task)["id"] if task else None,
-            "unread_only": unread_only,
-            "limit": limit,
-        },
-    )
+    task_id = task_row(tx, scope, task)["id"] if task else None
+    rows = _audience(tx, scope, task_id=task_id, unread_only=unread_only, limit=limit)
     unread = rows[0]["unread_total"] if rows else 0
     if mark_read and rows:
         _mark(tx, scope, [r["id"] for r in rows], ack=False)
@@ -177,16 +176,43 @@ def _ack(tx: Tx, scope: Scope, ids: list[int]) -> list[int]:
     if len(ids) > MAX_PAGE:
         raise InvalidInput(f"At most {MAX_PAGE} ids per call.")
     wanted = sorted(set(ids))
-    known = {r["id"] for r in tx.all("message_ids_known", {"project": scope.project_id, "ids": json.dumps(wanted)})}
-    missing = [i for i in wanted if i not in known]
+    # Only what the caller can read: acknowledging someone else's escalation would settle it.
+    mine = {r["id"] for r in _audience(tx, scope, ids=wanted, limit=len(wanted))}
+    missing = [i for i in wanted if i not in mine]
     if missing:
         raise NotFound(
-            f"No message(s) {', '.join(map(str, missing))} in this project.",
+            f"No message(s) {', '.join(map(str, missing))} in your inbox.",
             hint="message_inbox shows your messages and their ids. Nothing was acknowledged.",
         )
     _mark(tx, scope, wanted, ack=True)
+    tx.run("messages_acked", {"project": scope.project_id, "ids": json.dumps(wanted), "now": scope.now})
     event(tx, scope, "message.acked", f"agent:{scope.agent}", ids=wanted)
     return wanted
+
+
+def _audience(
+    tx: Tx,
+    scope: Scope,
+    *,
+    limit: int,
+    task_id: int | None = None,
+    unread_only: bool = False,
+    ids: list[int] | None = None,
+) -> list[Row]:
+    """The caller's inbox rows, unread first: everything it may read, narrowed by the filters."""
+    agent = tx.one("agent_by_name", {"project": scope.project_id, "name": scope.agent})
+    return tx.all(
+        "inbox",
+        {
+            "project": scope.project_id,
+            "me": scope.agent,
+            "role": agent["role"] if agent else None,
+            "task_id": task_id,
+            "unread_only": unread_only,
+            "ids": None if ids is None else json.dumps(ids),
+            "limit": limit,
+        },
+    )
 
 
 def _mark(tx: Tx, scope: Scope, ids: list[int], *, ack: bool) -> None:
@@ -209,8 +235,18 @@ def _message(row: Row) -> Message:
         reply_to=row["reply_to"],
         at=iso(row["created_at"]),
         read=row["read_at"] is not None,
-        acked=row["acked_at"] is not None,
+        acked=row["my_ack"] is not None,
     )
+
+
+def _reply_address(original: Row) -> str:
+    """Where a reply goes by default: the thread it came from, else its sender. The resolver is
+    no agent to write to, so a reply to one of its escalations goes to the task's thread."""
+    if original["recipient"].startswith("task:"):
+        return original["recipient"]
+    if original["sender"] == SYSTEM_AGENT and original["task_code"]:
+        return f"task:{original['task_code']}"
+    return f"agent:{original['sender']}"
 
 
 def _first_line(body: str) -> str:

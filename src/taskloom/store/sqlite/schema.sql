@@ -83,6 +83,8 @@ CREATE INDEX tasks_claim_order ON tasks (project_id, status, priority, rank DESC
 CREATE INDEX tasks_stream_status ON tasks (stream_id, status) WHERE stream_id IS NOT NULL;
 CREATE INDEX tasks_parent_status ON tasks (parent_id, status, id) WHERE parent_id IS NOT NULL;
 CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE status = 'in_progress';
+-- The tasks an agent holds now (an inbox, agent_list) without walking all it ever finished.
+CREATE INDEX tasks_claimed_by ON tasks (project_id, claimed_by, status) WHERE claimed_by IS NOT NULL;
 
 CREATE TABLE task_deps (
     task_id INTEGER NOT NULL REFERENCES tasks(id),
@@ -133,7 +135,7 @@ CREATE TABLE memory (
     version INTEGER NOT NULL DEFAULT 1,
     UNIQUE (project_id, scope, key)
 );
-CREATE INDEX memory_expiry ON memory (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX memory_expiry ON memory (project_id, expires_at) WHERE expires_at IS NOT NULL;
 
 CREATE TABLE agents (
     id INTEGER PRIMARY KEY,
@@ -161,7 +163,8 @@ CREATE TABLE roles (
 );
 
 -- One row per message, whatever the audience; who has read or acknowledged it is in receipts.
--- recipient is 'agent:<name>', 'role:<slug>', 'all' or 'task:<code>'.
+-- recipient is 'agent:<name>', 'role:<slug>', 'all' or 'task:<code>'. acked_at is the first
+-- acknowledgement by anyone the message was for: one settles an escalation.
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY,
     project_id INTEGER NOT NULL REFERENCES projects(id),
@@ -173,12 +176,25 @@ CREATE TABLE messages (
     body TEXT NOT NULL,
     ack_required INTEGER NOT NULL DEFAULT 0,
     reply_to INTEGER REFERENCES messages(id),
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    acked_at REAL
 );
 CREATE INDEX messages_recipient ON messages (project_id, recipient, id);
 CREATE INDEX messages_task ON messages (task_id, id) WHERE task_id IS NOT NULL;
+CREATE INDEX messages_open_escalations ON messages (project_id, id) WHERE kind = 'escalation' AND acked_at IS NULL;
 -- Escalations also reach the task's creator, found through this.
 CREATE INDEX messages_escalations ON messages (project_id, task_id) WHERE kind = 'escalation';
+
+-- Who reads a task's thread besides its current holder: whoever wrote in it, and the task's
+-- creator and holder at the time of any message there or of an escalation about the task.
+-- Written on send, so an inbox looks up its own threads instead of walking everyone's.
+CREATE TABLE thread_readers (
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    agent TEXT NOT NULL,
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    PRIMARY KEY (project_id, agent, task_id)
+) WITHOUT ROWID;
+CREATE INDEX thread_readers_task ON thread_readers (task_id);
 
 CREATE TABLE message_receipts (
     message_id INTEGER NOT NULL REFERENCES messages(id),

@@ -81,23 +81,26 @@ SELECT m.*, t.code AS task_code FROM messages m LEFT JOIN tasks t ON t.id = m.ta
 WHERE m.project_id = :project AND m.id = :id;
 
 -- name: inbox
--- Everything addressed to :me: directly, through its role, to all, in a task thread it is
--- part of (it holds or created the task, or has written in the thread), or an escalation about
--- a task it created. Unread first.
-WITH audience AS (
+-- Everything addressed to :me: directly, through its role, to all, in a task thread it reads
+-- (it holds the task now, or is one of the thread's readers), or an escalation about a task it
+-- created (the creator is a reader of every escalated task). Every branch starts from :me's own
+-- rows, so the cost follows the reader's share of the project, not the project. :ids (a JSON
+-- list, or null) narrows it to those messages. Unread first.
+WITH threads AS (
+    SELECT id FROM tasks
+    WHERE project_id = :project AND claimed_by = :me AND status IN ('in_progress', 'blocked')
+    UNION
+    SELECT task_id FROM thread_readers WHERE project_id = :project AND agent = :me
+),
+audience AS (
     SELECT id FROM messages
     WHERE project_id = :project AND recipient IN ('agent:' || :me, 'all', 'role:' || :role)
     UNION
-    SELECT m.id FROM messages m JOIN tasks t ON t.id = m.task_id
-    WHERE m.project_id = :project AND m.kind = 'escalation' AND t.created_by = :me
-    UNION
-    SELECT m.id FROM messages m JOIN tasks t ON t.id = m.task_id
-    WHERE m.project_id = :project AND m.recipient >= 'task:' AND m.recipient < 'task;'
-      AND (t.claimed_by = :me OR t.created_by = :me
-           OR EXISTS (SELECT 1 FROM messages p WHERE p.task_id = m.task_id AND p.sender = :me
-                      AND p.recipient = m.recipient))
+    SELECT m.id FROM threads h JOIN messages m ON m.task_id = h.id JOIN tasks t ON t.id = h.id
+    WHERE (m.recipient >= 'task:' AND m.recipient < 'task;')
+       OR (m.kind = 'escalation' AND t.created_by = :me)
 )
-SELECT m.*, t.code AS task_code, r.read_at, r.acked_at,
+SELECT m.*, t.code AS task_code, r.read_at, r.acked_at AS my_ack,
     count(*) FILTER (WHERE r.read_at IS NULL) OVER () AS unread_total
 FROM audience a JOIN messages m ON m.id = a.id
 LEFT JOIN tasks t ON t.id = m.task_id
@@ -105,26 +108,39 @@ LEFT JOIN message_receipts r ON r.message_id = m.id AND r.agent = :me
 WHERE m.sender != :me
   AND (:task_id IS NULL OR m.task_id = :task_id)
   AND (NOT :unread_only OR r.read_at IS NULL)
+  AND (:ids IS NULL OR m.id IN (SELECT value FROM json_each(:ids)))
 ORDER BY r.read_at IS NULL DESC, CASE WHEN r.read_at IS NULL THEN m.id ELSE -m.id END
 LIMIT :limit;
 
 -- name: receipts_mark
--- Mark messages read (and acknowledged when :ack); first times are kept.
+-- Mark messages read (and acknowledged when :ack); first times are kept. CROSS JOIN keeps the
+-- ids as the outer loop: without ANALYZE the planner would rather walk the project's messages.
 INSERT INTO message_receipts (message_id, agent, read_at, acked_at)
 SELECT m.id, :me, :now, CASE WHEN :ack THEN :now END
-FROM messages m WHERE m.project_id = :project AND m.id IN (SELECT value FROM json_each(:ids))
+FROM json_each(:ids) j CROSS JOIN messages m ON m.id = j.value
+WHERE m.project_id = :project
 ON CONFLICT (message_id, agent) DO UPDATE SET
     read_at = coalesce(message_receipts.read_at, excluded.read_at),
     acked_at = coalesce(message_receipts.acked_at, excluded.acked_at);
 
--- name: message_ids_known
-SELECT id FROM messages WHERE project_id = :project AND id IN (SELECT value FROM json_each(:ids));
+-- name: messages_acked
+-- The first acknowledgement by anyone the message was for. The caller has checked that the ids
+-- are in its inbox (so in its project); filtering by project here would make the planner walk it.
+UPDATE messages SET acked_at = :now WHERE id IN (SELECT value FROM json_each(:ids)) AND acked_at IS NULL;
 
 -- name: thread_members
--- Who reads a task's thread: its holder, its creator, and whoever has written in it.
+-- Who reads a task's thread: its holder, its creator, and its recorded readers.
 SELECT claimed_by AS name FROM tasks WHERE id = :task_id AND claimed_by IS NOT NULL
 UNION SELECT created_by FROM tasks WHERE id = :task_id AND created_by IS NOT NULL
-UNION SELECT sender FROM messages WHERE task_id = :task_id AND recipient = :recipient;
+UNION SELECT agent FROM thread_readers WHERE task_id = :task_id;
+
+-- name: thread_readers_add
+-- On a message in a task's thread: its sender, the task's creator and its current holder read
+-- the thread from now on (an escalation passes no sender: it adds the creator and the holder).
+INSERT OR IGNORE INTO thread_readers (project_id, agent, task_id)
+SELECT project_id, :sender, id FROM tasks WHERE id = :task_id AND :sender IS NOT NULL
+UNION SELECT project_id, created_by, id FROM tasks WHERE id = :task_id AND created_by IS NOT NULL
+UNION SELECT project_id, claimed_by, id FROM tasks WHERE id = :task_id AND claimed_by IS NOT NULL;
 
 -- ---------------------------------------------------------------- escalations
 
@@ -171,9 +187,9 @@ ORDER BY CASE t.status WHEN 'blocked' THEN 0 WHEN 'failed' THEN 1 ELSE 2 END, t.
 LIMIT :limit;
 
 -- name: escalations_open
--- Escalations nobody has acknowledged yet, newest first.
+-- Escalations nobody they were for has acknowledged, about tasks still open, newest first.
 SELECT m.id, m.subject, m.created_at, t.code AS task_code FROM messages m
 LEFT JOIN tasks t ON t.id = m.task_id
-WHERE m.project_id = :project AND m.kind = 'escalation'
-  AND NOT EXISTS (SELECT 1 FROM message_receipts r WHERE r.message_id = m.id AND r.acked_at IS NOT NULL)
+WHERE m.project_id = :project AND m.kind = 'escalation' AND m.acked_at IS NULL
+  AND (t.status IS NULL OR t.status NOT IN ('done', 'cancelled'))
 ORDER BY m.id DESC LIMIT :limit;
