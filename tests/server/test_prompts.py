@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 
 from tests.conftest import call
 
@@ -103,3 +104,13 @@ async def test_the_orchestrator_brief_of_a_quiet_project_says_nothing_needs_a_de
     text = await prompt(client, "orchestrator_brief")
     assert "Nothing: no blockers, failures, reviews or open escalations." in text
     assert "No agent has joined yet." in text
+
+
+async def test_an_argument_a_prompt_does_not_take_is_invalid_params_naming_the_ones_it_does(client):
+    with pytest.raises(MCPError) as caught:
+        await client.get_prompt("worker_instructions", {"taks": "T-1"})
+    assert caught.value.error.code == INVALID_PARAMS
+    assert "taks" in caught.value.error.message and "agent, task, stream" in caught.value.error.message
+    with pytest.raises(MCPError) as caught:
+        await client.get_prompt("orchestrator_brief", {"task": "T-1"})
+    assert "Arguments: none" in caught.value.error.message

@@ -63,7 +63,6 @@ DOCUMENTED = [
 READ_ONLY = {
     "agent_list",
     "role_list",
-    "message_inbox",
     "activity_feed",
     "project_status",
     "sprint_list",

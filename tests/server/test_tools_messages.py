@@ -294,7 +294,8 @@ async def test_unread_counts_follow_mark_read_and_acks(client):
 
     page = await inbox(client, "bob", limit=2, mark_read=True)
     assert [m["body"] for m in page["messages"]] == ["m0", "m1"]
-    assert page["unread"] == 4  # counted before marking
+    assert page["unread"] == 2  # the state after this call
+    assert all(m["read"] for m in page["messages"])
     assert (await inbox(client, "bob"))["unread"] == 2
     assert await bodies(client, "bob", unread_only=True) == ["m2", "m3"]
 

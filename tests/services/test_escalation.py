@@ -14,7 +14,7 @@ import pytest
 from taskloom.clock import iso
 from taskloom.resolver import Resolver
 from taskloom.services import activity
-from tests.conftest import call
+from tests.conftest import call, call_error
 
 LEASE = 60.0
 
@@ -44,6 +44,10 @@ async def escalation_messages(client, agent: str, task: str | None = None) -> li
         args["task"] = task
     inbox = await call(client, "message_inbox", **args)
     return [m for m in inbox["messages"] if m["kind"] == "escalation"]
+
+
+async def brief_text(client) -> str:
+    return (await client.get_prompt("orchestrator_brief", {})).messages[0].content.text
 
 
 async def expire(app, clock, seconds: float = LEASE + 1) -> list[str]:
@@ -362,3 +366,34 @@ async def test_the_default_agent_as_orchestrator_sees_lease_expiry_escalations(c
     assert [e["trigger"] for e in await escalations(client, code)] == ["lease_expired"]
     msgs = await escalation_messages(client, "tester")
     assert [(m["task"], m["to"]) for m in msgs] == [(code, "role:orchestrator")]
+
+
+async def test_an_unblock_answer_reaches_the_holders_inbox_and_settles_the_blocker_escalation(team):
+    client = team
+    [code] = await create(client, "carol", {"title": "needs creds"})
+    await call(client, "task_claim", task=code, agent="alice")
+    await call(client, "task_block", task=code, reason="which staging DB?", agent="alice")
+    assert "Escalation #" in await brief_text(client)
+
+    await call(client, "task_unblock", task=code, answer="use staging-2", agent="boss")
+
+    [answer] = [m for m in (await call(client, "message_inbox", agent="alice"))["messages"]]
+    assert (answer["to"], answer["task"], answer["body"], answer["sender"]) == (
+        f"task:{code}", code, "use staging-2", "boss"
+    )
+    assert "Escalation #" not in await brief_text(client), "an answered blocker needs no further decision"
+    # The escalation stays on the task's page: it is history, not an open question.
+    assert [e["trigger"] for e in await escalations(client, code)] == ["blocker"]
+
+
+async def test_only_the_audience_of_an_escalation_can_acknowledge_it(team):
+    client = team
+    [code] = await create(client, "carol", {"title": "x"})
+    await call(client, "task_claim", task=code, agent="alice")
+    await call(client, "task_block", task=code, reason="stuck", agent="alice")
+    [esc] = await escalation_messages(client, "boss")
+    error = await call_error(client, "message_ack", ids=[esc["id"]], agent="dave")
+    assert error["code"] == "not_found" and "your inbox" in error["message"]
+    assert "Escalation #" in await brief_text(client)
+    await call(client, "message_ack", ids=[esc["id"]], agent="carol")  # the creator is in its audience
+    assert "Escalation #" not in await brief_text(client)

@@ -90,9 +90,17 @@ class TaskloomMCP(MCPServer[Taskloom]):
 
     async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
         # The SDK answers an unknown name with an internal error; it is the caller's mistake.
-        known = [p.name for p in await self.list_prompts()]
-        if name not in known:
-            raise MCPError(INVALID_PARAMS, f"Unknown prompt {name!r}. Prompts: {', '.join(known)}.")
+        prompts = {p.name: p for p in await self.list_prompts()}
+        if name not in prompts:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt {name!r}. Prompts: {', '.join(prompts)}.")
+        # The SDK renders an unknown argument as a logged traceback and a code-less error.
+        allowed = [a.name for a in prompts[name].arguments or []]
+        if unknown := sorted(set(arguments or {}) - set(allowed)):
+            raise MCPError(
+                INVALID_PARAMS,
+                f"Prompt {name!r} has no argument(s) {', '.join(unknown)}. "
+                f"Arguments: {', '.join(allowed) or 'none'}.",
+            )
         return await super().get_prompt(name, arguments, context)
 
     async def full_tools(self) -> list[MCPTool]:

@@ -161,7 +161,7 @@ def _next_step(held: list, claimable: bool, unread: int) -> str:
         codes = ", ".join(t.code for t in held)
         steps.append(f"You still hold {codes}: task_get it and carry on (task_heartbeat renews the lease).")
     if unread:
-        steps.append(f"You have {unread} unread message(s) below; message_ack them once handled.")
+        steps.append(f"You have {unread} unread message(s) below; acknowledge them once handled (message_inbox(ack=[ids])).")
     if not held:
         steps.append("Call task_claim to take the next ready task." if claimable else
                      "Nothing is ready for your role now; task_claim later, or check message_inbox.")

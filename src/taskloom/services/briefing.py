@@ -20,8 +20,8 @@ PROTOCOL = """## Protocol
 3. While working: `task_heartbeat` before the lease expires (every few minutes), `task_note` for progress and decisions,
    `task_context` for what every later agent must read first.
 4. Finish with `task_done` (a summary of what you did and where it is), or `task_fail` (why; it is retried),
-   or `task_release` (hand it back unharmed). Blocked on a question? `task_block` with the question; it is
-   escalated, and `task_unblock` brings the answer back to you.
+   or `task_release` (hand it back unharmed). Blocked on a question? `task_block` with the question as `reason`; it is
+   escalated, and when someone answers with `task_unblock` the answer arrives in `message_inbox` and the lease resumes.
 5. Errors start with a stable code and end with what to do next; `lease_lost` means stop work on that task and claim anew."""
 
 

@@ -157,9 +157,13 @@ def inbox(
     task_id = task_row(tx, scope, task)["id"] if task else None
     rows = _audience(tx, scope, task_id=task_id, unread_only=unread_only, limit=limit)
     unread = rows[0]["unread_total"] if rows else 0
+    found = [_message(r) for r in rows]
     if mark_read and rows:
         _mark(tx, scope, [r["id"] for r in rows], ack=False)
-    return Inbox(messages=[_message(r) for r in rows], unread=unread)
+        # Answer with the state after this call, as an acknowledgement does.
+        unread -= sum(not m.read for m in found)
+        found = [m.model_copy(update={"read": True}) for m in found]
+    return Inbox(messages=found, unread=unread)
 
 
 def ack(tx: Tx, scope: Scope, ids: list[int]) -> Acked:

@@ -14,7 +14,7 @@ from taskloom.domain.redact import redact
 from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
 from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost, TaskloomError
 from taskloom.models import BulkResult, ClaimResult, WorkResult
-from taskloom.services import artifacts, escalation
+from taskloom.services import artifacts, escalation, messages
 from taskloom.services.common import Scope, brief_by_id, detail, event, note, stream_id, task_row
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Row, Tx
@@ -215,6 +215,10 @@ def unblock(tx: Tx, scope: Scope, code: str, answer: str | None) -> WorkResult:
         )
     if answer:
         note(tx, scope, row["id"], "decision", answer)
+        if row["claimed_by"]:  # the holder hears the answer in its inbox, not only on the task's page
+            messages.post(tx, scope, f"task:{code}", f"Unblocked: {code}", answer, task_id=row["id"])
+    # The blocker has been answered: its escalation needs no one else's decision.
+    tx.run("blocker_escalations_settle", {"task_id": row["id"], "now": scope.now})
     if row["claimed_by"]:
         expires = scope.now + scope.lease_seconds
         _move(tx, scope, row, S.IN_PROGRESS, lease_expires_at=expires, clear_claim=False)

@@ -8,7 +8,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from taskloom.models import Acked, Inbox, MessageSent
-from taskloom.server.tools.common import IDEMPOTENT, READ, WRITE, AgentArg, ToolDef, app_of
+from taskloom.server.tools.common import IDEMPOTENT, WRITE, AgentArg, ToolDef, app_of
 from taskloom.services import messages
 
 
@@ -39,8 +39,9 @@ async def message_inbox(
     ack: Annotated[list[int] | None, Field(max_length=200, description="message ids to acknowledge first")] = None,
     agent: AgentArg = None,
 ) -> Inbox:
-    """Your messages: direct, to your role, to all, and threads of tasks you hold or created.
-    Unread first. Reading marks nothing read unless `mark_read`; `ack` acknowledges ids first."""
+    """Your messages: direct, to your role, to all, and threads of tasks you hold, created or wrote
+    in. Unread first. Reading marks nothing read unless `mark_read`; `ack` acknowledges ids first
+    (workers acknowledge here). Errors: not_found for an ack id not in your inbox."""
     app = app_of(ctx)
     if mark_read or ack:
         return await app.write(messages.inbox, unread_only, task, limit, mark_read, ack=ack, agent=agent)
@@ -58,6 +59,6 @@ async def message_ack(
 
 TOOLS = [
     ToolDef(message_send, "Send a message", WRITE),
-    ToolDef(message_inbox, "Read your inbox", READ),
+    ToolDef(message_inbox, "Read your inbox", IDEMPOTENT),  # not READ: mark_read and ack write
     ToolDef(message_ack, "Acknowledge messages", IDEMPOTENT),
 ]

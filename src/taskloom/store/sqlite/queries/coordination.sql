@@ -148,6 +148,12 @@ UNION SELECT project_id, claimed_by, id FROM tasks WHERE id = :task_id AND claim
 INSERT INTO escalations (task_id, trigger, reason, message_id, created_at)
 VALUES (:task_id, :trigger, :reason, :message_id, :now);
 
+-- name: blocker_escalations_settle
+-- task_unblock answers the blocker: its escalations leave the open list.
+UPDATE messages SET acked_at = :now
+WHERE task_id = :task_id AND kind = 'escalation' AND acked_at IS NULL
+  AND id IN (SELECT message_id FROM escalations WHERE task_id = :task_id AND trigger = 'blocker');
+
 -- name: task_open_dependents
 SELECT t.id, t.code, t.title, t.created_by FROM task_deps d JOIN tasks t ON t.id = d.task_id
 WHERE d.depends_on_id = :id AND t.status NOT IN ('done', 'cancelled', 'failed')
