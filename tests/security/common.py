@@ -51,12 +51,15 @@ def serving_tokens(
 
 
 @asynccontextmanager
-async def connect(url: str, transport: str, token: str) -> AsyncIterator[Any]:
-    """An SDK client (Client over HTTP, ClientSession over SSE) presenting `token` on every request."""
+async def connect(url: str, transport: str, token: str, *, handshake: bool = False) -> AsyncIterator[Any]:
+    """An SDK client (Client over HTTP, ClientSession over SSE) presenting `token` on every request.
+
+    `handshake` makes the HTTP client speak the initialize-era protocol (SSE always does)."""
     if transport == "http":
+        mode = {"mode": "legacy"} if handshake else {}
         async with (
             create_mcp_http_client(headers=bearer(token)) as http,
-            Client(streamable_http_client(url, http_client=http)) as client,
+            Client(streamable_http_client(url, http_client=http), **mode) as client,
         ):
             yield client
     else:

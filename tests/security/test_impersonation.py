@@ -9,6 +9,7 @@ tests in tests/server run without tokens).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,3 +119,18 @@ async def test_a_per_agent_token_cannot_read_another_agents_inbox_resource(serve
             read = "refused"
     # Checked outside the client's task group, so a failure is one plain assertion.
     assert "for alice's eyes only" not in read
+
+
+async def test_a_per_agent_token_cannot_subscribe_to_another_agents_inbox(served):
+    transport, url, _ = served
+    async with session(url, transport, TOKENS["alice"]) as alice:
+        await ok(alice, "agent_init")
+    async with connect(url, transport, TOKENS["bob"], handshake=True) as bob:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # resources/subscribe is handshake-era only
+                await bob.subscribe_resource("taskloom://agents/alice/inbox")
+            outcome = "subscribed"
+        except MCPError as exc:
+            outcome = exc.error.message
+    assert "cannot read alice's inbox" in outcome

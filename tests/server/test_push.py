@@ -115,9 +115,22 @@ async def test_reading_something_that_does_not_exist_is_a_not_found_error_with_a
 
 
 async def test_subscribing_to_an_unknown_uri_is_refused_and_names_the_resources(client):
-    with pytest.raises(MCPError) as err:
-        await subscribe(client, "taskloom://nothing/here")
-    assert "taskloom://tasks/{code}" in err.value.message
+    for uri in ("taskloom://nothing/here", "taskloom://tasks/T-1?x=1"):
+        with pytest.raises(MCPError) as err:
+            await subscribe(client, uri)
+        assert "taskloom://tasks/{code}" in err.value.message
+
+
+@pytest.mark.parametrize(
+    "uri", ["taskloom://tasks/T-404", "taskloom://streams/nope", "taskloom://agents/ghost/inbox"]
+)
+async def test_subscribing_to_something_that_does_not_exist_is_refused_as_a_read_is(app, uri):
+    server = build_server(app)
+    async with Client(server, mode="legacy") as client:
+        with pytest.raises(MCPError) as err:
+            await subscribe(client, uri)
+        assert err.value.message.startswith("not_found:")
+        assert list(server.push.subscribed()) == []
 
 
 # ------------------------------------------------------------------ push within one process

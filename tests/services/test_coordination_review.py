@@ -200,11 +200,6 @@ async def test_an_orchestrator_can_reply_to_a_lease_expiry_escalation(team, app,
 # ---------------------------------------------------------------- 5. push
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check() reads PUSH_BATCH events per pass but gates each pass on data_version; the rest "
-    "of a bigger burst waits for an unrelated future commit",
-)
 async def test_changes_past_one_push_batch_are_notified_without_another_commit(app):
     push = build_server(app).push
     await push.check()  # marks the starting point
@@ -220,11 +215,6 @@ async def test_changes_past_one_push_batch_are_notified_without_another_commit(a
     assert "taskloom://tasks/T-1" in seen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_affected resolves role/all/thread inboxes (and streams of tasks) only against "
-    "resources/subscribe subscribers; 2026-era bus listeners never get those URIs",
-)
 async def test_a_bus_listener_on_an_inbox_hears_role_and_broadcast_messages(app):
     server = build_server(app)
     heard: list[str] = []
@@ -238,11 +228,6 @@ async def test_a_bus_listener_on_an_inbox_hears_role_and_broadcast_messages(app)
     assert "taskloom://agents/bob/inbox" in heard
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Push._subscribers only forgets a connection when a send to it fails; a resource that "
-    "never changes keeps the dead session (and the 20 ms watcher) alive forever",
-)
 async def test_a_disconnected_subscriber_is_forgotten_even_if_its_resource_never_changes(app):
     server = build_server(app)
     async with Client(server, mode="legacy") as leaving:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pydantic_core
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, CallToolResult, TextContent
@@ -216,7 +216,10 @@ def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
     resources.register(server, app)
     prompts.register(server, app)
     protocol.register(server)
-    server.push = Push(app, bus, connection_of)
+    async def readable(uri: str, request_context: Any) -> None:
+        await server.read_resource(uri, Context(request_context=request_context, mcp_server=server))
+
+    server.push = Push(app, bus, connection_of, readable)
     server.push.register(server._lowlevel_server)  # private in SDK 2.3; tests/server/test_push.py covers it
     return server
 

@@ -9,8 +9,9 @@ the 2026-07-28 era listen through the SDK's subscription bus, which gets the sam
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import anyio
@@ -18,7 +19,7 @@ from mcp.server.subscriptions import ResourceUpdated, ServerEvent
 from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 
 from taskloom.errors import TaskloomError
-from taskloom.server.resources import STATUS_URI, parse_uri
+from taskloom.server.resources import STATUS_URI
 from taskloom.services import activity
 from taskloom.services.app import Taskloom
 
@@ -53,12 +54,20 @@ class ListenBus:
 
 
 class Push:
-    def __init__(self, app: Taskloom, bus: ListenBus, connection_of: Callable[[Any], Any]) -> None:
+    def __init__(
+        self,
+        app: Taskloom,
+        bus: ListenBus,
+        connection_of: Callable[[Any], Any],
+        readable: Callable[[str, Any], Awaitable[None]],
+    ) -> None:
         self.app = app
         self.bus = bus
         self._connection_of = connection_of
+        self._readable = readable
         # uri -> {connection: the session to notify through}
         self._subscribers: dict[str, dict[Any, Any]] = {}
+        self._connections: set[Any] = set()
         self._wake = anyio.Event()
         self._last_event: int | None = None
         bus.on_listen = lambda: self._wake.set()
@@ -67,8 +76,17 @@ class Push:
 
     async def on_subscribe(self, ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
         uri = str(params.uri)
-        parse_uri(uri)  # an unknown URI is an invalid-params error, not a silent no-op
-        self._subscribers.setdefault(uri, {})[self._connection_of(ctx.session)] = ctx.session
+        # What cannot be read cannot be subscribed to: an unknown URI, task or agent, or another
+        # agent's inbox under a per-agent token, gets the error a read would.
+        await self._readable(uri, ctx)
+        connection = self._connection_of(ctx.session)
+        if connection not in self._connections:
+            self._connections.add(connection)
+            # A connection that closes is forgotten then, not at the next failed send, which for a
+            # resource that never changes would never come.
+            with contextlib.suppress(AttributeError):
+                connection.exit_stack.callback(self._forget, connection)
+        self._subscribers.setdefault(uri, {})[connection] = ctx.session
         if self._last_event is None:
             # Mark the start before answering: a change another process commits right after the
             # client hears back must not fall before the watcher's starting point.
@@ -118,11 +136,15 @@ class Push:
             return set()
         if not await store.changed():
             return set()
-        events = await self.app.read(activity.events_after, self._last_event)
-        if not events:
-            return set()
-        self._last_event = events[-1]["id"]
-        uris = await self._affected(events)
+        uris: set[str] = set()
+        while True:  # a burst larger than one batch is read whole now, not at the next commit
+            events = await self.app.read(activity.events_after, self._last_event)
+            if not events:
+                break
+            self._last_event = events[-1]["id"]
+            uris |= await self._affected(events)
+            if len(events) < activity.PUSH_BATCH:
+                break
         for uri in uris:
             await self._notify(uri)
         return uris
@@ -151,19 +173,23 @@ class Push:
                 if kind == "escalation.sent":  # the role, and the task's creator too
                     inbox_all = True
                 elif target == "agent":
-                    uris.add(f"taskloom://agents/{name}/inbox")
+                    uris.add(_inbox(name))
                 elif target == "role":
                     roles.add(name)
                 else:  # all, or a task thread: cheaper to over-notify than to resolve members
                     inbox_all = True
         uris.update(f"taskloom://tasks/{code}" for code in tasks)
+        # 2026-era listeners' URIs are not known here (the SDK filters per listener), so while
+        # any listen, role, broadcast and thread messages resolve to every inbox they reach.
+        listening = self.bus.listening
         subscribed_inboxes = [u for u in self._subscribers if u.endswith("/inbox")]
         if inbox_all:
             uris.update(subscribed_inboxes)
-        elif roles and subscribed_inboxes:
-            names = await self.app.read(activity.agents_in_roles, sorted(roles))
-            uris.update(f"taskloom://agents/{n}/inbox" for n in names)
-        if tasks and any(u.startswith("taskloom://streams/") for u in self._subscribers):
+            if listening:
+                uris.update(_inbox(n) for n in await self.app.read(activity.agent_names))
+        elif roles and (subscribed_inboxes or listening):
+            uris.update(_inbox(n) for n in await self.app.read(activity.agents_in_roles, sorted(roles)))
+        if tasks and (listening or any(u.startswith("taskloom://streams/") for u in self._subscribers)):
             streams = await self.app.read(activity.streams_of_tasks, sorted(tasks))
             uris.update(f"taskloom://streams/{s}" for s in streams)
         return uris
@@ -174,10 +200,11 @@ class Push:
         for connection, session in list(self._subscribers.get(uri, {}).items()):
             try:
                 await session.send_resource_updated(uri)
-            except Exception:  # noqa: BLE001 -- a closed connection: forget it, keep serving the others
-                self._forget(connection)
+            except Exception:  # noqa: BLE001 -- fan-out boundary: a connection that closed mid-send
+                self._forget(connection)  # is dropped, and the others are still served
 
     def _forget(self, connection: Any) -> None:
+        self._connections.discard(connection)
         for uri in list(self._subscribers):
             self._subscribers[uri].pop(connection, None)
             if not self._subscribers[uri]:
@@ -185,4 +212,8 @@ class Push:
 
     def subscribed(self) -> Iterable[str]:
         return list(self._subscribers)
+
+
+def _inbox(agent: str) -> str:
+    return f"taskloom://agents/{agent}/inbox"
 

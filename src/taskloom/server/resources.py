@@ -32,9 +32,9 @@ STATUS_URI = "taskloom://status"
 ARTIFACT_TEMPLATE = URI_PREFIX + "{sha256}"
 JSON = "application/json"
 _TEMPLATES = {
-    "stream": re.compile(r"^taskloom://streams/(?P<arg>[^/]+)$"),
-    "task": re.compile(r"^taskloom://tasks/(?P<arg>[^/]+)$"),
-    "inbox": re.compile(r"^taskloom://agents/(?P<arg>[^/]+)/inbox$"),
+    "stream": re.compile(r"^taskloom://streams/(?P<arg>[^/?#]+)$"),
+    "task": re.compile(r"^taskloom://tasks/(?P<arg>[^/?#]+)$"),
+    "inbox": re.compile(r"^taskloom://agents/(?P<arg>[^/?#]+)/inbox$"),
     "artifact": re.compile(r"^taskloom://artifacts/(?P<arg>[0-9a-f]{64})$"),
 }
 

@@ -62,7 +62,7 @@ def log(tx: Tx, scope: Scope, text: str, task: str | None = None) -> Logged:
 
 # ---------------------------------------------------------------- for push notifications
 
-PUSH_BATCH = 5000  # events read per change check; a bigger burst is read over several passes
+PUSH_BATCH = 5000  # events read per query; a bigger burst takes several queries in one check
 
 
 def last_event_id(tx: Tx, scope: Scope) -> int:
@@ -72,6 +72,10 @@ def last_event_id(tx: Tx, scope: Scope) -> int:
 def events_after(tx: Tx, scope: Scope, since: int) -> list[dict]:
     rows = tx.all("events_since", {"project": scope.project_id, "since": since, "limit": PUSH_BATCH})
     return [{"id": r["id"], "kind": r["kind"], "subject": r["subject"]} for r in rows]
+
+
+def agent_names(tx: Tx, scope: Scope) -> list[str]:
+    return [r["name"] for r in tx.all("agent_names", {"project": scope.project_id})]
 
 
 def agents_in_roles(tx: Tx, scope: Scope, roles: list[str]) -> list[str]:

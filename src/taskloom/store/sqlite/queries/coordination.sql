@@ -34,6 +34,9 @@ LIMIT :limit;
 -- name: agents_with_role
 SELECT name FROM agents WHERE project_id = :project AND role = :role;
 
+-- name: agent_names
+SELECT name FROM agents WHERE project_id = :project;
+
 -- name: agents_in_roles
 SELECT name FROM agents WHERE project_id = :project AND role IN (SELECT value FROM json_each(:roles));
 
