@@ -327,3 +327,25 @@ def test_redacting_64_kib_of_url_like_text_is_fast():
     elapsed = time.perf_counter() - started
     assert out.text == text
     assert elapsed < 1.0, f"{elapsed:.1f} s"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["max_tokens=4096", "max_token: 8192", "tokenizer: cl100k_base", "tokens_used=1200", "basic understanding"],
+)
+def test_settings_that_mention_tokens_are_not_secrets(text):
+    assert redact(text) == Redacted(text, 0)
+
+
+@pytest.mark.parametrize(
+    "text,secret",
+    [
+        ("export GITHUB_TOKEN=0a1b2c3d4e5f6a7b8c9d", "0a1b2c3d4e5f6a7b8c9d"),
+        ("NPM_TOKEN: npm-secret-value", "npm-secret-value"),
+        ("redis://:s3cretPassw0rd@cache:6379/0", "s3cretPassw0rd"),
+        ("curl -H 'Authorization: Basic dXNlcjpodW50ZXIyMjIy'", "dXNlcjpodW50ZXIyMjIy"),
+    ],
+)
+def test_token_assignments_user_less_url_passwords_and_basic_credentials_are_masked(text, secret):
+    masked = redact(text)
+    assert secret not in masked.text and masked.count == 1

@@ -206,7 +206,7 @@ async def test_agent_init_brings_unread_messages_and_does_not_mark_them_read(cli
         ("lead", "agent:w1", "Please look at the flaky test.", False),
         ("lead", "role:backend", "Schema freeze on Friday.", False),
     ]
-    assert "You have 2 unread message(s) below; message_ack them once handled." in out["next_step"]
+    assert "You have 2 unread message(s) below; acknowledge them once handled (message_inbox(ack=[ids]))." in out["next_step"]
 
     # Reading them in init leaves them unread; acknowledging one does not.
     assert (await call(client, "agent_init", agent="w1"))["inbox"]["unread"] == 2
@@ -438,12 +438,15 @@ async def test_any_successful_call_refreshes_last_seen_at_most_once_per_five_sec
 
 
 async def test_a_failed_call_is_not_a_sighting(client, observer, clock):
+    # A refused call commits nothing, presence included (and registers no mistyped name).
     await call(client, "agent_init", agent="w1")
     seen = iso(clock.now())
     clock.advance(ONLINE)
-    assert (await call_error(client, "task_heartbeat", task="T-404"))["code"] == "not_found"
+    assert (await call_error(client, "task_heartbeat", task="T-404", agent="w1"))["code"] == "not_found"
     w1 = await agent(observer, "w1")
     assert (w1["status"], w1["last_seen_at"]) == ("idle", seen)
+    assert (await call_error(client, "task_heartbeat", task="T-404", agent="typo"))["code"] == "not_found"
+    assert "typo" not in await agents_by_name(observer)
 
 
 async def test_a_first_call_of_any_tool_registers_an_agent_that_never_called_agent_init(client, clock):

@@ -32,8 +32,11 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # scheme://user:password@host: the password only, so the URL stays readable.
     # The password runs to the last '@' before the host, so one holding '/' or '@' is masked whole.
     # Bounded and lazy, so a long run of "://a:" stays linear.
-    ("url_password", re.compile(r"(?<=://)([^\s:/@]{1,256}):(\S{1,256}?)(?=@[^\s/@]+(?:[/?#:]|\s|$))")),
+    # The user may be empty: redis://:password@host.
+    ("url_password", re.compile(r"(?<=://)([^\s:/@]{0,256}):(\S{1,256}?)(?=@[^\s/@]+(?:[/?#:]|\s|$))")),
     ("bearer", re.compile(_START + r"(?i:(bearer))\s+([A-Za-z0-9\-._~+/]{16,}=*)")),
+    # Basic credentials only after the header name: "basic" alone is an everyday word.
+    ("bearer", re.compile(r"(?i:(authorization:\s*basic))\s+([A-Za-z0-9+/]{8,}=*)")),
     (
         "api_key",
         re.compile(
@@ -55,6 +58,15 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "assignment",
         re.compile(
             r"(?i)" + _START + r"([A-Z0-9_]*(?:passw(?:or)?d|passwd|pwd|secret|api[_-]?key|access[_-]?key|auth[_-]?token|private[_-]?key)[A-Z0-9_]*)"
+            r"([\"']?\s*[:=]\s*)(\"[^\"\n]{4,}\"|'[^'\n]{4,}'|[^\s\"',;})]{4,})"
+        ),
+    ),
+    # GITHUB_TOKEN=..., access_token: ..., "refresh_token": "...": the name must end in "token",
+    # so max_tokens or tokenizer settings are left alone (and all-digit values are counts).
+    (
+        "token_assignment",
+        re.compile(
+            r"(?i)" + _START + r"([A-Z0-9_\-]*token)(?![A-Za-z0-9_])"
             r"([\"']?\s*[:=]\s*)(\"[^\"\n]{4,}\"|'[^'\n]{4,}'|[^\s\"',;})]{4,})"
         ),
     ),
@@ -95,12 +107,13 @@ def _mask(kind: str, m: re.Match[str]) -> str:
         return f"{m.group(1)}:{MASK}"
     if kind == "bearer":
         return f"{m.group(1)} {MASK}"
-    if kind == "assignment":
+    if kind in ("assignment", "token_assignment"):
         name, op, value = m.groups()
         bare = value.strip("\"'")
         # "the password: changed" is prose; "password: hunter2" or PASSWORD=... is a secret.
         prose = op.strip("\"' \t") == ":" and value == bare and bare.isalpha() and len(bare) < 12
-        if bare == MASK or prose:
+        count = kind == "token_assignment" and bare.isdigit()  # max_token=4096
+        if bare == MASK or prose or count:
             return m.group(0)
         return f"{name}{op}{MASK}"
     return MASK

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from taskloom.errors import InvalidInput
-from taskloom.services.agents import check_name
+from taskloom.services.agents import check_agent_name
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def parse_line(line: str) -> TokenEntry | None:
     if agent is not None:
         if not isinstance(agent, str):
             raise ValueError("agent must be a string")
-        check_name("agent name", agent)
+        check_agent_name(agent)
     expires = data.get("expires")
     if expires is not None:
         when = datetime.fromisoformat(expires) if isinstance(expires, str) else None
@@ -198,7 +198,7 @@ class Authenticator:
 def new_token(path: Path, agent: str | None, ttl: float | None, now: float | None = None) -> tuple[str, dict[str, Any]]:
     """Make a random token, append its hash entry to `path` (created 0600), return the token and entry."""
     if agent is not None:
-        check_name("agent name", agent)
+        check_agent_name(agent)
     now = time.time() if now is None else now
     token = secrets.token_urlsafe(TOKEN_BYTES)
     entry = {

@@ -130,15 +130,22 @@ class TaskloomMCP(MCPServer[Taskloom]):
                 )
             )
         agent = self._agent_for(arguments, context, fixed)
+        if agent:  # an explicit "" is the tool's to report as missing
+            try:
+                agents.check_agent_name(agent)
+            except TaskloomError as exc:
+                return errors.to_result(exc)
         if agent is not None and known is not None and "agent" in known:
             arguments = {**arguments, "agent": agent}
         try:
             result = await super().call_tool(name, arguments, context)
         except ToolError as exc:
-            return errors.to_result(errors.map_exception(name, exc))
+            result = errors.to_result(errors.map_exception(name, exc))
         if isinstance(result, CallToolResult) and result.structured_content is not None and not result.is_error:
             result.content = [TextContent(type="text", text=text_copy(result.structured_content))]
             if agent:
+                # Only a call that succeeded is a sighting: a refused call commits nothing at all
+                # (the fuzz suite checks it for every tool), and leaves no mistyped agent behind.
                 await self._seen(agent)
         return result
 
@@ -160,6 +167,9 @@ class TaskloomMCP(MCPServer[Taskloom]):
         now = self.app.clock.now()
         if now - self._last_seen.get(agent, -math.inf) < PRESENCE_EVERY:
             return
+        # Only names seen within the window need remembering; dropping the rest bounds the map
+        # by the agents active in the last few seconds, not every name ever used.
+        self._last_seen = {a: t for a, t in self._last_seen.items() if now - t < PRESENCE_EVERY}
         self._last_seen[agent] = now
         try:
             await self.app.write(agents.touch, agent)

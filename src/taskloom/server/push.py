@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -154,43 +155,27 @@ class Push:
         self._last_event = await self.app.read(activity.last_event_id)
 
     async def _affected(self, events: list[dict[str, Any]]) -> set[str]:
-        uris = {STATUS_URI}
-        tasks: set[str] = set()
-        inbox_all = False
-        roles: set[str] = set()
-        for e in events:
-            kind, subject = e["kind"], e["subject"] or ""
-            if kind.startswith(("task.", "note.", "lease.")):
-                tasks.add(subject)
-            elif kind.startswith("stream."):
-                uris.add(f"taskloom://streams/{subject}")
-            elif kind in ("artifact.linked", "artifact.unlinked"):  # a task's page lists its artifacts
-                target, _, code = subject.partition(":")
-                if target == "task":
-                    tasks.add(code)
-            elif kind.endswith(".sent") or kind == "message.acked":
-                target, _, name = subject.partition(":")
-                if kind == "escalation.sent":  # the role, and the task's creator too
-                    inbox_all = True
-                elif target == "agent":
-                    uris.add(_inbox(name))
-                elif target == "role":
-                    roles.add(name)
-                else:  # all, or a task thread: cheaper to over-notify than to resolve members
-                    inbox_all = True
-        uris.update(f"taskloom://tasks/{code}" for code in tasks)
+        """The resource URIs a batch of events changed; the cheap part is `_direct`, the rest asks
+        the database only when someone could be listening for it."""
+        found = _direct(events)
+        uris = found.uris
         # 2026-era listeners' URIs are not known here (the SDK filters per listener), so while
         # any listen, role, broadcast and thread messages resolve to every inbox they reach.
         listening = self.bus.listening
-        subscribed_inboxes = [u for u in self._subscribers if u.endswith("/inbox")]
-        if inbox_all:
+        subscribed = list(self._subscribers)
+        subscribed_inboxes = [u for u in subscribed if u.endswith("/inbox")]
+        if found.inbox_all:
             uris.update(subscribed_inboxes)
             if listening:
                 uris.update(_inbox(n) for n in await self.app.read(activity.agent_names))
-        elif roles and (subscribed_inboxes or listening):
-            uris.update(_inbox(n) for n in await self.app.read(activity.agents_in_roles, sorted(roles)))
-        if tasks and (listening or any(u.startswith("taskloom://streams/") for u in self._subscribers)):
-            streams = await self.app.read(activity.streams_of_tasks, sorted(tasks))
+        elif found.roles and (subscribed_inboxes or listening):
+            uris.update(_inbox(n) for n in await self.app.read(activity.agents_in_roles, sorted(found.roles)))
+        if found.done and (listening or any(u.startswith("taskloom://tasks/") for u in subscribed)):
+            # A dependent's page shows each dependency's outcome, whether or not it became ready.
+            found.tasks.update(await self.app.read(activity.dependents_of, sorted(found.done)))
+        uris.update(f"taskloom://tasks/{code}" for code in found.tasks)
+        if found.tasks and (listening or any(u.startswith("taskloom://streams/") for u in subscribed)):
+            streams = await self.app.read(activity.streams_of_tasks, sorted(found.tasks))
             uris.update(f"taskloom://streams/{s}" for s in streams)
         return uris
 
@@ -216,4 +201,44 @@ class Push:
 
 def _inbox(agent: str) -> str:
     return f"taskloom://agents/{agent}/inbox"
+
+
+@dataclass
+class _Changes:
+    uris: set[str] = field(default_factory=lambda: {STATUS_URI})
+    tasks: set[str] = field(default_factory=set)
+    done: set[str] = field(default_factory=set)  # closed tasks, whose dependents' pages changed
+    roles: set[str] = field(default_factory=set)  # role inboxes written to
+    inbox_all: bool = False  # a broadcast, thread or escalation: cheaper to over-notify than resolve
+
+
+def _direct(events: list[dict[str, Any]]) -> _Changes:
+    """What each event names by itself, without asking the database."""
+    out = _Changes()
+    for e in events:
+        kind, subject, agent = e["kind"], e["subject"] or "", e["agent"]
+        target, _, name = subject.partition(":")
+        if kind.startswith(("task.", "note.", "lease.")):
+            out.tasks.add(subject)
+            if kind in ("task.done", "task.cancelled", "task.failed"):
+                out.done.add(subject)
+            if kind == "task.claimed" and agent:  # the holder now reads the task's thread
+                out.uris.add(_inbox(agent))
+        elif kind.startswith("stream."):
+            out.uris.add(f"taskloom://streams/{subject}")
+        elif kind in ("artifact.linked", "artifact.unlinked"):  # a task's page lists its artifacts
+            if target == "task":
+                out.tasks.add(name)
+        elif kind == "agent.init":  # a new role brings that role's messages
+            out.uris.add(_inbox(subject))
+        elif kind in ("message.acked", "message.read"):
+            out.uris.add(_inbox(name))
+        elif kind.endswith(".sent"):
+            if kind == "escalation.sent" or target not in ("agent", "role"):
+                out.inbox_all = True  # escalations also reach creators; all and threads, many
+            elif target == "agent":
+                out.uris.add(_inbox(name))
+            else:
+                out.roles.add(name)
+    return out
 

@@ -71,7 +71,7 @@ def last_event_id(tx: Tx, scope: Scope) -> int:
 
 def events_after(tx: Tx, scope: Scope, since: int) -> list[dict]:
     rows = tx.all("events_since", {"project": scope.project_id, "since": since, "limit": PUSH_BATCH})
-    return [{"id": r["id"], "kind": r["kind"], "subject": r["subject"]} for r in rows]
+    return [{"id": r["id"], "kind": r["kind"], "subject": r["subject"], "agent": r["agent"]} for r in rows]
 
 
 def agent_names(tx: Tx, scope: Scope) -> list[str]:
@@ -81,6 +81,11 @@ def agent_names(tx: Tx, scope: Scope) -> list[str]:
 def agents_in_roles(tx: Tx, scope: Scope, roles: list[str]) -> list[str]:
     rows = tx.all("agents_in_roles", {"project": scope.project_id, "roles": json.dumps(roles)})
     return [r["name"] for r in rows]
+
+
+def dependents_of(tx: Tx, scope: Scope, codes: list[str]) -> set[str]:
+    rows = tx.all("task_dependents_by_codes", {"project": scope.project_id, "codes": json.dumps(codes)})
+    return {r["code"] for r in rows}
 
 
 def streams_of_tasks(tx: Tx, scope: Scope, codes: list[str]) -> set[str]:

@@ -12,7 +12,8 @@ import json
 from taskloom import __version__
 from taskloom.clock import iso
 from taskloom.domain.limits import MAX_LABELS, MAX_NAME, MAX_PAGE, check_text
-from taskloom.errors import InvalidInput, NotFound
+from taskloom.domain.redact import redact
+from taskloom.errors import InvalidInput, NotFound, TooLarge
 from taskloom.models import (
     Agent,
     AgentInit,
@@ -25,7 +26,7 @@ from taskloom.models import (
     RoleSpec,
 )
 from taskloom.services import memory, messages
-from taskloom.services.common import Scope, brief, event
+from taskloom.services.common import SYSTEM_AGENT, Scope, brief, event
 from taskloom.store.base import Row, Tx
 
 INIT_MEMORY = 50  # entries returned by init
@@ -35,10 +36,29 @@ INIT_MESSAGES = 10
 
 
 def check_name(what: str, value: str) -> None:
-    if not value.strip() or len(value) > MAX_NAME or any(c in value for c in "\n\r\t\0"):
+    if not value.strip():
+        raise InvalidInput(f"The {what} {value!r} is blank.", hint=f"Pick a short {what} such as 'backend-1'.")
+    if len(value) > MAX_NAME:
+        raise TooLarge(
+            f"The {what} is {len(value)} characters; the limit is {MAX_NAME}.",
+            hint=f"Pick a short {what} such as 'backend-1'.",
+            details={"field": what, "size": len(value), "limit": MAX_NAME},
+        )
+    if any(c in value for c in "\n\r\t\0"):
         raise InvalidInput(
             f"The {what} {value!r} is not usable: it must be 1..{MAX_NAME} characters on one line.",
             hint=f"Pick a short {what} such as 'backend-1'.",
+        )
+
+
+def check_agent_name(name: str) -> None:
+    """A name any agent may take: usable, and not one that message addresses or the resolver use."""
+    check_name("agent name", name)
+    if name in ("all", SYSTEM_AGENT) or name.startswith(("agent:", "role:", "task:")):
+        raise InvalidInput(
+            f"The agent name {name!r} is reserved: messages address 'all', 'role:', 'task:' and "
+            f"'agent:', and {SYSTEM_AGENT!r} is the resolver.",
+            hint="Pick a short agent name such as 'backend-1'.",
         )
 
 
@@ -98,7 +118,7 @@ def init(
     schema_version: int,
 ) -> AgentInit:
     name = scope.require_agent()
-    check_name("agent name", name)
+    check_agent_name(name)
     if role is not None:
         check_name("role", role)
     if capabilities is not None:
@@ -182,19 +202,13 @@ def _role(row: Row) -> Role:
 
 
 def define_role(tx: Tx, scope: Scope, spec: RoleSpec) -> Role:
+    texts = {}
     for field in ("definition", "when_to_use", "instructions"):
         check_text(field, getattr(spec, field))
+        texts[field] = redact(getattr(spec, field)).text  # every agent of the role reads these
     row = tx.one(
         "role_upsert",
-        {
-            "project": scope.project_id,
-            "slug": spec.slug,
-            "name": spec.name or spec.slug,
-            "definition": spec.definition,
-            "when_to_use": spec.when_to_use,
-            "instructions": spec.instructions,
-            "now": scope.now,
-        },
+        {"project": scope.project_id, "slug": spec.slug, "name": spec.name or spec.slug, **texts, "now": scope.now},
     )
     event(tx, scope, "role.defined", spec.slug)
     return _role(row)

@@ -28,14 +28,16 @@ PROTOCOL = """## Protocol
 def worker_instructions(tx: Tx, scope: Scope, task: str | None, stream: str | None) -> str:
     me = scope.agent or "(set TASKLOOM_AGENT or pass agent)"
     row = tx.one("agent_by_name", {"project": scope.project_id, "name": scope.agent}) if scope.agent else None
-    role = row["role"] if row else None
+    task_detail = detail(tx, scope, task) if task else None
+    # A fresh worker has no registered role yet: the task's role is the one it is briefed for.
+    role = (row and row["role"]) or (task_detail and task_detail.task.role)
     parts = [f"# You are {me}, a worker on project {scope.project}", f"Role: {role or 'none yet (agent_init sets it)'}"]
     if role and (r := agents.get_role(tx, scope, role)):
         parts += [f"## Your role: {r.name}", r.definition, f"When to use: {r.when_to_use}" if r.when_to_use else "",
                   f"Instructions: {r.instructions}" if r.instructions else ""]
     parts.append(PROTOCOL)
-    if task:
-        parts.append(_task_section(detail(tx, scope, task)))
+    if task_detail:
+        parts.append(_task_section(task_detail))
     elif stream:
         view = planning.stream_view(tx, scope, stream)
         ready = [t for t in view.tasks if t.status == "ready"]

@@ -37,7 +37,14 @@ class Scope:
         return self.agent
 
 
+EVENT_TEXT = 200  # characters of any one text in an event's payload; the full text is on the task
+
+
 def event(tx: Tx, scope: Scope, kind: str, subject: str | None, **payload: Any) -> None:
+    # The feed is read page by page by every agent: payloads stay short, whatever they quote.
+    for key, value in payload.items():
+        if isinstance(value, str) and len(value) > EVENT_TEXT:
+            payload[key] = value[: EVENT_TEXT - 3] + "..."
     tx.run(
         "event_insert",
         {

@@ -17,7 +17,6 @@ from taskloom.services.common import Scope, event
 from taskloom.store.base import Row, Tx
 
 Trigger = Literal["max_attempts", "lease_expired", "blocker", "dependency_failed"]
-MAX_DEPENDENTS = 50  # dependents named in one dependency_failed escalation
 
 _NEXT = {
     "max_attempts": "Decide: fix the cause and task_update it back to ready, split it, or cancel it.",
@@ -47,7 +46,8 @@ def escalate(tx: Tx, scope: Scope, task: Row, trigger: Trigger, reason: str) -> 
 def after_failure(tx: Tx, scope: Scope, task: Row, reason: str) -> None:
     """A task failed for good: escalate it, and each open dependent that now cannot start."""
     escalate(tx, scope, task, "max_attempts", f"{task['code']} failed after its last attempt: {reason}")
-    for dependent in tx.all("task_open_dependents", {"id": task["id"], "limit": MAX_DEPENDENTS}):
+    # Every dependent: each has its own page and creator to tell (a direct fan-out, so bounded).
+    for dependent in tx.all("task_open_dependents", {"id": task["id"]}):
         escalate(
             tx,
             scope,

@@ -160,6 +160,7 @@ def inbox(
     found = [_message(r) for r in rows]
     if mark_read and rows:
         _mark(tx, scope, [r["id"] for r in rows], ack=False)
+        event(tx, scope, "message.read", f"agent:{scope.agent}", ids=[r["id"] for r in rows])
         # Answer with the state after this call, as an acknowledgement does.
         unread -= sum(not m.read for m in found)
         found = [m.model_copy(update={"read": True}) for m in found]

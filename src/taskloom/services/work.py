@@ -57,7 +57,7 @@ def claim(
             # Say why in a separate read (nothing_ready), not while holding the write lock.
             return ClaimResult(claimed=False, message="")
     Settle(tx, scope).streams([got["stream_id"]]).run()
-    event(tx, scope, "task.claimed", got["code"], lease_expires_at=expires)
+    event(tx, scope, "task.claimed", got["code"], lease_expires_at=iso(expires))
     return ClaimResult(
         claimed=True,
         detail=detail(tx, scope, got["code"]),
@@ -119,6 +119,7 @@ def heartbeat(tx: Tx, scope: Scope, code: str) -> WorkResult:
     row = _held(tx, scope, code, agent)
     expires = scope.now + scope.lease_seconds
     tx.one("lease_renew", {"id": row["id"], "agent": agent, "expires": expires})
+    event(tx, scope, "lease.renewed", code, lease_expires_at=iso(expires))
     return WorkResult(task=brief_by_id(tx, row["id"]), lease_expires_at=iso(expires), message="Lease renewed.")
 
 
@@ -263,6 +264,7 @@ def move(tx: Tx, scope: Scope, code: str, target: TaskStatus | str, reason: str 
             hint="Use task_claim, task_done, task_fail or task_review for the others.",
         )
     check_text("reason", reason)
+    reason = reason and redact(reason).text
     row = task_row(tx, scope, code)
     status = S(row["status"])
     check_manual(code, status, target)
@@ -283,6 +285,7 @@ def move(tx: Tx, scope: Scope, code: str, target: TaskStatus | str, reason: str 
             raise InvalidInput("Blocking needs a reason.", hint="Say what input is needed.")
         _move(tx, scope, row, S.BLOCKED, reason=reason, clear_claim=False)
         note(tx, scope, row["id"], "blocker", reason)
+        escalation.escalate(tx, scope, row, "blocker", f"{scope.agent} set {code} blocked: {reason}")
         settle.streams([row["stream_id"]])
     else:
         _move(tx, scope, row, target, reason=reason, clear_claim=True)

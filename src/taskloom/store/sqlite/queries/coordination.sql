@@ -160,7 +160,7 @@ WHERE task_id = :task_id AND kind = 'escalation' AND acked_at IS NULL
 -- name: task_open_dependents
 SELECT t.id, t.code, t.title, t.created_by FROM task_deps d JOIN tasks t ON t.id = d.task_id
 WHERE d.depends_on_id = :id AND t.status NOT IN ('done', 'cancelled', 'failed')
-ORDER BY t.id LIMIT :limit;
+ORDER BY t.id;
 
 -- ---------------------------------------------------------------- activity
 
@@ -172,15 +172,20 @@ WHERE project_id = :project AND id > :since
 ORDER BY id LIMIT :limit;
 
 -- name: events_feed_subject
--- The same, for one subject (a task, stream or agent): walks events_subject.
+-- The same, for one task: its own events and those of its thread and links ('task:<code>').
+-- Walks events_subject.
 SELECT * FROM events
-WHERE project_id = :project AND subject = :subject AND id > :since
+WHERE project_id = :project AND subject IN (:subject, 'task:' || :subject) AND id > :since
   AND (:agent IS NULL OR agent = :agent)
   AND (:kind IS NULL OR kind = :kind OR substr(kind, 1, length(:kind) + 1) = :kind || '.')
 ORDER BY id LIMIT :limit;
 
 -- name: events_last_id
 SELECT coalesce(max(id), 0) FROM events WHERE project_id = :project;
+
+-- name: task_dependents_by_codes
+SELECT DISTINCT t.code FROM tasks d JOIN task_deps x ON x.depends_on_id = d.id JOIN tasks t ON t.id = x.task_id
+WHERE d.project_id = :project AND d.code IN (SELECT value FROM json_each(:codes));
 
 -- name: task_streams_by_codes
 SELECT t.code, s.code AS stream_code FROM tasks t JOIN streams s ON s.id = t.stream_id

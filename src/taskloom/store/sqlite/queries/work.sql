@@ -365,7 +365,8 @@ WHERE project_id = :project AND code = :code AND status = 'ready'
 RETURNING id, code, stream_id;
 
 -- name: lease_renew
-UPDATE tasks SET lease_expires_at = :expires, version = version + 1
+-- No version bump: a heartbeat is not an edit, and must not fail an orchestrator's if_version.
+UPDATE tasks SET lease_expires_at = :expires
 WHERE id = :id AND status = 'in_progress' AND claimed_by = :agent
 RETURNING lease_expires_at;
 
