@@ -397,3 +397,14 @@ async def test_only_the_audience_of_an_escalation_can_acknowledge_it(team):
     assert "Escalation #" in await brief_text(client)
     await call(client, "message_ack", ids=[esc["id"]], agent="carol")  # the creator is in its audience
     assert "Escalation #" not in await brief_text(client)
+
+
+async def test_a_failed_subtask_escalates_its_parent_which_can_no_longer_finish(team):
+    client = team
+    await create(client, "carol", {"title": "feature", "code": "P"})
+    await create(client, "dave", {"title": "piece", "code": "P-1", "parent": "P", "max_attempts": 1})
+    await call(client, "task_claim", task="P-1", agent="alice")
+    await call(client, "task_fail", task="P-1", reason="no access", agent="alice")
+    [row] = await escalations(client, "P")
+    assert (row["trigger"], row["reason"]) == ("dependency_failed", "P waits for its subtask P-1, which failed: no access")
+    assert [m["task"] for m in await escalation_messages(client, "carol")] == ["P"]  # P's creator

@@ -159,6 +159,7 @@ class TaskCreated(BaseModel):
     tasks: list[TaskBrief]
     created: int
     existing: int = Field(description="returned unchanged because their key or code already existed")
+    redacted: int = Field(0, description="secrets masked before storing")
 
 
 class TaskPage(BaseModel):

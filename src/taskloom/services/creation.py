@@ -27,6 +27,7 @@ class Created:
     ids: list[int] = field(default_factory=list)  # one per spec, in order
     new: list[bool] = field(default_factory=list)
     edges: int = 0
+    redacted: int = 0  # secrets masked in the new tasks
     became_ready: list[str] = field(default_factory=list)
 
 
@@ -43,7 +44,12 @@ def create_batch(tx: Tx, scope: Scope, specs: list[TaskSpec]) -> TaskCreated:
     """task_create: the tasks in the order given, new or (by key) existing."""
     made = create_tasks(tx, scope, specs)
     n_new = sum(made.new)
-    return TaskCreated(tasks=[brief_by_id(tx, i) for i in made.ids], created=n_new, existing=len(specs) - n_new)
+    return TaskCreated(
+        tasks=[brief_by_id(tx, i) for i in made.ids],
+        created=n_new,
+        existing=len(specs) - n_new,
+        redacted=made.redacted,
+    )
 
 
 def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: bool = False) -> Created:
@@ -111,16 +117,15 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
         if spec.sprint not in sprints:
             sprints[spec.sprint] = sprint_id(tx, scope, spec.sprint)
         parent_id, depth = _parent(tx, scope, spec, i, batch, ids)
+        texts = {f: redact(getattr(spec, f)) for f in ("title", "description", "acceptance", "context")}
+        out.redacted += sum(t.count for t in texts.values())
         ids[i] = tx.scalar(
             "task_insert",
             {
                 "project": scope.project_id,
                 "code": codes[i],
                 "key": spec.key,
-                "title": redact(spec.title).text,
-                "description": redact(spec.description).text,
-                "acceptance": redact(spec.acceptance).text,
-                "context": redact(spec.context).text,
+                **{f: t.text for f, t in texts.items()},
                 "status": "backlog" if spec.backlog else "waiting",
                 "priority": spec.priority,
                 "role": spec.role,

@@ -44,15 +44,14 @@ def escalate(tx: Tx, scope: Scope, task: Row, trigger: Trigger, reason: str) -> 
 
 
 def after_failure(tx: Tx, scope: Scope, task: Row, reason: str) -> None:
-    """A task failed for good: escalate it, and each open dependent that now cannot start."""
-    escalate(tx, scope, task, "max_attempts", f"{task['code']} failed after its last attempt: {reason}")
-    # Every dependent: each has its own page and creator to tell (a direct fan-out, so bounded).
-    for dependent in tx.all("task_open_dependents", {"id": task["id"]}):
-        escalate(
-            tx,
-            scope,
-            dependent,
-            "dependency_failed",
-            f"{dependent['code']} depends on {task['code']}, which failed: {reason}",
-        )
-
+    """A task failed for good: escalate it, and each open task that now cannot start or finish."""
+    code = task["code"]
+    escalate(tx, scope, task, "max_attempts", f"{code} failed after its last attempt: {reason}")
+    stream = tx.one("stream_by_id", {"id": task["stream_id"]}) if task["stream_id"] else None
+    for waiting in tx.all("tasks_waiting_on_failed", {"id": task["id"]}):
+        why = {
+            "dependency": f"depends on {code}, which failed",
+            "subtask": f"waits for its subtask {code}, which failed",
+            "stream": f"is in a stream that depends on stream {stream and stream['code']}, where {code} failed",
+        }[waiting["via"]]
+        escalate(tx, scope, waiting, "dependency_failed", f"{waiting['code']} {why}: {reason}")

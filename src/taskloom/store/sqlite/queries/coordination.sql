@@ -157,9 +157,21 @@ UPDATE messages SET acked_at = :now
 WHERE task_id = :task_id AND kind = 'escalation' AND acked_at IS NULL
   AND id IN (SELECT message_id FROM escalations WHERE task_id = :task_id AND trigger = 'blocker');
 
--- name: task_open_dependents
-SELECT t.id, t.code, t.title, t.created_by FROM task_deps d JOIN tasks t ON t.id = d.task_id
-WHERE d.depends_on_id = :id AND t.status NOT IN ('done', 'cancelled', 'failed')
+-- name: tasks_waiting_on_failed
+-- Open work that cannot start or finish now that :id failed: its dependents, its parent (which
+-- waits for its subtasks), and the tasks of every stream that depends on its stream.
+SELECT t.id, t.code, t.title, t.created_by,
+    CASE WHEN t.id IN (SELECT task_id FROM task_deps WHERE depends_on_id = :id) THEN 'dependency'
+         WHEN t.id = (SELECT parent_id FROM tasks WHERE id = :id) THEN 'subtask'
+         ELSE 'stream' END AS via
+FROM tasks t
+WHERE t.id IN (
+    SELECT task_id FROM task_deps WHERE depends_on_id = :id
+    UNION SELECT parent_id FROM tasks WHERE id = :id AND parent_id IS NOT NULL
+    UNION SELECT w.id FROM stream_deps sd JOIN tasks w ON w.stream_id = sd.stream_id
+    WHERE sd.depends_on_id = (SELECT stream_id FROM tasks WHERE id = :id)
+)
+AND t.status NOT IN ('done', 'cancelled', 'failed')
 ORDER BY t.id;
 
 -- ---------------------------------------------------------------- activity
