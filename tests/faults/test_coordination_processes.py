@@ -106,7 +106,7 @@ class Updates:
 class ToolFailed(Exception):
     """A tool call that had to succeed did not.
 
-    Not an AssertionError, so that xfail(raises=MissedNotification) cannot match a broken setup."""
+    Not an AssertionError, so a broken setup never reads as a missed notification."""
 
 
 @dataclass
@@ -868,17 +868,17 @@ async def test_racing_memory_sets_from_four_processes_number_versions_gaplessly_
 
 # ------------------------------------------------------------------ 3b. changes push never hears of
 #
-# Push learns what changed only from the events a commit wrote, and maps each event to its own
-# subject (server/push.py, Push.check and Push._affected). A write that records no event, or that
-# changes a document other than its event's subject, changes a resource its subscribers are never
-# told about. Each case below first checks that the document did change, then that a subscriber in
+# Push learns what changed only from the events a commit wrote (server/push.py, Push.check and
+# Push._affected). A write that records no event, or that changes a document other than its
+# event's subject, would change a resource its subscribers are never told about: these cases were
+# found that way. Each first checks that the document did change, then that a subscriber in
 # another process heard of it.
 
 BEACON = "taskloom://tasks/BEACON"
 
 
 class MissedNotification(AssertionError):
-    """The one failure these xfail tests expect; anything else (a broken setup) fails them for real."""
+    """A document changed and its subscriber was not told (as opposed to a broken setup)."""
 
 
 @pytest.fixture(scope="module")
@@ -921,7 +921,7 @@ async def heard_since(watcher: Proc, actor: Proc, uri: str, since: float) -> int
     return watcher.updates.count(uri, since)
 
 
-async def change_unheard(watcher: Proc, actor: Proc, uri: str, change: Any) -> None:
+async def assert_change_heard(watcher: Proc, actor: Proc, uri: str, change: Any) -> None:
     await watcher.subscribe(uri)
     # Let the watcher catch up first: what was committed before is not the change under test.
     await heard_since(watcher, actor, uri, 0.0)
@@ -934,10 +934,10 @@ async def change_unheard(watcher: Proc, actor: Proc, uri: str, change: Any) -> N
 
 
 async def test_the_gap_probe_hears_an_acknowledgement_made_in_another_process(gap_rig):
-    # The control for the xfail tests below: the same probe, on a change push does map (message.acked).
+    # The probe on a change push has always mapped (message.acked): the control for the cases below.
     watcher, actor = gap_rig
     sent = await watcher.call("message_send", to="alice", body="ack me")
-    await change_unheard(
+    await assert_change_heard(
         watcher, actor, "taskloom://agents/alice/inbox", actor.call("message_ack", ids=[sent["id"]])
     )
 
@@ -946,14 +946,14 @@ async def test_marking_messages_read_in_one_process_notifies_that_inbox_s_subscr
     watcher, actor = gap_rig
     await watcher.call("message_send", to="alice", body="please read me")
     uri = "taskloom://agents/alice/inbox"
-    await change_unheard(watcher, actor, uri, actor.call("message_inbox", mark_read=True))
+    await assert_change_heard(watcher, actor, uri, actor.call("message_inbox", mark_read=True))
 
 
 async def test_a_heartbeat_in_one_process_notifies_the_task_s_subscribers_in_another(gap_rig):
     watcher, actor = gap_rig
     await watcher.call("task_create", tasks=[{"title": "leased", "code": "HB-1"}])
     await actor.call("task_claim", task="HB-1")
-    await change_unheard(watcher, actor, "taskloom://tasks/HB-1", actor.call("task_heartbeat", task="HB-1"))
+    await assert_change_heard(watcher, actor, "taskloom://tasks/HB-1", actor.call("task_heartbeat", task="HB-1"))
 
 
 async def test_a_dependency_finishing_notifies_subscribers_of_a_dependent_still_waiting(gap_rig):
@@ -968,7 +968,7 @@ async def test_a_dependency_finishing_notifies_subscribers_of_a_dependent_still_
     )
     await actor.call("task_claim", task="DP-1")
     done = actor.call("task_done", task="DP-1", summary="schema merged")
-    await change_unheard(watcher, actor, "taskloom://tasks/DP-2", done)
+    await assert_change_heard(watcher, actor, "taskloom://tasks/DP-2", done)
 
 
 async def test_claiming_a_task_with_a_thread_notifies_the_new_holder_s_inbox_subscribers(gap_rig):
@@ -977,4 +977,4 @@ async def test_claiming_a_task_with_a_thread_notifies_the_new_holder_s_inbox_sub
     await watcher.call("message_send", to="task:TH-1", body="context for whoever takes this")
     await actor.call("agent_init", agent="carol")
     claim = actor.call("task_claim", task="TH-1", agent="carol")
-    await change_unheard(watcher, actor, "taskloom://agents/carol/inbox", claim)
+    await assert_change_heard(watcher, actor, "taskloom://agents/carol/inbox", claim)

@@ -1,7 +1,6 @@
-"""Audit of issue 3 (agent coordination): one test per gap found.
+"""Audit of issue 3 (agent coordination): one test per gap the audit found.
 
-A strict xfail shows a requirement that is missing or wrong; a plain test covers a requirement
-that works but had no test that could fail. Everything runs in-process on the injected clock,
+Each covers a requirement that was missing, wrong, or working without a test that could fail. Everything runs in-process on the injected clock,
 except the three push tests at the end, which start real `taskloom serve` processes.
 """
 

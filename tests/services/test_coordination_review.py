@@ -1,4 +1,4 @@
-"""Review of the agent-coordination code: each test shows one defect and is a strict xfail until fixed.
+"""Review of the agent-coordination code: each test pins down one defect the review found (all fixed).
 
 Cost tests count SQLite virtual-machine steps (a progress handler) instead of timing, so they are
 deterministic: a query whose work grows with rows the caller has nothing to do with fails them.
