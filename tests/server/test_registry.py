@@ -224,7 +224,7 @@ async def test_a_worker_calling_an_orchestrator_tool_gets_not_found(app):
     async with Client(build_server(app, "worker"), mode="legacy") as worker:
         err = await call_error(worker, "task_create", tasks=[{"title": "sneaky"}])
         assert err["code"] == "not_found"
-        assert "task_create" in err["message"]
+        assert "task_create" in err["message"] and "'worker' profile" in err["message"]
         assert (await call(worker, "task_claim"))["claimed"] is False
 
 

@@ -20,7 +20,7 @@ from mcp.types import Tool as MCPTool
 from taskloom import __version__
 from taskloom.config import Profile
 from taskloom.domain.artifacts import URI_PREFIX
-from taskloom.errors import InvalidInput, TaskloomError
+from taskloom.errors import InvalidInput, NotFound, TaskloomError
 from taskloom.server import errors, prompts, protocol, resources
 from taskloom.server.auth import token_agent
 from taskloom.server.push import ListenBus, Push
@@ -55,6 +55,7 @@ class TaskloomMCP(MCPServer[Taskloom]):
         self._last_seen: dict[str, float] = {}
         self.push: Push | None = None
         self.lean_outputs = False
+        self.profile: Profile = "all"
 
     def bind_agent(self, session: Any, name: str) -> None:
         with contextlib.suppress(TypeError):  # a connection type that cannot be weakly referenced
@@ -109,6 +110,13 @@ class TaskloomMCP(MCPServer[Taskloom]):
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         known = self.argument_names.get(name)
+        if known is None and name in PROFILES["all"]:
+            return errors.to_result(
+                NotFound(
+                    f"{name} is not offered by this server's {self.profile!r} profile.",
+                    hint="Use the tools tools/list shows, or ask for a server with --profile all.",
+                )
+            )
         unknown = sorted(set(arguments) - known) if known is not None else []
         if unknown:
             # A misspelt argument silently ignored is a wrong result the agent never notices.
@@ -223,6 +231,7 @@ def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
     )
     server.argument_names = register(server, PROFILES[profile])
     server.lean_outputs = profile == "worker"
+    server.profile = profile
     resources.register(server, app)
     prompts.register(server, app)
     protocol.register(server)

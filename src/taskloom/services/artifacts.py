@@ -148,12 +148,14 @@ def _artifact(tx: Tx, row: Row) -> Artifact:
 def by_prefix(tx: Tx, scope: Scope, prefix: str) -> str:
     """The one artifact whose sha256 starts with `prefix` (at least 6 hex digits)."""
     prefix = prefix.strip().lower()
-    rows = [] if len(prefix) < 6 else tx.all("artifact_by_prefix", {"project": scope.project_id, "prefix": prefix})
-    if len(rows) != 1:
-        raise InvalidInput(
-            f"{prefix[:64]!r} names {'several artifacts' if rows else 'no artifact'}.",
-            hint="Give the full sha256, or at least 6 leading hex digits that only one artifact has.",
-        )
+    hint = "Give the full sha256, or at least 6 leading hex digits that only one artifact has."
+    if len(prefix) < 6:
+        raise InvalidInput(f"{prefix[:64]!r} is shorter than 6 hex digits.", hint=hint)
+    rows = tx.all("artifact_by_prefix", {"project": scope.project_id, "prefix": prefix})
+    if not rows:
+        raise NotFound(f"No artifact's sha256 starts with {prefix[:64]!r}.", hint="taskloom artifacts ls lists them.")
+    if len(rows) > 1:
+        raise InvalidInput(f"{prefix[:64]!r} names several artifacts.", hint=hint)
     return rows[0]["sha256"]
 
 

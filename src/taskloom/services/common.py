@@ -32,7 +32,8 @@ class Scope:
         if not self.agent:
             raise InvalidInput(
                 "No agent name was given.",
-                hint="Pass `agent` (your agent name), or start the server with TASKLOOM_AGENT set.",
+                hint="Call agent_init(agent=<your name>) once on this connection, pass `agent`, or start "
+                "the server with TASKLOOM_AGENT set.",
             )
         return self.agent
 
