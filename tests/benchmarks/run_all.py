@@ -37,6 +37,7 @@ from tests.benchmarks import (
     bench_call_overhead,
     bench_claims,
     bench_done_dependents,
+    bench_inbox,
     bench_memory,
     bench_plan_import,
     bench_push,
@@ -57,6 +58,7 @@ TITLES = {
     "tool_list": "6. tools/list size per profile",
     "push": "7. Notification latency across processes",
     "artifacts": "Artifacts",
+    "inbox": "Inbox cost as other agents' threads grow",
 }
 
 Plan = dict[str, tuple[Callable[..., dict[str, Any]], dict[str, Any]]]
@@ -76,6 +78,7 @@ def plan(quick: bool) -> Plan:
             "memory": (bench_memory.run, {"n_tasks": 10_000, "cycles": 20}),
             "tool_list": (bench_tool_list.run, {}),
             "push": (bench_push.run, {"rounds": 30}),
+            "inbox": (bench_inbox.run, {"tasks": 2_000, "threads": 500}),
         }
     else:
         chosen = {
@@ -89,6 +92,7 @@ def plan(quick: bool) -> Plan:
             "memory": (bench_memory.run, {"n_tasks": 100_000, "cycles": 50}),
             "tool_list": (bench_tool_list.run, {}),
             "push": (bench_push.run, {"rounds": 200}),
+            "inbox": (bench_inbox.run, {}),
         }
     artifacts = _artifacts(quick)
     if artifacts:

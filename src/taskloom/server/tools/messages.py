@@ -39,9 +39,8 @@ async def message_inbox(
     ack: Annotated[list[int] | None, Field(max_length=200, description="message ids to acknowledge first")] = None,
     agent: AgentArg = None,
 ) -> Inbox:
-    """Your messages: direct, to your role, to all, and threads of tasks you hold, created or wrote
-    in. Unread first. Reading marks nothing read unless `mark_read`; `ack` acknowledges ids first
-    (workers acknowledge here). Errors: not_found for an ack id not in your inbox."""
+    """Your messages (direct, role, all, threads you are in), unread first. Marks nothing read
+    unless `mark_read`; `ack` acknowledges ids first. not_found: an ack id not in your inbox."""
     app = app_of(ctx)
     if mark_read or ack:
         return await app.write(messages.inbox, unread_only, task, limit, mark_read, ack=ack, agent=agent)
