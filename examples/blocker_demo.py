@@ -12,9 +12,9 @@ What happens (each agent is this script again, in its own process, with its own
 2. ada (role backend) calls agent_init, claims the task, and cannot go on without an answer:
    task_block. taskloom escalates the blocker to the orchestrator role.
 3. boss is notified (notifications/resources/updated on its inbox, sent by boss's server
-   process although ada's process made the change), reads the escalation, replies to it, and
-   unblocks the task with the answer. ada is notified on her inbox, reads the reply, notes the
-   decision and finishes the task.
+   process although ada's process made the change), reads the escalation and answers it with
+   task_unblock: the answer goes to the task's thread and the escalation is settled. ada is
+   notified on her inbox, reads the answer, notes the decision and finishes the task.
 4. This process prints both transcripts and exits 0 only if both agents played their part and
    the board shows the task done.
 """
@@ -98,11 +98,10 @@ async def boss(name: str, call: Any, watch: Any) -> None:
             break
     say(name, f"notified: {escalation['subject']!r} from {escalation['sender']}")
     answer = "Use PostgreSQL 16; the migration tool is alembic."
-    # Unblock first: ada reads the task as soon as the reply reaches her inbox.
+    # One call: the answer goes to the task's thread (ada's inbox), the lease resumes, and the
+    # blocker's escalation is settled.
     await call("task_unblock", task=code, answer=answer)
-    await call("message_send", reply_to=escalation["id"], body=answer)
-    await call("message_ack", ids=[escalation["id"]])
-    say(name, f"replied, unblocked {code} and acknowledged the escalation")
+    say(name, f"unblocked {code} with the answer")
     task = await watch(f"taskloom://tasks/{code}")
     while (await call("task_get", task=code))["task"]["status"] != "done":
         await task.wait()
@@ -135,7 +134,7 @@ async def ada(name: str, call: Any, watch: Any) -> None:
     say(name, f"notified: {reply['sender']} says {reply['body']!r}")
     held = await call("task_get", task=code)
     assert held["task"]["status"] == "in_progress" and held["task"]["claimed_by"] == name, held["task"]
-    await call("message_inbox", ack=[reply["id"]])
+    await call("message_inbox", ack=[m["id"] for m in unread])
     await call("task_note", task=code, kind="decision", body=f"Targeting: {reply['body']}")
     done = await call("task_done", task=code, summary="Migration 0001 written for PostgreSQL 16 with alembic.")
     say(name, f"{code} {done['task']['status']}")
