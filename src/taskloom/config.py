@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from taskloom.errors import InvalidInput
 
 DEFAULT_DB = Path(".taskloom") / "taskloom.db"
 DEFAULT_LEASE_SECONDS = 15 * 60.0
@@ -67,11 +70,23 @@ def resolve_db(cli_value: str | None, env: dict[str, str] | None = None) -> Path
 
 
 def _resolve_seconds(cli_value: float | None, name: str, default: float, env: dict[str, str] | None) -> float:
-    """The command-line value, then the environment variable `name`, then the default."""
+    """The command-line value, then the environment variable `name`, then the default: a finite
+    number of seconds above zero (a lease of 0 would expire every claim at once)."""
     env = os.environ if env is None else env
-    if cli_value is not None:
-        return cli_value
-    return float(env[name]) if env.get(name) else default
+    value = cli_value if cli_value is not None else _number(name, env[name], float) if env.get(name) else default
+    if not 0 < value < math.inf:
+        label = name.removeprefix("TASKLOOM_").lower().replace("_", " ")
+        raise InvalidInput(f"The {label} must be a positive number of seconds, not {value}.")
+    return value
+
+
+def _number(name: str, text: str, kind: type[float] | type[int]) -> float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{name}={text!r} is not a number.", hint=f"Set {name} to a number, or unset it for the default."
+        ) from None
 
 
 def resolve_lease(cli_value: float | None, env: dict[str, str] | None = None) -> float:
@@ -88,7 +103,10 @@ def resolve_roots(cli_value: list[str] | None, env: dict[str, str] | None = None
 def resolve_size(name: str, default: int, env: dict[str, str] | None = None) -> int:
     """A byte count from the environment (`TASKLOOM_ARTIFACT_MAX_BYTES`...), else the default."""
     env = os.environ if env is None else env
-    return int(env[name]) if env.get(name) else default
+    value = int(_number(name, env[name], int)) if env.get(name) else default
+    if value <= 0:
+        raise InvalidInput(f"{name} must be a positive number of bytes, not {value}.")
+    return value
 
 
 def resolve_tokens_file(cli_value: str | None, env: dict[str, str] | None = None) -> Path | None:

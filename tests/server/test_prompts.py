@@ -88,7 +88,7 @@ async def test_the_orchestrator_brief_lists_what_needs_a_decision_and_who_is_idl
 
     assert "Tasks: blocked 1, failed 1, ready 1 (3 in all)." in text
     assert "- T-1 is blocked (ada): Which port?. Answer with task_unblock." in text
-    assert "- T-2 failed after 1 attempts: disk full." in text
+    assert "- T-2 failed after 1 attempt: disk full." in text
     assert "Escalation #" in text and "[blocker] T-1: Blocked one" in text and "[max_attempts] T-2" in text
     assert "- ada (backend): busy" in text
     assert "Idle agents: boss, bo." in text or "Idle agents: bo, boss." in text

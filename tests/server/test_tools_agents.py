@@ -756,3 +756,27 @@ async def test_agent_init_resumes_held_tasks_after_the_server_process_is_killed(
         assert (got["status"], got["summary"]) == ("done", "finished after the crash")
         after = await call(second, "agent_init")
         assert (after["held"], after["agent"]["status"]) == ([], "online")
+
+
+@pytest.mark.parametrize("name", ["all", "ALL", "taskloom", "Taskloom", "role:x", "task:T-1", "agent:bob", " bob", "bob "])
+async def test_reserved_and_padded_names_are_refused_by_every_tool_not_only_agent_init(client, name):
+    for tool, args in (("agent_init", {}), ("task_create", {"tasks": [{"title": "t"}]}), ("message_inbox", {})):
+        err = await call_error(client, tool, agent=name, **args)
+        assert err["code"] == "invalid_input" and repr(name) in err["message"], (tool, err)
+    assert name not in await agents_by_name(client)
+    assert (await call(client, "task_list"))["total"] == 0
+
+
+async def test_an_explicitly_empty_agent_is_refused_rather_than_stored_as_nameless(client):
+    err = await call_error(client, "task_create", agent="", tasks=[{"title": "nameless"}])
+    assert (err["code"], err["message"]) == ("invalid_input", "No agent name was given.")
+    assert "agent_init" in err["hint"]
+    assert (await call(client, "task_list"))["total"] == 0
+
+
+async def test_the_worker_prompt_refuses_a_name_agent_init_would_refuse(client):
+    from mcp.shared.exceptions import MCPError
+
+    with pytest.raises(MCPError) as caught:
+        await client.get_prompt("worker_instructions", {"agent": "all"})
+    assert "reserved" in caught.value.error.message

@@ -408,3 +408,15 @@ async def test_a_failed_subtask_escalates_its_parent_which_can_no_longer_finish(
     [row] = await escalations(client, "P")
     assert (row["trigger"], row["reason"]) == ("dependency_failed", "P waits for its subtask P-1, which failed: no access")
     assert [m["task"] for m in await escalation_messages(client, "carol")] == ["P"]  # P's creator
+
+
+async def test_a_reply_to_an_escalation_a_worker_raised_goes_to_the_tasks_thread(team):
+    client = team
+    [root] = await create(client, "carol", {"title": "root", "code": "R", "max_attempts": 1})
+    await create(client, "carol", {"title": "after", "code": "A", "depends_on": ["R"]})
+    await call(client, "task_claim", task=root, agent="alice")
+    await call(client, "task_fail", task=root, reason="broken", agent="alice")  # alice raises them
+    [esc] = [m for m in await escalation_messages(client, "boss") if m["task"] == "A"]
+    reply = await call(client, "message_send", reply_to=esc["id"], body="I'll re-plan A", agent="boss")
+    assert reply["to"] == "task:A"
+    assert "I'll re-plan A" in [m["body"] for m in (await call(client, "message_inbox", agent="carol"))["messages"]]

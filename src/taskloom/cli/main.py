@@ -27,7 +27,7 @@ from taskloom.config import (
     resolve_size,
     resolve_tokens_file,
 )
-from taskloom.errors import InvalidInput, TaskloomError
+from taskloom.errors import InvalidInput, NotFound, TaskloomError
 from taskloom.server.errors import from_validation
 
 
@@ -165,7 +165,14 @@ async def _dispatch(args: argparse.Namespace) -> int:
         args.output.write_text(await tools_markdown(), encoding="utf-8")
         print(f"wrote {args.output}")
         return 0
-    app = await Taskloom.open(_settings(args))
+    settings = _settings(args)
+    if args.command == "status" and not settings.db_path.exists():
+        # Opening would create an empty database (and its folder) for a mistyped path.
+        raise NotFound(
+            f"No taskloom database at {settings.db_path}.",
+            hint="Check --db (or TASKLOOM_DB); `taskloom serve` or `taskloom import` creates one.",
+        )
+    app = await Taskloom.open(settings)
     try:
         if args.command == "status":
             return await _status(app, args.json)
@@ -217,7 +224,11 @@ async def _import(app, path: Path) -> int:
     from taskloom.models import Plan
     from taskloom.services import planning
 
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"taskloom: cannot read the plan {path}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return 2
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         plan = Plan.model_validate(data or {})

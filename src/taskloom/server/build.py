@@ -27,6 +27,7 @@ from taskloom.server.push import ListenBus, Push
 from taskloom.server.schema import compact
 from taskloom.server.tools import PROFILES, register
 from taskloom.services import agents
+from taskloom.services.common import missing_agent
 from taskloom.services.app import Taskloom
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,10 @@ class TaskloomMCP(MCPServer[Taskloom]):
                 )
             )
         agent = self._agent_for(arguments, context, fixed)
-        if agent:  # an explicit "" is the tool's to report as missing
+        if agent is not None:
             try:
+                if not agent:  # an explicit "" would be stored as a nameless creator or author
+                    raise missing_agent()
                 agents.check_agent_name(agent)
             except TaskloomError as exc:
                 return errors.to_result(exc)

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from taskloom.server.errors import as_mcp_error
 from taskloom.services import briefing
+from taskloom.services.agents import check_agent_name
 from taskloom.services.app import Taskloom
 
 
@@ -25,6 +26,8 @@ def register(server: MCPServer[Any], app: Taskloom) -> None:
         stream: Annotated[str, Field(description="or a stream code to work in")] = "",
     ) -> str:
         with as_mcp_error():
+            if agent:
+                check_agent_name(agent)  # the name it would take in agent_init
             return await app.read(briefing.worker_instructions, task or None, stream or None, agent=agent or None)
 
     @server.prompt(

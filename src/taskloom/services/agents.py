@@ -54,7 +54,11 @@ def check_name(what: str, value: str) -> None:
 def check_agent_name(name: str) -> None:
     """A name any agent may take: usable, and not one that message addresses or the resolver use."""
     check_name("agent name", name)
-    if name in ("all", SYSTEM_AGENT) or name.startswith(("agent:", "role:", "task:")):
+    if name != name.strip():
+        raise InvalidInput(
+            f"The agent name {name!r} starts or ends with whitespace.", hint=f"Use {name.strip()!r}."
+        )
+    if name.lower() in ("all", SYSTEM_AGENT) or name.lower().startswith(("agent:", "role:", "task:")):
         raise InvalidInput(
             f"The agent name {name!r} is reserved: messages address 'all', 'role:', 'task:' and "
             f"'agent:', and {SYSTEM_AGENT!r} is the resolver.",

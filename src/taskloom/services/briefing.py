@@ -70,7 +70,7 @@ def orchestrator_brief(tx: Tx, scope: Scope, online_seconds: float, offline_seco
     counts = ", ".join(f"{k} {v}" for k, v in sorted(status.counts.items())) or "no tasks yet"
     parts = [f"# Orchestrator brief: {scope.project} at {iso(scope.now)}", f"Tasks: {counts} ({status.total} in all)."]
     if status.streams:
-        parts.append("## Streams\n" + "\n".join(f"- {s.code} {s.name}: {s.status}, {s.total} tasks" for s in status.streams))
+        parts.append("## Streams\n" + "\n".join(f"- {s.code} {s.name}: {s.status}, {_n(s.total, 'task')}" for s in status.streams))
     decisions = tx.all("tasks_needing_decision", {"project": scope.project_id, "limit": BRIEF_LIMIT})
     blocked = [r for r in decisions if r["status"] == "blocked"]
     failed = [r for r in decisions if r["status"] == "failed"]
@@ -81,7 +81,7 @@ def orchestrator_brief(tx: Tx, scope: Scope, online_seconds: float, offline_seco
     parts.append("## Needs a decision")
     items = (
         [f"- {r['code']} is blocked ({r['claimed_by'] or 'unclaimed'}): {r['reason']}. Answer with task_unblock." for r in blocked]
-        + [f"- {r['code']} failed after {r['attempts']} attempts: {r['reason']}. Fix and task_update status=ready, or cancel." for r in failed]
+        + [f"- {r['code']} failed after {_n(r['attempts'], 'attempt')}: {r['reason']}. Fix and task_update status=ready, or cancel." for r in failed]
         + [f"- {r['code']} awaits review: task_review approve or send back." for r in review]
         + [f"- Escalation #{e['id']} ({e['task_code']}): {e['subject']}. message_ack when handled." for e in escalations]
     )
@@ -95,3 +95,7 @@ def orchestrator_brief(tx: Tx, scope: Scope, online_seconds: float, offline_seco
     elif idle:
         parts.append(f"Idle agents with nothing ready: {', '.join(a.name for a in idle)}. Plan more work or unblock some.")
     return "\n\n".join(parts)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

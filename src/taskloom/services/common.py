@@ -30,12 +30,16 @@ class Scope:
 
     def require_agent(self) -> str:
         if not self.agent:
-            raise InvalidInput(
-                "No agent name was given.",
-                hint="Call agent_init(agent=<your name>) once on this connection, pass `agent`, or start "
-                "the server with TASKLOOM_AGENT set.",
-            )
+            raise missing_agent()
         return self.agent
+
+
+def missing_agent() -> InvalidInput:
+    return InvalidInput(
+        "No agent name was given.",
+        hint="Call agent_init(agent=<your name>) once on this connection, pass `agent`, or start "
+        "the server with TASKLOOM_AGENT set.",
+    )
 
 
 EVENT_TEXT = 200  # characters of any one text in an event's payload; the full text is on the task

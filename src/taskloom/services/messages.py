@@ -245,11 +245,12 @@ def _message(row: Row) -> Message:
 
 
 def _reply_address(original: Row) -> str:
-    """Where a reply goes by default: the thread it came from, else its sender. The resolver is
-    no agent to write to, so a reply to one of its escalations goes to the task's thread."""
+    """Where a reply goes by default: the thread it came from, else its sender. An escalation is
+    about its task, whoever raised it (often the resolver, which is no agent to write to), so a
+    reply to one goes to the task's thread."""
     if original["recipient"].startswith("task:"):
         return original["recipient"]
-    if original["sender"] == SYSTEM_AGENT and original["task_code"]:
+    if (original["kind"] == "escalation" or original["sender"] == SYSTEM_AGENT) and original["task_code"]:
         return f"task:{original['task_code']}"
     return f"agent:{original['sender']}"
 

@@ -162,7 +162,8 @@ def fail(tx: Tx, scope: Scope, code: str, reason: str, retry: bool) -> WorkResul
     became = Settle(tx, scope).tasks([row["id"]]).streams([row["stream_id"]]).run()
     if out["status"] == S.FAILED:
         escalation.after_failure(tx, scope, row, reason)
-        msg = f"{code} failed for good after {out['attempts']} attempts; it is escalated and its dependents stay waiting."
+        tries = f"{out['attempts']} attempt{'' if out['attempts'] == 1 else 's'}"
+        msg = f"{code} failed for good after {tries}; it is escalated and its dependents stay waiting."
     else:
         msg = f"{code} is back in the queue (attempt {out['attempts']} of {out['max_attempts']} used)."
     return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=became, redacted=clean.count, message=msg)
