@@ -80,7 +80,7 @@ def _resolve_seconds(cli_value: float | None, name: str, default: float, env: di
     return value
 
 
-def _number(name: str, text: str, kind: type[float] | type[int]) -> float:
+def _number(name: str, text: str, kind: type[float | int]) -> float:
     try:
         return kind(text)
     except ValueError:

@@ -27,8 +27,8 @@ from taskloom.server.push import ListenBus, Push
 from taskloom.server.schema import compact
 from taskloom.server.tools import PROFILES, register
 from taskloom.services import agents
-from taskloom.services.common import missing_agent
 from taskloom.services.app import Taskloom
+from taskloom.services.common import missing_agent
 
 log = logging.getLogger(__name__)
 
