@@ -11,6 +11,7 @@ repositories against baselines, not to rewrite a string in the write path.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 
@@ -35,8 +36,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # The user may be empty: redis://:password@host.
     ("url_password", re.compile(r"(?<=://)([^\s:/@]{0,256}):(\S{1,256}?)(?=@[^\s/@]+(?:[/?#:]|\s|$))")),
     ("bearer", re.compile(_START + r"(?i:(bearer))\s+([A-Za-z0-9\-._~+/]{16,}=*)")),
-    # Basic credentials only after the header name: "basic" alone is an everyday word.
-    ("bearer", re.compile(r"(?i:(authorization:\s*basic))\s+([A-Za-z0-9+/]{8,}=*)")),
+    # Basic credentials only after the header name ("basic" alone is an everyday word), and only
+    # when the value decodes to user:password ("Basic authentication is disabled" is prose).
+    ("basic", re.compile(r"(?i:(authorization:\s*basic))\s+([A-Za-z0-9+/]{8,}=*)")),
     (
         "api_key",
         re.compile(
@@ -62,7 +64,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     # GITHUB_TOKEN=..., access_token: ..., "refresh_token": "...": the name must end in "token",
-    # so max_tokens or tokenizer settings are left alone (and all-digit values are counts).
+    # so max_tokens or tokenizer settings are left alone, and the value must look like a
+    # credential (see _mask), so pad_token = tokenizer.eos_token or next_token=None stay.
     (
         "token_assignment",
         re.compile(
@@ -107,13 +110,27 @@ def _mask(kind: str, m: re.Match[str]) -> str:
         return f"{m.group(1)}:{MASK}"
     if kind == "bearer":
         return f"{m.group(1)} {MASK}"
+    if kind == "basic":
+        return f"{m.group(1)} {MASK}" if _is_basic_credential(m.group(2)) else m.group(0)
     if kind in ("assignment", "token_assignment"):
         name, op, value = m.groups()
         bare = value.strip("\"'")
         # "the password: changed" is prose; "password: hunter2" or PASSWORD=... is a secret.
         prose = op.strip("\"' \t") == ":" and value == bare and bare.isalpha() and len(bare) < 12
-        count = kind == "token_assignment" and bare.isdigit()  # max_token=4096
-        if bare == MASK or prose or count:
+        not_credential = kind == "token_assignment" and not _looks_like_token(bare)
+        if bare == MASK or prose or not_credential:
             return m.group(0)
         return f"{name}{op}{MASK}"
     return MASK
+
+
+def _is_basic_credential(value: str) -> bool:
+    try:
+        return ":" in base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def _looks_like_token(value: str) -> bool:
+    """Issued tokens mix letters and digits; counts, names, None and identifiers do not."""
+    return len(value) >= 8 and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)

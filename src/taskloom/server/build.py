@@ -19,14 +19,14 @@ from mcp.types import Tool as MCPTool
 
 from taskloom import __version__
 from taskloom.config import Profile
-from taskloom.domain.artifacts import URI_PREFIX
+from taskloom.domain.artifacts import URI_PREFIX, sha_of
 from taskloom.errors import InvalidInput, NotFound, TaskloomError
 from taskloom.server import errors, prompts, protocol, resources
 from taskloom.server.auth import token_agent
 from taskloom.server.push import ListenBus, Push
 from taskloom.server.schema import compact
 from taskloom.server.tools import PROFILES, register
-from taskloom.services import agents
+from taskloom.services import agents, artifacts
 from taskloom.services.app import Taskloom
 from taskloom.services.common import missing_agent
 
@@ -238,7 +238,12 @@ def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
     resources.register(server, app)
     prompts.register(server, app)
     protocol.register(server)
+
     async def readable(uri: str, request_context: Any) -> None:
+        if uri.startswith(URI_PREFIX):  # an artifact exists or not; its bytes need not be read
+            with errors.as_mcp_error():
+                await app.read(artifacts.get, sha_of(uri))
+            return
         await server.read_resource(uri, Context(request_context=request_context, mcp_server=server))
 
     server.push = Push(app, bus, connection_of, readable)

@@ -20,7 +20,7 @@ from mcp.server.subscriptions import ResourceUpdated, ServerEvent
 from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 
 from taskloom.errors import TaskloomError
-from taskloom.server.resources import STATUS_URI
+from taskloom.server.resources import STATUS_URI, inbox_uri
 from taskloom.services import activity
 from taskloom.services.app import Taskloom
 
@@ -158,7 +158,7 @@ class Push:
         """The resource URIs a batch of events changed; the cheap part is `_direct`, the rest asks
         the database only when someone could be listening for it."""
         found = _direct(events)
-        uris = found.uris
+        uris = {STATUS_URI} | found.uris
         # 2026-era listeners' URIs are not known here (the SDK filters per listener), so while
         # any listen, role, broadcast and thread messages resolve to every inbox they reach.
         listening = self.bus.listening
@@ -167,12 +167,12 @@ class Push:
         if found.inbox_all:
             uris.update(subscribed_inboxes)
             if listening:
-                uris.update(_inbox(n) for n in await self.app.read(activity.agent_names))
+                uris.update(inbox_uri(n) for n in await self.app.read(activity.agent_names))
         elif found.roles and (subscribed_inboxes or listening):
-            uris.update(_inbox(n) for n in await self.app.read(activity.agents_in_roles, sorted(found.roles)))
-        if found.done and (listening or any(u.startswith("taskloom://tasks/") for u in subscribed)):
-            # A dependent's page shows each dependency's outcome, whether or not it became ready.
-            found.tasks.update(await self.app.read(activity.dependents_of, sorted(found.done)))
+            uris.update(inbox_uri(n) for n in await self.app.read(activity.agents_in_roles, sorted(found.roles)))
+        if found.tasks and (listening or any(u.startswith("taskloom://tasks/") for u in subscribed)):
+            # A dependent's page shows each dependency's state, a parent's its subtasks.
+            found.tasks.update(await self.app.read(activity.pages_showing, sorted(found.tasks)))
         uris.update(f"taskloom://tasks/{code}" for code in found.tasks)
         if found.tasks and (listening or any(u.startswith("taskloom://streams/") for u in subscribed)):
             streams = await self.app.read(activity.streams_of_tasks, sorted(found.tasks))
@@ -199,15 +199,10 @@ class Push:
         return list(self._subscribers)
 
 
-def _inbox(agent: str) -> str:
-    return f"taskloom://agents/{agent}/inbox"
-
-
 @dataclass
 class _Changes:
-    uris: set[str] = field(default_factory=lambda: {STATUS_URI})
+    uris: set[str] = field(default_factory=set)
     tasks: set[str] = field(default_factory=set)
-    done: set[str] = field(default_factory=set)  # closed tasks, whose dependents' pages changed
     roles: set[str] = field(default_factory=set)  # role inboxes written to
     inbox_all: bool = False  # a broadcast, thread or escalation: cheaper to over-notify than resolve
 
@@ -220,24 +215,22 @@ def _direct(events: list[dict[str, Any]]) -> _Changes:
         target, _, name = subject.partition(":")
         if kind.startswith(("task.", "note.", "lease.")):
             out.tasks.add(subject)
-            if kind in ("task.done", "task.cancelled", "task.failed"):
-                out.done.add(subject)
             if kind == "task.claimed" and agent:  # the holder now reads the task's thread
-                out.uris.add(_inbox(agent))
+                out.uris.add(inbox_uri(agent))
         elif kind.startswith("stream."):
             out.uris.add(f"taskloom://streams/{subject}")
         elif kind in ("artifact.linked", "artifact.unlinked"):  # a task's page lists its artifacts
             if target == "task":
                 out.tasks.add(name)
         elif kind == "agent.init":  # a new role brings that role's messages
-            out.uris.add(_inbox(subject))
+            out.uris.add(inbox_uri(subject))
         elif kind in ("message.acked", "message.read"):
-            out.uris.add(_inbox(name))
+            out.uris.add(inbox_uri(name))
         elif kind.endswith(".sent"):
             if kind == "escalation.sent" or target not in ("agent", "role"):
                 out.inbox_all = True  # escalations also reach creators; all and threads, many
             elif target == "agent":
-                out.uris.add(_inbox(name))
+                out.uris.add(inbox_uri(name))
             else:
                 out.roles.add(name)
     return out

@@ -39,6 +39,10 @@ _TEMPLATES = {
 }
 
 
+def inbox_uri(agent: str) -> str:
+    return f"taskloom://agents/{agent}/inbox"
+
+
 def parse_uri(uri: str) -> tuple[str, str | None]:
     """Which resource a URI names; an MCP invalid-params error if none."""
     if uri == STATUS_URI:

@@ -83,8 +83,9 @@ def agents_in_roles(tx: Tx, scope: Scope, roles: list[str]) -> list[str]:
     return [r["name"] for r in rows]
 
 
-def dependents_of(tx: Tx, scope: Scope, codes: list[str]) -> set[str]:
-    rows = tx.all("task_dependents_by_codes", {"project": scope.project_id, "codes": json.dumps(codes)})
+def pages_showing(tx: Tx, scope: Scope, codes: list[str]) -> set[str]:
+    """The tasks whose pages show any of `codes`: their dependents and parents."""
+    rows = tx.all("task_pages_showing", {"project": scope.project_id, "codes": json.dumps(codes)})
     return {r["code"] for r in rows}
 
 

@@ -37,7 +37,7 @@ def _address(tx: Tx, scope: Scope, to: str) -> tuple[str, int | None, int]:
     if kind == "task" and name:
         task = task_row(tx, scope, name)
         recipient = f"task:{task['code']}"
-        members = tx.all("thread_members", {"task_id": task["id"], "recipient": recipient})
+        members = tx.all("thread_members", {"task_id": task["id"]})
         return recipient, task["id"], len({r["name"] for r in members} - {scope.agent})
     agent = name if kind == "agent" and name else to
     if agent == scope.agent:

@@ -57,6 +57,7 @@ def claim(
             # Say why in a separate read (nothing_ready), not while holding the write lock.
             return ClaimResult(claimed=False, message="")
     Settle(tx, scope).streams([got["stream_id"]]).run()
+    tx.run("thread_readers_join", {"task_id": got["id"], "agent": agent})
     event(tx, scope, "task.claimed", got["code"], lease_expires_at=iso(expires))
     return ClaimResult(
         claimed=True,

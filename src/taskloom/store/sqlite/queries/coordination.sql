@@ -85,15 +85,12 @@ WHERE m.project_id = :project AND m.id = :id;
 
 -- name: inbox
 -- Everything addressed to :me: directly, through its role, to all, in a task thread it reads
--- (it holds the task now, or is one of the thread's readers), or an escalation about a task it
--- created (the creator is a reader of every escalated task). Every branch starts from :me's own
+-- (thread_readers: claims and messages keep it), or an escalation about a task it created (the
+-- creator is a reader of every escalated task). Every branch starts from :me's own
 -- rows, so the cost follows the reader's share of the project, not the project. :ids (a JSON
 -- list, or null) narrows it to those messages. Unread first.
 WITH threads AS (
-    SELECT id FROM tasks
-    WHERE project_id = :project AND claimed_by = :me AND status IN ('in_progress', 'blocked')
-    UNION
-    SELECT task_id FROM thread_readers WHERE project_id = :project AND agent = :me
+    SELECT task_id AS id FROM thread_readers WHERE project_id = :project AND agent = :me
 ),
 audience AS (
     SELECT id FROM messages
@@ -130,6 +127,12 @@ ON CONFLICT (message_id, agent) DO UPDATE SET
 -- The first acknowledgement by anyone the message was for. The caller has checked that the ids
 -- are in its inbox (so in its project); filtering by project here would make the planner walk it.
 UPDATE messages SET acked_at = :now WHERE id IN (SELECT value FROM json_each(:ids)) AND acked_at IS NULL;
+
+-- name: thread_readers_join
+-- A claim: the new holder reads the task's thread, the messages before its claim included.
+INSERT OR IGNORE INTO thread_readers (project_id, agent, task_id)
+SELECT project_id, :agent, id FROM tasks WHERE id = :task_id
+  AND EXISTS (SELECT 1 FROM messages WHERE task_id = :task_id AND recipient >= 'task:' AND recipient < 'task;');
 
 -- name: thread_members
 -- Who reads a task's thread: its holder, its creator, and its recorded readers.
@@ -172,6 +175,9 @@ WHERE t.id IN (
     WHERE sd.depends_on_id = (SELECT stream_id FROM tasks WHERE id = :id)
 )
 AND t.status NOT IN ('done', 'cancelled', 'failed')
+-- Once per stranding: another failure upstream adds nothing while this one is unsettled.
+AND NOT EXISTS (SELECT 1 FROM escalations e JOIN messages m ON m.id = e.message_id
+                WHERE e.task_id = t.id AND e.trigger = 'dependency_failed' AND m.acked_at IS NULL)
 ORDER BY t.id;
 
 -- ---------------------------------------------------------------- activity
@@ -185,8 +191,8 @@ ORDER BY id LIMIT :limit;
 
 -- name: events_feed_subject
 -- The same, for one task: its own events and those of its thread and links ('task:<code>').
--- Walks events_subject.
-SELECT * FROM events
+-- INDEXED BY: with two subjects the planner would rather walk the whole project's feed.
+SELECT * FROM events INDEXED BY events_subject
 WHERE project_id = :project AND subject IN (:subject, 'task:' || :subject) AND id > :since
   AND (:agent IS NULL OR agent = :agent)
   AND (:kind IS NULL OR kind = :kind OR substr(kind, 1, length(:kind) + 1) = :kind || '.')
@@ -195,9 +201,14 @@ ORDER BY id LIMIT :limit;
 -- name: events_last_id
 SELECT coalesce(max(id), 0) FROM events WHERE project_id = :project;
 
--- name: task_dependents_by_codes
-SELECT DISTINCT t.code FROM tasks d JOIN task_deps x ON x.depends_on_id = d.id JOIN tasks t ON t.id = x.task_id
-WHERE d.project_id = :project AND d.code IN (SELECT value FROM json_each(:codes));
+-- name: task_pages_showing
+-- The tasks whose pages show any of :codes: their dependents (each dependency's state) and
+-- their parents (the subtask list).
+SELECT t.code FROM tasks d JOIN task_deps x ON x.depends_on_id = d.id JOIN tasks t ON t.id = x.task_id
+WHERE d.project_id = :project AND d.code IN (SELECT value FROM json_each(:codes))
+UNION
+SELECT p.code FROM tasks c JOIN tasks p ON p.id = c.parent_id
+WHERE c.project_id = :project AND c.code IN (SELECT value FROM json_each(:codes));
 
 -- name: task_streams_by_codes
 SELECT t.code, s.code AS stream_code FROM tasks t JOIN streams s ON s.id = t.stream_id
