@@ -182,8 +182,6 @@ CREATE TABLE messages (
 CREATE INDEX messages_recipient ON messages (project_id, recipient, id);
 CREATE INDEX messages_task ON messages (task_id, id) WHERE task_id IS NOT NULL;
 CREATE INDEX messages_open_escalations ON messages (project_id, id) WHERE kind = 'escalation' AND acked_at IS NULL;
--- Escalations also reach the task's creator, found through this.
-CREATE INDEX messages_escalations ON messages (project_id, task_id) WHERE kind = 'escalation';
 
 -- Who reads a task's thread besides its current holder: whoever wrote in it, and the task's
 -- creator and holder at the time of any message there or of an escalation about the task.

@@ -1,5 +1,5 @@
--- 0006: what an inbox, an acknowledgement and the memory purge need to stay proportional to the
--- caller's own share of the project rather than to the whole project.
+-- 0006: thread readers, settled escalations and indexes, so that an inbox, an acknowledgement
+-- and the memory purge cost the caller's own share of the project, not the whole project.
 
 -- Who reads a task's thread besides its current holder: whoever wrote in it, and the task's
 -- creator and holder at the time of any message there or of an escalation about the task.
@@ -31,6 +31,8 @@ CREATE INDEX tasks_claimed_by ON tasks (project_id, claimed_by, status) WHERE cl
 ALTER TABLE messages ADD COLUMN acked_at REAL;
 UPDATE messages SET acked_at = (SELECT min(r.acked_at) FROM message_receipts r WHERE r.message_id = messages.id);
 CREATE INDEX messages_open_escalations ON messages (project_id, id) WHERE kind = 'escalation' AND acked_at IS NULL;
+-- Creators now find their escalations through thread_readers.
+DROP INDEX messages_escalations;
 
 -- The purge is per project; an index on expiry alone left it walking the unique key.
 DROP INDEX memory_expiry;
