@@ -780,3 +780,9 @@ async def test_the_worker_prompt_refuses_a_name_agent_init_would_refuse(client):
     with pytest.raises(MCPError) as caught:
         await client.get_prompt("worker_instructions", {"agent": "all"})
     assert "reserved" in caught.value.error.message
+
+
+async def test_an_agent_of_the_wrong_type_is_invalid_input(client):
+    for value in (7, ["bob"], {"name": "bob"}):
+        err = await call_error(client, "message_inbox", agent=value)
+        assert err["code"] == "invalid_input" and "agent" in err["message"], err

@@ -139,7 +139,7 @@ class TaskloomMCP(MCPServer[Taskloom]):
                 )
             )
         agent = self._agent_for(arguments, context, fixed)
-        if agent is not None:
+        if isinstance(agent, str):  # a wrong type is the tool's argument validation to report
             try:
                 if not agent:  # an explicit "" would be stored as a nameless creator or author
                     raise missing_agent()
