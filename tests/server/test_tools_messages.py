@@ -223,7 +223,7 @@ async def test_a_reply_goes_back_to_the_sender_with_a_re_subject(client):
     # Replying to a reply does not stack prefixes.
     again = await send(client, "alice", body="thanks", reply_to=reply["id"])
     assert again["to"] == "agent:bob"
-    latest = [m for m in (await inbox(client, "bob"))["messages"] if m["id"] == again["id"]][0]
+    latest = next(m for m in (await inbox(client, "bob"))["messages"] if m["id"] == again["id"])
     assert latest["subject"] == "Re: Schema change"
 
 
@@ -454,3 +454,10 @@ async def test_a_clean_message_reports_nothing_redacted(client):
     sent = await send(client, "alice", "bob", "the password: changed, see https://example.com/x")
     assert sent["redacted"] == 0
     assert await bodies(client, "bob") == ["the password: changed, see https://example.com/x"]
+
+
+async def test_an_address_prefix_without_a_name_is_invalid_input(client):
+    await join(client, "alice")
+    for to in ("role:", "task:", "agent:", "role: "):
+        err = await call_error(client, "message_send", to=to, body="hello?", agent="alice")
+        assert err["code"] == "invalid_input" and "names no" in err["message"], (to, err)

@@ -24,6 +24,8 @@ def _address(tx: Tx, scope: Scope, to: str) -> tuple[str, int | None, int]:
     """Normalise `to`, check it exists, and count who can read it now: (recipient, task_id, reached)."""
     to = to.strip()
     kind, _, name = to.partition(":")
+    if kind in ("agent", "role", "task") and not name.strip():
+        raise InvalidInput(f"{to!r} names no {kind}.", hint=f"Write it as '{kind}:<name>', e.g. 'role:backend'.")
     if to == "all":
         return "all", None, tx.scalar("agent_count_others", {"project": scope.project_id, "name": scope.agent})
     if kind == "role" and name:
