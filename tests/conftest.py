@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from taskloom.config import Settings
 from taskloom.server import build_server
 from taskloom.server.errors import error_of
 from taskloom.services.app import Taskloom
+from taskloom.store.sqlite.store import SqliteTx
 
 
 @pytest.fixture
@@ -69,3 +71,35 @@ async def call_error(client: Client, tool: str, **args: Any) -> dict[str, Any]:
     assert result.content[0].text.startswith(error["code"] + ":")
     assert "Traceback" not in result.content[0].text
     return error
+
+
+def disk_bytes(db_path: Path) -> bytes:
+    """The database file plus its WAL (and shared-memory index), byte for byte."""
+    data = db_path.read_bytes()
+    for suffix in ("-wal", "-shm", "-journal"):
+        extra = Path(str(db_path) + suffix)
+        if extra.exists():
+            data += extra.read_bytes()
+    return data
+
+
+def vm_steps(db_path: Path, fn: Callable[[SqliteTx], Any]) -> int:
+    """SQLite VM steps (in units of 100) that `fn(tx)` costs on a fresh connection: a cost that,
+    unlike a timing, does not move with the machine's load."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    count = 0
+
+    def tick() -> int:
+        nonlocal count
+        count += 1
+        return 0
+
+    conn.set_progress_handler(tick, 100)
+    conn.execute("BEGIN")
+    try:
+        fn(SqliteTx(conn))
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+    return count

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import disk_bytes
 from tests.fuzz.rig import Rig, examples
 
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -100,14 +100,6 @@ def carriers(draw: st.DrawFn) -> tuple[str, list[str]]:
     left, right = draw(st.sampled_from(SEPARATORS)), draw(st.sampled_from(SEPARATORS))
     return f"{before}{left}{pasted}{right}{after}", hidden
 
-
-def disk_bytes(db_path: Path) -> bytes:
-    data = db_path.read_bytes()
-    for suffix in ("-wal", "-journal"):
-        extra = Path(f"{db_path}{suffix}")
-        if extra.exists():
-            data += extra.read_bytes()
-    return data
 
 
 def answer_text(result: Any) -> str:

@@ -10,7 +10,6 @@ import json
 import sqlite3
 import statistics
 import time
-from pathlib import Path
 
 from mcp import Client
 
@@ -18,22 +17,13 @@ from taskloom.cli.main import _settings, main, parser
 from taskloom.config import Settings
 from taskloom.server import build_server
 from taskloom.services.app import Taskloom
-from tests.conftest import call
+from tests.conftest import call, disk_bytes
 from tests.server.test_push import Updates, subscribe
 from tests.server.test_transports import serving, stdio_params
 
 ONLINE = 120.0  # Settings.online_seconds default
 GOAL = 0.25  # seconds: the issue's goal from a completion in one process to a subscriber of another
 
-
-def disk_bytes(db_path: Path) -> bytes:
-    """The database file and its write-ahead log, byte for byte."""
-    data = db_path.read_bytes()
-    for suffix in ("-wal", "-journal"):
-        extra = Path(f"{db_path}{suffix}")
-        if extra.exists():
-            data += extra.read_bytes()
-    return data
 
 
 async def escalations(client: Client, code: str) -> list[dict]:

@@ -16,7 +16,7 @@ from taskloom.clock import ManualClock
 from taskloom.config import Settings
 from taskloom.server import build_server
 from taskloom.services.app import Taskloom
-from tests.conftest import call
+from tests.conftest import call, disk_bytes
 
 # Fake credentials, each used on exactly one path so a leak names its path.
 SECRETS = {
@@ -52,15 +52,6 @@ def markers() -> dict[str, str]:
 
 M = markers()
 
-
-def disk_bytes(db_path: Path) -> bytes:
-    """The database file plus its WAL (and shared-memory index), byte for byte."""
-    data = db_path.read_bytes()
-    for suffix in ("-wal", "-shm", "-journal"):
-        extra = Path(str(db_path) + suffix)
-        if extra.exists():
-            data += extra.read_bytes()
-    return data
 
 
 def assert_clean(data: bytes, where: str) -> None:

@@ -20,21 +20,11 @@ from taskloom.server import build_server
 from taskloom.server.build import PRESENCE_EVERY
 from taskloom.services import activity, messages
 from taskloom.services.common import Scope, event
-from taskloom.store.sqlite.store import SqliteTx
-from tests.conftest import call, call_error
+from tests.conftest import call, call_error, vm_steps
 from tests.server.test_push import subscribe
 
 LEASE = 60.0  # the test settings' lease
 
-
-@pytest.fixture
-async def team(client):
-    """boss: orchestrator; carol: a planner who creates tasks; alice and dave: workers."""
-    await call(client, "agent_init", agent="boss", role="orchestrator")
-    await call(client, "agent_init", agent="carol", role="planner")
-    await call(client, "agent_init", agent="alice", role="dev")
-    await call(client, "agent_init", agent="dave", role="dev")
-    return client
 
 
 async def escalation_ids(client, agent: str) -> list[int]:
@@ -64,26 +54,6 @@ def _fill_threads(db_path: Path, tasks: int, per_task: int, first: int) -> None:
     conn.close()
 
 
-def _steps(db_path: Path, fn) -> int:
-    """SQLite VM steps (in units of 100) that `fn(tx)` costs on a fresh connection."""
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    count = 0
-
-    def tick() -> int:
-        nonlocal count
-        count += 1
-        return 0
-
-    conn.set_progress_handler(tick, 100)
-    conn.execute("BEGIN")
-    try:
-        fn(SqliteTx(conn))
-    finally:
-        conn.execute("ROLLBACK")
-        conn.close()
-    return count
-
 
 # ---------------------------------------------------------------- 1. inbox cost
 
@@ -95,9 +65,9 @@ async def test_the_inbox_of_an_agent_in_no_thread_does_not_cost_more_as_other_th
         messages.inbox(tx, scope, unread_only=False, task=None, limit=20, mark_read=False)
 
     _fill_threads(db_path, tasks=20, per_task=25, first=0)
-    small = _steps(db_path, read)
+    small = vm_steps(db_path, read)
     _fill_threads(db_path, tasks=60, per_task=25, first=20)  # 4x the unrelated thread messages
-    large = _steps(db_path, read)
+    large = vm_steps(db_path, read)
     assert large < small * 1.5 + 50, (small, large)
 
 
@@ -109,9 +79,9 @@ async def test_acknowledging_one_message_does_not_scan_every_message_of_the_proj
         tx.run("messages_acked", params)
 
     _fill_threads(db_path, tasks=10, per_task=50, first=0)
-    small = _steps(db_path, ack)
+    small = vm_steps(db_path, ack)
     _fill_threads(db_path, tasks=40, per_task=50, first=10)
-    large = _steps(db_path, ack)
+    large = vm_steps(db_path, ack)
     assert large < small * 1.5 + 20, (small, large)
 
 

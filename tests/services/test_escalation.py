@@ -9,8 +9,6 @@ clock (lease: 60 s in the test settings).
 
 from __future__ import annotations
 
-import pytest
-
 from taskloom.clock import iso
 from taskloom.resolver import Resolver
 from taskloom.services import activity
@@ -18,15 +16,6 @@ from tests.conftest import call, call_error
 
 LEASE = 60.0
 
-
-@pytest.fixture
-async def team(client):
-    """boss: orchestrator; carol: a planner who creates tasks; alice: a worker; dave: a bystander."""
-    await call(client, "agent_init", agent="boss", role="orchestrator")
-    await call(client, "agent_init", agent="carol", role="planner")
-    await call(client, "agent_init", agent="alice", role="dev")
-    await call(client, "agent_init", agent="dave", role="dev")
-    return client
 
 
 async def create(client, creator: str, *tasks: dict) -> list[str]:

@@ -13,29 +13,7 @@ from mcp.server.subscriptions import ResourceUpdated
 from taskloom.domain.redact import redact
 from taskloom.server import build_server
 from taskloom.services import activity
-from taskloom.store.sqlite.store import SqliteTx
-from tests.conftest import call
-
-
-def _steps(db_path: Path, fn) -> int:
-    """SQLite VM steps (in units of 100) that `fn(tx)` costs on a fresh connection."""
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    count = 0
-
-    def tick() -> int:
-        nonlocal count
-        count += 1
-        return 0
-
-    conn.set_progress_handler(tick, 100)
-    conn.execute("BEGIN")
-    try:
-        fn(SqliteTx(conn))
-    finally:
-        conn.execute("ROLLBACK")
-        conn.close()
-    return count
+from tests.conftest import call, vm_steps
 
 
 def _fill_events(db_path: Path, n: int) -> None:
@@ -101,9 +79,9 @@ async def test_a_tasks_activity_feed_does_not_cost_more_as_other_events_grow(cli
         activity.feed(tx, scope, since=0, task="T-1", limit=50)
 
     _fill_events(db_path, 2_000)
-    small = _steps(db_path, read)
+    small = vm_steps(db_path, read)
     _fill_events(db_path, 8_000)  # 5x the unrelated events
-    large = _steps(db_path, read)
+    large = vm_steps(db_path, read)
     assert large < small * 1.5 + 50, (small, large)
 
 
