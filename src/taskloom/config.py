@@ -6,9 +6,11 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from taskloom.errors import InvalidInput
+
+N = TypeVar("N", int, float)
 
 DEFAULT_DB = Path(".taskloom") / "taskloom.db"
 DEFAULT_LEASE_SECONDS = 15 * 60.0
@@ -73,14 +75,17 @@ def _resolve_seconds(cli_value: float | None, name: str, default: float, env: di
     """The command-line value, then the environment variable `name`, then the default: a finite
     number of seconds above zero (a lease of 0 would expire every claim at once)."""
     env = os.environ if env is None else env
-    value = cli_value if cli_value is not None else _number(name, env[name], float) if env.get(name) else default
+    if cli_value is not None:
+        value = cli_value
+    else:
+        value = _number(name, env[name], float) if env.get(name) else default
     if not 0 < value < math.inf:
         label = name.removeprefix("TASKLOOM_").lower().replace("_", " ")
         raise InvalidInput(f"The {label} must be a positive number of seconds, not {value}.")
     return value
 
 
-def _number(name: str, text: str, kind: type[float | int]) -> float:
+def _number(name: str, text: str, kind: type[N]) -> N:
     try:
         return kind(text)
     except ValueError:
@@ -103,7 +108,7 @@ def resolve_roots(cli_value: list[str] | None, env: dict[str, str] | None = None
 def resolve_size(name: str, default: int, env: dict[str, str] | None = None) -> int:
     """A byte count from the environment (`TASKLOOM_ARTIFACT_MAX_BYTES`...), else the default."""
     env = os.environ if env is None else env
-    value = int(_number(name, env[name], int)) if env.get(name) else default
+    value = _number(name, env[name], int) if env.get(name) else default
     if value <= 0:
         raise InvalidInput(f"{name} must be a positive number of bytes, not {value}.")
     return value

@@ -48,8 +48,6 @@ async def serve(
     settings = dataclasses.replace(settings, transport=transport)
     sock = None
     auth = None
-    if not http_timeout > 0 or http_timeout == float("inf"):
-        raise InvalidInput(f"--http-timeout must be a positive number of seconds, not {http_timeout}.")
     if transport != "stdio":
         check_exposure(host, token, tokens_file)
         if token or tokens_file is not None:

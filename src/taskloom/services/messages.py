@@ -252,7 +252,7 @@ def _reply_address(original: Row) -> str:
     reply to one goes to the task's thread."""
     if original["recipient"].startswith("task:"):
         return original["recipient"]
-    if (original["kind"] == "escalation" or original["sender"] == SYSTEM_AGENT) and original["task_code"]:
+    if original["kind"] == "escalation":  # escalations always name their task
         return f"task:{original['task_code']}"
     return f"agent:{original['sender']}"
 

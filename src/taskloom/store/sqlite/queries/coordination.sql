@@ -89,16 +89,14 @@ WHERE m.project_id = :project AND m.id = :id;
 -- creator is a reader of every escalated task). Every branch starts from :me's own
 -- rows, so the cost follows the reader's share of the project, not the project. :ids (a JSON
 -- list, or null) narrows it to those messages. Unread first.
-WITH threads AS (
-    SELECT task_id AS id FROM thread_readers WHERE project_id = :project AND agent = :me
-),
-audience AS (
+WITH audience AS (
     SELECT id FROM messages
     WHERE project_id = :project AND recipient IN ('agent:' || :me, 'all', 'role:' || :role)
     UNION
-    SELECT m.id FROM threads h JOIN messages m ON m.task_id = h.id JOIN tasks t ON t.id = h.id
-    WHERE (m.recipient >= 'task:' AND m.recipient < 'task;')
-       OR (m.kind = 'escalation' AND t.created_by = :me)
+    SELECT m.id FROM thread_readers h JOIN messages m ON m.task_id = h.task_id JOIN tasks t ON t.id = h.task_id
+    WHERE h.project_id = :project AND h.agent = :me
+      AND ((m.recipient >= 'task:' AND m.recipient < 'task;')
+           OR (m.kind = 'escalation' AND t.created_by = :me))
 )
 SELECT m.*, t.code AS task_code, r.read_at, r.acked_at AS my_ack,
     count(*) FILTER (WHERE r.read_at IS NULL) OVER () AS unread_total
