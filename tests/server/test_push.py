@@ -224,8 +224,8 @@ async def test_a_2026_era_client_listening_for_a_resource_gets_the_same_updates(
         tg.start_soon(server.push.run, 0.01)
         async with Client(server) as client:  # "auto": the stateless 2026-07-28 protocol
             await call(client, "task_create", tasks=[{"title": "watched"}])
+            # The watcher marks its starting point before the listen is acknowledged.
             async with client.listen(resource_subscriptions=["taskloom://tasks/T-1"]) as sub:
-                await anyio.sleep(0.05)  # the watcher marks its starting point
                 await call(client, "task_claim", task="T-1")
                 with anyio.fail_after(NOTIFY_DEADLINE):
                     event = await sub.__anext__()

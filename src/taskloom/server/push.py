@@ -4,7 +4,8 @@ Every server process on a database runs one watcher. It asks SQLite's `PRAGMA da
 (a counter, no table read) every `interval` seconds; only when something committed does it
 read the new events and map them to resource URIs. Handshake-era clients subscribe with
 `resources/subscribe` (which `MCPServer` does not serve, so it is registered here); clients of
-the 2026-07-28 era listen through the SDK's subscription bus, which gets the same URIs.
+the 2026-07-28 era listen through the SDK's subscription bus, which gets the same URIs. Both
+ways in pass through `_admit`, which refuses what the caller could not read.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from mcp.server.subscriptions import ResourceUpdated, ServerEvent
-from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp.server.subscriptions import ListenHandler, ResourceUpdated, ServerEvent
+from mcp.types import (
+    EmptyResult,
+    SubscribeRequestParams,
+    SubscriptionsListenRequestParams,
+    SubscriptionsListenResult,
+    UnsubscribeRequestParams,
+)
 
 from taskloom.errors import TaskloomError
 from taskloom.server.resources import STATUS_URI, inbox_uri
@@ -71,15 +78,26 @@ class Push:
         self._connections: set[Any] = set()
         self._wake = anyio.Event()
         self._last_event: int | None = None
+        self._listen = ListenHandler(bus)
         bus.on_listen = lambda: self._wake.set()
 
-    # ---------------------------------------------------------------- resources/subscribe
+    # ---------------------------------------------------------------- subscribing (both eras)
+
+    async def _admit(self, uris: Iterable[str], ctx: Any) -> None:
+        """The one gate for every way to subscribe: what cannot be read cannot be watched.
+
+        An unknown URI, task or agent, or another agent's inbox under a per-agent token, gets the
+        error a read would. Then the watcher marks its starting point before the client hears
+        back, so a change another process commits right after is not missed.
+        """
+        for uri in uris:
+            await self._readable(uri, ctx)
+        if self._last_event is None:
+            await self._start()
 
     async def on_subscribe(self, ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
         uri = str(params.uri)
-        # What cannot be read cannot be subscribed to: an unknown URI, task or agent, or another
-        # agent's inbox under a per-agent token, gets the error a read would.
-        await self._readable(uri, ctx)
+        await self._admit([uri], ctx)
         connection = self._connection_of(ctx.session)
         if connection not in self._connections:
             self._connections.add(connection)
@@ -88,12 +106,13 @@ class Push:
             with contextlib.suppress(AttributeError):
                 connection.exit_stack.callback(self._forget, connection)
         self._subscribers.setdefault(uri, {})[connection] = ctx.session
-        if self._last_event is None:
-            # Mark the start before answering: a change another process commits right after the
-            # client hears back must not fall before the watcher's starting point.
-            await self._start()
         self._wake.set()
         return EmptyResult()
+
+    async def on_listen(self, ctx: Any, params: SubscriptionsListenRequestParams) -> SubscriptionsListenResult:
+        """`subscriptions/listen` (2026-07-28): admitted here, then served by the SDK's handler."""
+        await self._admit(params.notifications.resource_subscriptions or (), ctx)
+        return await self._listen(ctx, params)
 
     async def on_unsubscribe(self, ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
         uri = str(params.uri)
@@ -106,6 +125,8 @@ class Push:
     def register(self, lowlevel: Any) -> None:
         lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, self.on_subscribe)
         lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self.on_unsubscribe)
+        # Replaces the unchecked handler MCPServer registered on the same bus.
+        lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, self.on_listen)
 
     # ---------------------------------------------------------------- the watcher
 
