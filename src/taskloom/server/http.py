@@ -9,10 +9,12 @@ import socket
 from typing import Any
 
 import psutil
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from taskloom.server.auth import AGENT_SCOPE_KEY, Authenticator, NoAccess
+from taskloom.server.auth import AGENT_SCOPE_KEY, Authenticator, NoAccess, digest
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
@@ -56,6 +58,10 @@ class BearerAuth:
     A token bound to an agent leaves that name in the scope (AGENT_SCOPE_KEY), where the tool
     layer finds it through the Starlette request. Every refusal is the same 401 body, whether the
     token was missing, unknown or expired, so a caller learns nothing about which tokens exist.
+
+    The token also becomes the request's `user` (see `principal`): the SDK binds each
+    streamable HTTP and SSE session to the user that opened it, and answers anyone else exactly
+    as it answers an unknown session id (404), forgetting the binding when the session ends.
     """
 
     def __init__(self, app: ASGIApp, auth: Authenticator | str) -> None:
@@ -76,9 +82,20 @@ class BearerAuth:
             else:
                 if agent is not None:
                     scope[AGENT_SCOPE_KEY] = agent
+                scope["user"] = principal(given.strip(), agent)
                 await self.app(scope, receive, send)
                 return
         await send_json(send, 401, UNAUTHORIZED, [(b"www-authenticate", b'Bearer realm="taskloom"')])
+
+
+def principal(token: bytes, agent: str | None) -> AuthenticatedUser:
+    """Who a token is, for session ownership: its SHA-256 (the raw token is kept nowhere) and its agent.
+
+    Every holder of one token is one principal: all callers of the shared `--token` (or of one
+    unbound tokens-file entry) can use each other's sessions, as they can already act as any agent.
+    """
+    sha = digest(token).hex()
+    return AuthenticatedUser(AccessToken(token=sha, client_id=sha, scopes=[], subject=agent))
 
 
 UNAUTHORIZED = {"error": "unauthorized", "message": "Send Authorization: Bearer <token>."}
