@@ -124,3 +124,11 @@ def resolve_tokens_file(cli_value: str | None, env: dict[str, str] | None = None
 def resolve_http_timeout(cli_value: float | None, env: dict[str, str] | None = None) -> float:
     """`--http-timeout`, then `TASKLOOM_HTTP_TIMEOUT`, then HTTP_TIMEOUT seconds."""
     return _resolve_seconds(cli_value, "TASKLOOM_HTTP_TIMEOUT", HTTP_TIMEOUT, env)
+
+
+def resolve_allow_origins(cli_value: list[str] | None, env: dict[str, str] | None = None) -> list[str]:
+    """`--allow-origin` (repeatable), then `TASKLOOM_ALLOW_ORIGINS` (comma-separated: an origin's
+    own colons rule out os.pathsep); empty if neither is set."""
+    env = os.environ if env is None else env
+    given = list(cli_value or []) or env.get("TASKLOOM_ALLOW_ORIGINS", "").split(",")
+    return [o.strip() for o in given if o.strip()]

@@ -19,6 +19,7 @@ from taskloom.config import (
     ARTIFACT_QUOTA_BYTES,
     ESCALATION_ROLE,
     Settings,
+    resolve_allow_origins,
     resolve_db,
     resolve_http_timeout,
     resolve_lease,
@@ -75,6 +76,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--allow-host", action="append", default=[], metavar="NAME",
         help="another Host name clients may use (DNS-rebinding protection); repeatable",
+    )
+    serve.add_argument(
+        "--allow-origin", action="append", default=[], metavar="ORIGIN",
+        help="a web page origin (scheme://host[:port]) whose browser requests are accepted besides the "
+        "server's own; repeatable (TASKLOOM_ALLOW_ORIGINS, comma-separated)",
     )
     serve.add_argument("--profile", choices=["worker", "orchestrator", "all"], default="all")
     serve.add_argument("--lease-seconds", type=float, help="claim lease length (default 900, or TASKLOOM_LEASE_SECONDS)")
@@ -155,6 +161,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             args.port,
             args.token,
             allow_hosts=args.allow_host,
+            allow_origins=resolve_allow_origins(args.allow_origin),
             tokens_file=resolve_tokens_file(args.tokens),
             http_timeout=resolve_http_timeout(args.http_timeout),
         )

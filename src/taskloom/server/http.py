@@ -7,6 +7,7 @@ import ipaddress
 import json
 import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -14,6 +15,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taskloom.errors import InvalidInput
 from taskloom.server.auth import AGENT_SCOPE_KEY, Authenticator, NoAccess, digest
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
@@ -39,17 +41,57 @@ def machine_names() -> list[str]:
     return sorted(found)
 
 
-def security_for(host: str, extra_hosts: list[str] | None = None) -> TransportSecuritySettings:
-    """DNS-rebinding protection: only names that really are this server pass the Host/Origin check."""
+def security_for(
+    host: str, port: int, extra_hosts: list[str] | None = None, allow_origins: list[str] | None = None
+) -> TransportSecuritySettings:
+    """DNS-rebinding and cross-site protection.
+
+    Host: only names that really are this server pass, on any port. Origin (sent by browsers): only
+    this server's own origin, http on the port actually bound, or one named by --allow-origin
+    (normalised by `origin_of`). Another port on localhost is another site: a page served there
+    must not drive a loopback server that asks for no token. Requests without an Origin (CLI and
+    SDK clients) are not browsers' and pass.
+    """
     names = ["127.0.0.1", "localhost", "[::1]"]
     bound = machine_names() if host in WILDCARDS else ([] if is_loopback(host) else [host])
     for name in [*bound, *(extra_hosts or [])]:
         names.append(f"[{name}]" if ":" in name and not name.startswith("[") else name)
+    own = [f"http://{n}:{port}" for n in names] + ([f"http://{n}" for n in names] if port == 80 else [])
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[f"{n}:*" for n in names] + names,
-        allowed_origins=[f"http://{n}:*" for n in names] + [f"https://{n}:*" for n in names],
+        allowed_origins=own + list(allow_origins or []),
     )
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(text: str) -> str:
+    """An --allow-origin value as a browser sends it: `scheme://host[:port]`, in lower case, without
+    a default port. Anything else (a path, a wildcard, no scheme) is refused rather than guessed at."""
+    parts = urlsplit(text.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts.scheme.lower() not in DEFAULT_PORTS
+        or not parts.hostname
+        or port == -1
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+    ):
+        raise InvalidInput(
+            f"--allow-origin {text!r} is not a web origin.",
+            hint="Write it as browsers send it, scheme://host[:port] with no path or wildcard, "
+            "e.g. http://localhost:6274.",
+        )
+    scheme, host = parts.scheme.lower(), parts.hostname
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" + (f":{port}" if port is not None and port != DEFAULT_PORTS[scheme] else "")
 
 
 class BearerAuth:

@@ -16,7 +16,14 @@ from taskloom.errors import InvalidInput
 from taskloom.resolver import Resolver
 from taskloom.server.auth import Authenticator, TokensFile
 from taskloom.server.build import TaskloomMCP, build_server
-from taskloom.server.http import KEEP_ALIVE, BearerAuth, deadline_protocol, is_loopback, security_for
+from taskloom.server.http import (
+    KEEP_ALIVE,
+    BearerAuth,
+    deadline_protocol,
+    is_loopback,
+    origin_of,
+    security_for,
+)
 from taskloom.server.stdio import stdio_streams
 from taskloom.services.app import Taskloom
 
@@ -43,13 +50,16 @@ async def serve(
     allow_hosts: list[str] | None = None,
     tokens_file: Path | None = None,
     http_timeout: float = HTTP_TIMEOUT,
+    allow_origins: list[str] | None = None,
 ) -> None:
     # Tools need to know whether the caller is on this machine (artifact paths).
     settings = dataclasses.replace(settings, transport=transport)
     sock = None
     auth = None
+    origins: list[str] = []
     if transport != "stdio":
         check_exposure(host, token, tokens_file)
+        origins = [origin_of(o) for o in allow_origins or []]
         if token or tokens_file is not None:
             auth = Authenticator(token, TokensFile(tokens_file) if tokens_file is not None else None)
         sock = listen(host, port)
@@ -63,7 +73,7 @@ async def serve(
             if transport == "stdio":
                 await _serve_stdio(server)
             else:
-                await _serve_http(server, transport, sock, host, auth, allow_hosts, http_timeout)
+                await _serve_http(server, transport, sock, host, auth, allow_hosts, origins, http_timeout)
             tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
@@ -108,12 +118,13 @@ async def _serve_http(
     host: str,
     auth: Authenticator | None,
     allow_hosts: list[str] | None,
+    allow_origins: list[str],
     timeout: float,
 ) -> None:
     import uvicorn
 
-    port = sock.getsockname()[1]
-    security = security_for(host, allow_hosts)
+    port = sock.getsockname()[1]  # the port bound, which --port 0 leaves to the OS
+    security = security_for(host, port, allow_hosts, allow_origins)
     limit = request_body_limit(server.app.settings.artifact_max_bytes)
     if transport == "http":
         asgi = server.streamable_http_app(host=host, transport_security=security, max_request_body_size=limit)
