@@ -25,7 +25,14 @@ from tests.conftest import disk_bytes
 from tests.security.common import rows
 from tests.server.test_transports import PROJECT, TASKLOOM, serving
 
-PLAN_FIELDS = ["stream.name", "stream.description", "sprint.title", "sprint.goal", "role.name", "role.instructions"]
+PLAN_FIELDS = [
+    "stream.name",
+    "stream.description",
+    "sprint.title",
+    "sprint.goal",
+    "role.name",
+    "role.instructions",
+]
 ARTIFACT_FIELDS = ["artifact.name", "artifact.description"]
 CASES = (
     [(f, "stream_create") for f in ("stream.name", "stream.description")]
@@ -58,7 +65,11 @@ def served(tmp_path_factory) -> Iterator[tuple[str, Path, Path]]:
 
 def cli(db: Path, *args: str) -> str:
     done = subprocess.run(
-        [TASKLOOM, *args, "--db", str(db), "--project", PROJECT], capture_output=True, text=True, timeout=60
+        [TASKLOOM, *args, "--db", str(db), "--project", PROJECT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -97,7 +108,9 @@ async def write(path: str, field: str, text: str, n: str, c: Client, db: Path, t
         flag = ["--name", f"{text}.txt"] if attr == "name" else ["--description", text]
         cli(db, "artifacts", "put", str(file), *flag)
     elif path == "task_review approve":
-        code = (await ok(c, "task_create", tasks=[{"title": "reviewed", "requires_review": True}]))["tasks"][0]["code"]
+        code = (await ok(c, "task_create", tasks=[{"title": "reviewed", "requires_review": True}]))["tasks"][
+            0
+        ]["code"]
         await ok(c, "task_claim", task=code)
         await ok(c, "task_done", task=code, summary="ready")
         await ok(c, "task_review", task=code, approve=True, reason=text)
@@ -147,5 +160,7 @@ async def test_deleting_an_old_entry_whose_key_holds_a_secret_masks_the_key_in_t
     conn.close()
     async with Client(url) as c:
         assert (await ok(c, "memory_delete", key=f"old/{secret}", scope="project"))["deleted"]
-    [(subject,)] = rows(db, "SELECT subject FROM events WHERE kind = 'memory.deleted' ORDER BY id DESC LIMIT 1")
+    [(subject,)] = rows(
+        db, "SELECT subject FROM events WHERE kind = 'memory.deleted' ORDER BY id DESC LIMIT 1"
+    )
     assert subject == "old/[REDACTED]"

@@ -9,7 +9,7 @@ import pytest
 
 from taskloom.errors import InvalidInput
 from taskloom.store import guard
-from taskloom.store.sqlite.store import GUARDED, QUERIES, SqliteTx
+from taskloom.store.sqlite.store import GUARDED, SqliteTx
 
 SCHEMA = Path(guard.__file__).parent / "sqlite" / "schema.sql"
 KEY = "ghp_" + "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -40,7 +40,9 @@ def test_every_free_text_column_is_guarded_on_the_queries_that_write_it():
 
 
 def test_the_columns_of_each_write_shape_are_read_with_their_parameters():
-    assert guard.bindings("INSERT INTO t (a, b) VALUES (:x, coalesce(:y, 'a,b')) ON CONFLICT (a) DO NOTHING") == [
+    assert guard.bindings(
+        "INSERT INTO t (a, b) VALUES (:x, coalesce(:y, 'a,b')) ON CONFLICT (a) DO NOTHING"
+    ) == [
         ("t.a", ["x"]),
         ("t.b", ["y"]),
     ]
@@ -51,7 +53,9 @@ def test_the_columns_of_each_write_shape_are_read_with_their_parameters():
     assert guard.bindings(
         "INSERT INTO t (a) VALUES (:a) ON CONFLICT (a) DO UPDATE SET b = coalesce(:b, t.b) RETURNING *"
     ) == [("t.a", ["a"]), ("t.b", ["b"])]
-    assert guard.bindings("UPDATE t SET a = :a, b = CASE WHEN :c THEN 1 END WHERE id = (SELECT :d) RETURNING x") == [
+    assert guard.bindings(
+        "UPDATE t SET a = :a, b = CASE WHEN :c THEN 1 END WHERE id = (SELECT :d) RETURNING x"
+    ) == [
         ("t.a", ["a"]),
         ("t.b", ["c"]),
     ]
@@ -75,20 +79,28 @@ def _memory_tx() -> tuple[sqlite3.Connection, guard.Guarded]:
 
 def test_free_text_is_masked_and_counted_and_a_name_holding_a_secret_is_refused():
     conn, tx = _memory_tx()
-    tx.scalar("stream_insert", {"project": 1, "code": "api", "name": "API", "description": f"use {KEY}", "now": 0})
+    tx.scalar(
+        "stream_insert", {"project": 1, "code": "api", "name": "API", "description": f"use {KEY}", "now": 0}
+    )
     assert conn.execute("SELECT description FROM streams").fetchone()[0] == "use [REDACTED]"
     assert tx.redacted == 1
     with pytest.raises(InvalidInput) as refused:
         tx.scalar("stream_insert", {"project": 1, "code": KEY, "name": "x", "description": "", "now": 0})
     assert refused.value.message.startswith("The stream code looks like it holds a secret")
     with pytest.raises(InvalidInput, match="task label"):
-        tx.many("task_label_insert", [{"task_id": 1, "label": "ok"}, {"task_id": 1, "label": f"password={KEY}"}])
+        tx.many(
+            "task_label_insert", [{"task_id": 1, "label": "ok"}, {"task_id": 1, "label": f"password={KEY}"}]
+        )
 
 
 def test_masked_text_passes_the_guard_unchanged():
     """Services mask first and count for their answers; the guard then finds nothing more."""
     conn, tx = _memory_tx()
-    tx.scalar("stream_insert", {"project": 1, "code": "a", "name": "A", "description": "[REDACTED] x", "now": 0})
-    tx.run("note_insert", {"task_id": 1, "kind": "note", "body": "PASSWORD=[REDACTED]", "agent": "a", "now": 0})
+    tx.scalar(
+        "stream_insert", {"project": 1, "code": "a", "name": "A", "description": "[REDACTED] x", "now": 0}
+    )
+    tx.run(
+        "note_insert", {"task_id": 1, "kind": "note", "body": "PASSWORD=[REDACTED]", "agent": "a", "now": 0}
+    )
     assert tx.redacted == 0
     assert conn.execute("SELECT description FROM streams").fetchone()[0] == "[REDACTED] x"

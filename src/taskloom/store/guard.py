@@ -94,16 +94,16 @@ def bindings(sql: str) -> list[tuple[str, list[str]]]:
         return []
     table = head.group(1)
     out: list[tuple[str, list[str]]] = []
-    rest = sql[head.end():]
+    rest = sql[head.end() :]
     if sql.lstrip()[:6].upper() == "INSERT":
         cols, rest = _group(rest)
         source = re.match(r"\s*(VALUES|SELECT)\b", rest, re.IGNORECASE)
         if source is None:
             raise ValueError(f"cannot read the values of: {sql[:60]}")
         if source.group(1).upper() == "VALUES":
-            values, rest = _group(rest[source.end():])
+            values, rest = _group(rest[source.end() :])
         else:
-            values = _until(rest[source.end():], ("FROM",))
+            values = _until(rest[source.end() :], ("FROM",))
         exprs = _split(values)
         names = _split(cols)
         if len(exprs) != len(names):
@@ -112,9 +112,9 @@ def bindings(sql: str) -> list[tuple[str, list[str]]]:
         upsert = re.search(r"\bDO\s+UPDATE\s+SET\b", rest, re.IGNORECASE)
         if upsert is None:
             return out
-        rest = rest[upsert.end():]
+        rest = rest[upsert.end() :]
     else:
-        rest = rest[re.match(r"\s*SET\b", rest, re.IGNORECASE).end():]
+        rest = rest[re.match(r"\s*SET\b", rest, re.IGNORECASE).end() :]
     for assignment in _split(_until(rest, ("WHERE", "RETURNING"))):
         column, _, expr = assignment.partition("=")
         out.append((f"{table}.{column.strip()}", _PARAM.findall(expr)))
