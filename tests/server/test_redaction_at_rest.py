@@ -128,13 +128,14 @@ async def write_everything(c: Client) -> dict[str, int]:
         reason=f"{M['block_reason']} API says no to Authorization: Bearer {s['block_reason']}",
     )
     counts["task_block"] = blocked["redacted"]
-    await call(
+    unblocked = await call(
         c,
         "task_unblock",
         agent="boss",
         task="BLOCK",
         answer=f"{M['unblock_answer']} use {s['unblock_answer']} instead",
     )
+    counts["task_unblock"] = unblocked["redacted"]
     await call(
         c,
         "task_release",
@@ -190,6 +191,7 @@ async def test_no_plaintext_secret_reaches_the_database_or_its_wal(settings: Set
         "task_done": 1,
         "task_fail": 1,
         "task_block": 1,
+        "task_unblock": 1,
         "agent_log": 2,  # sk-proj key + SECRET_KEY assignment
     }
 
