@@ -134,7 +134,7 @@ def _open(app: Taskloom, source: Source, limit: int, local_paths: bool) -> tuple
                 hint="Send binary data as content_base64.",
             ) from None
     elif source.content_base64 is not None:
-        _check_size(len(source.content_base64) * 3 // 4 - 2, limit)  # before decoding a huge string
+        _check_size(decoded_size(source.content_base64), limit)  # before decoding a huge string
         try:
             data = base64.b64decode(source.content_base64, validate=True)
         except (binascii.Error, ValueError):
@@ -152,6 +152,13 @@ def _open(app: Taskloom, source: Source, limit: int, local_paths: bool) -> tuple
         return reader, size
     _check_size(len(data), limit)
     return io.BytesIO(data), len(data)
+
+
+def decoded_size(text: str) -> int:
+    """How many bytes standard base64 `text` decodes to: 3 per 4 characters, less its padding.
+    Read off the length and the last two characters, so a huge string is not copied to count."""
+    padding = 2 if text.endswith("==") else 1 if text.endswith("=") else 0
+    return (len(text) - padding) * 3 // 4
 
 
 def _check_size(size: int, limit: int) -> None:
