@@ -128,13 +128,14 @@ async def write_everything(c: Client) -> dict[str, int]:
         reason=f"{M['block_reason']} API says no to Authorization: Bearer {s['block_reason']}",
     )
     counts["task_block"] = blocked["redacted"]
-    await call(
+    unblocked = await call(
         c,
         "task_unblock",
         agent="boss",
         task="BLOCK",
         answer=f"{M['unblock_answer']} use {s['unblock_answer']} instead",
     )
+    counts["task_unblock"] = unblocked["redacted"]
     await call(
         c,
         "task_release",
@@ -190,19 +191,24 @@ async def test_no_plaintext_secret_reaches_the_database_or_its_wal(settings: Set
         "task_done": 1,
         "task_fail": 1,
         "task_block": 1,
+        "task_unblock": 1,
         "agent_log": 2,  # sk-proj key + SECRET_KEY assignment
     }
 
 
-async def test_the_scan_finds_a_secret_on_a_path_that_does_not_redact(settings: Settings, clock: ManualClock):
-    """The control: text the server stores verbatim (a memory key; values are redacted) is found by
-    the same scan."""
+async def test_the_scan_finds_a_secret_written_past_the_guard(settings: Settings, clock: ManualClock):
+    """The control: a secret written by raw SQL (no path of taskloom's stores one verbatim any more)
+    is found by the same scan."""
     db_path = settings.db_path
     app = await Taskloom.open(settings, clock)
     verbatim = "AKIA" + "MEMORYVERBATIM01"
     try:
-        async with Client(build_server(app), mode="legacy") as c:
-            await call(c, "memory_set", key=f"control/{verbatim}", value="plain", agent="alice")
+        await app.store.write_raw(
+            lambda conn: conn.execute(
+                "INSERT INTO memory (project_id, scope, key, value, updated_at) VALUES (?, 'project', 'k', ?, 0)",
+                (app.project_id, verbatim),
+            )
+        )
     finally:
         await app.close()
     assert verbatim.encode() in disk_bytes(db_path)

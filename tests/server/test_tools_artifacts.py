@@ -123,6 +123,18 @@ async def test_an_upload_over_the_limit_is_a_too_large_tool_error_with_a_next_st
         await app.close()
 
 
+async def test_an_over_limit_base64_upload_reports_its_exact_decoded_size_whatever_its_padding(settings, clock):
+    app = await Taskloom.open(dataclasses.replace(settings, artifact_max_bytes=4000), clock)
+    try:
+        async with Client(build_server(app), mode="legacy") as client:
+            for size in (4001, 4002, 4003, 5000):  # no, two and one '=' of padding; 5000 was shown as 4999
+                error = await call_error(client, "artifacts_upload", name="big.bin", content_base64=b64(b"x" * size))
+                assert error["code"] == "too_large"
+                assert error["message"].startswith(f"The artifact is {size} bytes;"), error["message"]
+    finally:
+        await app.close()
+
+
 async def test_an_invalid_media_type_through_the_tool_is_invalid_input(client):
     error = await call_error(client, "artifacts_upload", name="a.txt", content="a", media_type="not a type")
     assert error["code"] == "invalid_input"

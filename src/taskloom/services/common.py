@@ -9,6 +9,7 @@ from typing import Any
 from taskloom.clock import iso
 from taskloom.domain.artifacts import uri_of
 from taskloom.domain.limits import LATEST_NOTES, TASK_ARTIFACTS
+from taskloom.domain.redact import redact
 from taskloom.errors import InvalidInput, NotFound
 from taskloom.models import TaskBrief, TaskDetail
 from taskloom.store.base import Row, Tx
@@ -47,9 +48,12 @@ EVENT_TEXT = 200  # characters of any one text in an event's payload; the full t
 
 def event(tx: Tx, scope: Scope, kind: str, subject: str | None, **payload: Any) -> None:
     # The feed is read page by page by every agent: payloads stay short, whatever they quote.
+    # Masked here, not by the store's guard, which sees only the encoded JSON; masked before the
+    # cut, so a secret cut in half cannot slip past the patterns.
     for key, value in payload.items():
-        if isinstance(value, str) and len(value) > EVENT_TEXT:
-            payload[key] = value[: EVENT_TEXT - 3] + "..."
+        if isinstance(value, str):
+            value = redact(value).text
+            payload[key] = value[: EVENT_TEXT - 3] + "..." if len(value) > EVENT_TEXT else value
     tx.run(
         "event_insert",
         {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import io
 import os
@@ -134,7 +135,7 @@ def _open(app: Taskloom, source: Source, limit: int, local_paths: bool) -> tuple
                 hint="Send binary data as content_base64.",
             ) from None
     elif source.content_base64 is not None:
-        _check_size(len(source.content_base64) * 3 // 4 - 2, limit)  # before decoding a huge string
+        _check_size(decoded_size(source.content_base64), limit)  # before decoding a huge string
         try:
             data = base64.b64decode(source.content_base64, validate=True)
         except (binascii.Error, ValueError):
@@ -152,6 +153,13 @@ def _open(app: Taskloom, source: Source, limit: int, local_paths: bool) -> tuple
         return reader, size
     _check_size(len(data), limit)
     return io.BytesIO(data), len(data)
+
+
+def decoded_size(text: str) -> int:
+    """How many bytes standard base64 `text` decodes to: 3 per 4 characters, less its padding.
+    Read off the length and the last two characters, so a huge string is not copied to count."""
+    padding = 2 if text.endswith("==") else 1 if text.endswith("=") else 0
+    return (len(text) - padding) * 3 // 4
 
 
 def _check_size(size: int, limit: int) -> None:
@@ -173,10 +181,14 @@ def readable_roots(app: Taskloom) -> tuple[Path, ...]:
 def open_within(path: str, roots: tuple[Path, ...]) -> tuple[int, int]:
     """Open a regular file that really lies inside one of `roots`; returns (fd, size).
 
-    The check is on the fully resolved path, so `..` and symlinks cannot leave the roots. The file
-    is then opened with O_NOFOLLOW and the path the kernel actually opened is checked again, so
+    The check is on the resolved path, so `..` and symlinks cannot leave the roots. The file is
+    then opened with O_NOFOLLOW and the path the kernel actually opened is checked again, so
     swapping a symlink in anywhere on the path after the first check does not help either. FIFOs
-    and devices are refused before they are read.
+    and devices are refused before they are read, and so are hard links (below).
+
+    Whatever lies outside the roots gets one answer, `outside`, whether it exists or not: the
+    path is placed before anything is asked of the file, so a caller cannot probe for files
+    outside. "Not found" is only said of a place inside a root, which is the caller's to see.
     """
     if not roots:
         raise InvalidInput(
@@ -187,28 +199,51 @@ def open_within(path: str, roots: tuple[Path, ...]) -> tuple[int, int]:
         raise InvalidInput("path is empty or contains NUL.", hint="Give a file path inside the project directory.")
     candidate = Path(path) if os.path.isabs(path) else roots[0] / path
     try:
-        real = candidate.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise NotFound(f"No file at {path}.", hint=f"Check the path; relative paths start at {roots[0]}.") from None
-    if not any(real.is_relative_to(root) for root in roots):
-        raise InvalidInput(
-            f"{path} is outside the directories this server may read.",
-            hint=f"Upload files under {', '.join(str(r) for r in roots)}, or send the bytes as content_base64.",
-        )
+        # Not strict: a missing file resolves too, so it is placed inside or outside like any other.
+        real = candidate.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        real = Path(os.path.normpath(candidate))
+    if not _inside(real, roots):
+        raise outside(path, roots)
     try:
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NotFound(f"No file at {path}.", hint=f"Check the path; relative paths start at {roots[0]}.") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink loop, or the last part became a symlink since
+            raise NotFound(f"No file at {path}.", hint=f"Check the path; relative paths start at {roots[0]}.") from None
         raise InvalidInput(f"Cannot open {path}: {exc.strerror}.", hint="Upload a readable regular file.") from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidInput(f"{path} is not a regular file.", hint="Upload a regular file, not a device or pipe.")
+        if not _inside(_opened_path(fd), roots):
+            # A directory on the path was swapped for a symlink between the check and the open.
+            raise outside(path, roots)
+        if st.st_nlink > 1 and Path("/") not in roots:
+            # A hard link is the same file under another name, perhaps outside the roots, and
+            # nothing portable finds a file's other names: so a file with more than one is refused.
+            raise InvalidInput(
+                f"{path} has {st.st_nlink} names (it is hard-linked), and another name may lie outside the "
+                "directories this server may read.",
+                hint="Copy the file (cp, not ln) to a new file under the root and upload the copy.",
+            )
+    except BaseException:
         os.close(fd)
-        raise InvalidInput(f"{path} is not a regular file.", hint="Upload a regular file, not a device or pipe.")
-    opened = _opened_path(fd)
-    if opened is None or not any(opened.is_relative_to(root) for root in roots):
-        # A directory on the path was swapped for a symlink between the check and the open.
-        os.close(fd)
-        raise InvalidInput(f"{path} moved outside the allowed directories while it was opened.", hint="Try again.")
+        raise
     return fd, st.st_size
+
+
+def outside(path: str, roots: tuple[Path, ...]) -> InvalidInput:
+    """The one answer for any path outside the roots: it says nothing about what is there."""
+    return InvalidInput(
+        f"{path} is outside the directories this server may read.",
+        hint=f"Upload files under {', '.join(str(r) for r in roots)}, or send the bytes as content_base64.",
+    )
+
+
+def _inside(path: Path | None, roots: tuple[Path, ...]) -> bool:
+    return path is not None and any(path.is_relative_to(root) for root in roots)
 
 
 def _opened_path(fd: int) -> Path | None:

@@ -208,7 +208,8 @@ def block(tx: Tx, scope: Scope, code: str, reason: str) -> WorkResult:
 def unblock(tx: Tx, scope: Scope, code: str, answer: str | None) -> WorkResult:
     scope.require_agent()
     check_text("answer", answer)
-    answer = answer and redact(answer).text
+    clean = redact(answer)
+    answer = clean.text
     row = task_row(tx, scope, code)
     if row["status"] != S.BLOCKED:
         raise InvalidTransition(
@@ -231,7 +232,9 @@ def unblock(tx: Tx, scope: Scope, code: str, answer: str | None) -> WorkResult:
         msg = f"{code} is back in play."
     became = Settle(tx, scope).tasks([row["id"]]).run()
     lease = iso(expires) if row["claimed_by"] else None
-    return WorkResult(task=brief_by_id(tx, row["id"]), lease_expires_at=lease, unblocked=became, message=msg)
+    return WorkResult(
+        task=brief_by_id(tx, row["id"]), lease_expires_at=lease, unblocked=became, redacted=clean.count, message=msg
+    )
 
 
 def review(tx: Tx, scope: Scope, code: str, approve: bool, reason: str | None) -> WorkResult:

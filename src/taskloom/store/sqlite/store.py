@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from taskloom.errors import Busy, Conflict, Internal, InvalidInput
+from taskloom.store import guard
 from taskloom.store import queries as named
 from taskloom.store.base import Params, Row
 from taskloom.store.sqlite import migrate
@@ -25,6 +26,7 @@ from taskloom.store.sqlite import migrate
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 QUERIES = named.load_dir(Path(__file__).with_name("queries"))
+GUARDED = guard.plan(QUERIES)
 
 
 class SqliteTx:
@@ -147,7 +149,7 @@ class SqliteStore:
             raise _translate(exc) from exc
 
     async def write(self, fn: Callable[[SqliteTx], T]) -> T:
-        return await self.write_raw(lambda conn: fn(SqliteTx(conn)))
+        return await self.write_raw(lambda conn: fn(guard.Guarded(SqliteTx(conn), GUARDED)))
 
     async def read(self, fn: Callable[[SqliteTx], T]) -> T:
         try:
