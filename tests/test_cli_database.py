@@ -132,6 +132,18 @@ async def test_check_finds_a_row_pointing_at_nothing(tmp_path):
     assert not report["ok"] and any("tasks row" in f for f in report["foreign_keys"])
 
 
+async def test_damage_inside_an_index_is_listed_by_check_one_problem_a_line_and_refused_by_status(tmp_path):
+    db = tmp_path / "t.db"
+    await finished_project(db)
+    damage_table(db, "tasks_claim_order", tail=True)
+    run = taskloom("check", "--db", str(db), "--json")
+    assert run.returncode == 1
+    found = json.loads(run.stdout)["integrity"]
+    assert any("missing from index tasks_claim_order" in line for line in found)
+    assert all("\n" not in line and not line.startswith("***") for line in found)
+    refused(taskloom("status", "--db", str(db), "--project", PROJECT), "storage:", "failed its quick check")
+
+
 def test_check_of_a_missing_file_creates_nothing(tmp_path):
     refused(taskloom("check", "--db", str(tmp_path / "nope.db")), "not_found", "nope.db")
     assert not (tmp_path / "nope.db").exists()

@@ -8,9 +8,11 @@ from pathlib import Path
 GARBAGE = b"\xde\xad\xbe\xef" * 64
 
 
-def damage_table(db: Path, table: str) -> None:
-    """Overwrite the head of `table`'s root page, with the WAL folded in first so the damage is
-    what every reader sees. Any connection still open must be told the file changed (`touch`)."""
+def damage_table(db: Path, table: str, *, tail: bool = False) -> None:
+    """Overwrite the head of the root page of `table` (or of an index), or with `tail` the end of
+    that page, where its cells are: subtler damage that leaves the page readable. The WAL is
+    folded in first so the damage is what every reader sees. Any connection still open must be
+    told the file changed (`touch`)."""
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -20,8 +22,8 @@ def damage_table(db: Path, table: str) -> None:
         conn.close()
     assert root > 1, "page 1 holds the schema; damage it with damage_header"
     with open(db, "r+b") as f:
-        f.seek((root - 1) * page_size)
-        f.write(GARBAGE)
+        f.seek(root * page_size - 60 if tail else (root - 1) * page_size)
+        f.write(b"\x07" * 60 if tail else GARBAGE)
 
 
 def damage_header(db: Path) -> None:

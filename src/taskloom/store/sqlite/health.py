@@ -93,7 +93,14 @@ def schema_guard(conn: sqlite3.Connection, path: Path | str) -> None:
 
 
 def _pragma_rows(conn: sqlite3.Connection, pragma: str) -> list[str]:
-    return [" ".join(str(v) for v in tuple(row)) for row in conn.execute(pragma).fetchall()]
+    """One problem per item, each on one line: SQLite can put several in one row, after a
+    "*** in database main ***" header line that says nothing here."""
+    out = []
+    for row in conn.execute(pragma).fetchall():
+        for line in " ".join(str(v) for v in tuple(row)).splitlines():
+            if line.strip() and not line.startswith("*** in database"):
+                out.append(line.strip())
+    return out
 
 
 def examine(path: Path) -> CheckReport:
