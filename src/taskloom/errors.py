@@ -82,6 +82,17 @@ class Busy(TaskloomError):
     default_hint = "The database is busy with other agents' writes; retry in a second."
 
 
+class Storage(TaskloomError):
+    """The database file is damaged, is not a taskloom database, or cannot be read or written."""
+
+    code = "storage"
+    default_hint = (
+        "The database file is damaged or unreadable, not your input; nothing was changed. "
+        "Stop and report it to the orchestrator (`taskloom check` says what is wrong)."
+    )
+    recoverable = False
+
+
 class Internal(TaskloomError):
     code = "internal"
     default_hint = "This is a taskloom bug, not your input; nothing was changed. Report it to the orchestrator."
@@ -97,5 +108,6 @@ ALL_ERRORS: tuple[type[TaskloomError], ...] = (
     InvalidInput,
     TooLarge,
     Busy,
+    Storage,
     Internal,
 )

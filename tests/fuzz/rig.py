@@ -33,14 +33,14 @@ from mcp.types import Tool
 
 from taskloom.clock import ManualClock
 from taskloom.config import Settings
-from taskloom.errors import ALL_ERRORS, Internal
+from taskloom.errors import ALL_ERRORS, Internal, Storage
 from taskloom.server import build_server
 from taskloom.server.build import TaskloomMCP
 from taskloom.server.errors import error_of
 from taskloom.services.app import Taskloom
 
-# Every code but `internal`: that one means taskloom crashed, which no input may cause.
-CODES = frozenset(e.code for e in ALL_ERRORS) - {Internal.code}
+# Every code but `internal` (taskloom crashed) and `storage` (the file broke): no input may cause either.
+CODES = frozenset(e.code for e in ALL_ERRORS) - {Internal.code, Storage.code}
 CALL_DEADLINE = 20.0  # seconds: a hang detector; calls take ~1 ms, a 1 MB argument ~100 ms
 START = 1_800_000_000.0  # the seeded plan's clock
 

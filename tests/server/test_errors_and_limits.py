@@ -18,6 +18,7 @@ from taskloom.server import build_server
 from taskloom.server.errors import error_of
 from taskloom.services.app import Taskloom
 from tests.conftest import call, call_error
+from tests.faults.damage import damage_table, touch
 
 KIB64 = 64 * 1024
 
@@ -120,6 +121,15 @@ async def _internal(env: Env) -> dict:
     return await call_error(env.client, "task_note", task="T-1", body="progress")
 
 
+async def _storage(env: Env) -> dict:
+    """A page of the tasks table was damaged on disk under a running server (a bad disk, a copy
+    taken mid-write): task_list cannot read it, and says the file is at fault, not taskloom."""
+    await call(env.client, "task_create", tasks=[{"title": f"t{i}"} for i in range(8)])
+    damage_table(env.db_path, "tasks")
+    touch(env.db_path)
+    return await call_error(env.client, "task_list")
+
+
 CASES: dict[str, Callable[[Env], Awaitable[dict]]] = {
     "not_found": _not_found,
     "conflict": _conflict,
@@ -129,6 +139,7 @@ CASES: dict[str, Callable[[Env], Awaitable[dict]]] = {
     "invalid_input": _invalid_input,
     "too_large": _too_large,
     "busy": _busy,
+    "storage": _storage,
     "internal": _internal,
 }
 
@@ -145,7 +156,13 @@ async def test_each_error_code_is_produced_by_a_realistic_call_and_carries_a_hin
     assert err["code"] == code
     assert err["message"].strip()
     assert err["hint"].strip()
-    assert err["recoverable"] is (code != "internal")
+    assert err["recoverable"] is (code not in ("internal", "storage"))
+
+
+async def test_a_damaged_database_file_is_a_storage_error_naming_the_file_and_taskloom_check(client, db_path, clock):
+    err = await _storage(Env(client, db_path, clock))
+    assert str(db_path) in err["message"] and "damaged" in err["message"]
+    assert f"taskloom check --db {db_path}" in err["hint"] and "backup" in err["hint"]
 
 
 async def test_the_error_text_is_the_code_the_message_and_what_to_do_next(client):

@@ -81,8 +81,13 @@ async def _put(app: Taskloom, args: argparse.Namespace) -> int:
         source = uploads.Source(content_base64=base64.b64encode(sys.stdin.buffer.read()).decode())
         name = args.name or "stdin"
     else:
+        given = Path(args.file)
+        if not given.exists():
+            # Said here, with the path as typed: past this point it is absolute, resolved against cwd.
+            where = "" if given.is_absolute() else f"; relative paths start at {Path.cwd()}"
+            raise NotFound(f"No file at {args.file}.", hint=f"Check the path{where}.")
         # The person at the shell may upload any regular file they can read.
-        source = uploads.Source(path=str(Path(args.file).resolve()))
+        source = uploads.Source(path=str(given.resolve()))
         name = args.name or Path(args.file).name
     result = await uploads.upload(
         app, source, name=name, media_type=args.media_type, description=args.description, links=args.link,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from taskloom.models import ProjectStatus
+from taskloom.models.overview import OverdueLease
 
 ORDER = ["backlog", "waiting", "ready", "in_progress", "review", "blocked", "done", "failed", "cancelled"]
 BAR = 20
@@ -17,7 +18,14 @@ def counts_line(counts: dict[str, int]) -> str:
     return "  ".join(f"{s} {counts[s]}" for s in ORDER if counts.get(s))
 
 
-def render(status: ProjectStatus) -> str:
+def ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
+
+
+def render(status: ProjectStatus, overdue: list[OverdueLease] = ()) -> str:
     lines = [f"taskloom · project {status.project}", ""]
     if status.streams:
         width = max(len(s.code) for s in status.streams)
@@ -37,10 +45,18 @@ def render(status: ProjectStatus) -> str:
         ready = "  ".join(f"{role} {n}" for role, n in sorted(status.ready_by_role.items()))
         lines.append(f"Ready by role   {ready}")
     if status.in_progress:
+        # An overdue lease is shown for what it is, though only a resolver pass may expire it.
+        late = {o.code: o for o in overdue}
         lines.append("")
         lines.append("In progress")
         for t in status.in_progress:
-            lines.append(f"  {t.code:<8} {t.claimed_by or '?':<16} {t.title}")
+            expired = f"  (lease expired {ago(late[t.code].seconds_ago)})" if t.code in late else ""
+            lines.append(f"  {t.code:<8} {t.claimed_by or '?':<16} {t.title}{expired}")
+        if overdue:
+            lines.append(
+                f"  {len(overdue)} lease(s) expired with no server running to return them to the queue; "
+                "`taskloom serve`, or any command that writes, will."
+            )
     lines.append("")
     lines.append(f"Resolver last ran: {status.resolver_last_run or 'never'}")
     return "\n".join(lines)

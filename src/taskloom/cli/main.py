@@ -31,11 +31,14 @@ from taskloom.config import (
 from taskloom.errors import InvalidInput, NotFound, TaskloomError
 from taskloom.server.errors import from_validation
 
+# Commands that only read: they never create a database file or a project.
+READ_ONLY = {"status", "projects", ("artifacts", "ls"), ("artifacts", "get")}
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(
         db_path=resolve_db(args.db),
-        project=resolve_project(args.project),
+        project=resolve_project(getattr(args, "project", None)),
         lease_seconds=resolve_lease(getattr(args, "lease_seconds", None)),
         default_agent=os.environ.get("TASKLOOM_AGENT") or None,
         profile=getattr(args, "profile", "all"),
@@ -52,8 +55,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--project", help="project name (default TASKLOOM_PROJECT, or the current directory's name)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line like every other error (subcommands inherit the class)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        err = InvalidInput(f"{self.prog}: {message}.", hint=f"See `{self.prog} --help`.")
+        self.exit(2, f"taskloom: {err}\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="taskloom", description="Task coordination for teams of LLM agents, over MCP.")
+    root = _Parser(prog="taskloom", description="Task coordination for teams of LLM agents, over MCP.")
     root.add_argument("--version", action="version", version=f"taskloom {__version__}")
     sub = root.add_subparsers(dest="command", required=True)
 
@@ -94,6 +105,16 @@ def parser() -> argparse.ArgumentParser:
     _common(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+    projects = sub.add_parser("projects", help="list the database's projects with their tasks per status")
+    projects.add_argument("--db", help="SQLite file (default .taskloom/taskloom.db, or TASKLOOM_DB)")
+    projects.add_argument("--json", action="store_true", help="machine-readable output")
+
+    check = sub.add_parser(
+        "check", help="check the database file: integrity, foreign keys, schema version (exit 1 if damaged)"
+    )
+    check.add_argument("--db", help="SQLite file (default .taskloom/taskloom.db, or TASKLOOM_DB)")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+
     imp = sub.add_parser("import", help="import a plan (JSON or YAML, the shape of plan_import)")
     _common(imp)
     imp.add_argument("file", type=Path)
@@ -108,6 +129,14 @@ def parser() -> argparse.ArgumentParser:
     new.add_argument("--agent", metavar="NAME", help="the token acts as this agent only (default: any agent)")
     new.add_argument("--ttl", metavar="DURATION", help="expire after e.g. 30m, 12h, 7d, 2w (default: never)")
     new.add_argument("--tokens", metavar="FILE", help="the tokens file (TASKLOOM_TOKENS_FILE); created 0600")
+    ls = token_sub.add_parser("list", help="list the tokens file's entries: hash prefix, agent, created, expires")
+    ls.add_argument("--tokens", metavar="FILE", help="the tokens file (TASKLOOM_TOKENS_FILE)")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    revoke = token_sub.add_parser(
+        "revoke", help="remove a token by its hash prefix (as `token list` shows it); a running server notices"
+    )
+    revoke.add_argument("prefix", help="4 or more leading hex digits of the token's hash")
+    revoke.add_argument("--tokens", metavar="FILE", help="the tokens file (TASKLOOM_TOKENS_FILE)")
 
     tools = sub.add_parser("tools-md", help="write tools.md from the live tool registry")
     tools.add_argument("--output", "-o", type=Path, default=Path("tools.md"))
@@ -154,6 +183,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from taskloom.server.run import serve
 
+        if not 0 <= args.port <= 65535:
+            raise InvalidInput(f"--port {args.port} is not a TCP port.", hint="Give a port from 1 to 65535 (0: any free one).")
         await serve(
             _settings(args),
             args.transport,
@@ -167,20 +198,31 @@ async def _dispatch(args: argparse.Namespace) -> int:
         )
         return 0
     if args.command == "token":
-        return _token_new(args)
+        return _token(args)
     if args.command == "tools-md":
         args.output.write_text(await tools_markdown(), encoding="utf-8")
         print(f"wrote {args.output}")
         return 0
+    if args.command == "check":
+        return _check(resolve_db(args.db), args.json)
     settings = _settings(args)
-    if args.command == "status" and not settings.db_path.exists():
+    read_only = args.command in READ_ONLY or (args.command, getattr(args, "verb", None)) in READ_ONLY
+    if read_only and not settings.db_path.exists():
         # Opening would create an empty database (and its folder) for a mistyped path.
         raise NotFound(
             f"No taskloom database at {settings.db_path}.",
             hint="Check --db (or TASKLOOM_DB); `taskloom serve` or `taskloom import` creates one.",
         )
-    app = await Taskloom.open(settings)
+    if args.command == "projects":
+        return await _projects(settings, args.json)
+    app = await Taskloom.open(settings, create_project=not read_only)
     try:
+        if not read_only:
+            # Leases are expired by a running server's resolver; with none running, a writer
+            # does one pass first, so dead agents' tasks go back to the queue before new work.
+            from taskloom.resolver import Resolver
+
+            await Resolver(app).run_once()
         if args.command == "status":
             return await _status(app, args.json)
         if args.command == "artifacts":
@@ -190,17 +232,60 @@ async def _dispatch(args: argparse.Namespace) -> int:
         await app.close()
 
 
-def _token_new(args: argparse.Namespace) -> int:
-    from taskloom.server.auth import new_token, parse_ttl
+def _token(args: argparse.Namespace) -> int:
+    from taskloom.cli import tokens
 
     path = resolve_tokens_file(args.tokens)
     if path is None:
         raise InvalidInput("No tokens file given.", hint="Pass --tokens FILE or set TASKLOOM_TOKENS_FILE.")
+    if args.token_command == "new":
+        return _token_new(path, args)
+    if args.token_command == "list":
+        rows = tokens.entries(path)
+        print(json.dumps(rows, indent=2) if args.json else tokens.render(path, rows))
+        return 0
+    sha, removed = tokens.revoke(path, args.prefix)
+    print(f"taskloom: revoked token {sha[: tokens.PREFIX_SHOWN]} ({removed} line(s) removed from {path}).", file=sys.stderr)
+    return 0
+
+
+def _token_new(path: Path, args: argparse.Namespace) -> int:
+    from taskloom.server.auth import new_token, parse_ttl
+
     token, entry = new_token(path, args.agent, parse_ttl(args.ttl) if args.ttl else None)
     print(token)
     who = f"agent {entry['agent']}" if entry["agent"] else "any agent"
     until = f"until {entry['expires']}" if entry["expires"] else "with no expiry"
     print(f"taskloom: added a token for {who}, {until}, to {path}. It is shown only this once.", file=sys.stderr)
+    return 0
+
+
+def _check(path: Path, as_json: bool) -> int:
+    import dataclasses
+
+    from taskloom.cli import reports
+    from taskloom.services.app import check_database
+
+    report = check_database(Settings(db_path=path))
+    if as_json:
+        print(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, indent=2))
+    else:
+        print(reports.check(report))
+    return 0 if report.ok else 1
+
+
+async def _projects(settings: Settings, as_json: bool) -> int:
+    from taskloom.cli import reports
+    from taskloom.models.overview import ProjectList
+    from taskloom.services import projects
+    from taskloom.services.app import open_store
+
+    store = await open_store(settings)
+    try:
+        found = ProjectList(database=str(settings.db_path), projects=await store.read(projects.listing))
+    finally:
+        await store.close()
+    print(found.model_dump_json(indent=2) if as_json else reports.projects(found))
     return 0
 
 
@@ -220,10 +305,17 @@ async def tools_markdown() -> str:
 
 async def _status(app, as_json: bool) -> int:
     from taskloom.cli import board
-    from taskloom.services import planning
+    from taskloom.services import planning, projects
 
-    status = await app.read(planning.project_status)
-    print(status.model_dump_json(indent=2) if as_json else board.render(status))
+    def read(tx, scope):
+        # One snapshot, so the board and its overdue leases agree.
+        return planning.project_status(tx, scope), projects.overdue_leases(tx, scope)
+
+    status, overdue = await app.read(read)
+    if as_json:
+        print(json.dumps({**status.model_dump(mode="json"), "expired_leases": [o.model_dump() for o in overdue]}, indent=2))
+    else:
+        print(board.render(status, overdue))
     return 0
 
 

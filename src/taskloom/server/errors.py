@@ -10,7 +10,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, TextContent
 from pydantic import ValidationError
 
-from taskloom.errors import Busy, Internal, InvalidInput, NotFound, TaskloomError, TooLarge
+from taskloom.errors import Busy, Internal, InvalidInput, NotFound, Storage, TaskloomError, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -72,5 +72,5 @@ def as_mcp_error() -> Iterator[None]:
     try:
         yield
     except TaskloomError as err:
-        rpc = INTERNAL_ERROR if isinstance(err, Busy | Internal) else INVALID_PARAMS
+        rpc = INTERNAL_ERROR if isinstance(err, Busy | Storage | Internal) else INVALID_PARAMS
         raise MCPError(rpc, str(err), err.to_dict()) from None

@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 
 from taskloom.clock import Clock, SystemClock
 from taskloom.config import Settings
+from taskloom.services import projects
 from taskloom.services.common import Scope
 from taskloom.store.base import Store, Tx
 from taskloom.store.blobs import BlobStore
-from taskloom.store.sqlite import SqliteStore
+from taskloom.store.sqlite import SqliteStore, health
 
 T = TypeVar("T")
 
@@ -34,16 +35,23 @@ class Taskloom:
         self.resolver_last_run: float | None = None
 
     @classmethod
-    async def open(cls, settings: Settings, clock: Clock | None = None) -> Taskloom:
+    async def open(cls, settings: Settings, clock: Clock | None = None, *, create_project: bool = True) -> Taskloom:
+        """Open the store and the project. Read-only callers pass `create_project=False`: a
+        mistyped or defaulted project name is then a `not_found` naming the projects there are,
+        instead of a new empty project."""
         clock = clock or SystemClock()
-        store = await SqliteStore.open(settings.db_path, busy_timeout_ms=settings.busy_timeout_ms)
+        store = await open_store(settings)
 
-        def ensure_project(tx: Tx) -> int:
-            tx.run("project_insert", {"name": settings.project, "now": clock.now()})
-            return tx.one("project_get", {"name": settings.project})["id"]
+        def find_project(tx: Tx) -> int:
+            if create_project:
+                tx.run("project_insert", {"name": settings.project, "now": clock.now()})
+            row = tx.one("project_get", {"name": settings.project})
+            if row is None:
+                raise projects.unknown(tx, settings.project, settings.db_path)
+            return row["id"]
 
         try:
-            project_id = await store.write(ensure_project)
+            project_id = await (store.write if create_project else store.read)(find_project)
         except BaseException:
             await store.close()
             raise
@@ -74,6 +82,16 @@ class Taskloom:
     async def read(self, fn: Callable[..., T], *args: Any, agent: str | None = None, **kwargs: Any) -> T:
         scope = self.scope(agent)
         return await self.store.read(lambda tx: fn(tx, scope, *args, **kwargs))
+
+
+async def open_store(settings: Settings) -> Store:
+    """The one place a backend is chosen. The file is quick-checked before anything uses it."""
+    return await SqliteStore.open(settings.db_path, busy_timeout_ms=settings.busy_timeout_ms)
+
+
+def check_database(settings: Settings) -> health.CheckReport:
+    """`taskloom check`: the backend's full integrity checks, without changing the file."""
+    return health.examine(settings.db_path)
 
 
 def artifacts_dir(settings: Settings) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -49,3 +50,21 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass
+class CheckReport:
+    """What `taskloom check` found. `ok` only if every check ran and found nothing."""
+
+    file: str
+    expected_schema_version: int
+    size_bytes: int = 0  # the file and its WAL
+    journal_mode: str | None = None
+    schema_version: int | None = None
+    integrity: list[str] | None = None  # PRAGMA integrity_check's rows (["ok"]); None: it could not run
+    foreign_keys: list[str] | None = None  # rows pointing at nothing; None: the check could not run
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems

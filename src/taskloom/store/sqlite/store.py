@@ -21,7 +21,7 @@ from taskloom.errors import Busy, Conflict, Internal, InvalidInput
 from taskloom.store import guard
 from taskloom.store import queries as named
 from taskloom.store.base import Params, Row
-from taskloom.store.sqlite import migrate
+from taskloom.store.sqlite import health, migrate
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def _snapshot(conn: sqlite3.Connection, fn: Callable[[SqliteTx], T]) -> T:
         conn.execute("COMMIT")
 
 
-def _translate(exc: Exception) -> Exception:
+def _translate(exc: Exception, path: Path) -> Exception:
     # Values SQLite cannot hold: the transaction was rolled back, so say what to fix.
     if isinstance(exc, UnicodeEncodeError):
         return InvalidInput(
@@ -95,6 +95,9 @@ def _translate(exc: Exception) -> Exception:
             "A number is out of range (integers must fit in 64 bits).", hint="Send a smaller number."
         )
     text = str(exc)
+    if isinstance(exc, sqlite3.Error) and health.is_storage_fault(exc):
+        log.info("database file fault: %s", exc)  # the error itself reaches the caller
+        return health.storage_error(exc, path)
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return Busy(f"The database stayed locked by other writers: {text}.")
     if isinstance(exc, sqlite3.IntegrityError):
@@ -112,19 +115,32 @@ class SqliteStore:
         self.schema_version = migrate.latest_version()
 
     @classmethod
-    async def open(cls, path: Path | str, *, busy_timeout_ms: int = 10_000) -> SqliteStore:
+    async def open(cls, path: Path | str, *, busy_timeout_ms: int = 10_000, verify: bool = True) -> SqliteStore:
+        """Open (creating if new) and migrate. `verify` first runs PRAGMA quick_check, so that a
+        damaged file is refused at the door instead of failing some later call."""
         path = Path(path)
         if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+            health.usable_path(path)
+        try:
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _translate(exc, path) from None
         store = cls(conn, path)
         try:
-            await store._call(_configure, busy_timeout_ms)
-            await store.write_raw(migrate.apply)
+            await store._guarded(_configure, busy_timeout_ms)
+            if verify:
+                await store._guarded(health.quick_check, path)
+            await store.write_raw(lambda c: (health.schema_guard(c, path), migrate.apply(c)))
         except BaseException:
             await conn.close()
             raise
         return store
+
+    async def _guarded(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await self._call(fn, *args)
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from None
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         # aiosqlite's documented API hops threads once per execute/fetch/commit; its `_execute`
@@ -146,7 +162,7 @@ class SqliteStore:
         try:
             return await self._call(run)
         except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
-            raise _translate(exc) from exc
+            raise _translate(exc, self.path) from exc
 
     async def write(self, fn: Callable[[SqliteTx], T]) -> T:
         return await self.write_raw(lambda conn: fn(guard.Guarded(SqliteTx(conn), GUARDED)))
@@ -155,7 +171,7 @@ class SqliteStore:
         try:
             return await self._call(_snapshot, fn)
         except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
-            raise _translate(exc) from exc
+            raise _translate(exc, self.path) from exc
 
     async def read_now(self, fn: Callable[[SqliteTx], T]) -> T:
         """A short read on the calling (event loop) thread, through a second, read-only connection.
@@ -164,7 +180,10 @@ class SqliteStore:
         for writers, so this never stalls the loop on a lock; in the rare busy case (WAL recovery)
         it falls back to `read`. Keep `fn` to a few indexed statements.
         """
-        conn = self._inline_connection()
+        try:
+            conn = self._inline_connection()
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
         if conn is None:
             return await self.read(fn)
         try:
@@ -172,9 +191,9 @@ class SqliteStore:
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 return await self.read(fn)
-            raise _translate(exc) from exc
+            raise _translate(exc, self.path) from exc
         except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
-            raise _translate(exc) from exc
+            raise _translate(exc, self.path) from exc
 
     def _inline_connection(self) -> sqlite3.Connection | None:
         if self._inline is None and str(self.path) != ":memory:":
