@@ -17,6 +17,7 @@ from taskloom.resolver import Resolver
 from taskloom.server.auth import Authenticator, TokensFile
 from taskloom.server.build import TaskloomMCP, build_server
 from taskloom.server.http import KEEP_ALIVE, BearerAuth, deadline_protocol, is_loopback, security_for
+from taskloom.server.request_ids import BadIdGuard
 from taskloom.server.stdio import stdio_streams
 from taskloom.services.app import Taskloom
 
@@ -121,6 +122,7 @@ async def _serve_http(
     else:
         asgi = server.sse_app(host=host, transport_security=security, max_request_body_size=limit)
         path = "/sse"
+    asgi = BadIdGuard(asgi, security, limit)
     if auth is not None:
         asgi = BearerAuth(asgi, auth)
     shown = f"[{host}]" if ":" in host else host
