@@ -33,7 +33,10 @@ JSON_AND_SSE = {"accept": "application/json, text/event-stream", "content-type":
 
 MODERN = "2026-07-28"
 # A 2026-era request carries its protocol version and capabilities in every call.
-MODERN_META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
 
 
 def create_request(request_id: object, title: str, era: str = "handshake") -> bytes:
@@ -71,7 +74,9 @@ def test_stdio_answers_a_request_whose_id_is_no_id_with_invalid_request_and_does
 
 
 @pytest.mark.parametrize("era", ["handshake", MODERN])
-async def test_streamable_http_answers_a_request_whose_id_is_no_id_with_400_invalid_request(tmp_path: Path, era):
+async def test_streamable_http_answers_a_request_whose_id_is_no_id_with_400_invalid_request(
+    tmp_path: Path, era
+):
     db = tmp_path / "ids.db"
     with serving(tmp_path, "http", db) as (url, proc, _):
         base = url.removesuffix("/mcp")
@@ -79,9 +84,16 @@ async def test_streamable_http_answers_a_request_whose_id_is_no_id_with_400_inva
             if era == "handshake":
                 headers = await open_session(http)
             else:
-                headers = {**JSON_AND_SSE, "mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "task_create"}
+                headers = {
+                    **JSON_AND_SSE,
+                    "mcp-protocol-version": MODERN,
+                    "mcp-method": "tools/call",
+                    "mcp-name": "task_create",
+                }
             for label, request_id in BAD_IDS.items():
-                answer = await http.post("/mcp", content=create_request(request_id, label, era), headers=headers)
+                answer = await http.post(
+                    "/mcp", content=create_request(request_id, label, era), headers=headers
+                )
                 assert answer.status_code == 400, (label, answer.status_code, answer.text)
                 assert_invalid_request(answer.json(), label)
             # Without a session, too: the id is wrong before anything else is.
@@ -95,35 +107,43 @@ async def test_streamable_http_answers_a_request_whose_id_is_no_id_with_400_inva
     assert [r["title"] for r in rows(db, "SELECT title FROM tasks")] == ["with a good id"]
 
 
-async def test_the_sse_transport_answers_a_posted_request_whose_id_is_no_id_with_400_invalid_request(tmp_path):
+async def test_the_sse_transport_answers_a_posted_request_whose_id_is_no_id_with_400_invalid_request(
+    tmp_path,
+):
     db = tmp_path / "ids.db"
     with serving(tmp_path, "sse", db) as (url, proc, _):
-        async with httpx2.AsyncClient(base_url=url.removesuffix("/sse"), timeout=10) as http:
-            async with sse_endpoint(http) as (endpoint, lines):
-                init = {
-                    "jsonrpc": "2.0",
-                    "id": 1,
-                    "method": "initialize",
-                    "params": {
-                        "protocolVersion": LATEST_HANDSHAKE_VERSION,
-                        "capabilities": {},
-                        "clientInfo": {"name": "raw-sse", "version": "0"},
-                    },
-                }
-                assert (await http.post(endpoint, json=init)).status_code == 202
-                await _rpc_result(lines, 1)
-                sent = await http.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
-                assert sent.status_code == 202
-                for label, request_id in BAD_IDS.items():
-                    answer = await http.post(
-                        endpoint, content=create_request(request_id, label), headers={"content-type": "application/json"}
-                    )
-                    assert answer.status_code == 400, (label, answer.status_code, answer.text)
-                    assert_invalid_request(answer.json(), label)
-                good = await http.post(
-                    endpoint, content=create_request(2, "with a good id"), headers={"content-type": "application/json"}
+        async with (
+            httpx2.AsyncClient(base_url=url.removesuffix("/sse"), timeout=10) as http,
+            sse_endpoint(http) as (endpoint, lines),
+        ):
+            init = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": LATEST_HANDSHAKE_VERSION,
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw-sse", "version": "0"},
+                },
+            }
+            assert (await http.post(endpoint, json=init)).status_code == 202
+            await _rpc_result(lines, 1)
+            sent = await http.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            assert sent.status_code == 202
+            for label, request_id in BAD_IDS.items():
+                answer = await http.post(
+                    endpoint,
+                    content=create_request(request_id, label),
+                    headers={"content-type": "application/json"},
                 )
-                assert good.status_code == 202
-                assert not (await _rpc_result(lines, 2)).get("isError")
+                assert answer.status_code == 400, (label, answer.status_code, answer.text)
+                assert_invalid_request(answer.json(), label)
+            good = await http.post(
+                endpoint,
+                content=create_request(2, "with a good id"),
+                headers={"content-type": "application/json"},
+            )
+            assert good.status_code == 202
+            assert not (await _rpc_result(lines, 2)).get("isError")
         assert proc.poll() is None
     assert [r["title"] for r in rows(db, "SELECT title FROM tasks")] == ["with a good id"]
