@@ -172,7 +172,11 @@ class ClaimResult(BaseModel):
     claimed: bool
     detail: TaskDetail | None = None
     lease_seconds: float | None = None
-    open_tasks: int = Field(0, description="tasks not yet closed; 0 with claimed false means all work is done")
+    # Not counted on a successful claim: a count of every open task would cost the hot path
+    # O(open tasks), and the claimer's next step does not depend on it.
+    open_tasks: int | None = Field(
+        None, description="with claimed false, the tasks not yet closed (0: all work is done); null when claimed"
+    )
     message: str
 
 

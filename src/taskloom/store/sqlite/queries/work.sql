@@ -37,6 +37,12 @@ VALUES (:project, :now, :kind, :subject, :agent, :payload);
 -- name: events_since
 SELECT * FROM events WHERE project_id = :project AND id > :since ORDER BY id LIMIT :limit;
 
+-- name: task_claimed_by
+-- Whether :agent ever claimed the task (a lease it lost, not one it never had): its own events only.
+SELECT 1 AS claimed FROM events
+WHERE project_id = :project AND subject = :code AND kind = 'task.claimed' AND agent = :agent
+LIMIT 1;
+
 -- ---------------------------------------------------------------- sprints
 
 -- name: sprint_by_code
