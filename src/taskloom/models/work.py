@@ -201,6 +201,9 @@ class Stream(BaseModel):
     description: str
     status: StreamStatus
     depends_on: list[str]
+    waits_on_empty: list[str] = Field(
+        [], description="streams it depends on that have no tasks: never done, so it waits until they get some"
+    )
     counts: dict[str, int] = Field(description="tasks per status")
     total: int
 
@@ -237,6 +240,7 @@ class ProjectStatus(BaseModel):
 
 
 class ImportResult(BaseModel):
+    warnings: list[str] = Field([], description="e.g. streams that wait on streams with no tasks")
     roles: int = 0
     sprints: int
     streams: int
