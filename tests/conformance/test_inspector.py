@@ -85,3 +85,30 @@ def test_the_inspector_creates_claims_and_finishes_a_task(inspect):
     done = call_tool(inspect, "task_done", task="INSP", summary="finished through the Inspector CLI")
     assert done["task"]["status"] == "done"
     assert done["unblocked"] == [follow_up["code"]]
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_the_inspector_finds_no_schema_portability_problem_in_any_profile(profile, tmp_path, node_tools):
+    # --strict reports every finding, warnings included, in the JSON envelope's schemaFindings;
+    # with none at all the Inspector prints no "Schema portability" line either.
+    db = tmp_path / "portability.db"
+    command = [TASKLOOM, "serve", "--transport", "stdio", "--db", str(db), "--project", PROJECT, "--profile", profile]
+    run = subprocess.run(
+        node_tools.command("inspector", "--cli", *command, "--method", "tools/list", "--strict", "--format", "json"),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=CALL_DEADLINE,
+        env=node_tools.env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    envelope = json.loads(run.stdout)
+    assert {tool["name"] for tool in envelope["result"]["tools"]} == PROFILES[profile]
+    findings = [
+        (found["toolName"], f["severity"], f["schema"], f["path"], f["rule"])
+        for found in envelope.get("schemaFindings", [])
+        for f in found["findings"]
+    ]
+    assert findings == []
+    assert "Schema portability" not in run.stderr

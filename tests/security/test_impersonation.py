@@ -67,9 +67,10 @@ async def test_agent_a_token_cannot_finish_message_or_init_as_agent_b_and_nothin
             assert error["code"] == "invalid_input", error
             assert "'alice'" in error["message"] and "'bob'" in error["message"], error
             assert "Omit `agent`" in error["hint"]
-        # Without `agent` the call acts as alice, who does not hold bob's task.
+        # Without `agent` the call acts as alice, who never held bob's task.
         error = await refused(alice, "task_done", task=code, summary="done, says alice")
-        assert error["code"] == "lease_lost", error
+        assert error["code"] == "invalid_transition", error
+        assert error["message"] == f"You never held {code}: {code} is held by bob.", error
         # Naming herself is fine, and so is omitting the name: both are alice.
         assert (await ok(alice, "agent_init", agent="alice"))["agent"]["name"] == "alice"
         await ok(alice, "message_send", to="bob", body="alice here")

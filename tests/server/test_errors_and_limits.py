@@ -76,9 +76,12 @@ async def _cycle(env: Env) -> dict:
 
 
 async def _lease_lost(env: Env) -> dict:
+    # An orchestrator puts alice's task back in the queue and bob takes it: alice really lost it.
     await call(env.client, "task_create", tasks=[{"title": "a"}])
     await call(env.client, "task_claim", agent="alice")
-    return await call_error(env.client, "task_done", task="T-1", summary="mine now", agent="bob")
+    await call(env.client, "task_status_bulk", tasks=["T-1"], status="ready", agent="orchestrator")
+    await call(env.client, "task_claim", agent="bob")
+    return await call_error(env.client, "task_done", task="T-1", summary="mine now", agent="alice")
 
 
 async def _invalid_input(env: Env) -> dict:

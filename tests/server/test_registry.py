@@ -204,7 +204,7 @@ async def test_the_worker_profile_lists_no_output_schemas_and_the_others_one_lev
         assert (await worker.call_tool("task_claim", {})).structured_content["claimed"] is False
     async with Client(build_server(app, "all"), mode="legacy") as full:
         claim = (await listed(full))["task_claim"].output_schema
-        assert claim["properties"]["detail"] == {"type": ["object", "null"]}
+        assert claim["properties"]["detail"] == {"anyOf": [{"type": "object"}, {"type": "null"}]}
         assert claim["required"] == ["claimed", "message"]
 
 

@@ -123,6 +123,7 @@ async def test_stream_create_makes_a_ready_stream_named_by_its_code_by_default(c
         "description": "the HTTP API",
         "status": "ready",
         "depends_on": [],
+        "waits_on_empty": [],
         "counts": {},
         "total": 0,
     }
@@ -255,6 +256,7 @@ async def test_plan_import_lays_out_sprints_streams_tasks_and_dependencies(clien
     result = await call(client, "plan_import", **PLAN)
 
     assert result == {
+        "warnings": [],
         "roles": 0,
         "sprints": 1,
         "streams": 2,
@@ -314,6 +316,7 @@ async def test_a_reimport_after_work_started_leaves_the_work_alone(client):
 async def test_plan_import_of_an_empty_plan_is_a_harmless_no_op(client):
     result = await call(client, "plan_import")
     assert result == {
+        "warnings": [],
         "roles": 0,
         "sprints": 0,
         "streams": 0,
@@ -493,3 +496,47 @@ async def test_graph_get_over_200_tasks_is_too_large_unless_filtered_by_stream(c
 async def test_graph_get_of_exactly_200_tasks_is_allowed(client):
     await call(client, "task_create", tasks=[{"title": f"t{i}"} for i in range(200)])
     assert len((await call(client, "graph_get"))["nodes"]) == 200
+
+
+# ---------------------------------------------------------------- streams waiting on empty streams
+
+
+async def test_stream_create_flags_a_dependency_on_a_stream_with_no_tasks_until_it_gets_one(client):
+    await call(client, "stream_create", code="design")
+    api = await call(client, "stream_create", code="api", depends_on=["design"])
+    assert (api["status"], api["waits_on_empty"]) == ("waiting", ["design"])
+
+    await call(client, "task_create", tasks=[{"title": "sketch", "stream": "design"}])
+
+    assert (await call(client, "stream_get", stream="api"))["stream"]["waits_on_empty"] == []
+
+
+async def test_status_brief_and_board_say_which_stream_waits_forever_on_an_empty_one(client, app):
+    from taskloom.cli.board import render
+    from taskloom.models import ProjectStatus
+    from taskloom.services import briefing
+
+    await call(client, "stream_create", code="design")
+    await call(client, "stream_create", code="api", depends_on=["design"])
+    await call(client, "task_create", tasks=[{"title": "endpoint", "stream": "api"}])
+
+    status = await call(client, "project_status")
+    assert {s["code"]: s["waits_on_empty"] for s in status["streams"]} == {"design": [], "api": ["design"]}
+    board = render(ProjectStatus.model_validate(status)).splitlines()
+    [stuck] = [line for line in board if "STUCK" in line]
+    assert stuck.strip().startswith("api") and stuck.endswith("STUCK: waits on design, which have no tasks")
+    brief = await app.read(briefing.orchestrator_brief, 120.0, 900.0)
+    assert "- Stream api waits on design, which has no tasks: add tasks there or drop the dependency." in brief
+
+
+async def test_plan_import_warns_of_streams_left_waiting_on_streams_with_no_tasks(client):
+    plan = {
+        "streams": [{"code": "design"}, {"code": "api", "depends_on": ["design"]}, {"code": "ui", "depends_on": ["api"]}],
+        "tasks": [{"code": "A1", "title": "endpoint", "stream": "api"}, {"code": "U1", "title": "page", "stream": "ui"}],
+    }
+    result = await call(client, "plan_import", **plan)
+    assert result["warnings"] == [
+        "Stream api waits on design, which has no tasks: add tasks there or drop the dependency."
+    ]
+    plan["tasks"].append({"code": "D1", "title": "sketch", "stream": "design"})
+    assert (await call(client, "plan_import", **plan))["warnings"] == []

@@ -12,6 +12,7 @@ from taskloom.clock import ManualClock, iso
 from taskloom.config import Settings
 from taskloom.resolver import Resolver
 from taskloom.server import build_server
+from taskloom.services import work
 from taskloom.services.app import Taskloom
 from tests.conftest import call, call_error
 
@@ -141,7 +142,36 @@ async def test_task_claim_says_claimed_false_when_nothing_is_ready(client):
     assert result["claimed"] is False
     assert result["detail"] is None
     assert result["open_tasks"] == 2
-    assert result["message"]
+    assert result["message"] == "Nothing is ready now: 1 being worked on, 1 waiting or blocked. Retry after others finish."
+
+
+async def test_a_successful_claim_reports_no_open_task_count_rather_than_a_false_zero(client):
+    await call(client, "task_create", tasks=[{"title": "a"}, {"title": "b"}])
+    result = await call(client, "task_claim")
+    assert result["claimed"] is True
+    assert result["open_tasks"] is None
+
+
+async def test_a_claim_that_filters_out_the_ready_tasks_names_its_filters(client):
+    await call(client, "task_create", tasks=[{"title": "ui", "role": "frontend", "labels": ["ui"]}])
+    result = await call(client, "task_claim", role="backend", labels=["db", "api"], agent="bob")
+    assert result["claimed"] is False
+    assert result["message"] == (
+        "None of the 1 ready task matches role backend (or no role) and labels api, db; "
+        "0 being worked on, 0 waiting or blocked. Retry after others finish, or widen the filters."
+    )
+    # A registered role filters as well when no role is passed.
+    await call(client, "agent_init", agent="carol", role="backend")
+    result = await call(client, "task_claim", agent="carol")
+    assert "matches role backend (or no role);" in result["message"]
+
+
+async def test_with_no_filter_ready_tasks_left_after_a_failed_claim_were_taken_by_others(client, app):
+    # The count is read after the claim's write: with no filter, ready tasks then mean others won them.
+    await call(client, "task_create", tasks=[{"title": "a"}])
+    result = await app.read(work.nothing_ready, agent="bob")
+    assert result.message == "Others claimed the ready tasks first; 1 more is ready: call task_claim again."
+    assert "filters" not in result.message
 
 
 async def test_a_claimed_task_is_offered_to_no_one_else(client):
@@ -298,35 +328,79 @@ async def test_after_the_lease_expires_the_task_returns_to_the_queue_and_the_old
     assert "task_claim" in err["hint"]
 
 
-@pytest.mark.parametrize(
-    ("tool", "args"),
-    [
-        ("task_heartbeat", {}),
-        ("task_done", {"summary": "not mine"}),
-        ("task_fail", {"reason": "not mine"}),
-        ("task_release", {}),
-        ("task_block", {"reason": "not mine"}),
-    ],
-)
-async def test_a_non_holder_gets_lease_lost_and_the_holders_task_is_untouched(client, tool, args):
+HOLDER_TOOLS = [
+    ("task_heartbeat", {}),
+    ("task_done", {"summary": "not mine"}),
+    ("task_fail", {"reason": "not mine"}),
+    ("task_release", {}),
+    ("task_block", {"reason": "not mine"}),
+]
+
+
+@pytest.mark.parametrize(("tool", "args"), HOLDER_TOOLS)
+async def test_an_agent_that_never_held_the_task_hears_who_holds_it_and_the_holders_task_is_untouched(
+    client, tool, args
+):
     await call(client, "task_create", tasks=[{"title": "a"}])
     await held(client, "T-1", agent="alice")
     before = await task(client, "T-1")
 
     err = await call_error(client, tool, task="T-1", agent="bob", **args)
 
-    assert err["code"] == "lease_lost"
-    assert "alice" in err["message"]
-    assert err["recoverable"] is True
-    assert "Stop working" in err["hint"]
+    # Not lease_lost: bob had no lease to lose, and "stop working on it" would be a false alarm.
+    assert err["code"] == "invalid_transition"
+    assert err["message"] == "You never held T-1: T-1 is held by alice."
+    assert "expired" not in err["message"] + err["hint"]
+    assert "message alice" in err["hint"]
+    assert err["details"] == {"task": "T-1", "status": "in_progress", "claimed_by": "alice"}
     assert await task(client, "T-1") == before
 
 
-async def test_finishing_a_task_nobody_claimed_is_lease_lost(client):
+@pytest.mark.parametrize(("tool", "args"), [t for t in HOLDER_TOOLS if t[0] != "task_block"])
+async def test_acting_on_a_ready_task_nobody_claimed_says_to_claim_it_first(client, tool, args):
     await call(client, "task_create", tasks=[{"title": "a"}])
-    err = await call_error(client, "task_done", task="T-1", summary="did it anyway")
+    err = await call_error(client, tool, task="T-1", **args)
+    assert err["code"] == "invalid_transition"
+    assert err["message"] == "You never held T-1: T-1 is ready: nobody holds it."
+    assert "task_claim(task='T-1') first" in err["hint"]
+    assert (await task(client, "T-1"))["status"] == "ready"
+
+
+async def test_finishing_a_task_someone_else_finished_says_it_is_done_and_by_whom(client):
+    await call(client, "task_create", tasks=[{"title": "a"}, {"title": "b", "depends_on": ["T-1"]}])
+    await held(client, "T-1", agent="alice")
+    await call(client, "task_done", task="T-1", summary="finished", agent="alice")
+    await call(client, "task_create", tasks=[{"title": "c", "depends_on": ["T-2"]}])
+    err = await call_error(client, "task_done", task="T-1", summary="me too", agent="bob")
+    assert err["code"] == "invalid_transition"
+    assert err["message"] == "You never held T-1: T-1 is done (by alice)."
+    err = await call_error(client, "task_heartbeat", task="T-3", agent="bob")
+    assert err["message"] == "You never held T-3: T-3 is waiting for its dependencies: nobody can hold it yet."
+
+
+async def test_a_holder_whose_lease_expired_and_went_to_another_gets_lease_lost_naming_the_new_holder(
+    client, app, clock
+):
+    await call(client, "task_create", tasks=[{"title": "a"}])
+    await held(client, "T-1", agent="alice")
+    clock.advance(LEASE + 1)
+    assert (await Resolver(app).run_once())["expired"] == ["T-1"]
+    await held(client, "T-1", agent="bob")
+
+    err = await call_error(client, "task_done", task="T-1", summary="late", agent="alice")
+
     assert err["code"] == "lease_lost"
-    assert "ready" in err["message"]
+    assert err["message"] == "You no longer hold T-1: T-1 is held by bob."
+    assert "Stop working" in err["hint"]
+
+
+async def test_the_holder_of_a_blocked_task_hears_its_lease_is_paused_not_lost(client):
+    await call(client, "task_create", tasks=[{"title": "a"}])
+    await held(client, "T-1", agent="alice")
+    await call(client, "task_block", task="T-1", reason="need the schema", agent="alice")
+    err = await call_error(client, "task_heartbeat", task="T-1", agent="alice")
+    assert err["code"] == "invalid_transition"
+    assert "you hold it, and its lease is paused until task_unblock" in err["message"]
 
 
 # ---------------------------------------------------------------- task_done

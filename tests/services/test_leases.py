@@ -111,7 +111,7 @@ async def test_a_heartbeat_extends_the_lease_past_its_first_deadline(app, clock)
 async def test_only_the_holder_can_heartbeat(app, clock):
     await one_task(app)
     await claim(app, "W", "alice")
-    with pytest.raises(LeaseLost):
+    with pytest.raises(InvalidTransition):  # mallory never held it: no lease to lose
         await app.write(work.heartbeat, "W", agent="mallory")
 
 
@@ -231,7 +231,7 @@ async def test_failures_and_expiries_share_one_attempt_budget(app, clock):
 async def test_only_the_holder_can_fail_a_task(app, clock):
     await one_task(app)
     await claim(app, "W", "alice")
-    with pytest.raises(LeaseLost):
+    with pytest.raises(InvalidTransition):  # mallory never held it: no lease to lose
         await app.write(work.fail, "W", "not mine", True, agent="mallory")
     assert (await task(app, "W")).attempts == 0
 
@@ -269,7 +269,7 @@ async def test_a_released_task_is_not_expired_later(app, clock):
 async def test_only_the_holder_can_release(app, clock):
     await one_task(app)
     await claim(app, "W", "alice")
-    with pytest.raises(LeaseLost):
+    with pytest.raises(InvalidTransition):  # mallory never held it: no lease to lose
         await app.write(work.release, "W", None, agent="mallory")
     assert (await task(app, "W")).claimed_by == "alice"
 
@@ -293,7 +293,7 @@ async def test_blocking_keeps_the_claim_and_pauses_the_lease(app, clock):
 async def test_only_the_holder_can_block_a_claimed_task(app, clock):
     await one_task(app)
     await claim(app, "W", "alice")
-    with pytest.raises(LeaseLost):
+    with pytest.raises(InvalidTransition):  # mallory never held it: no lease to lose
         await app.write(work.block, "W", "mine now", agent="mallory")
     assert (await task(app, "W")).status == "in_progress"
 

@@ -34,6 +34,8 @@ def render(status: ProjectStatus, overdue: list[OverdueLease] = ()) -> str:
             closed = s.counts.get("done", 0) + s.counts.get("cancelled", 0)
             pct = f"{100 * closed // s.total:3d}%" if s.total else "  -%"
             deps = f"  after {', '.join(s.depends_on)}" if s.depends_on else ""
+            if s.waits_on_empty and s.status != "done":  # the one line: why this stream never starts
+                deps += f"  STUCK: waits on {', '.join(s.waits_on_empty)}, which have no tasks"
             lines.append(
                 f"  {s.code:<{width}}  {bar(closed, s.total)} {pct}  {s.status:<7}  "
                 f"{counts_line(s.counts) or 'no tasks'}{deps}"

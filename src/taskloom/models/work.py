@@ -172,7 +172,11 @@ class ClaimResult(BaseModel):
     claimed: bool
     detail: TaskDetail | None = None
     lease_seconds: float | None = None
-    open_tasks: int = Field(0, description="tasks not yet closed; 0 with claimed false means all work is done")
+    # Not counted on a successful claim: a count of every open task would cost the hot path
+    # O(open tasks), and the claimer's next step does not depend on it.
+    open_tasks: int | None = Field(
+        None, description="with claimed false, the tasks not yet closed (0: all work is done); null when claimed"
+    )
     message: str
 
 
@@ -197,6 +201,9 @@ class Stream(BaseModel):
     description: str
     status: StreamStatus
     depends_on: list[str]
+    waits_on_empty: list[str] = Field(
+        [], description="streams it depends on that have no tasks: never done, so it waits until they get some"
+    )
     counts: dict[str, int] = Field(description="tasks per status")
     total: int
 
@@ -233,6 +240,7 @@ class ProjectStatus(BaseModel):
 
 
 class ImportResult(BaseModel):
+    warnings: list[str] = Field([], description="e.g. streams that wait on streams with no tasks")
     roles: int = 0
     sprints: int
     streams: int

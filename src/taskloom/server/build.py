@@ -26,9 +26,10 @@ from taskloom.server.auth import token_agent
 from taskloom.server.push import ListenBus, Push
 from taskloom.server.schema import compact
 from taskloom.server.tools import PROFILES, register
+from taskloom.server.tools.common import keeps_connection, stateless_missing_agent
 from taskloom.services import agents, artifacts
 from taskloom.services.app import Taskloom
-from taskloom.services.common import missing_agent
+from taskloom.services.common import MissingAgent, missing_agent
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,15 @@ class TaskloomMCP(MCPServer[Taskloom]):
         self.lean_outputs = False
         self.profile: Profile = "all"
 
-    def bind_agent(self, session: Any, name: str) -> None:
-        with contextlib.suppress(TypeError):  # a connection type that cannot be weakly referenced
-            self._session_agents[connection_of(session)] = name
+    def bind_agent(self, request_context: Any, name: str) -> bool:
+        """Remember `name` for this connection's later calls; False when there will be none."""
+        if not keeps_connection(request_context):
+            return False
+        try:
+            self._session_agents[connection_of(request_context.session)] = name
+        except TypeError:  # a connection type that cannot be weakly referenced
+            return False
+        return True
 
     async def list_tools(self) -> list[MCPTool]:
         if self._listed is None:
@@ -151,7 +158,10 @@ class TaskloomMCP(MCPServer[Taskloom]):
         try:
             result = await super().call_tool(name, arguments, context)
         except ToolError as exc:
-            result = errors.to_result(errors.map_exception(name, exc))
+            err = errors.map_exception(name, exc)
+            if isinstance(err, MissingAgent) and context is not None and not keeps_connection(context.request_context):
+                err = stateless_missing_agent()  # "call agent_init" would not help here
+            result = errors.to_result(err)
         if isinstance(result, CallToolResult) and result.structured_content is not None and not result.is_error:
             result.content = [TextContent(type="text", text=text_copy(result.structured_content))]
             if agent:

@@ -24,6 +24,7 @@ from taskloom.server.http import (
     origin_of,
     security_for,
 )
+from taskloom.server.request_ids import BadIdGuard
 from taskloom.server.stdio import stdio_streams
 from taskloom.services.app import Taskloom
 
@@ -132,6 +133,7 @@ async def _serve_http(
     else:
         asgi = server.sse_app(host=host, transport_security=security, max_request_body_size=limit)
         path = "/sse"
+    asgi = BadIdGuard(asgi, security, limit)
     if auth is not None:
         asgi = BearerAuth(asgi, auth)
     shown = f"[{host}]" if ":" in host else host

@@ -9,6 +9,12 @@ checks every argument against the full model anyway, and answers a breach with a
 Outputs: one level deep (each field's name and JSON type). Hosts do not show output schemas to
 models, so the nested detail cost every agent tokens for nothing; programs find the full result
 models in tools.md, and `structuredContent` still carries every field.
+
+Portability: every schema node has exactly one `type` (a nullable field is `anyOf` of one-type
+branches, never `type: [X, "null"]`, which clients mapping schemas onto a single-type dialect such
+as Gemini's OpenAPI subset reject), no bare `true`/`false` schemas, no untyped nodes and no remote
+`$ref`. These are the MCP Inspector's portability rules; tests/conformance/test_inspector.py runs
+it over every profile and wants 0 errors and 0 warnings.
 """
 
 from __future__ import annotations
@@ -23,19 +29,23 @@ _LIMITS = {"maxLength", "minLength", "pattern", "maxItems", "minItems", "maximum
 
 
 def compact(schema: dict[str, Any], *, is_input: bool) -> dict[str, Any]:
-    if not is_input:
-        return shallow(schema)
-    return _node(schema, is_input)
+    return _node(schema) if is_input else shallow(schema)
 
 
 def shallow(schema: dict[str, Any]) -> dict[str, Any]:
     """An output schema cut to its top level: `{name: {type}}` and what is required."""
     defs = schema.get("$defs", {})
-    props = {name: {"type": _json_type(sub, defs)} for name, sub in schema.get("properties", {}).items()}
+    props = {name: _typed(_json_type(sub, defs)) for name, sub in schema.get("properties", {}).items()}
     out: dict[str, Any] = {"type": "object", "properties": props}
     if schema.get("required"):
         out["required"] = schema["required"]
     return out
+
+
+def _typed(types: str | list[str]) -> dict[str, Any]:
+    if isinstance(types, str):
+        return {"type": types}
+    return {"anyOf": [{"type": t} for t in types]}
 
 
 def _json_type(node: dict[str, Any], defs: dict[str, Any]) -> str | list[str]:
@@ -56,25 +66,22 @@ def _json_type(node: dict[str, Any], defs: dict[str, Any]) -> str | list[str]:
     return types[0] if len(types) == 1 else types
 
 
-def _node(node: Any, is_input: bool) -> Any:
+def _node(node: Any) -> Any:
     if isinstance(node, list):
-        return [_node(n, is_input) for n in node]
+        return [_node(n) for n in node]
     if not isinstance(node, dict):
         return node
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "title" and isinstance(value, str):
             continue
-        if is_input and key in _LIMITS:
+        if key in _LIMITS:
             continue
         if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
-            out[key] = {name: _node(sub, is_input) for name, sub in value.items()}
+            out[key] = {name: _node(sub) for name, sub in value.items()}
         else:
-            out[key] = _node(value, is_input)
-    if is_input:
-        return _drop_optional_null(out)
-    out.pop("default", None)  # a result's defaults say nothing to its reader
-    return _type_list(out)
+            out[key] = _node(value)
+    return _drop_optional_null(out)
 
 
 def _drop_optional_null(node: dict[str, Any]) -> dict[str, Any]:
@@ -87,13 +94,3 @@ def _drop_optional_null(node: dict[str, Any]) -> dict[str, Any]:
     if len(rest) == 1:
         return {**rest[0], **out}
     return {**out, "anyOf": rest}
-
-
-def _type_list(node: dict[str, Any]) -> dict[str, Any]:
-    """`{anyOf: [{type: string}, {type: null}]}` is `{type: [string, null]}`, at a third of the bytes."""
-    branches = node.get("anyOf")
-    if not (isinstance(branches, list) and all(isinstance(b, dict) and set(b) == {"type"} for b in branches)):
-        return node
-    out = {k: v for k, v in node.items() if k != "anyOf"}
-    out["type"] = [b["type"] for b in branches]
-    return out

@@ -23,6 +23,8 @@ import mcp_types as types
 from mcp.server.stdio import stdio_server
 from mcp.types import INVALID_REQUEST, PARSE_ERROR
 
+from taskloom.server.request_ids import has_bad_id, invalid_request
+
 MAX_LINE = 64 * 1024 * 1024  # bytes; a whole plan_import arrives as one line
 DRAIN_SECONDS = 60.0  # at end of input, how long requests still running may take to be answered
 
@@ -33,7 +35,8 @@ class _Lines:
     The SDK logs a line it cannot parse and moves on, so a client whose request was malformed
     waits for an answer forever. Such lines are answered here instead: -32700 for text that is
     not JSON, -32600 (with the request's id when it has one) for JSON that is not a valid
-    JSON-RPC message. Checking costs one more parse of each line: microseconds against a call.
+    JSON-RPC message, or for a request whose id is no id (the SDK takes it for a notification:
+    see request_ids). Checking costs one more parse of a bad line or a notification: microseconds.
     """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pending: InFlight) -> None:
@@ -58,10 +61,13 @@ class _Lines:
                 continue
             try:
                 message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-                self._pending.received(message)
-                return line
             except ValueError:  # pydantic's ValidationError is one
                 answer = rejection(line)
+            else:
+                if not (isinstance(message, types.JSONRPCNotification) and has_bad_id(json.loads(line))):
+                    self._pending.received(message)
+                    return line
+                answer = json.dumps(invalid_request(), separators=(",", ":")) + "\n"
             if answer is not None:
                 self._writer.write(answer.encode())
                 await self._writer.drain()

@@ -71,6 +71,7 @@ def orchestrator_brief(tx: Tx, scope: Scope, online_seconds: float, offline_seco
     parts = [f"# Orchestrator brief: {scope.project} at {iso(scope.now)}", f"Tasks: {counts} ({status.total} in all)."]
     if status.streams:
         parts.append("## Streams\n" + "\n".join(f"- {s.code} {s.name}: {s.status}, {_n(s.total, 'task')}" for s in status.streams))
+    stuck = planning.stuck_streams(status.streams)
     decisions = tx.all("tasks_needing_decision", {"project": scope.project_id, "limit": BRIEF_LIMIT})
     blocked = [r for r in decisions if r["status"] == "blocked"]
     failed = [r for r in decisions if r["status"] == "failed"]
@@ -84,6 +85,7 @@ def orchestrator_brief(tx: Tx, scope: Scope, online_seconds: float, offline_seco
         + [f"- {r['code']} failed after {_n(r['attempts'], 'attempt')}: {r['reason']}. Fix and task_update status=ready, or cancel." for r in failed]
         + [f"- {r['code']} awaits review: task_review approve or send back." for r in review]
         + [f"- Escalation #{e['id']} ({e['task_code']}): {e['subject']}. message_ack when handled." for e in escalations]
+        + [f"- {line}" for line in stuck]
     )
     parts.append("\n".join(items) if items else "Nothing: no blockers, failures, reviews or open escalations.")
     parts.append("## Agents\n" + ("\n".join(

@@ -35,8 +35,12 @@ class Scope:
         return self.agent
 
 
+class MissingAgent(InvalidInput):
+    """invalid_input for a call that names no agent: the server words its hint by connection."""
+
+
 def missing_agent() -> InvalidInput:
-    return InvalidInput(
+    return MissingAgent(
         "No agent name was given.",
         hint="Call agent_init(agent=<your name>) once on this connection, pass `agent`, or start "
         "the server with TASKLOOM_AGENT set.",

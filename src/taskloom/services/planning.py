@@ -32,15 +32,27 @@ def _counts(rows: list[Row]) -> dict[str, int]:
 
 def render_stream(tx: Tx, row: Row) -> Stream:
     counts = _counts(tx.all("stream_counts", {"id": row["id"]}))
+    deps = tx.all("stream_dep_codes", {"id": row["id"]})
     return Stream(
         code=row["code"],
         name=row["name"],
         description=row["description"],
         status=row["status"],
-        depends_on=[r["code"] for r in tx.all("stream_dep_codes", {"id": row["id"]})],
+        depends_on=[r["code"] for r in deps],
+        waits_on_empty=[r["code"] for r in deps if not r["has_tasks"]],
         counts=counts,
         total=sum(counts.values()),
     )
+
+
+def stuck_streams(streams: list[Stream]) -> list[str]:
+    """A sentence per stream that waits on streams with no tasks, which are never done."""
+    return [
+        f"Stream {s.code} waits on {', '.join(s.waits_on_empty)}, which "
+        f"{'has' if len(s.waits_on_empty) == 1 else 'have'} no tasks: add tasks there or drop the dependency."
+        for s in streams
+        if s.waits_on_empty and s.status != "done"
+    ]
 
 
 def render_sprint(tx: Tx, row: Row) -> Sprint:
@@ -153,7 +165,10 @@ def import_plan(tx: Tx, scope: Scope, plan: Plan) -> ImportResult:
     upsert_streams(tx, scope, plan.streams)
     created = create_tasks(tx, scope, plan.tasks, key_from_code=True)
     n_new = sum(created.new)
+    # Checked once the plan's tasks are in: a stream gets its tasks after the streams are made.
+    rows = [tx.one("stream_by_code", {"project": scope.project_id, "code": spec.code}) for spec in plan.streams]
     return ImportResult(
+        warnings=stuck_streams([render_stream(tx, r) for r in rows]),
         roles=len(plan.roles),
         sprints=len(plan.sprints),
         streams=len(plan.streams),

@@ -39,10 +39,7 @@ def claim(
         if got is None:
             return _claim_named_failed(tx, scope, code, agent, expires)
     else:
-        if role is None:
-            # An agent that registered a role gets that role's work (and unassigned work) by default.
-            me = tx.one("agent_by_name", {"project": scope.project_id, "name": agent})
-            role = me["role"] if me else None
+        role = role if role is not None else registered_role(tx, scope)
         got = tx.one(
             "claim_next",
             {
@@ -68,20 +65,51 @@ def claim(
     )
 
 
-def nothing_ready(tx: Tx, scope: Scope) -> ClaimResult:
-    """The answer to a claim that found nothing: is work still coming, or is everything done?"""
+def registered_role(tx: Tx, scope: Scope) -> str | None:
+    """An agent that registered a role gets that role's work (and unassigned work) by default."""
+    me = tx.one("agent_by_name", {"project": scope.project_id, "name": scope.agent}) if scope.agent else None
+    return me["role"] if me else None
+
+
+def nothing_ready(
+    tx: Tx,
+    scope: Scope,
+    *,
+    role: str | None = None,
+    stream: str | None = None,
+    labels: list[str] | None = None,
+) -> ClaimResult:
+    """The answer to a claim that found nothing: is work still coming, or is everything done?
+
+    Read after the claim's write, so a ready count above 0 with no filter at all means others
+    took those tasks in between: the claim is worth repeating at once.
+    """
     counts = {r["status"]: r["n"] for r in tx.all("task_open_counts", {"project": scope.project_id})}
+    ready = counts.get(S.READY, 0)
     waiting = counts.get(S.WAITING, 0) + counts.get(S.BLOCKED, 0)
     busy = counts.get(S.IN_PROGRESS, 0) + counts.get(S.REVIEW, 0)
-    open_tasks = waiting + busy + counts.get(S.READY, 0)
+    open_tasks = waiting + busy + ready
+    elsewhere = f"{busy} being worked on, {waiting} waiting or blocked"
+    filters = _filters(role if role is not None else registered_role(tx, scope), stream, labels)
     if open_tasks == 0:
         msg = "No open work is left in this project."
-    else:
+    elif ready == 0:
+        msg = f"Nothing is ready now: {elsewhere}. Retry after others finish."
+    elif filters:
         msg = (
-            f"Nothing ready matches now: {counts.get(S.READY, 0)} ready (other filters), {busy} being "
-            f"worked on, {waiting} waiting or blocked. Retry after others finish, or widen the filters."
+            f"None of the {ready} ready task{'' if ready == 1 else 's'} matches {filters}; {elsewhere}. "
+            "Retry after others finish, or widen the filters."
         )
+    else:
+        msg = f"Others claimed the ready tasks first; {ready} more {'is' if ready == 1 else 'are'} ready: call task_claim again."
     return ClaimResult(claimed=False, open_tasks=open_tasks, message=msg)
+
+
+def _filters(role: str | None, stream: str | None, labels: list[str] | None) -> str:
+    said = [f"role {role} (or no role)"] if role is not None else []
+    said += [f"stream {stream}"] if stream is not None else []
+    said += [f"labels {', '.join(sorted(set(labels)))}"] if labels else []
+    return " and ".join(said)
 
 
 def _claim_named_failed(tx: Tx, scope: Scope, code: str, agent: str, expires: float) -> ClaimResult:
@@ -104,15 +132,49 @@ def _claim_named_failed(tx: Tx, scope: Scope, code: str, agent: str, expires: fl
 
 
 def _held(tx: Tx, scope: Scope, code: str, agent: str) -> Row:
-    """The task, if `agent` holds it; otherwise `lease_lost` (or not_found)."""
+    """The task, if `agent` holds it; otherwise why not (or not_found)."""
     row = task_row(tx, scope, code)
-    if row["status"] != S.IN_PROGRESS or row["claimed_by"] != agent:
-        who = f" (held by {row['claimed_by']})" if row["status"] == S.IN_PROGRESS else ""
-        raise LeaseLost(
-            f"You do not hold {code}: it is {row['status']}{who}.",
-            details={"task": code, "status": row["status"], "claimed_by": row["claimed_by"]},
+    if row["status"] == S.IN_PROGRESS and row["claimed_by"] == agent:
+        return row
+    raise _not_held(tx, scope, row, agent)
+
+
+def _not_held(tx: Tx, scope: Scope, row: Row, agent: str) -> TaskloomError:
+    """`lease_lost` only for an agent that did hold the task (it must stop working on it); one that
+    never held it gets `invalid_transition`, as claiming a task that is not ready does: the move is
+    not open to it in the task's state, and the message names the state and the way forward."""
+    code, status, holder = row["code"], S(row["status"]), row["claimed_by"]
+    details = {"task": code, "status": status, "claimed_by": holder}
+    if status is S.BLOCKED and holder == agent:
+        return InvalidTransition(
+            f"{code} is blocked: you hold it, and its lease is paused until task_unblock.",
+            hint="Wait for the answer in your inbox: task_unblock gives the task back to you with a fresh lease.",
+            details=details,
         )
-    return row
+    state = _state(row)
+    if tx.one("task_claimed_by", {"project": scope.project_id, "code": code, "agent": agent}):
+        return LeaseLost(f"You no longer hold {code}: {state}.", details=details)
+    if status is S.READY:
+        hint = f"Call task_claim(task={code!r}) first, then work on it."
+    elif status in (S.IN_PROGRESS, S.BLOCKED):
+        hint = f"Only its holder can renew, finish, fail or release it; message {holder} to coordinate, or task_claim other work."
+    else:
+        hint = "There is nothing for you to do on it; task_claim gets you ready work."
+    return InvalidTransition(f"You never held {code}: {state}.", hint=hint, details=details)
+
+
+def _state(row: Row) -> str:
+    status, holder = row["status"], row["claimed_by"]
+    if status == S.IN_PROGRESS:
+        return f"{row['code']} is held by {holder}"
+    if status == S.READY:
+        return f"{row['code']} is ready: nobody holds it"
+    if status == S.BLOCKED and holder:
+        return f"{row['code']} is blocked, held by {holder}"
+    if status == S.WAITING:
+        return f"{row['code']} is waiting for its dependencies: nobody can hold it yet"
+    by = f" (by {holder})" if holder and status in (S.DONE, S.REVIEW) else ""
+    return f"{row['code']} is {status}{by}"
 
 
 def heartbeat(tx: Tx, scope: Scope, code: str) -> WorkResult:

@@ -8,7 +8,16 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from taskloom.models import AgentInit, AgentList, Name, Presence, Role, RoleList, RoleSpec
-from taskloom.server.tools.common import IDEMPOTENT, READ, AgentArg, ToolDef, app_of, bind_agent
+from taskloom.server.auth import token_agent
+from taskloom.server.tools.common import (
+    IDEMPOTENT,
+    READ,
+    STATELESS_IDENTITY,
+    AgentArg,
+    ToolDef,
+    app_of,
+    bind_agent,
+)
 from taskloom.services import agents
 
 
@@ -34,7 +43,12 @@ async def agent_init(
         schema_version=app.store.schema_version,
         agent=agent,
     )
-    bind_agent(ctx, result.agent.name)
+    if not bind_agent(ctx, result.agent.name) and token_agent(ctx) is None:
+        # Said in the answer itself: otherwise the next call's "no agent name" is the first hint.
+        result.next_step = (
+            f"This connection is stateless HTTP: the name {result.agent.name} does not carry to your next "
+            f"call. {STATELESS_IDENTITY} {result.next_step}"
+        )
     return result
 
 

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import Field
 
+from taskloom.errors import InvalidInput
 from taskloom.services.app import Taskloom
 
 # No description: agent_init documents it once, and a sentence repeated on every tool costs each
@@ -43,8 +45,31 @@ def app_of(ctx: Context) -> Taskloom:
     return ctx.request_context.lifespan_context
 
 
-def bind_agent(ctx: Context, name: str) -> None:
-    """Remember `name` as this connection's agent, for later calls that omit `agent`."""
+def bind_agent(ctx: Context, name: str) -> bool:
+    """Remember `name` as this connection's agent, for later calls that omit `agent`; False when
+    the connection ends with this call (stateless HTTP), so nothing can be remembered."""
     bind = getattr(ctx.mcp_server, "bind_agent", None)
-    if bind is not None:
-        bind(ctx.session, name)
+    return bind is not None and bind(ctx.request_context, name)
+
+
+def keeps_connection(request_context: Any) -> bool:
+    """Whether this request's connection lasts beyond it, so a name bound to it reaches later calls.
+
+    Not so a 2026-era HTTP request: it is a connection of its own, with no session. (stdio, SSE and
+    handshake-era streamable HTTP, which taskloom serves with sessions, all keep theirs.)
+    """
+    return request_context.request is None or request_context.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
+
+
+def stateless_missing_agent() -> InvalidInput:
+    return InvalidInput(
+        "No agent name was given, and this connection cannot remember one: it is stateless HTTP (no "
+        "session), so the name given to agent_init does not reach later calls.",
+        hint=STATELESS_IDENTITY,
+    )
+
+
+STATELESS_IDENTITY = (
+    "Pass agent=<your name> on every call, or connect with your own per-agent token (made by "
+    "`taskloom token new --agent NAME`, sent as `Authorization: Bearer <token>`), which names you on every call."
+)

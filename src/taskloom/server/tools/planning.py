@@ -65,7 +65,8 @@ async def stream_create(
     ] = None,
 ) -> Stream:
     """Create a stream of work, or update the one with this code (fields you omit are kept). Tasks in a stream wait until every stream it depends on is done. A dependency
-    cycle is refused with error `cycle`, printing the path."""
+    cycle is refused with error `cycle`, printing the path. `waits_on_empty` names dependencies
+    with no tasks yet: they are never done, so this stream waits until they get tasks."""
     spec = StreamSpec(code=code, name=name, description=description, depends_on=depends_on)
     return await app_of(ctx).write(planning.upsert_stream, spec)
 

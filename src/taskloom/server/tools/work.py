@@ -36,7 +36,9 @@ async def task_claim(
     `claimed: false` means nothing matches now."""
     app = app_of(ctx)
     result = await app.write(work.claim, code=task, role=role, stream=stream, labels=labels, agent=agent)
-    return result if result.claimed else await app.read(work.nothing_ready)
+    if result.claimed:
+        return result
+    return await app.read(work.nothing_ready, role=role, stream=stream, labels=labels, agent=agent)
 
 
 async def task_heartbeat(ctx: Context, task: TaskArg, agent: AgentArg = None) -> WorkResult:

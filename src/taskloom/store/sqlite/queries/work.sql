@@ -37,6 +37,12 @@ VALUES (:project, :now, :kind, :subject, :agent, :payload);
 -- name: events_since
 SELECT * FROM events WHERE project_id = :project AND id > :since ORDER BY id LIMIT :limit;
 
+-- name: task_claimed_by
+-- Whether :agent ever claimed the task (a lease it lost, not one it never had): its own events only.
+SELECT 1 AS claimed FROM events
+WHERE project_id = :project AND subject = :code AND kind = 'task.claimed' AND agent = :agent
+LIMIT 1;
+
 -- ---------------------------------------------------------------- sprints
 
 -- name: sprint_by_code
@@ -77,7 +83,10 @@ WHERE id = :id;
 SELECT * FROM streams WHERE project_id = :project ORDER BY id;
 
 -- name: stream_dep_codes
-SELECT s.code FROM stream_deps d JOIN streams s ON s.id = d.depends_on_id
+-- Each dependency, and whether it has any task: one with none is never done, so it holds its
+-- dependents forever (one index probe on tasks_stream_status each).
+SELECT s.code, EXISTS (SELECT 1 FROM tasks t WHERE t.stream_id = s.id) AS has_tasks
+FROM stream_deps d JOIN streams s ON s.id = d.depends_on_id
 WHERE d.stream_id = :id ORDER BY s.id;
 
 -- name: stream_edges
