@@ -56,7 +56,9 @@ class BadIdGuard:
         self._limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST" or _declared(scope) > self._limit:
+            # A body declared too long is the app's to refuse (413) before it arrives: reading it
+            # here first would keep the client waiting for an answer to a body it never sends.
             await self.app(scope, receive, send)
             return
         read: list[Message] = []
@@ -82,6 +84,17 @@ class BadIdGuard:
             return read.pop(0) if read else await receive()
 
         await self.app(scope, replay, send)
+
+
+def _declared(scope: Scope) -> int:
+    """The Content-Length the client declared (0 if none or unreadable: chunked bodies are counted as read)."""
+    for name, value in scope.get("headers") or []:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
 
 
 def _bad(body: bytes) -> bool:
