@@ -30,8 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 PLAN = EXAMPLES / "plan.yaml"
 DEMO = EXAMPLES / "agents_demo.py"
-CLAUDE = EXAMPLES / "claude-code" / ".mcp.json"
-OPENCODE = EXAMPLES / "opencode" / "opencode.json"
 
 
 def taskloom_exe() -> str:
@@ -44,7 +42,9 @@ def taskloom_exe() -> str:
 
 
 def taskloom(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([taskloom_exe(), *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+    return subprocess.run(
+        [taskloom_exe(), *args], check=False, capture_output=True, text=True, timeout=60, cwd=cwd
+    )
 
 
 def plan_codes() -> list[str]:
@@ -129,51 +129,78 @@ def test_the_example_plan_imports_cleanly_and_importing_it_again_creates_nothing
 
 
 # --------------------------------------------------------------------------------------------
-# Client configurations
+# Client configurations (tests/clients runs the real Claude Code and OpenCode CLIs on them)
 # --------------------------------------------------------------------------------------------
+
+ROLES = ("worker", "orchestrator")
+CONFIG_FILES = {"claude-code": ".mcp.json", "opencode": "opencode.json"}
+
+
+def config_path(client: str, kind: str) -> Path:
+    return EXAMPLES / client / kind / CONFIG_FILES[client]
+
+
+def servers(client: str, kind: str) -> dict[str, dict[str, Any]]:
+    """The servers of one example file, under the key each client keeps them."""
+    config = json.loads(config_path(client, kind).read_text(encoding="utf-8"))
+    if client == "opencode":
+        assert config["$schema"] == "https://opencode.ai/config.json"
+        return config["mcp"]
+    return config["mcpServers"]
 
 
 def stdio_entries() -> list[tuple[str, str, list[str], dict[str, str]]]:
-    """(config name, server name, argv, env) of every stdio server in both configs."""
-    claude = json.loads(CLAUDE.read_text(encoding="utf-8"))
-    opencode = json.loads(OPENCODE.read_text(encoding="utf-8"))
+    """(client, role, argv, env) of the one stdio server in each worker and orchestrator config."""
     out = []
-    for name, entry in claude["mcpServers"].items():
-        if entry["type"] == "stdio":
-            out.append(("claude-code", name, [entry["command"], *entry["args"]], entry.get("env", {})))
-    for name, entry in opencode["mcp"].items():
-        if entry["type"] == "local":
-            out.append(("opencode", name, list(entry["command"]), entry.get("environment", {})))
+    for client in CONFIG_FILES:
+        for role in ROLES:
+            [entry] = servers(client, role).values()
+            if client == "opencode":
+                out.append((client, role, list(entry["command"]), entry.get("environment", {})))
+            else:
+                out.append((client, role, [entry["command"], *entry["args"]], entry.get("env", {})))
     return out
 
 
-def test_the_client_configs_parse_and_have_an_orchestrator_workers_and_an_http_entry():
-    claude = json.loads(CLAUDE.read_text(encoding="utf-8"))["mcpServers"]
-    opencode = json.loads(OPENCODE.read_text(encoding="utf-8"))
-    assert opencode["$schema"] == "https://opencode.ai/config.json"
-    opencode = opencode["mcp"]
+def test_each_client_has_a_worker_an_orchestrator_and_an_http_config_of_one_server_each():
+    """One server per file: a session loads every server in its config, and each lists its tools."""
+    shipped = {p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*.json")}
+    assert shipped == {
+        f"{client}/{kind}/{name}" for client, name in CONFIG_FILES.items() for kind in (*ROLES, "http")
+    }
+    for client in CONFIG_FILES:
+        for kind in (*ROLES, "http"):
+            assert list(servers(client, kind)) == ["taskloom"], f"{client}/{kind}"
+    for client, role, argv, env in stdio_entries():
+        assert argv[:2] == ["taskloom", "serve"], f"{client}/{role}"
+        assert argv[argv.index("--profile") + 1] == role, f"{client}/{role}"
+        assert env.get("TASKLOOM_AGENT"), f"{client}/{role} has no TASKLOOM_AGENT"
+    for client in CONFIG_FILES:
+        agents = [env["TASKLOOM_AGENT"] for c, _, _, env in stdio_entries() if c == client]
+        assert len(set(agents)) == len(agents), f"{client}'s worker and orchestrator share a name"
 
-    for servers, local, remote in ((claude, "stdio", "http"), (opencode, "local", "remote")):
-        kinds = Counter(e["type"] for e in servers.values())
-        assert set(kinds) == {local, remote}
-        assert kinds[remote] == 1
-    for _, name, argv, env in stdio_entries():
-        assert argv[:2] == ["taskloom", "serve"], name
-        profile = argv[argv.index("--profile") + 1]
-        assert profile in ("orchestrator", "worker"), name
-        assert env.get("TASKLOOM_AGENT"), f"{name} has no TASKLOOM_AGENT"
-    profiles = Counter(argv[argv.index("--profile") + 1] for _, _, argv, _ in stdio_entries())
-    assert profiles["orchestrator"] == 2 and profiles["worker"] >= 4
-    for config in ("claude-code", "opencode"):
-        agents = [env["TASKLOOM_AGENT"] for c, _, _, env in stdio_entries() if c == config]
-        assert len(set(agents)) == len(agents), f"{config} gives two servers the same agent name"
+
+def test_the_http_configs_send_the_token_from_the_environment_and_opencode_entries_are_enabled():
+    [claude] = servers("claude-code", "http").values()
+    [opencode] = servers("opencode", "http").values()
+    assert (claude["type"], opencode["type"]) == ("http", "remote")
+    # Each client's own syntax for an environment variable, so no token is written in the file.
+    assert claude["headers"] == {"Authorization": "Bearer ${TASKLOOM_TOKEN}"}
+    assert opencode["headers"] == {"Authorization": "Bearer {env:TASKLOOM_TOKEN}"}
+    assert opencode["oauth"] is False  # a 401 means a wrong token here, not an OAuth sign-in
+    for kind in (*ROLES, "http"):
+        [entry] = servers("opencode", kind).values()
+        assert entry["enabled"] is True
+        # OpenCode's default is 5 s for the server's start and each request, short for a busy machine.
+        assert entry["timeout"] >= 30_000
 
 
 async def test_the_http_entries_point_at_the_streamable_http_endpoint_taskloom_serves_by_default(tmp_path):
     defaults = cli_parser().parse_args(["serve"])
     url = f"http://{defaults.host}:{defaults.port}/mcp"
-    assert json.loads(CLAUDE.read_text(encoding="utf-8"))["mcpServers"]["taskloom-http"]["url"] == url
-    assert json.loads(OPENCODE.read_text(encoding="utf-8"))["mcp"]["taskloom-http"]["url"] == url
+    for client in CONFIG_FILES:
+        [entry] = servers(client, "http").values()
+        assert entry["url"] == url, client
 
     # Serve on a free port instead of the default one, which may be taken; the path is what matters.
     port = free_port()
@@ -195,28 +222,27 @@ async def test_the_http_entries_point_at_the_streamable_http_endpoint_taskloom_s
         server.stderr.close()
 
 
-async def test_every_stdio_config_entry_starts_a_server_with_its_profile_and_acts_as_its_agent(tmp_path):
-    """Run each entry's command as the client would, in a project directory, against one imported plan."""
+async def test_every_stdio_config_starts_a_server_with_its_profile_and_acts_as_its_agent(tmp_path):
+    """Run each config's command as the client would, in a project directory, against one imported plan."""
     entries = stdio_entries()
     args = entries[0][2]
     project = args[args.index("--project") + 1]
     db = args[args.index("--db") + 1]
-    for _, name, a, _ in entries:
+    for client, role, a, _ in entries:
         where = (a[a.index("--db") + 1], a[a.index("--project") + 1])
-        assert where == (db, project), f"{name} uses another store"
+        assert where == (db, project), f"{client}/{role} uses another store"
     imported = taskloom("import", str(PLAN), "--db", db, "--project", project, cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
 
-    async def check(config: str, name: str, argv: list[str], env: dict[str, str]) -> None:
+    async def check(client: str, role: str, argv: list[str], env: dict[str, str]) -> None:
         params = StdioServerParameters(command=taskloom_exe(), args=argv[1:], env=env, cwd=tmp_path)
-        async with Client(params) as client:
-            tools = {t.name for t in (await client.list_tools()).tools}
-            profile = argv[argv.index("--profile") + 1]
-            assert tools == set(PROFILES[profile])
+        async with Client(params) as session:
+            tools = {t.name for t in (await session.list_tools()).tools}
+            assert tools == set(PROFILES[role])
             if "project_status" in tools:
-                board = await call(client, "project_status")
+                board = await call(session, "project_status")
                 assert (board["project"], board["total"]) == (project, 4)
-            await call(client, "task_note", task="EXP-1", body=f"{config} {name} checking in")
+            await call(session, "task_note", task="EXP-1", body=f"{client} {role} checking in")
 
     async with anyio.create_task_group() as tg:
         for entry in entries:
@@ -225,11 +251,11 @@ async def test_every_stdio_config_entry_starts_a_server_with_its_profile_and_act
     reader = StdioServerParameters(
         command=taskloom_exe(), args=["serve", "--db", db, "--project", project], cwd=tmp_path
     )
-    async with Client(reader) as client:
-        notes = (await call(client, "task_get", task="EXP-1"))["notes"]
+    async with Client(reader) as session:
+        notes = (await call(session, "task_get", task="EXP-1"))["notes"]
     by_body = {n["body"]: n["agent"] for n in notes}
-    for config, name, _, env in entries:
-        assert by_body[f"{config} {name} checking in"] == env["TASKLOOM_AGENT"]
+    for client, role, _, env in entries:
+        assert by_body[f"{client} {role} checking in"] == env["TASKLOOM_AGENT"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,7 +271,7 @@ async def test_the_agents_demo_finishes_in_time_with_every_task_claimed_and_done
     started = time.monotonic()
     run = subprocess.run(
         [sys.executable, str(DEMO), "--db", str(db), "--project", "demo-test"],
-        capture_output=True, text=True, timeout=90,
+        check=False, capture_output=True, text=True, timeout=90,
     )
     elapsed = time.monotonic() - started
     assert run.returncode == 0, run.stdout + run.stderr
@@ -291,7 +317,7 @@ def test_the_agents_demo_exits_non_zero_when_the_plan_cannot_complete(tmp_path):
     run = subprocess.run(
         [sys.executable, str(DEMO), "--plan", str(plan), "--db", str(tmp_path / "parked.db"),
          "--agents", "1"],
-        capture_output=True, text=True, timeout=60,
+        check=False, capture_output=True, text=True, timeout=60,
     )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "alice  finished P-1" in run.stdout
@@ -304,7 +330,7 @@ def test_the_blocker_demo_gets_a_blocked_task_answered_and_done_across_two_agent
     demo = ROOT / "examples" / "blocker_demo.py"
     run = subprocess.run(
         [sys.executable, str(demo), "--db", str(tmp_path / "b.db")],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
@@ -318,7 +344,7 @@ def test_the_artifacts_demo_hands_a_report_to_the_dependent_tasks_agent_through_
     demo = ROOT / "examples" / "artifacts_demo.py"
     run = subprocess.run(
         [sys.executable, str(demo), "--db", str(tmp_path / "a.db")],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
