@@ -2,7 +2,7 @@
 
 Each pass expires leases, re-ranks the graph if it changed, and now and then reconciles
 readiness from scratch. It sleeps until the next lease is due or the interval passes,
-whichever comes first, and wakes early when told. Several resolvers on one database are safe:
+whichever comes first, and wakes early when the change feed says the graph changed shape. Several resolvers on one database are safe:
 every transition they make is a conditional update.
 """
 
@@ -13,6 +13,8 @@ import math
 
 import anyio
 
+from taskloom.changes import ChangeFeed
+from taskloom.domain.events import RESOLVER_WAKE
 from taskloom.errors import TaskloomError
 from taskloom.services import memory, ranks, upkeep
 from taskloom.services.app import Taskloom
@@ -22,9 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class Resolver:
-    def __init__(self, app: Taskloom) -> None:
+    def __init__(self, app: Taskloom, feed: ChangeFeed | None = None) -> None:
         self.app = app
-        self.wake = anyio.Event()
+        self.feed = feed  # None: passes only on the clock (the CLI's single passes need none)
         self._last_reconcile = -math.inf
 
     async def run_once(self, *, reconcile: bool | None = None) -> dict[str, list[str]]:
@@ -69,17 +71,28 @@ class Resolver:
 
     async def run(self) -> None:
         """Loop until cancelled. Errors are logged and the loop goes on: it must outlive bad passes."""
-        while True:
+        changes = None
+        if self.feed is not None:
             try:
-                await self.run_once()
-            except TaskloomError as exc:
-                log.warning("resolver pass failed: %s", exc)
-            except Exception:  # top-level handler: a bug in one pass must not stop the resolver
-                log.exception("resolver pass crashed")
-            delay = await self._delay()
-            with anyio.move_on_after(delay):
-                await self.wake.wait()
-            self.wake = anyio.Event()
+                changes = await self.feed.attach(RESOLVER_WAKE)
+            except TaskloomError as exc:  # the clock alone still drives every pass
+                log.warning("resolver cannot listen for changes: %s", exc)
+        try:
+            while True:
+                try:
+                    await self.run_once()
+                except TaskloomError as exc:
+                    log.warning("resolver pass failed: %s", exc)
+                except Exception:  # top-level handler: a bug in one pass must not stop the resolver
+                    log.exception("resolver pass crashed")
+                delay = await self._delay()
+                if changes is None:
+                    await anyio.sleep(delay)
+                else:
+                    await changes.next(delay)
+        finally:
+            if changes is not None and self.feed is not None:
+                self.feed.detach(changes)
 
     async def _delay(self) -> float:
         interval = self.app.settings.resolver_interval

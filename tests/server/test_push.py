@@ -61,7 +61,7 @@ async def pushing(app: Taskloom, updates: Updates) -> AsyncIterator[Client]:
     """An in-process client whose server runs its change watcher, as `taskloom serve` does."""
     server = build_server(app)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(server.push.run, 0.01)
+        tg.start_soon(server.push.run)
         async with Client(server, mode="legacy", message_handler=updates) as client:
             yield client
         tg.cancel_scope.cancel()
@@ -176,7 +176,7 @@ async def test_a_closed_subscriber_is_forgotten_and_the_others_still_get_notifie
     server = build_server(app)
     gone, staying = Updates(), Updates()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(server.push.run, 0.01)
+        tg.start_soon(server.push.run)
         async with Client(server, mode="legacy", message_handler=staying) as client:
             async with Client(server, mode="legacy", message_handler=gone) as leaving:
                 await subscribe(leaving, "taskloom://status")
@@ -221,7 +221,7 @@ async def test_a_change_in_one_server_process_notifies_a_subscriber_of_another_w
 async def test_a_2026_era_client_listening_for_a_resource_gets_the_same_updates(app):
     server = build_server(app)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(server.push.run, 0.01)
+        tg.start_soon(server.push.run)
         async with Client(server) as client:  # "auto": the stateless 2026-07-28 protocol
             await call(client, "task_create", tasks=[{"title": "watched"}])
             # The watcher marks its starting point before the listen is acknowledged.

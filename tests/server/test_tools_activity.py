@@ -17,7 +17,6 @@ from taskloom.clock import ManualClock, iso
 from taskloom.config import Settings
 from taskloom.server import build_server
 from taskloom.services.app import Taskloom
-from taskloom.services.common import event
 from tests.conftest import call, call_error
 
 
@@ -198,9 +197,10 @@ async def test_the_kind_filter_matches_exactly_or_as_a_dotted_prefix(c, feed_app
     await work_cycle(c)
 
     def odd_kinds(tx, scope):
-        event(tx, scope, "taskx", "T-1")
-        event(tx, scope, "taskx.extra", "T-1")
-        event(tx, scope, "task", "T-1")
+        # Kinds no service writes (a newer version's, say): the filter must still treat them right.
+        for kind in ("taskx", "taskx.extra", "task"):
+            row = {"project": scope.project_id, "now": scope.now, "subject": "T-1", "agent": scope.agent}
+            tx.run("event_insert", {**row, "kind": kind, "payload": None})
 
     await feed_app.write(odd_kinds, agent="tester")
     assert await kinds(c, kind="task.done") == ["task.done"]

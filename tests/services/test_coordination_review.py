@@ -14,6 +14,7 @@ import pytest
 from mcp import Client
 from mcp.server.subscriptions import ResourceUpdated
 
+from taskloom.domain.events import EventKind
 from taskloom.domain.redact import redact
 from taskloom.resolver import Resolver
 from taskloom.server import build_server
@@ -170,8 +171,8 @@ async def test_changes_past_one_push_batch_are_notified_without_another_commit(a
 
     def burst(tx, scope: Scope) -> None:
         for _ in range(activity.PUSH_BATCH):
-            event(tx, scope, "agent.log", "agent:x")
-        event(tx, scope, "task.claimed", "T-1")
+            event(tx, scope, EventKind.AGENT_LOG, "agent:x")
+        event(tx, scope, EventKind.TASK_CLAIMED, "T-1")
 
     await app.write(burst)
     seen = await push.check()

@@ -18,6 +18,7 @@ from mcp.types import INVALID_PARAMS, CallToolResult, TextContent
 from mcp.types import Tool as MCPTool
 
 from taskloom import __version__
+from taskloom.changes import ChangeFeed
 from taskloom.config import Profile
 from taskloom.domain.artifacts import URI_PREFIX, sha_of
 from taskloom.errors import InvalidInput, NotFound, TaskloomError
@@ -56,6 +57,7 @@ class TaskloomMCP(MCPServer[Taskloom]):
         self._session_agents: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self._last_seen: dict[str, float] = {}
         self.push: Push | None = None
+        self.feed: ChangeFeed | None = None
         self.lean_outputs = False
         self.profile: Profile = "all"
 
@@ -225,8 +227,11 @@ def _prune(value: Any) -> Any:
     return value
 
 
-def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
-    """The app is opened by the caller, once per process: over SSE the lifespan runs per connection."""
+def build_server(app: Taskloom, profile: Profile = "all", feed: ChangeFeed | None = None) -> TaskloomMCP:
+    """The app is opened by the caller, once per process: over SSE the lifespan runs per connection.
+
+    `feed` is the process's change feed, shared with the resolver; the caller runs it
+    (`feed.run`). Without a running loop, listeners drive it themselves (tests, tools-md)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Taskloom]) -> AsyncIterator[Taskloom]:
@@ -256,7 +261,8 @@ def build_server(app: Taskloom, profile: Profile = "all") -> TaskloomMCP:
             return
         await server.read_resource(uri, Context(request_context=request_context, mcp_server=server))
 
-    server.push = Push(app, bus, connection_of, readable)
+    server.feed = feed or ChangeFeed(app)
+    server.push = Push(app, server.feed, bus, connection_of, readable)
     server.push.register(server._lowlevel_server)  # private in SDK 2.3; tests/server/test_push.py covers it
     return server
 

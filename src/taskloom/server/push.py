@@ -1,11 +1,11 @@
 """Push: `notifications/resources/updated` for subscribed resources, whichever process made the change.
 
-Every server process on a database runs one watcher. It asks SQLite's `PRAGMA data_version`
-(a counter, no table read) every `interval` seconds; only when something committed does it
-read the new events and map them to resource URIs. Handshake-era clients subscribe with
-`resources/subscribe` (which `MCPServer` does not serve, so it is registered here); clients of
-the 2026-07-28 era listen through the SDK's subscription bus, which gets the same URIs. Both
-ways in pass through `_admit`, which refuses what the caller could not read.
+Push keeps the subscriptions and the fan-out; what changed comes from the change feed
+(`taskloom.changes`), and which resources a change touches from `domain.events`. Handshake-era
+clients subscribe with `resources/subscribe` (which `MCPServer` does not serve, so it is
+registered here); clients of the 2026-07-28 era listen through the SDK's subscription bus, which
+gets the same URIs. Both ways in pass through `_admit`, which refuses what the caller could not
+read. Push listens to the feed only while someone is subscribed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -26,13 +25,15 @@ from mcp.types import (
     UnsubscribeRequestParams,
 )
 
+from taskloom.changes import ChangeFeed, Listener
+from taskloom.domain.events import Change, touched
 from taskloom.errors import TaskloomError
 from taskloom.server.resources import STATUS_URI, inbox_uri
 from taskloom.services import activity
 from taskloom.services.app import Taskloom
 
 log = logging.getLogger(__name__)
-INTERVAL = 0.02  # seconds between data_version checks, only while anyone is subscribed
+IDLE_CHECK = 5.0  # seconds: how often a quiet listener looks whether anyone is still subscribed
 
 
 class ListenBus:
@@ -65,11 +66,13 @@ class Push:
     def __init__(
         self,
         app: Taskloom,
+        feed: ChangeFeed,
         bus: ListenBus,
         connection_of: Callable[[Any], Any],
         readable: Callable[[str, Any], Awaitable[None]],
     ) -> None:
         self.app = app
+        self.feed = feed
         self.bus = bus
         self._connection_of = connection_of
         self._readable = readable
@@ -77,7 +80,7 @@ class Push:
         self._subscribers: dict[str, dict[Any, Any]] = {}
         self._connections: set[Any] = set()
         self._wake = anyio.Event()
-        self._last_event: int | None = None
+        self._changes: Listener | None = None  # attached while anyone is subscribed
         self._listen = ListenHandler(bus)
         bus.on_listen = lambda: self._wake.set()
 
@@ -87,13 +90,13 @@ class Push:
         """The one gate for every way to subscribe: what cannot be read cannot be watched.
 
         An unknown URI, task or agent, or another agent's inbox under a per-agent token, gets the
-        error a read would. Then the watcher marks its starting point before the client hears
-        back, so a change another process commits right after is not missed.
+        error a read would. Then push listens to the feed before the client hears back, so a
+        change another process commits right after is not missed.
         """
         for uri in uris:
             await self._readable(uri, ctx)
-        if self._last_event is None:
-            await self._start()
+        if self._changes is None:
+            self._changes = await self.feed.attach()
 
     async def on_subscribe(self, ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
         uri = str(params.uri)
@@ -128,64 +131,64 @@ class Push:
         # Replaces the unchecked handler MCPServer registered on the same bus.
         lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, self.on_listen)
 
-    # ---------------------------------------------------------------- the watcher
+    # ---------------------------------------------------------------- the fan-out
 
     @property
     def wanted(self) -> bool:
         return bool(self._subscribers) or self.bus.listening
 
-    async def run(self, interval: float = INTERVAL) -> None:
+    async def run(self) -> None:
         """Until cancelled: notify subscribers of what changed. Errors are logged; the loop goes on."""
         while True:
-            if not self.wanted:
-                self._last_event = None  # nobody listened meanwhile: start from now next time
+            if self._changes is None:
                 await self._wake.wait()
                 self._wake = anyio.Event()
+                if self.wanted and self._changes is None:
+                    self._changes = await self.feed.attach()  # a 2026-era listen arrived
+                continue
+            lost = self._changes.lost
+            changes = await self._changes.next(IDLE_CHECK)
+            if not self.wanted:
+                self.feed.detach(self._changes)
+                self._changes = None
                 continue
             try:
-                await self.check()
+                await self._publish(changes, lost)
             except TaskloomError as exc:
-                log.warning("change check failed: %s", exc)
+                log.warning("push failed: %s", exc)
             except Exception:  # top-level handler: push must outlive a bad pass
-                log.exception("change check crashed")
-            await anyio.sleep(interval)
+                log.exception("push crashed")
 
     async def check(self) -> set[str]:
-        """One pass: the URIs notified (public so tests can drive it)."""
-        store = self.app.store
-        if self._last_event is None:
-            await self._start()
+        """Settle the feed and notify what changed; returns the URIs (for tests, which drive it)."""
+        if self._changes is None:
+            self._changes = await self.feed.attach()
             return set()
-        if not await store.changed():
-            return set()
-        uris: set[str] = set()
-        while True:  # a burst larger than one batch is read whole now, not at the next commit
-            events = await self.app.read(activity.events_after, self._last_event)
-            if not events:
-                break
-            self._last_event = events[-1]["id"]
-            uris |= await self._affected(events)
-            if len(events) < activity.PUSH_BATCH:
-                break
+        await self.feed.poll(force=True)
+        lost = self._changes.lost
+        return await self._publish(self._changes.take(), lost)
+
+    async def _publish(self, changes: list[Change], lost: bool = False) -> set[str]:
+        uris = set(self._subscribers) if lost else set()
+        if changes:
+            uris |= await self._affected(changes)
         for uri in uris:
             await self._notify(uri)
         return uris
 
-    async def _start(self) -> None:
-        await self.app.store.changed()
-        self._last_event = await self.app.read(activity.last_event_id)
-
-    async def _affected(self, events: list[dict[str, Any]]) -> set[str]:
-        """The resource URIs a batch of events changed; the cheap part is `_direct`, the rest asks
-        the database only when someone could be listening for it."""
-        found = _direct(events)
-        uris = {STATUS_URI} | found.uris
+    async def _affected(self, changes: list[Change]) -> set[str]:
+        """The resource URIs a batch of changes altered: what the events say by themselves
+        (`domain.events.touched`), plus what the database says only when someone could be
+        listening for it."""
+        found = touched(changes)
+        uris = {STATUS_URI} | {inbox_uri(n) for n in found.inboxes}
+        uris.update(f"taskloom://streams/{s}" for s in found.streams)
         # 2026-era listeners' URIs are not known here (the SDK filters per listener), so while
         # any listen, role, broadcast and thread messages resolve to every inbox they reach.
         listening = self.bus.listening
         subscribed = list(self._subscribers)
         subscribed_inboxes = [u for u in subscribed if u.endswith("/inbox")]
-        if found.inbox_all:
+        if found.every_inbox:
             uris.update(subscribed_inboxes)
             if listening:
                 uris.update(inbox_uri(n) for n in await self.app.read(activity.agent_names))
@@ -218,41 +221,3 @@ class Push:
 
     def subscribed(self) -> Iterable[str]:
         return list(self._subscribers)
-
-
-@dataclass
-class _Changes:
-    uris: set[str] = field(default_factory=set)
-    tasks: set[str] = field(default_factory=set)
-    roles: set[str] = field(default_factory=set)  # role inboxes written to
-    inbox_all: bool = False  # a broadcast, thread or escalation: cheaper to over-notify than resolve
-
-
-def _direct(events: list[dict[str, Any]]) -> _Changes:
-    """What each event names by itself, without asking the database."""
-    out = _Changes()
-    for e in events:
-        kind, subject, agent = e["kind"], e["subject"] or "", e["agent"]
-        target, _, name = subject.partition(":")
-        if kind.startswith(("task.", "note.", "lease.")):
-            out.tasks.add(subject)
-            if kind == "task.claimed" and agent:  # the holder now reads the task's thread
-                out.uris.add(inbox_uri(agent))
-        elif kind.startswith("stream."):
-            out.uris.add(f"taskloom://streams/{subject}")
-        elif kind in ("artifact.linked", "artifact.unlinked"):  # a task's page lists its artifacts
-            if target == "task":
-                out.tasks.add(name)
-        elif kind == "agent.init":  # a new role brings that role's messages
-            out.uris.add(inbox_uri(subject))
-        elif kind in ("message.acked", "message.read"):
-            out.uris.add(inbox_uri(name))
-        elif kind.endswith(".sent"):
-            if kind == "escalation.sent" or target not in ("agent", "role"):
-                out.inbox_all = True  # escalations also reach creators; all and threads, many
-            elif target == "agent":
-                out.uris.add(inbox_uri(name))
-            else:
-                out.roles.add(name)
-    return out
-

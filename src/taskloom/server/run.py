@@ -10,6 +10,7 @@ from pathlib import Path
 
 import anyio
 
+from taskloom.changes import ChangeFeed
 from taskloom.clock import Clock
 from taskloom.config import HTTP_TIMEOUT, Settings, Transport
 from taskloom.errors import InvalidInput
@@ -66,9 +67,12 @@ async def serve(
         sock = listen(host, port)
     app = await Taskloom.open(settings, clock)
     try:
-        server = build_server(app, settings.profile)
-        resolver = Resolver(app)
+        feed = ChangeFeed(app)
+        server = build_server(app, settings.profile, feed)
+        resolver = Resolver(app, feed)
         async with anyio.create_task_group() as tg:
+            # One change feed per process: push, waiting calls and the resolver all listen to it.
+            tg.start_soon(feed.run, name="taskloom-changes")
             tg.start_soon(resolver.run, name="taskloom-resolver")
             tg.start_soon(server.push.run, name="taskloom-push")
             if transport == "stdio":

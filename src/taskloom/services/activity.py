@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from taskloom.clock import iso
+from taskloom.domain.events import EventKind
 from taskloom.domain.limits import MAX_PAGE, check_text
 from taskloom.domain.redact import redact
 from taskloom.errors import InvalidInput
@@ -56,7 +57,7 @@ def log(tx: Tx, scope: Scope, text: str, task: str | None = None) -> Logged:
     if task is not None:
         task_row(tx, scope, task)
     clean = redact(text)
-    event(tx, scope, "agent.log", task or f"agent:{agent}", text=clean.text)
+    event(tx, scope, EventKind.AGENT_LOG, task or f"agent:{agent}", text=clean.text)
     return Logged(id=tx.scalar("events_last_id", {"project": scope.project_id}), redacted=clean.count)
 
 

@@ -11,6 +11,7 @@ import json
 
 from taskloom import __version__
 from taskloom.clock import iso
+from taskloom.domain.events import EventKind
 from taskloom.domain.limits import MAX_LABELS, MAX_NAME, MAX_PAGE, check_text
 from taskloom.domain.redact import redact
 from taskloom.errors import InvalidInput, NotFound, TooLarge
@@ -140,7 +141,7 @@ def init(
             "now": scope.now,
         },
     )
-    event(tx, scope, "agent.init", name, role=role)
+    event(tx, scope, EventKind.AGENT_INIT, name, role=role)
     row = tx.one("agent_list", {"project": scope.project_id, "name": name, "limit": 1})
     agent = _agent(row, scope.now, online_seconds, offline_seconds)
     role_row = tx.one("role_by_slug", {"project": scope.project_id, "slug": agent.role}) if agent.role else None
@@ -214,7 +215,7 @@ def define_role(tx: Tx, scope: Scope, spec: RoleSpec) -> Role:
         "role_upsert",
         {"project": scope.project_id, "slug": spec.slug, "name": spec.name or spec.slug, **texts, "now": scope.now},
     )
-    event(tx, scope, "role.defined", spec.slug)
+    event(tx, scope, EventKind.ROLE_DEFINED, spec.slug)
     return _role(row)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from taskloom.clock import iso
 from taskloom.domain.artifacts import MAX_LINKS, LinkKind, parse_link, uri_of
+from taskloom.domain.events import EventKind
 from taskloom.domain.limits import MAX_PAGE, check_batch
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.models import Artifact, ArtifactPage, GcResult, Uploaded
@@ -102,7 +103,7 @@ def record(
                 "now": scope.now,
             },
         )
-        event(tx, scope, "artifact.uploaded", uri_of(stored.sha256), name=name, size=stored.size)
+        event(tx, scope, EventKind.ARTIFACT_UPLOADED, uri_of(stored.sha256), name=name, size=stored.size)
     else:
         artifact_id = row["id"]
         if description:
@@ -117,7 +118,7 @@ def _link(tx: Tx, scope: Scope, artifact_id: int, sha: str, wanted: list[Target]
     for kind, target, label in wanted:
         params = {"id": artifact_id, "kind": kind, "target": target, "agent": scope.agent, "now": scope.now}
         if tx.run("artifact_link", params):
-            event(tx, scope, "artifact.linked", label, uri=uri_of(sha))
+            event(tx, scope, EventKind.ARTIFACT_LINKED, label, uri=uri_of(sha))
     tx.run("artifact_relinked", {"id": artifact_id})
 
 
@@ -204,7 +205,7 @@ def unlink(tx: Tx, scope: Scope, sha: str, links: list[str]) -> Artifact:
     row = _by_sha(tx, scope, sha)
     for kind, target, label in targets(tx, scope, links):
         if tx.run("artifact_unlink", {"id": row["id"], "kind": kind, "target": target}):
-            event(tx, scope, "artifact.unlinked", label, uri=uri_of(sha))
+            event(tx, scope, EventKind.ARTIFACT_UNLINKED, label, uri=uri_of(sha))
     tx.run("artifact_mark_unlinked", {"id": row["id"], "now": scope.now})
     return get(tx, scope, sha)
 
@@ -241,7 +242,7 @@ def gc(tx: Tx, scope: Scope, blobs: BlobStore, *, older_than: float, dry_run: bo
         for path in temps:
             path.unlink(missing_ok=True)
         if doomed or blobs_removed:
-            event(tx, scope, "artifact.gc", None, artifacts=len(doomed), blobs=blobs_removed, bytes=freed)
+            event(tx, scope, EventKind.ARTIFACT_GC, None, artifacts=len(doomed), blobs=blobs_removed, bytes=freed)
     return GcResult(
         artifacts_removed=len(doomed),
         blobs_removed=blobs_removed,

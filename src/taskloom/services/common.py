@@ -8,6 +8,7 @@ from typing import Any
 
 from taskloom.clock import iso
 from taskloom.domain.artifacts import uri_of
+from taskloom.domain.events import EventKind
 from taskloom.domain.limits import LATEST_NOTES, TASK_ARTIFACTS
 from taskloom.domain.redact import redact
 from taskloom.errors import InvalidInput, NotFound
@@ -50,7 +51,7 @@ def missing_agent() -> InvalidInput:
 EVENT_TEXT = 200  # characters of any one text in an event's payload; the full text is on the task
 
 
-def event(tx: Tx, scope: Scope, kind: str, subject: str | None, **payload: Any) -> None:
+def event(tx: Tx, scope: Scope, kind: EventKind, subject: str | None, **payload: Any) -> None:
     # The feed is read page by page by every agent: payloads stay short, whatever they quote.
     # Masked here, not by the store's guard, which sees only the encoded JSON; masked before the
     # cut, so a secret cut in half cannot slip past the patterns.
@@ -63,7 +64,7 @@ def event(tx: Tx, scope: Scope, kind: str, subject: str | None, **payload: Any) 
         {
             "project": scope.project_id,
             "now": scope.now,
-            "kind": kind,
+            "kind": kind.value,
             "subject": subject,
             "agent": scope.agent,
             "payload": json.dumps(payload, separators=(",", ":")) if payload else None,

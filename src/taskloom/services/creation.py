@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from taskloom.domain import graph
+from taskloom.domain.events import EventKind
 from taskloom.domain.limits import MAX_LABELS, MAX_SUBTASK_DEPTH, check_batch, check_text, check_title
 from taskloom.domain.redact import redact
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
@@ -140,7 +141,7 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
                 "now": scope.now,
             },
         )
-        event(tx, scope, "task.created", codes[i])
+        event(tx, scope, EventKind.TASK_CREATED, codes[i])
 
     tx.many("task_label_insert", ({"task_id": ids[i], "label": lab} for i in new_idx for lab in specs[i].labels))
     edges = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from taskloom.domain.events import EventKind
 from taskloom.domain.redact import redact
 from taskloom.services import messages
 from taskloom.services.common import Scope, event
@@ -40,7 +41,7 @@ def escalate(tx: Tx, scope: Scope, task: Row, trigger: Trigger, reason: str) -> 
         "escalation_insert",
         {"task_id": task["id"], "trigger": trigger, "reason": reason, "message_id": message_id, "now": scope.now},
     )
-    event(tx, scope, "task.escalated", task["code"], trigger=trigger)
+    event(tx, scope, EventKind.TASK_ESCALATED, task["code"], trigger=trigger)
 
 
 def after_failure(tx: Tx, scope: Scope, task: Row, reason: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from taskloom.clock import iso
+from taskloom.domain.events import EventKind
 from taskloom.domain.limits import MAX_PAGE, MAX_TITLE, check_text
 from taskloom.domain.redact import redact
 from taskloom.errors import InvalidInput, NotFound
@@ -67,7 +68,7 @@ def set_value(
             "agent": scope.agent,
         },
     )
-    event(tx, scope, "memory.set", key, in_scope=row["scope"])
+    event(tx, scope, EventKind.MEMORY_SET, key, in_scope=row["scope"])
     return _entry(row).model_copy(update={"redacted": clean.count})
 
 
@@ -121,7 +122,7 @@ def delete_value(tx: Tx, scope: Scope, key: str, which: MemoryScope) -> MemoryDe
     name = _scope_name(scope, which)
     gone = tx.run("memory_delete", {"project": scope.project_id, "scope": name, "key": key, "now": scope.now})
     if gone:
-        event(tx, scope, "memory.deleted", key, in_scope=name)
+        event(tx, scope, EventKind.MEMORY_DELETED, key, in_scope=name)
     return MemoryDeleted(key=key, deleted=bool(gone))
 
 

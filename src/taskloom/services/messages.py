@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from taskloom.clock import iso
+from taskloom.domain.events import EventKind
 from taskloom.domain.limits import MAX_PAGE, MAX_TEXT, check_text, check_title
 from taskloom.domain.redact import Redacted, redact
 from taskloom.errors import InvalidInput, NotFound
@@ -138,7 +139,7 @@ def post(
         sender = scope.agent if thread else None  # an escalation's sender is not in the thread
         tx.run("thread_readers_add", {"task_id": task_id, "sender": sender})
     # No text in the event: the feed is open to every agent, a message only to its audience.
-    event(tx, scope, f"{kind}.sent", recipient, id=message_id)
+    event(tx, scope, EventKind.sent(kind), recipient, id=message_id)
     return message_id
 
 
@@ -162,7 +163,7 @@ def inbox(
     found = [_message(r) for r in rows]
     if mark_read and rows:
         _mark(tx, scope, [r["id"] for r in rows], ack=False)
-        event(tx, scope, "message.read", f"agent:{scope.agent}", ids=[r["id"] for r in rows])
+        event(tx, scope, EventKind.MESSAGE_READ, f"agent:{scope.agent}", ids=[r["id"] for r in rows])
         # Answer with the state after this call, as an acknowledgement does.
         unread -= sum(not m.read for m in found)
         found = [m.model_copy(update={"read": True}) for m in found]
@@ -193,7 +194,7 @@ def _ack(tx: Tx, scope: Scope, ids: list[int]) -> list[int]:
         )
     _mark(tx, scope, wanted, ack=True)
     tx.run("messages_acked", {"project": scope.project_id, "ids": json.dumps(wanted), "now": scope.now})
-    event(tx, scope, "message.acked", f"agent:{scope.agent}", ids=wanted)
+    event(tx, scope, EventKind.MESSAGE_ACKED, f"agent:{scope.agent}", ids=wanted)
     return wanted
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from taskloom.clock import iso
 from taskloom.domain import graph
+from taskloom.domain.events import EventKind
 from taskloom.domain.limits import MAX_PAGE, MAX_PLAN_TASKS, check_batch, check_text, check_title
 from taskloom.errors import NotFound, TooLarge
 from taskloom.models import (
@@ -81,10 +82,10 @@ def upsert_sprint(tx: Tx, scope: Scope, spec: SprintSpec) -> tuple[Sprint, bool]
                 "now": scope.now,
             },
         )
-        event(tx, scope, "sprint.created", spec.code)
+        event(tx, scope, EventKind.SPRINT_CREATED, spec.code)
     else:
         tx.run("sprint_update", {"id": row["id"], "title": spec.title, "goal": spec.goal, "status": spec.status})
-        event(tx, scope, "sprint.updated", spec.code)
+        event(tx, scope, EventKind.SPRINT_UPDATED, spec.code)
     return render_sprint(tx, tx.one("sprint_by_code", {"project": scope.project_id, "code": spec.code})), row is None
 
 
@@ -108,7 +109,7 @@ def upsert_streams(tx: Tx, scope: Scope, specs: list[StreamSpec]) -> list[tuple[
                     "now": scope.now,
                 },
             )
-            event(tx, scope, "stream.created", spec.code)
+            event(tx, scope, EventKind.STREAM_CREATED, spec.code)
             out.append((sid, True))
         else:
             tx.run("stream_update", {"id": row["id"], "name": spec.name, "description": spec.description})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+from taskloom.domain.events import EventKind
 from taskloom.domain.statuses import SCHEDULABLE, StreamStatus, TaskStatus
 from taskloom.services.common import Scope, event
 from taskloom.store.base import Tx
@@ -63,7 +64,7 @@ class Settle:
         if kids["total"] and not kids["open"] and kids["done"]:
             # A parent finishes with its last subtask, so it is never offered beside its children.
             if tx.run("task_parent_done", {"id": task_id, "now": self.scope.now}):
-                event(tx, self.scope, "task.done", row["code"], via="subtasks")
+                event(tx, self.scope, EventKind.TASK_DONE, row["code"], via="subtasks")
                 self.after_task_closed(task_id, row["stream_id"], row["parent_id"])
             return
         if status not in SCHEDULABLE:
@@ -79,7 +80,7 @@ class Settle:
             "task_schedule", {"id": task_id, "from": status, "to": target, "now": self.scope.now}
         )
         if moved:
-            event(tx, self.scope, f"task.{target}", row["code"])
+            event(tx, self.scope, EventKind.task_moved(target), row["code"])
             if target is S.READY:
                 self.became_ready.append(row["code"])
 
@@ -105,7 +106,7 @@ class Settle:
             return
         if not tx.run("stream_set_status", {"id": stream_id, "from": old, "to": new, "now": self.scope.now}):
             return
-        event(tx, self.scope, f"stream.{new}", row["code"])
+        event(tx, self.scope, EventKind.stream_moved(new), row["code"])
         if StreamStatus.WAITING in (old, new):
             self._tasks.extend(r["id"] for r in tx.all("stream_schedulable_tasks", {"id": stream_id}))
         if StreamStatus.DONE in (old, new):

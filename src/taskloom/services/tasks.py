@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from taskloom.domain.events import EventKind
 from taskloom.domain.limits import MAX_LABELS, MAX_PAGE, check_batch, check_text, check_title
 from taskloom.domain.redact import Redacted, redact
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
@@ -122,7 +123,7 @@ def update(
         settle.streams([row["stream_id"], new_stream]).tasks([row["id"]])
     if changes.get("depends_on") is not None or set_stream:
         waits.check_tasks(tx, scope, [row["id"]])  # a cycle raises and rolls all of this back
-    event(tx, scope, "task.updated", code, fields=sorted(k for k in changes if k != "status"))
+    event(tx, scope, EventKind.TASK_UPDATED, code, fields=sorted(k for k in changes if k != "status"))
     settle.run()
     if changes.get("status") is not None:
         work.move(tx, scope, code, changes["status"], reason=changes.get("reason"))
@@ -151,7 +152,7 @@ def add_note(tx: Tx, scope: Scope, code: str, kind: str, body: str) -> WorkResul
     clean = redact(body)
     note(tx, scope, row["id"], kind, clean.text)
     tx.run("task_touch", {"id": row["id"]})
-    event(tx, scope, f"note.{kind}", code)
+    event(tx, scope, EventKind.note_added(kind), code)
     return WorkResult(task=brief(tx.one("task_by_id", {"id": row["id"]})), redacted=clean.count, message=_masked(clean))
 
 
@@ -168,7 +169,7 @@ def set_context(
         joined = text
     check_text("context", joined)
     tx.run("task_context_set", {"id": row["id"], "context": joined, "version": row["version"]})
-    event(tx, scope, "task.context", code, mode=mode)
+    event(tx, scope, EventKind.TASK_CONTEXT, code, mode=mode)
     return WorkResult(task=brief(task_row(tx, scope, code)), redacted=clean.count, message=_masked(clean))
 
 

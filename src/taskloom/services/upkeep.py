@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from taskloom.domain.events import EventKind
 from taskloom.services import escalation
 from taskloom.services.common import Scope, event, note
 from taskloom.services.readiness import Settle
@@ -26,10 +27,10 @@ def expire_leases(tx: Tx, scope: Scope) -> list[str]:
             "system",
             f"Lease held by {row['claimed_by']} expired (attempt {out['attempts']} of {row['max_attempts']}); {verdict}.",
         )
-        event(tx, scope, "lease.expired", row["code"], agent=row["claimed_by"], status=out["status"])
+        event(tx, scope, EventKind.LEASE_EXPIRED, row["code"], agent=row["claimed_by"], status=out["status"])
         why = f"The lease held by {row['claimed_by']} expired (attempt {out['attempts']} of {row['max_attempts']})"
         if out["status"] == "failed":
-            event(tx, scope, "task.failed", row["code"], reason="lease expired at max_attempts")
+            event(tx, scope, EventKind.TASK_FAILED, row["code"], reason="lease expired at max_attempts")
             escalation.after_failure(tx, scope, row, why + ".")
         else:
             escalation.escalate(tx, scope, row, "lease_expired", why + "; it is back in the queue.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from taskloom.clock import iso
+from taskloom.domain.events import EventKind
 from taskloom.domain.limits import check_text
 from taskloom.domain.redact import redact
 from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
@@ -55,7 +56,7 @@ def claim(
             return ClaimResult(claimed=False, message="")
     Settle(tx, scope).streams([got["stream_id"]]).run()
     tx.run("thread_readers_join", {"task_id": got["id"], "agent": agent})
-    event(tx, scope, "task.claimed", got["code"], lease_expires_at=iso(expires))
+    event(tx, scope, EventKind.TASK_CLAIMED, got["code"], lease_expires_at=iso(expires))
     return ClaimResult(
         claimed=True,
         detail=detail(tx, scope, got["code"]),
@@ -182,7 +183,7 @@ def heartbeat(tx: Tx, scope: Scope, code: str) -> WorkResult:
     row = _held(tx, scope, code, agent)
     expires = scope.now + scope.lease_seconds
     tx.one("lease_renew", {"id": row["id"], "agent": agent, "expires": expires})
-    event(tx, scope, "lease.renewed", code, lease_expires_at=iso(expires))
+    event(tx, scope, EventKind.LEASE_RENEWED, code, lease_expires_at=iso(expires))
     return WorkResult(task=brief_by_id(tx, row["id"]), lease_expires_at=iso(expires), message="Lease renewed.")
 
 
@@ -203,7 +204,7 @@ def done(tx: Tx, scope: Scope, code: str, summary: str, attach: list[str] | None
         # In the same transaction: an unknown artifact fails the whole call, the task stays held.
         artifacts.attach(tx, scope, code, attach)
     status = tx.scalar("task_finish", {"id": row["id"], "agent": agent, "summary": summary, "now": scope.now})
-    event(tx, scope, f"task.{status}", code)
+    event(tx, scope, EventKind.task_moved(status), code)
     unblocked: list[str] = []
     if status == S.DONE:
         unblocked = Settle(tx, scope).after_task_closed(row["id"], row["stream_id"], row["parent_id"]).run()
@@ -221,7 +222,7 @@ def fail(tx: Tx, scope: Scope, code: str, reason: str, retry: bool) -> WorkResul
     row = _held(tx, scope, code, agent)
     out = tx.one("task_fail", {"id": row["id"], "agent": agent, "reason": reason, "retry": retry, "now": scope.now})
     note(tx, scope, row["id"], "system", f"Attempt {out['attempts']} of {out['max_attempts']} failed: {reason}")
-    event(tx, scope, "task.failed" if out["status"] == S.FAILED else "task.retry", code, reason=reason)
+    event(tx, scope, EventKind.TASK_FAILED if out["status"] == S.FAILED else EventKind.TASK_RETRY, code, reason=reason)
     became = Settle(tx, scope).tasks([row["id"]]).streams([row["stream_id"]]).run()
     if out["status"] == S.FAILED:
         escalation.after_failure(tx, scope, row, reason)
@@ -240,7 +241,7 @@ def release(tx: Tx, scope: Scope, code: str, reason: str | None) -> WorkResult:
     tx.run("task_release", {"id": row["id"], "agent": agent, "reason": reason})
     if reason:
         note(tx, scope, row["id"], "note", f"Released: {reason}")
-    event(tx, scope, "task.released", code)
+    event(tx, scope, EventKind.TASK_RELEASED, code)
     Settle(tx, scope).tasks([row["id"]]).streams([row["stream_id"]]).run()
     return WorkResult(task=brief_by_id(tx, row["id"]), message=f"{code} is back in the queue; no attempt was used.")
 
@@ -402,7 +403,7 @@ def _move(
     )
     if not moved:
         raise InvalidTransition(f"Task {row['code']} changed while moving it; re-read it with task_get.")
-    event(tx, scope, f"task.{target}", row["code"], reason=reason)
+    event(tx, scope, EventKind.task_moved(target), row["code"], reason=reason)
 
 
 def bulk(tx: Tx, scope: Scope, codes: list[str], target: TaskStatus, reason: str | None) -> BulkResult:

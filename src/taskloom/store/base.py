@@ -45,8 +45,14 @@ class Store(Protocol):
         """Like `read`, for a few indexed statements: may run on the caller's thread, no hop."""
         ...
 
-    async def changed(self) -> bool:
-        """True if any process committed a write since the last call (cheap; no table reads)."""
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for any process to commit a write; True if one did.
+
+        What it reports is consumed: the next call waits for a later commit. So one caller per
+        store and process, the change feed (`taskloom.changes`), which everyone else listens to.
+        A commit between two calls is reported by the second at once. SQLite polls a counter;
+        a server database would LISTEN for a notification.
+        """
         ...
 
     async def close(self) -> None: ...

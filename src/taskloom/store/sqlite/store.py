@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+import anyio
 
 from taskloom.errors import Busy, Conflict, Internal, InvalidInput
 from taskloom.store import guard
@@ -27,6 +28,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 QUERIES = named.load_dir(Path(__file__).with_name("queries"))
 GUARDED = guard.plan(QUERIES)
+POLL_INTERVAL = 0.02  # seconds between looks at data_version while someone waits for a change
 
 
 class SqliteTx:
@@ -111,6 +113,8 @@ class SqliteStore:
         self._conn = conn
         self.path = path
         self._data_version: int | None = None
+        # Set by each commit made here: wait_for_change wakes on it without polling.
+        self._committed = anyio.Event()
         self._inline: sqlite3.Connection | None = None
         self.schema_version = migrate.latest_version()
 
@@ -160,9 +164,11 @@ class SqliteStore:
             return result
 
         try:
-            return await self._call(run)
+            result = await self._call(run)
         except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             raise _translate(exc, self.path) from exc
+        self._committed.set()
+        return result
 
     async def write(self, fn: Callable[[SqliteTx], T]) -> T:
         return await self.write_raw(lambda conn: fn(guard.Guarded(SqliteTx(conn), GUARDED)))
@@ -204,18 +210,37 @@ class SqliteStore:
             self._inline = conn
         return self._inline
 
-    async def changed(self) -> bool:
-        """True if anything committed since the last call, in this process or another.
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Another process's commit is seen by asking `PRAGMA data_version` every POLL_INTERVAL:
+        a counter on the read-only connection, microseconds on the event loop, no table read.
+        This process's own commits wake the caller at once, without waiting for the next look."""
+        deadline = anyio.current_time() + timeout
+        while True:
+            local = self._committed.is_set()
+            if local:
+                self._committed = anyio.Event()
+            if self._version_moved() or local:
+                return True
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
+                return False
+            with anyio.move_on_after(min(POLL_INTERVAL, remaining)):
+                await self._committed.wait()
 
-        Asked of the read-only connection: `data_version` only moves for commits made through
-        *other* connections, and that one never writes, so it sees this process's writes too.
-        Microseconds, on the event loop: cheap enough to ask many times a second.
+    def _version_moved(self) -> bool:
+        """True if anything committed since the last look, in this process or another.
+
+        `data_version` only moves for commits made through *other* connections; the read-only
+        connection never writes, so it sees this process's writes too.
         """
-        conn = self._inline_connection()
-        if conn is None:  # in-memory: one connection, nobody else can write
-            return False
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        moved = version != self._data_version
+        try:
+            conn = self._inline_connection()
+            if conn is None:  # in-memory: one connection, so only this process's commits
+                return False
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+        moved = self._data_version is not None and version != self._data_version
         self._data_version = version
         return moved
 
