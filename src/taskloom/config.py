@@ -24,6 +24,9 @@ ESCALATION_ROLE = "orchestrator"
 ARTIFACT_MAX_BYTES = 25 * 1024 * 1024  # one artifact
 ARTIFACT_QUOTA_BYTES = 1024 * 1024 * 1024  # all of one project's artifacts together
 HTTP_TIMEOUT = 20.0  # seconds an HTTP client has to send a request's head (and, at a minimum rate, its body)
+# Seconds a waiting call (task_claim, message_inbox with wait_seconds) may last: under the tool-call
+# timeouts of the clients we serve (Claude Code gives up on a call after about 60 s).
+MAX_WAIT = 50.0
 
 Transport = Literal["stdio", "sse", "http"]
 Profile = Literal["worker", "orchestrator", "all"]
@@ -48,6 +51,7 @@ class Settings:
     # Directories `artifacts_upload(path=...)` may read. None: the project directory over stdio,
     # and nothing over HTTP (a remote caller must not read the server's disk by default).
     artifact_roots: tuple[Path, ...] | None = None
+    max_wait: float = MAX_WAIT
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -132,3 +136,8 @@ def resolve_allow_origins(cli_value: list[str] | None, env: dict[str, str] | Non
     env = os.environ if env is None else env
     given = list(cli_value or []) or env.get("TASKLOOM_ALLOW_ORIGINS", "").split(",")
     return [o.strip() for o in given if o.strip()]
+
+
+def resolve_max_wait(cli_value: float | None, env: dict[str, str] | None = None) -> float:
+    """`--max-wait`, then `TASKLOOM_MAX_WAIT`, then MAX_WAIT seconds."""
+    return _resolve_seconds(cli_value, "TASKLOOM_MAX_WAIT", MAX_WAIT, env)

@@ -16,7 +16,7 @@ import anyio
 from taskloom.changes import ChangeFeed
 from taskloom.domain.events import RESOLVER_WAKE
 from taskloom.errors import TaskloomError
-from taskloom.services import memory, ranks, upkeep
+from taskloom.services import memory, ranks, upkeep, waiting
 from taskloom.services.app import Taskloom
 from taskloom.services.common import SYSTEM_AGENT
 
@@ -48,6 +48,7 @@ class Resolver:
             found = await app.read(upkeep.misfiled)
             out["ready"] = await app.write(upkeep.reconcile, found, agent=SYSTEM_AGENT)
             await app.write(memory.purge_expired)
+            await app.write(waiting.purge)
             self._last_reconcile = now
         app.resolver_last_run = app.clock.now()
         return out

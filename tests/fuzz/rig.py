@@ -123,6 +123,8 @@ class Rig:
                 default_agent="alice",  # holds tasks in the seeded plan, so calls without `agent` can succeed
                 # Whatever a fuzzed path names, the server may read nothing outside this folder.
                 artifact_roots=(folder / "artifacts",),
+                # Fuzzed wait_seconds wait for real, so each is cut to a blink: the waits still run.
+                max_wait=0.05,
             )
             app = await Taskloom.open(settings, clock)
             try:

@@ -47,8 +47,10 @@ async def test_worker_instructions_carry_identity_role_protocol_and_the_tasks_co
 
     assert text.startswith("# You are ada, a worker on project test")
     assert "Run the tests before task_done." in text
-    for step in ("agent_init", "task_claim", "task_heartbeat", "task_note", "task_done", "task_fail", "task_block"):
+    for step in ("agent_init", "task_heartbeat", "task_note", "task_done", "task_fail", "task_block"):
         assert f"`{step}`" in text
+    # One loop, taught once: a waiting claim until its outlook says stop, never a polling loop.
+    assert "`task_claim(wait_seconds=50)`" in text and "`outlook`" in text
     assert "## Your task: T-1 Routes" in text
     assert "Use the v2 router." in text and "200 on /health" in text
     assert "- DB (done): tables in migrations/0001.sql" in text

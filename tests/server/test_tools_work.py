@@ -142,7 +142,11 @@ async def test_task_claim_says_claimed_false_when_nothing_is_ready(client):
     assert result["claimed"] is False
     assert result["detail"] is None
     assert result["open_tasks"] == 2
-    assert result["message"] == "Nothing is ready now: 1 being worked on, 1 waiting or blocked. Retry after others finish."
+    assert result["outlook"] == "wait"
+    assert result["message"] == (
+        "Nothing ready now, but 1 task is waiting on work in progress (1 in progress, 0 blocked). "
+        "Call task_claim(wait_seconds=50) to wait for one."
+    )
 
 
 async def test_a_successful_claim_reports_no_open_task_count_rather_than_a_false_zero(client):
@@ -156,20 +160,22 @@ async def test_a_claim_that_filters_out_the_ready_tasks_names_its_filters(client
     await call(client, "task_create", tasks=[{"title": "ui", "role": "frontend", "labels": ["ui"]}])
     result = await call(client, "task_claim", role="backend", labels=["db", "api"], agent="bob")
     assert result["claimed"] is False
+    assert result["outlook"] == "other_work"
     assert result["message"] == (
-        "None of the 1 ready task matches role backend (or no role) and labels api, db; "
-        "0 being worked on, 0 waiting or blocked. Retry after others finish, or widen the filters."
+        "Nothing for role backend (or no role) and labels api, db: the 1 open task is for other roles "
+        "or filters. Stop, or claim with other filters."
     )
     # A registered role filters as well when no role is passed.
     await call(client, "agent_init", agent="carol", role="backend")
     result = await call(client, "task_claim", agent="carol")
-    assert "matches role backend (or no role);" in result["message"]
+    assert "Nothing for role backend (or no role):" in result["message"]
 
 
 async def test_with_no_filter_ready_tasks_left_after_a_failed_claim_were_taken_by_others(client, app):
     # The count is read after the claim's write: with no filter, ready tasks then mean others won them.
     await call(client, "task_create", tasks=[{"title": "a"}])
     result = await app.read(work.nothing_ready, agent="bob")
+    assert result.outlook == "retry"
     assert result.message == "Others claimed the ready tasks first; 1 more is ready: call task_claim again."
     assert "filters" not in result.message
 

@@ -23,6 +23,7 @@ from taskloom.config import (
     resolve_db,
     resolve_http_timeout,
     resolve_lease,
+    resolve_max_wait,
     resolve_project,
     resolve_roots,
     resolve_size,
@@ -47,6 +48,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         artifact_quota_bytes=resolve_size("TASKLOOM_ARTIFACT_QUOTA_BYTES", ARTIFACT_QUOTA_BYTES),
         # A person's own shell may read any file they can; servers use --root / TASKLOOM_ROOTS.
         artifact_roots=(Path("/"),) if args.command == "artifacts" else resolve_roots(getattr(args, "root", None)),
+        max_wait=resolve_max_wait(getattr(args, "max_wait", None)),
     )
 
 
@@ -95,6 +97,11 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--profile", choices=["worker", "orchestrator", "all"], default="all")
     serve.add_argument("--lease-seconds", type=float, help="claim lease length (default 900, or TASKLOOM_LEASE_SECONDS)")
+    serve.add_argument(
+        "--max-wait", type=float, metavar="SECONDS",
+        help="the longest a task_claim or message_inbox call may wait (wait_seconds) for work or mail; keep it "
+        "under your clients' tool-call timeout (default 50, or TASKLOOM_MAX_WAIT)",
+    )
     serve.add_argument(
         "--root", action="append", metavar="DIR",
         help="a directory artifacts_upload(path=...) may read; repeatable (TASKLOOM_ROOTS). Default: the "

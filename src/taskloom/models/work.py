@@ -177,6 +177,11 @@ class ClaimResult(BaseModel):
     open_tasks: int | None = Field(
         None, description="with claimed false, the tasks not yet closed (0: all work is done); null when claimed"
     )
+    outlook: Literal["finished", "stalled", "other_work", "wait", "retry"] | None = Field(
+        None,
+        description="with claimed false: finished, stalled (nothing can move) or other_work (none for your "
+        "filters): stop; wait: claim again with wait_seconds; retry: claim again now",
+    )
     message: str
 
 

@@ -31,17 +31,19 @@ from taskloom.server.tools.common import keeps_connection, stateless_missing_age
 from taskloom.services import agents, artifacts
 from taskloom.services.app import Taskloom
 from taskloom.services.common import MissingAgent, missing_agent
+from taskloom.waiting import Hangups
 
 log = logging.getLogger(__name__)
 
 INSTRUCTIONS = """taskloom coordinates a team of agents on one project.
 Workers: agent_init first (it returns held tasks, claimable work and unread messages); then
-task_claim gets the next ready task with everything needed to start; task_heartbeat before the
-lease runs out; task_note as you go; finish with task_done (summary), task_fail (reason) or
-task_release; task_block when you need an answer. Orchestrators: plan_import or task_create lay
+task_claim(wait_seconds=50) gets the next ready task with everything needed to start, waiting
+for one if none is ready (no polling); task_heartbeat before the lease runs out; task_note as
+you go; finish with task_done (summary), task_fail (reason) or task_release; task_block when you
+need an answer; claim again until the claim's outlook says stop. Orchestrators: plan_import or task_create lay
 out work; project_status, agent_list and message_inbox (escalations) show where it stands.
 Errors start with a stable code (not_found, conflict, invalid_transition, cycle, lease_lost,
-invalid_input, too_large, busy) and end with what to do next."""
+invalid_input, too_large, busy, storage) and end with what to do next."""
 PRESENCE_EVERY = 5.0  # seconds: at most one presence write per agent per process in this time
 
 
@@ -58,6 +60,8 @@ class TaskloomMCP(MCPServer[Taskloom]):
         self._last_seen: dict[str, float] = {}
         self.push: Push | None = None
         self.feed: ChangeFeed | None = None
+        # Waits in progress, ended at once when a stdio client's input ends (server/stdio.py).
+        self.hangups = Hangups()
         self.lean_outputs = False
         self.profile: Profile = "all"
 

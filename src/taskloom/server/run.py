@@ -92,7 +92,7 @@ async def _serve_stdio(server: TaskloomMCP) -> None:
     if lowlevel is None:
         await server.run_stdio_async()
         return
-    async with stdio_streams() as (read_stream, write_stream):
+    async with stdio_streams(server.hangups.hang_up) as (read_stream, write_stream):
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 

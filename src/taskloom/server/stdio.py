@@ -16,7 +16,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import mcp_types as types
@@ -39,10 +39,17 @@ class _Lines:
     see request_ids). Checking costs one more parse of a bad line or a notification: microseconds.
     """
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pending: InFlight) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        pending: InFlight,
+        on_eof: Callable[[], None] = lambda: None,
+    ) -> None:
         self._reader = reader
         self._writer = writer
         self._pending = pending
+        self._on_eof = on_eof
 
     def __aiter__(self) -> _Lines:
         return self
@@ -51,6 +58,8 @@ class _Lines:
         while True:
             raw = await self._reader.readline()
             if not raw:
+                # Calls waiting for work end now, claiming nothing: their answer has nowhere to go.
+                self._on_eof()
                 # The SDK answers requests still running at end of input with "Connection
                 # closed", although they go on and commit (a claim would then be held by an agent
                 # told it failed). So end the input only once they have been answered.
@@ -155,8 +164,9 @@ def _is_pipe_like(fd: int) -> bool:
 
 
 @asynccontextmanager
-async def stdio_streams() -> AsyncIterator[tuple]:
-    """Read/write streams for `Server.run`; falls back to the SDK's transport for regular files."""
+async def stdio_streams(on_eof: Callable[[], None] = lambda: None) -> AsyncIterator[tuple]:
+    """Read/write streams for `Server.run`; falls back to the SDK's transport for regular files.
+    `on_eof` is called when the client's input ends, before requests still running are drained."""
     if not (_is_pipe_like(0) and _is_pipe_like(1)):
         async with stdio_server() as streams:
             yield streams
@@ -179,7 +189,7 @@ async def stdio_streams() -> AsyncIterator[tuple]:
         writer = asyncio.StreamWriter(w_transport, w_protocol, None, loop)
         try:
             pending = InFlight()
-            async with stdio_server(stdin=_Lines(reader, writer, pending), stdout=_Writer(writer, pending)) as streams:
+            async with stdio_server(stdin=_Lines(reader, writer, pending, on_eof), stdout=_Writer(writer, pending)) as streams:
                 yield streams
         finally:
             r_transport.close()

@@ -16,13 +16,18 @@ BRIEF_LIMIT = 20  # items per section of the orchestrator brief
 
 PROTOCOL = """## Protocol
 1. `agent_init` (once, and again after any restart): it lists tasks you still hold, work for your role and unread messages.
-2. `task_claim` takes the next ready task atomically and leases it to you. Nothing ready? Check `message_inbox`, then claim again later.
+2. `task_claim(wait_seconds=50)` takes the next ready task atomically and leases it to you; with nothing ready it
+   waits for one (the longest waiter is served first) instead of answering at once. Never poll in a loop of your own.
+   When it returns `claimed: false`, read `outlook`: `wait` or `retry`: call it again; `finished` (no open tasks),
+   `stalled` (nothing can move until an orchestrator acts) or `other_work` (nothing for your role): stop, and say so.
+   `message_inbox(wait_seconds=50)` waits the same way for a message.
 3. While working: `task_heartbeat` before the lease expires (every few minutes), `task_note` for progress and decisions,
    `task_context` for what every later agent must read first.
 4. Finish with `task_done` (a summary of what you did and where it is), or `task_fail` (why; it is retried),
    or `task_release` (hand it back unharmed). Blocked on a question? `task_block` with the question as `reason`; it is
    escalated, and when someone answers with `task_unblock` the answer arrives in `message_inbox` and the lease resumes.
-5. Errors start with a stable code and end with what to do next; `lease_lost` means stop work on that task and claim anew."""
+5. After each finished task, go back to step 2 until `outlook` says stop.
+6. Errors start with a stable code and end with what to do next; `lease_lost` means stop work on that task and claim anew."""
 
 
 def worker_instructions(tx: Tx, scope: Scope, task: str | None, stream: str | None) -> str:

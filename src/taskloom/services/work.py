@@ -80,30 +80,71 @@ def nothing_ready(
     stream: str | None = None,
     labels: list[str] | None = None,
 ) -> ClaimResult:
-    """The answer to a claim that found nothing: is work still coming, or is everything done?
+    """The answer to a claim that found nothing: wait, stop, or try again at once (`outlook`).
 
-    Read after the claim's write, so a ready count above 0 with no filter at all means others
-    took those tasks in between: the claim is worth repeating at once.
+    Read after the claim's write, so ready tasks matching the filters mean others took the ones
+    this claim saw in between: the claim is worth repeating at once.
     """
-    counts = {r["status"]: r["n"] for r in tx.all("task_open_counts", {"project": scope.project_id})}
-    ready = counts.get(S.READY, 0)
-    waiting = counts.get(S.WAITING, 0) + counts.get(S.BLOCKED, 0)
-    busy = counts.get(S.IN_PROGRESS, 0) + counts.get(S.REVIEW, 0)
-    open_tasks = waiting + busy + ready
-    elsewhere = f"{busy} being worked on, {waiting} waiting or blocked"
-    filters = _filters(role if role is not None else registered_role(tx, scope), stream, labels)
-    if open_tasks == 0:
-        msg = "No open work is left in this project."
-    elif ready == 0:
-        msg = f"Nothing is ready now: {elsewhere}. Retry after others finish."
-    elif filters:
-        msg = (
-            f"None of the {ready} ready task{'' if ready == 1 else 's'} matches {filters}; {elsewhere}. "
-            "Retry after others finish, or widen the filters."
-        )
+    role = role if role is not None else registered_role(tx, scope)
+    everything = {r["status"]: r["n"] for r in tx.all("task_open_counts", {"project": scope.project_id})}
+    open_tasks = sum(everything.values())
+    filters = _filters(role, stream, labels)
+    if filters:
+        wanted = sorted(set(labels or []))
+        mine = {
+            r["status"]: r["n"]
+            for r in tx.all(
+                "task_open_counts_matching",
+                {
+                    "project": scope.project_id,
+                    "role": role,
+                    "stream_id": stream_id(tx, scope, stream),
+                    "labels": json.dumps(wanted),
+                    "label_count": len(wanted),
+                },
+            )
+        }
     else:
-        msg = f"Others claimed the ready tasks first; {ready} more {'is' if ready == 1 else 'are'} ready: call task_claim again."
-    return ClaimResult(claimed=False, open_tasks=open_tasks, message=msg)
+        mine = everything
+    ready = mine.get(S.READY, 0)
+    working = mine.get(S.IN_PROGRESS, 0) + mine.get(S.REVIEW, 0)
+    blocked = mine.get(S.BLOCKED, 0)
+    queued = mine.get(S.WAITING, 0)
+    if open_tasks == 0:
+        return ClaimResult(
+            claimed=False, open_tasks=0, outlook="finished",
+            message="The project is finished: no open tasks. Stop here.",
+        )
+    if not any(mine.values()):
+        return ClaimResult(
+            claimed=False, open_tasks=open_tasks, outlook="other_work",
+            message=f"Nothing for {filters}: the {_n(open_tasks, 'open task')} "
+            f"{'is' if open_tasks == 1 else 'are'} for other roles or filters. Stop, or claim with other filters.",
+        )
+    if ready:
+        return ClaimResult(
+            claimed=False, open_tasks=open_tasks, outlook="retry",
+            message=f"Others claimed the ready tasks first; {ready} more {'is' if ready == 1 else 'are'} "
+            "ready: call task_claim again.",
+        )
+    pending = queued + blocked + working
+    moving = sum(everything.get(x, 0) for x in (S.READY, S.IN_PROGRESS, S.REVIEW, S.BLOCKED))
+    if not moving:
+        return ClaimResult(
+            claimed=False, open_tasks=open_tasks, outlook="stalled",
+            message=f"Nothing can move: {_n(pending, 'task')} wait on failed or parked work, and nothing is in "
+            "progress. Stop; an orchestrator must retry, cancel or unpark it (orchestrator_brief lists it).",
+        )
+    return ClaimResult(
+        claimed=False, open_tasks=open_tasks, outlook="wait",
+        message=f"Nothing ready now, but {_n(queued, 'task')} {'is' if queued == 1 else 'are'} waiting on "
+        f"work in progress ({working} in progress, {blocked} blocked). Call task_claim(wait_seconds=50) "
+        "to wait for one.",
+    )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _filters(role: str | None, stream: str | None, labels: list[str] | None) -> str:
@@ -238,7 +279,7 @@ def release(tx: Tx, scope: Scope, code: str, reason: str | None) -> WorkResult:
     check_text("reason", reason)
     reason = reason and redact(reason).text
     row = _held(tx, scope, code, agent)
-    tx.run("task_release", {"id": row["id"], "agent": agent, "reason": reason})
+    tx.run("task_release", {"id": row["id"], "agent": agent, "reason": reason, "now": scope.now})
     if reason:
         note(tx, scope, row["id"], "note", f"Released: {reason}")
     event(tx, scope, EventKind.TASK_RELEASED, code)

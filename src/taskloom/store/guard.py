@@ -44,6 +44,7 @@ NAMES = frozenset(
         "memory.scope", "memory.key", "memory.updated_by", "agents.name", "agents.role",
         "agents.capabilities", "roles.slug", "messages.sender", "messages.recipient", "thread_readers.agent",
         "message_receipts.agent", "artifacts.uploaded_by", "artifact_links.linked_by",
+        "claim_waiters.agent", "claim_waiters.role", "claim_waiters.labels",
     }
 )  # fmt: skip
 # Values taskloom makes itself or checks against a fixed set; events.payload is JSON whose texts

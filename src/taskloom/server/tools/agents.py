@@ -27,10 +27,10 @@ async def agent_init(
     role: Annotated[Name | None, Field(description="your role slug, e.g. backend; omit to keep")] = None,
     capabilities: Annotated[list[Name] | None, Field(max_length=20, description="omit to keep")] = None,
 ) -> AgentInit:
-    """Call first, and again after any restart. Registers you (name, role, capabilities) and
-    returns in one go: tasks you already hold (resume them), the next claimable tasks for your
-    role, unread messages, your memory, your role's instructions and server health. Later calls
-    on this connection act as this agent when `agent` is omitted."""
+    """Call first, and after any restart. Registers you (name, role, capabilities); returns the
+    tasks you hold (resume them), claimable tasks, unread messages, your memory, your role's
+    instructions and health. Then loop: task_claim(wait_seconds=50) until its outlook says stop.
+    Later calls on this connection act as you when `agent` is omitted."""
     app = app_of(ctx)
     s = app.settings
     result = await app.write(

@@ -45,6 +45,15 @@ def app_of(ctx: Context) -> Taskloom:
     return ctx.request_context.lifespan_context
 
 
+# Undescribed beyond this: the tool's own description says what it waits for.
+WaitArg = Annotated[float | None, Field(ge=0, description="if nothing yet, wait this long (max 50 s)")]
+
+
+def wait_for(ctx: Context, seconds: float | None) -> float:
+    """The seconds a call may wait: what it asked for, capped by the server's --max-wait."""
+    return min(seconds or 0.0, app_of(ctx).settings.max_wait)
+
+
 def bind_agent(ctx: Context, name: str) -> bool:
     """Remember `name` as this connection's agent, for later calls that omit `agent`; False when
     the connection ends with this call (stateless HTTP), so nothing can be remembered."""

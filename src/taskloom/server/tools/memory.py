@@ -24,9 +24,8 @@ async def memory_set(
     ttl_seconds: Annotated[float | None, Field(gt=0, description="forget after this long; omit to keep")] = None,
     agent: AgentArg = None,
 ) -> MemoryEntry:
-    """Remember something across sessions and crashes: set `key` (e.g. 'decisions/db') to `value`,
-    replacing any old value. Scope `agent` is yours alone (agent_init returns it); `project` is
-    shared. With `ttl_seconds` it is forgotten after that long."""
+    """Remember `value` under `key` (e.g. 'decisions/db') across sessions and crashes, replacing
+    any old value. Scope `agent`: yours alone; `project`: shared. `ttl_seconds`: forget after."""
     return await app_of(ctx).write(memory.set_value, key, value, scope, ttl_seconds, agent=agent)
 
 

@@ -7,8 +7,9 @@ from typing import Annotated
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from taskloom import waiting
 from taskloom.models import Acked, Inbox, MessageSent
-from taskloom.server.tools.common import IDEMPOTENT, WRITE, AgentArg, ToolDef, app_of
+from taskloom.server.tools.common import IDEMPOTENT, WRITE, AgentArg, ToolDef, WaitArg, app_of, wait_for
 from taskloom.services import messages
 
 
@@ -37,11 +38,20 @@ async def message_inbox(
     limit: Annotated[int, Field(ge=1, le=200)] = 20,
     mark_read: Annotated[bool, Field(description="mark what is returned as read")] = False,
     ack: Annotated[list[int] | None, Field(max_length=200, description="message ids to acknowledge first")] = None,
+    wait_seconds: WaitArg = None,
     agent: AgentArg = None,
 ) -> Inbox:
     """Your messages (direct, role, all, threads you are in), unread first. Marks nothing read
-    unless `mark_read`; `ack` acknowledges ids first. not_found: an ack id not in your inbox."""
+    unless `mark_read`; `ack` acknowledges ids first; wait_seconds waits for unread mail.
+    not_found: an ack id not in your inbox."""
     app = app_of(ctx)
+    if wait := wait_for(ctx, wait_seconds):
+        if ack:
+            await app.write(messages.ack, ack, agent=agent)
+            ack = None
+        server = ctx.mcp_server
+        with server.hangups.guard():
+            await waiting.mail(app, server.feed, task, wait, agent=agent, progress=ctx.report_progress)
     if mark_read or ack:
         return await app.write(messages.inbox, unread_only, task, limit, mark_read, ack=ack, agent=agent)
     return await app.read(messages.inbox, unread_only, task, limit, False, agent=agent)

@@ -126,8 +126,7 @@ async def task_note(
     agent: AgentArg = None,
 ) -> WorkResult:
     """Add a note: `progress` as you go, `decision` for choices the next agent must know,
-    `blocker` for problems (task_block if you cannot go on). task_get and task_claim return
-    notes. Secrets are masked."""
+    `blocker` for problems (task_block if you cannot go on). Secrets are masked."""
     return await app_of(ctx).write(svc.add_note, task, kind, body, agent=agent)
 
 
@@ -139,8 +138,8 @@ async def task_context(
     if_version: int | None = None,
     agent: AgentArg = None,
 ) -> WorkResult:
-    """Append to (or replace) the task's markdown context: the durable briefing every later agent
-    reads first. Errors: too_large past 64 KiB in total, conflict on a stale if_version."""
+    """Append to (or replace) the task's markdown context, the briefing later agents read first.
+    Errors: too_large past 64 KiB, conflict on a stale if_version."""
     return await app_of(ctx).write(svc.set_context, task, text, mode, if_version, agent=agent)
 
 

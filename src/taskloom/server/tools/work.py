@@ -17,9 +17,12 @@ from taskloom.server.tools.common import (
     ReasonArg,
     TaskArg,
     ToolDef,
+    WaitArg,
     app_of,
+    wait_for,
 )
-from taskloom.services import work
+from taskloom.services import waiting, work
+from taskloom.waiting import claim as wait_claim
 
 
 async def task_claim(
@@ -28,13 +31,22 @@ async def task_claim(
     role: Annotated[Name | None, Field(description="only this role's (or unassigned) tasks; default: your role")] = None,
     stream: Code | None = None,
     labels: Annotated[list[Name] | None, Field(max_length=20, description="tasks having all of these")] = None,
+    wait_seconds: WaitArg = None,
     agent: AgentArg = None,
 ) -> ClaimResult:
-    """Take the next ready task (by priority, then the longest chain waiting on it), atomically:
-    nobody else gets it. Returns the task, context, latest notes and its dependencies' outcomes,
-    plus a lease: task_heartbeat before it expires or the task returns to the queue.
-    `claimed: false` means nothing matches now."""
+    """Take the next ready task (priority, then longest chain waiting on it), atomically. Returns
+    it with context, notes, dependencies' outcomes and a lease (task_heartbeat before it ends).
+    Pass wait_seconds to wait for work instead of polling. If claimed is false, `outlook`: wait
+    or retry: call again; finished, stalled, other_work: stop."""
     app = app_of(ctx)
+    wait = wait_for(ctx, wait_seconds)
+    if wait and task is None:
+        server = ctx.mcp_server
+        wanted = waiting.Wanted(role, stream, tuple(labels or ()))
+        result = None
+        with server.hangups.guard():
+            result = await wait_claim(app, server.feed, wanted, wait, agent=agent, progress=ctx.report_progress)
+        return result or ClaimResult(claimed=False, message="The client went away; nothing was claimed.")
     result = await app.write(work.claim, code=task, role=role, stream=stream, labels=labels, agent=agent)
     if result.claimed:
         return result

@@ -244,3 +244,16 @@ CREATE TABLE artifact_links (
     PRIMARY KEY (artifact_id, kind, target_id)
 ) WITHOUT ROWID;
 CREATE INDEX artifact_links_target ON artifact_links (kind, target_id, artifact_id);
+
+-- Agents waiting in task_claim(wait_seconds=...), oldest first (see migrations/0007).
+CREATE TABLE claim_waiters (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    agent TEXT NOT NULL,
+    role TEXT,
+    stream_id INTEGER,
+    labels TEXT NOT NULL DEFAULT '[]',
+    since REAL NOT NULL,
+    until REAL NOT NULL
+);
+CREATE INDEX claim_waiters_live ON claim_waiters (project_id, until);

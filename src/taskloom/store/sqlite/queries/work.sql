@@ -392,13 +392,14 @@ RETURNING status;
 UPDATE tasks SET attempts = attempts + 1, reason = :reason, lease_expires_at = NULL, version = version + 1,
     status = CASE WHEN :retry AND attempts + 1 < max_attempts THEN 'ready' ELSE 'failed' END,
     claimed_by = CASE WHEN :retry AND attempts + 1 < max_attempts THEN NULL ELSE claimed_by END,
-    completed_at = CASE WHEN :retry AND attempts + 1 < max_attempts THEN NULL ELSE :now END
+    completed_at = CASE WHEN :retry AND attempts + 1 < max_attempts THEN NULL ELSE :now END,
+    ready_at = CASE WHEN :retry AND attempts + 1 < max_attempts THEN :now ELSE ready_at END
 WHERE id = :id AND status = 'in_progress' AND claimed_by = :agent
 RETURNING status, attempts, max_attempts;
 
 -- name: task_release
 UPDATE tasks SET status = 'ready', claimed_by = NULL, lease_expires_at = NULL, version = version + 1,
-    reason = coalesce(:reason, reason)
+    reason = coalesce(:reason, reason), ready_at = :now
 WHERE id = :id AND status = 'in_progress' AND claimed_by = :agent;
 
 -- name: task_move
@@ -409,6 +410,7 @@ UPDATE tasks SET status = :to, version = version + 1,
     lease_expires_at = :lease_expires_at,
     attempts = CASE WHEN :reset_attempts THEN 0 ELSE attempts END,
     completed_at = CASE WHEN :to IN ('done', 'cancelled', 'failed') THEN :now ELSE completed_at END,
+    ready_at = CASE WHEN :to = 'ready' THEN :now ELSE ready_at END,
     summary = coalesce(:summary, summary)
 WHERE id = :id AND status = :from;
 
@@ -424,7 +426,8 @@ UPDATE tasks SET attempts = attempts + 1, lease_expires_at = NULL, version = ver
     reason = 'lease expired while held by ' || claimed_by,
     status = CASE WHEN attempts + 1 < max_attempts THEN 'ready' ELSE 'failed' END,
     claimed_by = CASE WHEN attempts + 1 < max_attempts THEN NULL ELSE claimed_by END,
-    completed_at = CASE WHEN attempts + 1 < max_attempts THEN NULL ELSE :now END
+    completed_at = CASE WHEN attempts + 1 < max_attempts THEN NULL ELSE :now END,
+    ready_at = CASE WHEN attempts + 1 < max_attempts THEN :now ELSE ready_at END
 WHERE id = :id AND status = 'in_progress' AND lease_expires_at < :now
 RETURNING status, attempts;
 

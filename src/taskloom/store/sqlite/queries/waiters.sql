@@ -1,0 +1,48 @@
+-- Waiting claims: who waits for work, oldest first, and what a waiter would take.
+
+-- name: claim_candidate
+-- The task claim_next would take, without taking it: a waiting claim first asks whether an
+-- older waiter could take it too. Same filters and order as claim_next.
+SELECT t.id, t.code, t.role, t.stream_id, t.ready_at FROM tasks t
+WHERE t.project_id = :project AND t.status = 'ready'
+  AND (:role IS NULL OR t.role = :role OR t.role IS NULL)
+  AND (:stream_id IS NULL OR t.stream_id = :stream_id)
+  AND (:label_count = 0 OR (SELECT count(*) FROM task_labels l WHERE l.task_id = t.id
+                            AND l.label IN (SELECT value FROM json_each(:labels))) = :label_count)
+ORDER BY t.priority, t.rank DESC, t.id
+LIMIT 1;
+
+-- name: task_label_names
+SELECT label FROM task_labels WHERE task_id = :task_id;
+
+-- name: claim_waiters_ahead
+-- Live waiters that came before :id (all of them when :id is NULL: a newcomer is last in line).
+SELECT id, agent, role, stream_id, labels FROM claim_waiters
+WHERE project_id = :project AND until > :now AND (:id IS NULL OR id < :id)
+ORDER BY id;
+
+-- name: claim_waiter_insert
+INSERT INTO claim_waiters (project_id, agent, role, stream_id, labels, since, until)
+VALUES (:project, :agent, :role, :stream_id, :labels, :now, :until)
+RETURNING id;
+
+-- name: claim_waiter_delete
+DELETE FROM claim_waiters WHERE id = :id;
+
+-- name: claim_waiters_purge
+-- Rows of waits whose process died before it could remove them.
+DELETE FROM claim_waiters WHERE project_id = :project AND until <= :now;
+
+-- name: task_open_counts_matching
+-- Open tasks a claim with these filters could ever take, per status: what an empty claim says
+-- about waiting on. Read only when a claim found nothing.
+SELECT t.status, count(*) AS n FROM tasks t
+WHERE t.project_id = :project AND t.status IN ('waiting', 'ready', 'in_progress', 'review', 'blocked')
+  AND (:role IS NULL OR t.role = :role OR t.role IS NULL)
+  AND (:stream_id IS NULL OR t.stream_id = :stream_id)
+  AND (:label_count = 0 OR (SELECT count(*) FROM task_labels l WHERE l.task_id = t.id
+                            AND l.label IN (SELECT value FROM json_each(:labels))) = :label_count)
+GROUP BY t.status;
+
+-- name: claim_waiters_count
+SELECT count(*) FROM claim_waiters WHERE project_id = :project;
