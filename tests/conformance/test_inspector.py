@@ -93,17 +93,7 @@ def test_the_inspector_finds_no_schema_portability_problem_in_any_profile(profil
     # with none at all the Inspector prints no "Schema portability" line either.
     db = tmp_path / "portability.db"
     command = [TASKLOOM, "serve", "--transport", "stdio", "--db", str(db), "--project", PROJECT, "--profile", profile]
-    run = subprocess.run(
-        node_tools.command("inspector", "--cli", *command, "--method", "tools/list", "--strict", "--format", "json"),
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=CALL_DEADLINE,
-        env=node_tools.env(tmp_path),
-        cwd=tmp_path,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    envelope = json.loads(run.stdout)
+    envelope = inspector(node_tools, tmp_path, command)("tools/list", "--strict", "--format", "json")
     assert {tool["name"] for tool in envelope["result"]["tools"]} == PROFILES[profile]
     findings = [
         (found["toolName"], f["severity"], f["schema"], f["path"], f["rule"])
@@ -111,4 +101,3 @@ def test_the_inspector_finds_no_schema_portability_problem_in_any_profile(profil
         for f in found["findings"]
     ]
     assert findings == []
-    assert "Schema portability" not in run.stderr

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from tests.faults.common import exec_server, rows, serve_argv
 from tests.faults.test_broken_clients import open_session, until_ping
+from tests.server.test_http_security import initialize
 from tests.server.test_transports import PROJECT, _rpc_result, serving, sse_endpoint
 
 INVALID = -32600
@@ -116,17 +116,7 @@ async def test_the_sse_transport_answers_a_posted_request_whose_id_is_no_id_with
             httpx2.AsyncClient(base_url=url.removesuffix("/sse"), timeout=10) as http,
             sse_endpoint(http) as (endpoint, lines),
         ):
-            init = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": LATEST_HANDSHAKE_VERSION,
-                    "capabilities": {},
-                    "clientInfo": {"name": "raw-sse", "version": "0"},
-                },
-            }
-            assert (await http.post(endpoint, json=init)).status_code == 202
+            assert (await http.post(endpoint, json=initialize())).status_code == 202
             await _rpc_result(lines, 1)
             sent = await http.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
             assert sent.status_code == 202
