@@ -191,3 +191,22 @@ async def test_a_claim_that_commits_as_its_caller_goes_away_is_handed_straight_b
         lambda tx, scope: [r["kind"] for r in tx.all("events_since", {"project": scope.project_id, "since": 0, "limit": 50})]
     )
     assert kinds[-2:] == ["task.claimed", "task.released"]
+
+
+async def test_a_wait_reports_progress_to_a_client_that_asked_for_it(here, monkeypatch):
+    import taskloom.waiting
+
+    monkeypatch.setattr(taskloom.waiting, "PROGRESS_EVERY", 0.05)  # seconds, not the real 10
+    app, _ = here
+    heard: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        heard.append((done, total, message))
+
+    async with Client(build_server(app), mode="legacy") as c:
+        result = await c.call_tool("task_claim", {"wait_seconds": 0.3, "agent": "w"}, progress_callback=on_progress)
+    assert not result.is_error
+    assert len(heard) >= 2
+    assert all(total == 0.3 and 0 < done <= 0.3 for done, total, _ in heard)
+    assert [d for d, _, _ in heard] == sorted(d for d, _, _ in heard)
+    assert heard[0][2].startswith("waiting")
