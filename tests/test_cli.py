@@ -61,3 +61,14 @@ def test_status_of_a_database_that_does_not_exist_creates_nothing(tmp_path):
     missing = tmp_path / "no" / "such" / "x.db"
     refused(taskloom("status", "--db", str(missing)), "No taskloom database", str(missing))
     assert not (tmp_path / "no").exists()
+
+
+def test_a_missing_plan_names_the_directory_it_was_looked_for_in(tmp_path):
+    run = taskloom("import", "nope.yaml", "--db", str(tmp_path / "t.db"), cwd=tmp_path)
+    refused(run, f"cannot read the plan nope.yaml (in {tmp_path})", "No such file")
+
+
+def test_an_unknown_command_is_one_line_without_the_program_named_twice(tmp_path):
+    run = taskloom("plan", cwd=tmp_path)
+    refused(run, "invalid_input: argument command: invalid choice: 'plan'", "See `taskloom --help`")
+    assert "taskloom: taskloom" not in run.stderr

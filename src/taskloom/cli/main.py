@@ -61,7 +61,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line like every other error (subcommands inherit the class)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        err = InvalidInput(f"{self.prog}: {message}.", hint=f"See `{self.prog} --help`.")
+        where = "" if self.prog == "taskloom" else f"{self.prog}: "  # the line already starts "taskloom:"
+        err = InvalidInput(f"{where}{message}.", hint=f"See `{self.prog} --help`.")
         self.exit(2, f"taskloom: {err}\n")
 
 
@@ -333,7 +334,8 @@ async def _import(app, path: Path) -> int:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        print(f"taskloom: cannot read the plan {path}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        shown = path if path.is_absolute() else f"{path} (in {Path.cwd()})"
+        print(f"taskloom: cannot read the plan {shown}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         return 2
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
