@@ -10,7 +10,7 @@ from taskloom.clock import iso
 from taskloom.domain.artifacts import uri_of
 from taskloom.domain.events import EventKind
 from taskloom.domain.limits import LATEST_NOTES, TASK_ARTIFACTS
-from taskloom.domain.redact import redact
+from taskloom.domain.redact import Masked, redact
 from taskloom.errors import InvalidInput, NotFound
 from taskloom.models import TaskBrief, TaskDetail
 from taskloom.store.base import Row, Tx
@@ -53,11 +53,13 @@ EVENT_TEXT = 200  # characters of any one text in an event's payload; the full t
 
 def event(tx: Tx, scope: Scope, kind: EventKind, subject: str | None, **payload: Any) -> None:
     # The feed is read page by page by every agent: payloads stay short, whatever they quote.
-    # Masked here, not by the store's guard, which sees only the encoded JSON; masked before the
-    # cut, so a secret cut in half cannot slip past the patterns.
+    # Masked here, not by the store's guard, which sees only the encoded JSON. Text the services
+    # masked already is only cut; other text is masked before the final cut, so a secret cut in
+    # half cannot slip past the patterns, but after a first cut with room for any secret that
+    # starts before it, so a 60 KB reason is not scanned whole for the 200 characters kept.
     for key, value in payload.items():
         if isinstance(value, str):
-            value = redact(value).text
+            value = redact(value if isinstance(value, Masked) else value[: EVENT_TEXT + 512]).text
             payload[key] = value[: EVENT_TEXT - 3] + "..." if len(value) > EVENT_TEXT else value
     tx.run(
         "event_insert",

@@ -177,7 +177,7 @@ class Guarded:
             return params
         clean = dict(params)
         for param, column in fields.free.items():
-            if isinstance(clean.get(param), str):
+            if isinstance(clean.get(param), str):  # a Masked text (the services' own pass) costs nothing here
                 masked = redact(clean[param])
                 clean[param] = masked.text
                 self.redacted += masked.count
