@@ -14,12 +14,13 @@ import anyio
 import pytest
 
 from taskloom import changes as changes_module
-from taskloom.changes import ChangeFeed
+from taskloom.changes import MAX_PENDING, ChangeFeed
 from taskloom.clock import ManualClock
 from taskloom.domain.events import EventKind
 from taskloom.models import TaskSpec
 from taskloom.services import creation
 from taskloom.services.app import Taskloom
+from taskloom.services.common import event
 
 TASKLOOM = str(Path(sys.executable).with_name("taskloom"))
 BOUND = 10  # seconds: only a bound on a broken test, never a wait for a result
@@ -147,3 +148,18 @@ async def test_a_real_process_importing_a_plan_is_heard(tmp_path, clock: ManualC
         assert sorted(c.subject for c in heard) == ["A", "B"]
     finally:
         await app.close()
+async def test_a_reader_waiting_in_next_learns_that_an_overflowing_batch_lost_changes(app):
+    feed = ChangeFeed(app)
+    async with feed.listen() as changes:
+        burst = MAX_PENDING + 1
+
+        def many(tx, scope):
+            for n in range(burst):
+                event(tx, scope, EventKind.AGENT_LOG, f"agent:{n}")
+
+        await app.write(many)
+        with anyio.fail_after(BOUND):
+            got = await changes.next(BOUND)
+        told = changes.lost_some()
+    assert len(got) == burst or told, f"{burst - len(got)} changes dropped without a word"
+

@@ -26,17 +26,21 @@ from taskloom.services.app import Taskloom
 log = logging.getLogger(__name__)
 
 WAIT_SLICE = 1.0  # seconds one wait on the store lasts before the loop looks at its listeners again
+# Seconds between looks while only patient listeners listen (the resolver, which passes every
+# second anyway): a server nobody waits on does not poll the store many times a second.
+PATIENT_LOOK = 1.0
 MAX_PENDING = 10_000  # changes a listener may have unread before it is told it lost some
 
 
 class Listener:
     """One reader's share of the feed: the changes of the kinds it asked for, since it last read."""
 
-    def __init__(self, feed: ChangeFeed, kinds: frozenset[EventKind] | None) -> None:
+    def __init__(self, feed: ChangeFeed, kinds: frozenset[EventKind] | None, patient: bool = False) -> None:
         self.kinds = kinds
+        self.patient = patient  # content to hear of changes within PATIENT_LOOK seconds
         self._feed = feed
         # More than MAX_PENDING changes went unread, so some were dropped: the reader should
-        # treat everything as changed. Reset by `take`.
+        # treat everything as changed. Cleared only by `lost_some`, so no read can hide it.
         self.lost = False
         self._pending: list[Change] = []
         self._arrived = anyio.Event()
@@ -88,8 +92,12 @@ class Listener:
         """What has arrived, without waiting."""
         out, self._pending = self._pending, []
         self._arrived = anyio.Event()
-        self.lost = False
         return out
+
+    def lost_some(self) -> bool:
+        """Whether changes were dropped since the last ask (the reader fell MAX_PENDING behind)."""
+        lost, self.lost = self.lost, False
+        return lost
 
 
 class ChangeFeed:
@@ -99,16 +107,21 @@ class ChangeFeed:
         self._cursor: int | None = None  # the newest event handed on; None while nobody listens
         self._joined = anyio.Event()
         self._running = False
+        self._unread = False  # a commit was reported but reading its events failed
         self._reading = anyio.Lock()  # one reader of the events table at a time, so no batch is split
 
     @property
     def running(self) -> bool:
         return self._running
 
-    async def attach(self, kinds: frozenset[EventKind] | None = None) -> Listener:
-        """A new listener, hearing every change committed from now on. `detach` it when done."""
+    async def attach(self, kinds: frozenset[EventKind] | None = None, *, patient: bool = False) -> Listener:
+        """A new listener, hearing every change committed from now on. `detach` it when done.
+
+        A patient listener hears changes within PATIENT_LOOK seconds; while only patient ones
+        listen, the feed looks at the store that seldom.
+        """
         await self.start()
-        listener = Listener(self, kinds)
+        listener = Listener(self, kinds, patient)
         self._listeners.add(listener)
         self._joined.set()
         return listener
@@ -147,7 +160,13 @@ class ChangeFeed:
                     self._joined = anyio.Event()
                     continue
                 try:
-                    await self.poll(WAIT_SLICE)
+                    if any(not listener.patient for listener in self._listeners):
+                        await self.poll(WAIT_SLICE)
+                    else:
+                        with anyio.move_on_after(PATIENT_LOOK):  # until an eager listener joins
+                            await self._joined.wait()
+                        self._joined = anyio.Event()
+                        await self.poll(0)
                 except TaskloomError as exc:
                     log.warning("change feed: %s", exc)
                     await anyio.sleep(WAIT_SLICE)  # a locked or damaged file: do not spin on it
@@ -163,12 +182,15 @@ class ChangeFeed:
         if self._cursor is None:
             await self.start()
             return []
-        if not await self.app.store.wait_for_change(timeout) and not force:
+        if not await self.app.store.wait_for_change(timeout) and not force and not self._unread:
             return []
+        # The store reported this commit once: until its events are read, every look reads.
+        self._unread = True
         # Shielded: a look cancelled mid-read would move the cursor past changes nobody was handed.
         with anyio.CancelScope(shield=True):
             async with self._reading:
                 changes = await self._read()
+            self._unread = False
             if changes:
                 for listener in list(self._listeners):
                     listener.deliver(changes)

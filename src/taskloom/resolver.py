@@ -75,7 +75,8 @@ class Resolver:
         changes = None
         if self.feed is not None:
             try:
-                changes = await self.feed.attach(RESOLVER_WAKE)
+                # Patient: the resolver passes every second anyway, so the feed need not look often for it.
+                changes = await self.feed.attach(RESOLVER_WAKE, patient=True)
             except TaskloomError as exc:  # the clock alone still drives every pass
                 log.warning("resolver cannot listen for changes: %s", exc)
         try:

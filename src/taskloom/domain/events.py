@@ -115,6 +115,7 @@ CLAIM_WAKE: frozenset[EventKind] = frozenset(
         EventKind.TASK_CREATED,
         EventKind.TASK_UPDATED,
         EventKind.TASK_READY,
+        EventKind.TASK_CLAIMED,  # an older waiter took its task: a younger one may take the next now
         EventKind.TASK_RELEASED,
         EventKind.TASK_RETRY,
         EventKind.LEASE_EXPIRED,
@@ -127,7 +128,9 @@ CLAIM_WAKE: frozenset[EventKind] = frozenset(
     }
 )
 # A message may have reached a waiting inbox (a new role brings its role's messages too).
-INBOX_WAKE: frozenset[EventKind] = frozenset({EventKind.MESSAGE_SENT, EventKind.ESCALATION_SENT})
+INBOX_WAKE: frozenset[EventKind] = frozenset(
+    {EventKind.MESSAGE_SENT, EventKind.ESCALATION_SENT, EventKind.AGENT_INIT}
+)
 # The graph changed shape, so the critical-path ranks are stale: the resolver re-ranks now
 # rather than at its next pass.
 RESOLVER_WAKE: frozenset[EventKind] = frozenset(

@@ -146,8 +146,8 @@ class Push:
                 if self.wanted and self._changes is None:
                     self._changes = await self.feed.attach()  # a 2026-era listen arrived
                 continue
-            lost = self._changes.lost
             changes = await self._changes.next(IDLE_CHECK)
+            lost = self._changes.lost_some()
             if not self.wanted:
                 self.feed.detach(self._changes)
                 self._changes = None
@@ -165,8 +165,7 @@ class Push:
             self._changes = await self.feed.attach()
             return set()
         await self.feed.poll(force=True)
-        lost = self._changes.lost
-        return await self._publish(self._changes.take(), lost)
+        return await self._publish(self._changes.take(), self._changes.lost_some())
 
     async def _publish(self, changes: list[Change], lost: bool = False) -> set[str]:
         uris = set(self._subscribers) if lost else set()
