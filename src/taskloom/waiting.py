@@ -21,7 +21,7 @@ from anyio.lowlevel import checkpoint_if_cancelled
 from taskloom.changes import ChangeFeed
 from taskloom.domain.events import CLAIM_WAKE, INBOX_WAKE
 from taskloom.models import ClaimResult
-from taskloom.services import messages, waiting, work
+from taskloom.services import messages, outlook, waiting, work
 from taskloom.services.app import Taskloom
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -89,11 +89,16 @@ async def claim(
                 retry_in = math.inf if turn.retry_at is None else max(0.0, turn.retry_at - app.clock.now())
                 changed = await changes.next(min(left, LOOK_AGAIN, retry_in, beat.due_in()))
                 await beat.maybe()
-                if turn.retry_at is None and not await app.read(waiting.claimable, wanted, agent=agent):
-                    # Nothing this caller could take (no write lock needed). If a change just
-                    # finished the project or left nothing that can move, no task will come: say so now.
+                seen = await app.read(waiting.peek, wanted, waiter, agent=agent)
+                if seen is None:
+                    # Nothing this caller could take. If a change just finished the project or
+                    # left nothing that can move, no task will come: say so now.
                     if changed and (stop := await app.read(waiting.stop_answer, wanted, agent=agent)):
                         return stop
+                    turn = waiting.Turn(waiter=waiter)
+                    continue
+                if seen.retry_at is not None:  # an older waiter's turn: look again when it ends
+                    turn = seen
                     continue
                 turn = await _attempt(app, wanted, waiter, until, agent)
                 if turn.claimed is not None:
@@ -104,7 +109,7 @@ async def claim(
                 with anyio.CancelScope(shield=True):
                     await app.write(waiting.leave, waiter, agent=agent)
     return await app.read(
-        work.nothing_ready, role=wanted.role, stream=wanted.stream, labels=list(wanted.labels), agent=agent
+        outlook.nothing_ready, role=wanted.role, stream=wanted.stream, labels=list(wanted.labels), agent=agent
     )
 
 

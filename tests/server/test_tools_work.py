@@ -12,7 +12,7 @@ from taskloom.clock import ManualClock, iso
 from taskloom.config import Settings
 from taskloom.resolver import Resolver
 from taskloom.server import build_server
-from taskloom.services import work
+from taskloom.services import outlook
 from taskloom.services.app import Taskloom
 from tests.conftest import call, call_error
 
@@ -162,7 +162,7 @@ async def test_a_claim_that_filters_out_the_ready_tasks_names_its_filters(client
     assert result["claimed"] is False
     assert result["outlook"] == "other_work"
     assert result["message"] == (
-        "Nothing for role backend (or no role) and labels api, db: the 1 open task is for other roles "
+        "Nothing for role backend (or no role) and labels api, db: the 1 task left is for other roles "
         "or filters. Stop, or claim with other filters."
     )
     # A registered role filters as well when no role is passed.
@@ -174,7 +174,7 @@ async def test_a_claim_that_filters_out_the_ready_tasks_names_its_filters(client
 async def test_with_no_filter_ready_tasks_left_after_a_failed_claim_were_taken_by_others(client, app):
     # The count is read after the claim's write: with no filter, ready tasks then mean others won them.
     await call(client, "task_create", tasks=[{"title": "a"}])
-    result = await app.read(work.nothing_ready, agent="bob")
+    result = await app.read(outlook.nothing_ready, agent="bob")
     assert result.outlook == "retry"
     assert result.message == "Others claimed the ready tasks first; 1 more is ready: call task_claim again."
     assert "filters" not in result.message

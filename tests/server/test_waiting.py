@@ -23,19 +23,6 @@ from tests.conftest import call
 BOUND = 20  # seconds: only a bound on a broken test; every wait below ends on an event
 
 
-@pytest.fixture
-async def here(tmp_path):
-    """A server's app on a real clock (the turn hand-off is timed) and a second connection."""
-    settings = Settings(db_path=tmp_path / "team.db", project="team", lease_seconds=60.0)
-    app = await Taskloom.open(settings, SystemClock())
-    other = await Taskloom.open(settings, SystemClock())
-    try:
-        yield app, other
-    finally:
-        await other.close()
-        await app.close()
-
-
 async def create(app: Taskloom, *specs: TaskSpec, agent: str = "boss") -> None:
     await app.write(creation.create_tasks, list(specs), agent=agent)
 

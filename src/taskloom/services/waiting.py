@@ -14,11 +14,9 @@ from dataclasses import dataclass
 
 from taskloom.domain.turns import Filters, my_turn
 from taskloom.models import ClaimResult
-from taskloom.services import work
+from taskloom.services import outlook, work
 from taskloom.services.common import Scope, stream_id
 from taskloom.store.base import Row, Tx
-
-STOP_OUTLOOKS = frozenset({"finished", "stalled", "other_work"})  # an empty claim's answers that say stop
 
 
 @dataclass(frozen=True)
@@ -64,9 +62,14 @@ def claim_in_turn(tx: Tx, scope: Scope, wanted: Wanted, waiter: int | None, unti
     return Turn(waiter=waiter, retry_at=retry_at)
 
 
-def claimable(tx: Tx, scope: Scope, wanted: Wanted) -> bool:
-    """Whether any ready task matches: a read, so a wake-up with nothing for this wait takes no write lock."""
-    return tx.one("claim_candidate", _params(tx, scope, wanted)) is not None
+def peek(tx: Tx, scope: Scope, wanted: Wanted, waiter: int | None) -> Turn | None:
+    """Without the write lock: None if no ready task matches; else this wait's turn as it stands
+    (`retry_at` set while an older waiter may take the task). A wake-up for others' work, or for
+    a task whose turn is an older waiter's, then costs a read, not a write."""
+    candidate = tx.one("claim_candidate", _params(tx, scope, wanted))
+    if candidate is None:
+        return None
+    return Turn(waiter=waiter, retry_at=_older_turn(tx, scope, candidate, waiter))
 
 
 def stop_answer(tx: Tx, scope: Scope, wanted: Wanted) -> ClaimResult | None:
@@ -75,8 +78,8 @@ def stop_answer(tx: Tx, scope: Scope, wanted: Wanted) -> ClaimResult | None:
     Read after a change found nothing to claim: once the project is finished, or nothing can move,
     no task will come to this wait, and a worker waiting out its deadline would only sit idle.
     """
-    answer = work.nothing_ready(tx, scope, role=wanted.role, stream=wanted.stream, labels=list(wanted.labels))
-    return answer if answer.outlook in STOP_OUTLOOKS else None
+    answer = outlook.nothing_ready(tx, scope, role=wanted.role, stream=wanted.stream, labels=list(wanted.labels))
+    return answer if answer.outlook in outlook.STOP else None
 
 
 def leave(tx: Tx, scope: Scope, waiter: int) -> None:
@@ -92,7 +95,7 @@ def _params(tx: Tx, scope: Scope, wanted: Wanted) -> dict:
     labels = sorted(set(wanted.labels))
     return {
         "project": scope.project_id,
-        "role": wanted.role if wanted.role is not None else work.registered_role(tx, scope),
+        "role": wanted.role if wanted.role is not None else outlook.registered_role(tx, scope),
         "stream_id": stream_id(tx, scope, wanted.stream),
         "labels": json.dumps(labels),
         "label_count": len(labels),

@@ -15,7 +15,7 @@ from taskloom.domain.redact import Masked, redact
 from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
 from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost, TaskloomError
 from taskloom.models import BulkResult, ClaimResult, WorkResult
-from taskloom.services import artifacts, escalation, messages
+from taskloom.services import artifacts, escalation, messages, outlook
 from taskloom.services.common import Scope, brief_by_id, detail, event, note, stream_id, task_row
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Row, Tx
@@ -40,7 +40,7 @@ def claim(
         if got is None:
             return _claim_named_failed(tx, scope, code, agent, expires)
     else:
-        role = role if role is not None else registered_role(tx, scope)
+        role = role if role is not None else outlook.registered_role(tx, scope)
         got = tx.one(
             "claim_next",
             {
@@ -52,7 +52,7 @@ def claim(
             },
         )
         if got is None:
-            # Say why in a separate read (nothing_ready), not while holding the write lock.
+            # Say why in a separate read (outlook.nothing_ready), not while holding the write lock.
             return ClaimResult(claimed=False, message="")
     Settle(tx, scope).streams([got["stream_id"]]).run()
     tx.run("thread_readers_join", {"task_id": got["id"], "agent": agent})
@@ -64,94 +64,6 @@ def claim(
         message=f"You hold {got['code']} until {iso(expires)}. Call task_heartbeat before then; "
         "finish with task_done, task_fail or task_release.",
     )
-
-
-def registered_role(tx: Tx, scope: Scope) -> str | None:
-    """An agent that registered a role gets that role's work (and unassigned work) by default."""
-    me = tx.one("agent_by_name", {"project": scope.project_id, "name": scope.agent}) if scope.agent else None
-    return me["role"] if me else None
-
-
-def nothing_ready(
-    tx: Tx,
-    scope: Scope,
-    *,
-    role: str | None = None,
-    stream: str | None = None,
-    labels: list[str] | None = None,
-) -> ClaimResult:
-    """The answer to a claim that found nothing: wait, stop, or try again at once (`outlook`).
-
-    Read after the claim's write, so ready tasks matching the filters mean others took the ones
-    this claim saw in between: the claim is worth repeating at once.
-    """
-    role = role if role is not None else registered_role(tx, scope)
-    everything = {r["status"]: r["n"] for r in tx.all("task_open_counts", {"project": scope.project_id})}
-    open_tasks = sum(everything.values())
-    filters = _filters(role, stream, labels)
-    if filters:
-        wanted = sorted(set(labels or []))
-        mine = {
-            r["status"]: r["n"]
-            for r in tx.all(
-                "task_open_counts_matching",
-                {
-                    "project": scope.project_id,
-                    "role": role,
-                    "stream_id": stream_id(tx, scope, stream),
-                    "labels": json.dumps(wanted),
-                    "label_count": len(wanted),
-                },
-            )
-        }
-    else:
-        mine = everything
-    ready = mine.get(S.READY, 0)
-    working = mine.get(S.IN_PROGRESS, 0) + mine.get(S.REVIEW, 0)
-    blocked = mine.get(S.BLOCKED, 0)
-    queued = mine.get(S.WAITING, 0)
-    if open_tasks == 0:
-        return ClaimResult(
-            claimed=False, open_tasks=0, outlook="finished",
-            message="The project is finished: no open tasks. Stop here.",
-        )
-    if not any(mine.values()):
-        return ClaimResult(
-            claimed=False, open_tasks=open_tasks, outlook="other_work",
-            message=f"Nothing for {filters}: the {_n(open_tasks, 'open task')} "
-            f"{'is' if open_tasks == 1 else 'are'} for other roles or filters. Stop, or claim with other filters.",
-        )
-    if ready:
-        return ClaimResult(
-            claimed=False, open_tasks=open_tasks, outlook="retry",
-            message=f"Others claimed the ready tasks first; {ready} more {'is' if ready == 1 else 'are'} "
-            "ready: call task_claim again.",
-        )
-    pending = queued + blocked + working
-    moving = sum(everything.get(x, 0) for x in (S.READY, S.IN_PROGRESS, S.REVIEW, S.BLOCKED))
-    if not moving:
-        return ClaimResult(
-            claimed=False, open_tasks=open_tasks, outlook="stalled",
-            message=f"Nothing can move: {_n(pending, 'task')} wait on failed or parked work, and nothing is in "
-            "progress. Stop; an orchestrator must retry, cancel or unpark it (orchestrator_brief lists it).",
-        )
-    return ClaimResult(
-        claimed=False, open_tasks=open_tasks, outlook="wait",
-        message=f"Nothing ready now, but {_n(queued, 'task')} {'is' if queued == 1 else 'are'} waiting on "
-        f"work in progress ({working} in progress, {blocked} blocked). Call task_claim(wait_seconds=50) "
-        "to wait for one.",
-    )
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _filters(role: str | None, stream: str | None, labels: list[str] | None) -> str:
-    said = [f"role {role} (or no role)"] if role is not None else []
-    said += [f"stream {stream}"] if stream is not None else []
-    said += [f"labels {', '.join(sorted(set(labels)))}"] if labels else []
-    return " and ".join(said)
 
 
 def _claim_named_failed(tx: Tx, scope: Scope, code: str, agent: str, expires: float) -> ClaimResult:

@@ -21,7 +21,7 @@ from taskloom.server.tools.common import (
     app_of,
     wait_for,
 )
-from taskloom.services import waiting, work
+from taskloom.services import outlook, waiting, work
 from taskloom.waiting import claim as wait_claim
 
 
@@ -50,7 +50,7 @@ async def task_claim(
     result = await app.write(work.claim, code=task, role=role, stream=stream, labels=labels, agent=agent)
     if result.claimed:
         return result
-    return await app.read(work.nothing_ready, role=role, stream=stream, labels=labels, agent=agent)
+    return await app.read(outlook.nothing_ready, role=role, stream=stream, labels=labels, agent=agent)
 
 
 async def task_heartbeat(ctx: Context, task: TaskArg, agent: AgentArg = None) -> WorkResult:

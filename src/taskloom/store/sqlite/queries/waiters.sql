@@ -37,7 +37,8 @@ DELETE FROM claim_waiters WHERE project_id = :project AND until <= :now;
 -- Open tasks a claim with these filters could ever take, per status: what an empty claim says
 -- about waiting on. Read only when a claim found nothing.
 SELECT t.status, count(*) AS n FROM tasks t
-WHERE t.project_id = :project AND t.status IN ('waiting', 'ready', 'in_progress', 'review', 'blocked')
+WHERE t.project_id = :project
+  AND t.status IN ('backlog', 'waiting', 'ready', 'in_progress', 'review', 'blocked', 'failed')
   AND (:role IS NULL OR t.role = :role OR t.role IS NULL)
   AND (:stream_id IS NULL OR t.stream_id = :stream_id)
   AND (:label_count = 0 OR (SELECT count(*) FROM task_labels l WHERE l.task_id = t.id
@@ -46,3 +47,22 @@ GROUP BY t.status;
 
 -- name: claim_waiters_count
 SELECT count(*) FROM claim_waiters WHERE project_id = :project;
+
+-- name: task_counts_all
+-- Tasks per status that are not done or cancelled: index probes per status, however many closed.
+SELECT status, count(*) AS n FROM tasks
+WHERE project_id = :project
+  AND status IN ('backlog', 'waiting', 'ready', 'in_progress', 'review', 'blocked', 'failed')
+GROUP BY status;
+
+-- name: task_waiting_stuck_matching
+-- Waiting tasks a claim with these filters could take that wait on a failed or parked task:
+-- nothing in progress will free them, an orchestrator must act.
+SELECT count(*) FROM tasks t
+WHERE t.project_id = :project AND t.status = 'waiting'
+  AND (:role IS NULL OR t.role = :role OR t.role IS NULL)
+  AND (:stream_id IS NULL OR t.stream_id = :stream_id)
+  AND (:label_count = 0 OR (SELECT count(*) FROM task_labels l WHERE l.task_id = t.id
+                            AND l.label IN (SELECT value FROM json_each(:labels))) = :label_count)
+  AND EXISTS (SELECT 1 FROM task_deps d JOIN tasks x ON x.id = d.depends_on_id
+              WHERE d.task_id = t.id AND x.status IN ('failed', 'backlog'));
