@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from taskloom import changes as changes_module
 from taskloom.changes import ChangeFeed
 from taskloom.clock import ManualClock
 from taskloom.domain.events import EventKind
@@ -100,6 +101,28 @@ async def test_a_commit_in_this_process_wakes_a_listener_without_waiting_for_the
         tg.cancel_scope.cancel()
     assert got
     assert waited < 1.0  # the feed's wait slice: a local commit does not wait one out
+
+
+async def test_listeners_looking_at_once_without_a_feed_loop_each_hear_a_change_the_first_one_read(
+    app, other, monkeypatch
+):
+    # Without a running feed each waiting listener looks at the store itself. The first to see
+    # a commit reads it for all; the others must not sit out their look (made long here).
+    monkeypatch.setattr(changes_module, "WAIT_SLICE", 4 * BOUND)
+    feed = ChangeFeed(app)
+    heard: dict[str, list] = {}
+    async with feed.listen() as first, feed.listen() as second:
+
+        async def wait(name: str, listener) -> None:
+            heard[name] = await listener.next(4 * BOUND)
+
+        with anyio.fail_after(BOUND):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait, "first", first)
+                tg.start_soon(wait, "second", second)
+                await anyio.wait_all_tasks_blocked()
+                await create(other, "seen by both")
+    assert {c.subject for c in heard["first"]} == {c.subject for c in heard["second"]} == {"T-1"}
 
 
 async def test_a_real_process_importing_a_plan_is_heard(tmp_path, clock: ManualClock):

@@ -62,7 +62,11 @@ class Listener:
         return self.take()
 
     async def _drive(self, timeout: float | None) -> None:
-        """No loop runs the feed in this process (a test, a CLI command): look for changes here."""
+        """No loop runs the feed in this process (a test, a CLI command): look for changes here.
+
+        Other listeners may be looking at the same time, and the first to see a commit reads it
+        for all: so this look also ends when one of them hands this listener its changes.
+        """
         deadline = anyio.current_time() + (WAIT_SLICE if timeout is None else timeout)
         while not self._pending:
             remaining = deadline - anyio.current_time()
@@ -71,7 +75,14 @@ class Listener:
                     return
                 deadline += WAIT_SLICE
                 continue
-            await self._feed.poll(min(remaining, WAIT_SLICE))
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._look, min(remaining, WAIT_SLICE), tg.cancel_scope)
+                await self._arrived.wait()
+                tg.cancel_scope.cancel()
+
+    async def _look(self, timeout: float, done: anyio.CancelScope) -> None:
+        await self._feed.poll(timeout)
+        done.cancel()
 
     def take(self) -> list[Change]:
         """What has arrived, without waiting."""
@@ -154,11 +165,13 @@ class ChangeFeed:
             return []
         if not await self.app.store.wait_for_change(timeout) and not force:
             return []
-        async with self._reading:
-            changes = await self._read()
-        if changes:
-            for listener in list(self._listeners):
-                listener.deliver(changes)
+        # Shielded: a look cancelled mid-read would move the cursor past changes nobody was handed.
+        with anyio.CancelScope(shield=True):
+            async with self._reading:
+                changes = await self._read()
+            if changes:
+                for listener in list(self._listeners):
+                    listener.deliver(changes)
         return changes
 
     async def _read(self) -> list[Change]:
