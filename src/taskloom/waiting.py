@@ -69,7 +69,11 @@ async def claim(
     agent: str | None = None,
     progress: Progress | None = None,
 ) -> ClaimResult:
-    """Claim the next task this caller may take, waiting up to `seconds` for one to become ready."""
+    """Claim the next task this caller may take, waiting up to `seconds` for one to become ready.
+
+    Returns the empty answer early when a change leaves no hope of one (the project finished,
+    nothing can move, only other roles' work is left), so a headless worker stops at once.
+    """
     deadline = anyio.current_time() + seconds
     until = app.clock.now() + seconds + ROW_SLACK
     waiter: int | None = None
@@ -83,10 +87,14 @@ async def claim(
             beat = _Beat(progress, seconds)
             while (left := deadline - anyio.current_time()) > 0:
                 retry_in = math.inf if turn.retry_at is None else max(0.0, turn.retry_at - app.clock.now())
-                await changes.next(min(left, LOOK_AGAIN, retry_in, beat.due_in()))
+                changed = await changes.next(min(left, LOOK_AGAIN, retry_in, beat.due_in()))
                 await beat.maybe()
                 if turn.retry_at is None and not await app.read(waiting.claimable, wanted, agent=agent):
-                    continue  # nothing this caller could take: no write lock needed
+                    # Nothing this caller could take (no write lock needed). If a change just
+                    # finished the project or left nothing that can move, no task will come: say so now.
+                    if changed and (stop := await app.read(waiting.stop_answer, wanted, agent=agent)):
+                        return stop
+                    continue
                 turn = await _attempt(app, wanted, waiter, until, agent)
                 if turn.claimed is not None:
                     waiter = None  # the claim took this wait out of line

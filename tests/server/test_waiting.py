@@ -127,6 +127,31 @@ async def test_a_wait_that_ends_empty_says_whether_to_keep_waiting_or_stop(here,
     assert await line(app) == 0  # the wait left the line
 
 
+@pytest.mark.parametrize(("ending", "outlook"), [("done", "finished"), ("failed", "stalled")])
+async def test_a_waiting_claim_stops_at_once_when_a_change_leaves_no_work_to_wait_for(here, ending, outlook):
+    app, other = here
+    # The idle waiter could take B only once A is done, and A is the last task when it ends done.
+    after = [TaskSpec(title="after", code="B", depends_on=["A"])] if ending == "failed" else []
+    await create(other, TaskSpec(title="last", code="A"), *after)
+    await other.write(work.claim, code="A", agent="holder")
+    async with Client(build_server(app), mode="legacy") as c:
+        result: dict = {}
+
+        async def wait() -> None:
+            result.update(await call(c, "task_claim", wait_seconds=BOUND, agent="idle"))
+
+        with anyio.fail_after(BOUND / 2):  # not its deadline: the change that ends the hope ends the wait
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait)
+                await waiting_in_line(app, 1)
+                if ending == "done":
+                    await other.write(work.done, "A", "did it", [], agent="holder")
+                else:
+                    await other.write(work.fail, "A", "gave up", False, agent="holder")
+    assert result["claimed"] is False and result["outlook"] == outlook, result
+    assert await line(app) == 0
+
+
 async def test_a_cancelled_waiting_claim_claims_nothing_and_leaves_the_line(here):
     app, other = here
     async with Client(build_server(app), mode="legacy") as c:

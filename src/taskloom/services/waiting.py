@@ -18,6 +18,8 @@ from taskloom.services import work
 from taskloom.services.common import Scope, stream_id
 from taskloom.store.base import Row, Tx
 
+STOP_OUTLOOKS = frozenset({"finished", "stalled", "other_work"})  # an empty claim's answers that say stop
+
 
 @dataclass(frozen=True)
 class Wanted:
@@ -65,6 +67,16 @@ def claim_in_turn(tx: Tx, scope: Scope, wanted: Wanted, waiter: int | None, unti
 def claimable(tx: Tx, scope: Scope, wanted: Wanted) -> bool:
     """Whether any ready task matches: a read, so a wake-up with nothing for this wait takes no write lock."""
     return tx.one("claim_candidate", _params(tx, scope, wanted)) is not None
+
+
+def stop_answer(tx: Tx, scope: Scope, wanted: Wanted) -> ClaimResult | None:
+    """The empty answer if it tells the caller to stop (finished, stalled, other_work), else None.
+
+    Read after a change found nothing to claim: once the project is finished, or nothing can move,
+    no task will come to this wait, and a worker waiting out its deadline would only sit idle.
+    """
+    answer = work.nothing_ready(tx, scope, role=wanted.role, stream=wanted.stream, labels=list(wanted.labels))
+    return answer if answer.outlook in STOP_OUTLOOKS else None
 
 
 def leave(tx: Tx, scope: Scope, waiter: int) -> None:
