@@ -152,6 +152,23 @@ async def test_a_waiting_claim_stops_at_once_when_a_change_leaves_no_work_to_wai
     assert await line(app) == 0
 
 
+@pytest.mark.parametrize(("setup", "outlook"), [("all_done", "finished"), ("other_role", "other_work")])
+async def test_a_waiting_claim_with_nothing_to_wait_for_answers_at_once(here, setup, outlook):
+    app, other = here
+    if setup == "other_role":
+        await create(other, TaskSpec(title="for backend", code="A", role="backend"))
+    else:  # the last task was just done, as by the worker now asking for its next one
+        await create(other, TaskSpec(title="last", code="A"))
+        await other.write(work.claim, code="A", agent="w")
+        await other.write(work.done, "A", "did it", [], agent="w")
+    async with Client(build_server(app), mode="legacy") as c:
+        await call(c, "agent_init", agent="w", role="frontend")
+        with anyio.fail_after(BOUND / 2):  # a stop is said at once, not at the deadline
+            out = await call(c, "task_claim", wait_seconds=BOUND, agent="w")
+    assert out["claimed"] is False and out["outlook"] == outlook, out
+    assert await line(app) == 0
+
+
 async def test_a_cancelled_waiting_claim_claims_nothing_and_leaves_the_line(here):
     app, other = here
     async with Client(build_server(app), mode="legacy") as c:
@@ -193,10 +210,13 @@ async def test_wait_seconds_is_capped_by_the_servers_max_wait(tmp_path):
     settings = Settings(db_path=tmp_path / "t.db", project="t", max_wait=0.2)
     app = await Taskloom.open(settings, SystemClock())
     try:
+        # Work in progress that B waits on: a wait, not a stop, so only the cap ends the call.
+        await create(app, TaskSpec(title="a", code="A"), TaskSpec(title="b", code="B", depends_on=["A"]))
+        await app.write(work.claim, code="A", agent="holder")
         async with Client(build_server(app), mode="legacy") as c:
             with anyio.fail_after(BOUND / 2):
                 out = await call(c, "task_claim", wait_seconds=3600, agent="w")
-        assert out["claimed"] is False and out["outlook"] == "finished"
+        assert out["claimed"] is False and out["outlook"] == "wait"
     finally:
         await app.close()
 

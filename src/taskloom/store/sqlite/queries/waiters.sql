@@ -46,3 +46,7 @@ GROUP BY t.status;
 
 -- name: claim_waiters_count
 SELECT count(*) FROM claim_waiters WHERE project_id = :project;
+
+-- name: project_has_tasks
+-- Whether anything was ever planned: a project with no tasks yet is not finished, only empty.
+SELECT EXISTS (SELECT 1 FROM tasks WHERE project_id = :project) AS planned;
