@@ -9,7 +9,16 @@ from pydantic import Field
 
 from taskloom import waiting
 from taskloom.models import Acked, Inbox, MessageSent
-from taskloom.server.tools.common import IDEMPOTENT, WRITE, AgentArg, ToolDef, WaitArg, app_of, wait_for
+from taskloom.server.tools.common import (
+    IDEMPOTENT,
+    WRITE,
+    AgentArg,
+    ToolDef,
+    WaitArg,
+    app_of,
+    wait_for,
+    while_caller_listens,
+)
 from taskloom.services import messages
 
 
@@ -49,9 +58,8 @@ async def message_inbox(
         if ack:
             await app.write(messages.ack, ack, agent=agent)
             ack = None
-        server = ctx.mcp_server
-        with server.hangups.guard():
-            await waiting.mail(app, server.feed, task, wait, agent=agent, progress=ctx.report_progress)
+        async with while_caller_listens(ctx):
+            await waiting.mail(app, ctx.mcp_server.feed, task, wait, agent=agent, progress=ctx.report_progress)
     if mark_read or ack:
         return await app.write(messages.inbox, unread_only, task, limit, mark_read, ack=ack, agent=agent)
     return await app.read(messages.inbox, unread_only, task, limit, False, agent=agent)
