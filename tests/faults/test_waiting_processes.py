@@ -65,10 +65,6 @@ class Served:
     stop: anyio.Event = field(default_factory=anyio.Event)
     exited: anyio.Event = field(default_factory=anyio.Event)
 
-    @property
-    def pid(self) -> int:
-        return int(self.pidfile.read_text())
-
     async def result(self, tool: str, bound: float = BOUND, **args: Any) -> Any:
         assert self.client is not None, f"{self.agent}'s server is not running"
         with anyio.fail_after(bound):
@@ -136,7 +132,10 @@ async def stdio_servers(
                     for s in servers:
                         await s.exited.wait()
                 for s in servers:
-                    kill_group(s.pidfile)
+                    if not s.exited.is_set():  # the SDK kills and reaps the ones that exited
+                        kill_group(s.pidfile)
+    failed = {s.agent: repr(s.failure) for s in servers if s.failure is not None}
+    assert not failed, f"client sessions failed: {failed}"
     troubled = {s.agent: s.log.read_text()[-2000:] for s in servers if "Traceback" in s.log.read_text()}
     assert not troubled, f"server logs show tracebacks: {troubled}"
     assert integrity(db) == "ok"
@@ -152,11 +151,12 @@ def alive(pid: int) -> bool:
 
 
 def kill_group(pidfile: Path) -> None:
-    """SIGKILL the process group a pid file names, if it is still one of our taskloom servers."""
+    """SIGKILL the process group a pid file names, if its leader is still a taskloom server (once
+    reaped, the pid may be reused: only a live group leader running taskloom is killed)."""
     try:
         pid = int(pidfile.read_text())
-        if b"taskloom" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return  # gone, and the pid is someone else's now
+        if os.getpgid(pid) != pid or b"taskloom" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return
         os.killpg(pid, signal.SIGKILL)
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         pass
