@@ -71,8 +71,9 @@ async def claim(
 ) -> ClaimResult:
     """Claim the next task this caller may take, waiting up to `seconds` for one to become ready.
 
-    Returns the empty answer early when a change leaves no hope of one (the project finished,
-    nothing can move, only other roles' work is left), so a headless worker stops at once.
+    Returns the empty answer at once when it says stop, at the start or after a change: with the
+    project finished, nothing able to move, or only other roles' work left, no task will come,
+    and a headless worker should stop now rather than at the deadline.
     """
     deadline = anyio.current_time() + seconds
     until = app.clock.now() + seconds + ROW_SLACK
@@ -84,16 +85,18 @@ async def claim(
             if turn.claimed is not None:
                 return turn.claimed
             waiter = turn.waiter
+            if turn.retry_at is None and (stop := await app.read(waiting.stop_answer, wanted, agent=agent)):
+                return stop
             beat = _Beat(progress, seconds)
             while (left := deadline - anyio.current_time()) > 0:
                 retry_in = math.inf if turn.retry_at is None else max(0.0, turn.retry_at - app.clock.now())
-                changed = await changes.next(min(left, LOOK_AGAIN, retry_in, beat.due_in()))
+                await changes.next(min(left, LOOK_AGAIN, retry_in, beat.due_in()))
                 await beat.maybe()
                 seen = await app.read(waiting.peek, wanted, waiter, agent=agent)
                 if seen is None:
                     # Nothing this caller could take. If a change just finished the project or
                     # left nothing that can move, no task will come: say so now.
-                    if changed and (stop := await app.read(waiting.stop_answer, wanted, agent=agent)):
+                    if stop := await app.read(waiting.stop_answer, wanted, agent=agent):
                         return stop
                     turn = waiting.Turn(waiter=waiter)
                     continue

@@ -139,6 +139,23 @@ async def test_a_waiting_claim_stops_at_once_when_a_change_leaves_no_work_to_wai
     assert await line(app) == 0
 
 
+@pytest.mark.parametrize(("setup", "outlook"), [("all_done", "finished"), ("other_role", "other_work")])
+async def test_a_waiting_claim_with_nothing_to_wait_for_answers_at_once(here, setup, outlook):
+    app, other = here
+    if setup == "other_role":
+        await create(other, TaskSpec(title="for backend", code="A", role="backend"))
+    else:  # the last task was just done, as by the worker now asking for its next one
+        await create(other, TaskSpec(title="last", code="A"))
+        await other.write(work.claim, code="A", agent="w")
+        await other.write(work.done, "A", "did it", [], agent="w")
+    async with Client(build_server(app), mode="legacy") as c:
+        await call(c, "agent_init", agent="w", role="frontend")
+        with anyio.fail_after(BOUND / 2):  # a stop is said at once, not at the deadline
+            out = await call(c, "task_claim", wait_seconds=BOUND, agent="w")
+    assert out["claimed"] is False and out["outlook"] == outlook, out
+    assert await line(app) == 0
+
+
 async def test_a_cancelled_waiting_claim_claims_nothing_and_leaves_the_line(here):
     app, other = here
     async with Client(build_server(app), mode="legacy") as c:
@@ -180,10 +197,13 @@ async def test_wait_seconds_is_capped_by_the_servers_max_wait(tmp_path):
     settings = Settings(db_path=tmp_path / "t.db", project="t", max_wait=0.2)
     app = await Taskloom.open(settings, SystemClock())
     try:
+        # Work in progress that B waits on: a wait, not a stop, so only the cap ends the call.
+        await create(app, TaskSpec(title="a", code="A"), TaskSpec(title="b", code="B", depends_on=["A"]))
+        await app.write(work.claim, code="A", agent="holder")
         async with Client(build_server(app), mode="legacy") as c:
             with anyio.fail_after(BOUND / 2):
                 out = await call(c, "task_claim", wait_seconds=3600, agent="w")
-        assert out["claimed"] is False and out["outlook"] == "finished"
+        assert out["claimed"] is False and out["outlook"] == "wait"
     finally:
         await app.close()
 
@@ -222,3 +242,16 @@ async def test_a_wait_reports_progress_to_a_client_that_asked_for_it(here, monke
     assert all(total == 0.3 and 0 < done <= 0.3 for done, total, _ in heard)
     assert [d for d, _, _ in heard] == sorted(d for d, _, _ in heard)
     assert heard[0][2].startswith("waiting")
+
+
+async def test_a_waiting_inbox_refused_for_a_bad_task_filter_acknowledges_nothing(here):
+    # Found by the fuzz suite: the acknowledgement committed before the filter was refused.
+    from tests.conftest import call_error
+
+    app, other = here
+    sent = await other.write(messages.send, "bob", "please ack", None, True, None, agent="alice")
+    async with Client(build_server(app), mode="legacy") as c:
+        err = await call_error(c, "message_inbox", wait_seconds=BOUND, ack=[sent.id], task="NOPE", agent="bob")
+        assert err["code"] == "not_found"
+        inbox = await call(c, "message_inbox", agent="bob")
+    assert [(m["id"], m["acked"]) for m in inbox["messages"]] == [(sent.id, False)]

@@ -75,11 +75,17 @@ def peek(tx: Tx, scope: Scope, wanted: Wanted, waiter: int | None) -> Turn | Non
 def stop_answer(tx: Tx, scope: Scope, wanted: Wanted) -> ClaimResult | None:
     """The empty answer if it tells the caller to stop (finished, stalled, other_work), else None.
 
-    Read after a change found nothing to claim: once the project is finished, or nothing can move,
-    no task will come to this wait, and a worker waiting out its deadline would only sit idle.
+    Read when a wait finds nothing to claim: once the project is finished, or nothing can move,
+    no task will come to it, and a worker waiting out its deadline would only sit idle. A project
+    with no tasks at all is the exception: its plan may not be in yet, and the wait is how a
+    worker started first gets its first task.
     """
     answer = outlook.nothing_ready(tx, scope, role=wanted.role, stream=wanted.stream, labels=list(wanted.labels))
-    return answer if answer.outlook in outlook.STOP else None
+    if answer.outlook not in outlook.STOP:
+        return None
+    if answer.outlook == "finished" and not tx.scalar("project_has_tasks", {"project": scope.project_id}):
+        return None
+    return answer
 
 
 def leave(tx: Tx, scope: Scope, waiter: int) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
@@ -52,6 +54,42 @@ WaitArg = Annotated[float | None, Field(ge=0, description="if nothing yet, wait 
 def wait_for(ctx: Context, seconds: float | None) -> float:
     """The seconds a call may wait: what it asked for, capped by the server's --max-wait."""
     return min(seconds or 0.0, app_of(ctx).settings.max_wait)
+
+
+@asynccontextmanager
+async def while_caller_listens(ctx: Context) -> AsyncIterator[None]:
+    """Run a waiting call only while its answer can still reach the caller: the block ends,
+    quietly and claiming nothing, when the caller goes away.
+
+    stdio: the end of input (`Hangups`). Handshake-era streamable HTTP: the call's POST connection
+    closing. The SDK keeps such a call running for a client that would resume the stream from an
+    event store, but taskloom keeps none, so the answer is lost, and a claim made for it would hold
+    a lease for nobody. (The SDK itself cancels a 2026-era call when its connection closes, and an
+    SSE call's POST is answered at once, so its connection says nothing about the caller.)
+    """
+    server = ctx.mcp_server
+    with server.hangups.guard() as gone:
+        request = ctx.request_context.request
+        receive = getattr(request, "receive", None)
+        if (
+            receive is None
+            or app_of(ctx).settings.transport != "http"
+            or ctx.request_context.protocol_version not in HANDSHAKE_PROTOCOL_VERSIONS
+        ):
+            yield
+            return
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_end_on_disconnect, receive, gone)
+            yield
+            tg.cancel_scope.cancel()
+
+
+async def _end_on_disconnect(receive: Callable[[], Any], gone: anyio.CancelScope) -> None:
+    # The body is read by now, so the next ASGI message is the disconnect (as the SDK's own
+    # 2026-era transport waits for it; uvicorn wakes every receiver).
+    while (await receive()).get("type") != "http.disconnect":
+        pass
+    gone.cancel()
 
 
 def bind_agent(ctx: Context, name: str) -> bool:

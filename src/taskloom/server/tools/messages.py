@@ -9,7 +9,16 @@ from pydantic import Field
 
 from taskloom import waiting
 from taskloom.models import Acked, Inbox, MessageSent
-from taskloom.server.tools.common import IDEMPOTENT, WRITE, AgentArg, ToolDef, WaitArg, app_of, wait_for
+from taskloom.server.tools.common import (
+    IDEMPOTENT,
+    WRITE,
+    AgentArg,
+    ToolDef,
+    WaitArg,
+    app_of,
+    wait_for,
+    while_caller_listens,
+)
 from taskloom.services import messages
 
 
@@ -47,11 +56,12 @@ async def message_inbox(
     app = app_of(ctx)
     if wait := wait_for(ctx, wait_seconds):
         if ack:
-            await app.write(messages.ack, ack, agent=agent)
+            # Acknowledged in one transaction with the task filter's check, so a bad filter
+            # acknowledges nothing; the wait then looks for mail beyond what was just settled.
+            await app.write(messages.inbox, True, task, 1, False, ack=ack, agent=agent)
             ack = None
-        server = ctx.mcp_server
-        with server.hangups.guard():
-            await waiting.mail(app, server.feed, task, wait, agent=agent, progress=ctx.report_progress)
+        async with while_caller_listens(ctx):
+            await waiting.mail(app, ctx.mcp_server.feed, task, wait, agent=agent, progress=ctx.report_progress)
     if mark_read or ack:
         return await app.write(messages.inbox, unread_only, task, limit, mark_read, ack=ack, agent=agent)
     return await app.read(messages.inbox, unread_only, task, limit, False, agent=agent)

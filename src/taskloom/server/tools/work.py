@@ -20,6 +20,7 @@ from taskloom.server.tools.common import (
     WaitArg,
     app_of,
     wait_for,
+    while_caller_listens,
 )
 from taskloom.services import outlook, waiting, work
 from taskloom.waiting import claim as wait_claim
@@ -41,11 +42,10 @@ async def task_claim(
     app = app_of(ctx)
     wait = wait_for(ctx, wait_seconds)
     if wait and task is None:
-        server = ctx.mcp_server
         wanted = waiting.Wanted(role, stream, tuple(labels or ()))
         result = None
-        with server.hangups.guard():
-            result = await wait_claim(app, server.feed, wanted, wait, agent=agent, progress=ctx.report_progress)
+        async with while_caller_listens(ctx):
+            result = await wait_claim(app, ctx.mcp_server.feed, wanted, wait, agent=agent, progress=ctx.report_progress)
         return result or ClaimResult(claimed=False, message="The client went away; nothing was claimed.")
     result = await app.write(work.claim, code=task, role=role, stream=stream, labels=labels, agent=agent)
     if result.claimed:

@@ -66,3 +66,7 @@ WHERE t.project_id = :project AND t.status = 'waiting'
                             AND l.label IN (SELECT value FROM json_each(:labels))) = :label_count)
   AND EXISTS (SELECT 1 FROM task_deps d JOIN tasks x ON x.id = d.depends_on_id
               WHERE d.task_id = t.id AND x.status IN ('failed', 'backlog'));
+
+-- name: project_has_tasks
+-- Whether anything was ever planned: a project with no tasks yet is not finished, only empty.
+SELECT EXISTS (SELECT 1 FROM tasks WHERE project_id = :project) AS planned;
