@@ -249,8 +249,9 @@ async def test_a_waiting_inbox_refused_for_a_bad_task_filter_acknowledges_nothin
     from tests.conftest import call_error
 
     app, other = here
-    sent = await other.write(messages.send, "bob", "please ack", None, True, None, agent="alice")
     async with Client(build_server(app), mode="legacy") as c:
+        await call(c, "agent_init", agent="bob")
+        sent = await other.write(messages.send, "bob", "please ack", None, True, None, agent="alice")
         err = await call_error(c, "message_inbox", wait_seconds=BOUND, ack=[sent.id], task="NOPE", agent="bob")
         assert err["code"] == "not_found"
         inbox = await call(c, "message_inbox", agent="bob")
