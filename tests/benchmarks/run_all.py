@@ -157,7 +157,7 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["results"]:
         title = TITLES.get(r["bench"], r["bench"])
         if "error" in r:
-            lines.append(f"| **{title}: failed** ({r['error'].strip().splitlines()[-1]}) | | |")
+            lines.append(f"| **{title}: failed** ({_last_error(r['error'])}) | | |")
             continue
         commands = dict.fromkeys(f["command"] for f in r["figures"] if f["command"])
         shown = " ".join(f"`{c}`" for c in commands)
@@ -169,6 +169,12 @@ def markdown(report: dict[str, Any]) -> str:
             value = f"{fmt(f['value'])} {f['unit']}".strip()
             lines.append(f"| {f['figure'].strip()} | {value} | {goal} |")
     return "\n".join(lines) + "\n"
+
+
+def _last_error(trace: str) -> str:
+    """The exception line of a traceback; an exception group's ends in box drawing, so skip that."""
+    lines = [line.strip(" |+-") for line in trace.strip().splitlines()]
+    return next((line for line in reversed(lines) if line), "unknown error")
 
 
 def main() -> None:
