@@ -103,6 +103,11 @@ async def _wait(client: Client, into: dict[str, Any]) -> None:
     into["wall"], into["perf"] = time.time(), time.perf_counter()
 
 
+def _expect(answer: dict[str, Any], code: str) -> None:
+    if not answer["claimed"] or answer["detail"]["task"]["code"] != code:
+        raise RuntimeError(f"expected to claim {code}, got {answer}")
+
+
 async def _latency(db: Path, rounds: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"from_ready_at": [], "from_return": [], "plain": [], "create": [], "done": []}
     conn = _reader(db)
@@ -117,7 +122,7 @@ async def _latency(db: Path, rounds: int) -> dict[str, list[float]]:
             t0 = time.perf_counter()
             plain = await call(waiter, "task_claim", {})
             out["plain"].append(time.perf_counter() - t0)
-            assert plain["claimed"] and plain["detail"]["task"]["code"] == f"P-{i}", plain
+            _expect(plain, f"P-{i}")
             await call(waiter, "task_done", {"task": f"P-{i}", "summary": "ok"})
 
             by_done = i % 2 == 1
@@ -141,10 +146,10 @@ async def _latency(db: Path, rounds: int) -> dict[str, list[float]]:
                     await call(maker, "task_create", {"tasks": [{"title": f"wake {i}", "code": code}]})
                 returned = time.perf_counter()
             answer = got["answer"]
-            assert answer["claimed"] and answer["detail"]["task"]["code"] == code, answer
-            ms = got["wall"] - _ready_at(conn, code)
-            out["from_ready_at"].append(ms)
-            out["done" if by_done else "create"].append(ms)
+            _expect(answer, code)
+            seconds = got["wall"] - _ready_at(conn, code)
+            out["from_ready_at"].append(seconds)
+            out["done" if by_done else "create"].append(seconds)
             out["from_return"].append(got["perf"] - returned)
             await call(waiter, "task_done", {"task": code, "summary": "ok"})
     conn.close()
