@@ -35,8 +35,8 @@ async def noop(ctx: Context) -> Pong:
 _build_server = run_module.build_server
 
 
-def build_with_noop(app, profile="all"):
-    server = _build_server(app, profile)
+def build_with_noop(app, *args, **kwargs):
+    server = _build_server(app, *args, **kwargs)  # the profile and the change feed, as serve() passes them
     server.add_tool(noop, title="No-op", annotations=READ, structured_output=True)
     cache: dict[str, TaskDetail] = {}
 

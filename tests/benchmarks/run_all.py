@@ -7,7 +7,8 @@ Full settings (5-12 minutes on 2 shared cores): call overhead on 10k tasks (2,00
 stdio and HTTP); claims at 1, 4, 8 and 16 agent processes over stdio and 16 on one HTTP server,
 10 s each, beside the raw SQLite ceiling; task_done on 1k/10k/100k-task projects; plan import of
 1k, 10k and 100k tasks (services and MCP); server memory at 100k tasks; push latency; tools/list
-sizes. --quick uses small sizes and short runs (about 2 minutes).
+sizes; waiting claims (wake latency over 200 rounds, idle CPU over 10 s windows, fairness over 1,000
+wake-ups on stdio and on HTTP). --quick uses small sizes and short runs (about 2 minutes).
 
 `bench_artifacts` joins when it exists: its `run(workdir=..., **kwargs)` gets the module's `QUICK`
 or `FULL` dict (empty if it has none), and its figures appear under "artifacts".
@@ -42,6 +43,7 @@ from tests.benchmarks import (
     bench_plan_import,
     bench_push,
     bench_tool_list,
+    bench_waiting,
 )
 from tests.benchmarks.common import PY, Figure, fmt, machine
 
@@ -59,6 +61,7 @@ TITLES = {
     "push": "7. Notification latency across processes",
     "artifacts": "Artifacts",
     "inbox": "Inbox cost as other agents' threads grow",
+    "waiting": "Waiting claims (issue 12): wake latency, idle CPU, fairness",
 }
 
 Plan = dict[str, tuple[Callable[..., dict[str, Any]], dict[str, Any]]]
@@ -79,6 +82,7 @@ def plan(quick: bool) -> Plan:
             "tool_list": (bench_tool_list.run, {}),
             "push": (bench_push.run, {"rounds": 30}),
             "inbox": (bench_inbox.run, {"tasks": 2_000, "threads": 500}),
+            "waiting": (bench_waiting.run, {"rounds": 30, "window": 3.0, "wakeups": 100}),
         }
     else:
         chosen = {
@@ -93,6 +97,7 @@ def plan(quick: bool) -> Plan:
             "tool_list": (bench_tool_list.run, {}),
             "push": (bench_push.run, {"rounds": 200}),
             "inbox": (bench_inbox.run, {}),
+            "waiting": (bench_waiting.run, {"rounds": 200, "window": 10.0, "wakeups": 1_000}),
         }
     artifacts = _artifacts(quick)
     if artifacts:
@@ -157,7 +162,7 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["results"]:
         title = TITLES.get(r["bench"], r["bench"])
         if "error" in r:
-            lines.append(f"| **{title}: failed** ({r['error'].strip().splitlines()[-1]}) | | |")
+            lines.append(f"| **{title}: failed** ({_last_error(r['error'])}) | | |")
             continue
         commands = dict.fromkeys(f["command"] for f in r["figures"] if f["command"])
         shown = " ".join(f"`{c}`" for c in commands)
@@ -169,6 +174,12 @@ def markdown(report: dict[str, Any]) -> str:
             value = f"{fmt(f['value'])} {f['unit']}".strip()
             lines.append(f"| {f['figure'].strip()} | {value} | {goal} |")
     return "\n".join(lines) + "\n"
+
+
+def _last_error(trace: str) -> str:
+    """The exception line of a traceback; an exception group's ends in box drawing, so skip that."""
+    lines = [line.strip(" |+-") for line in trace.strip().splitlines()]
+    return next((line for line in reversed(lines) if line), "unknown error")
 
 
 def main() -> None:
