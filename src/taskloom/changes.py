@@ -5,9 +5,8 @@ changed it. Each of them listens here instead of watching the database itself: t
 on the store (`wait_for_change`), reads the events after its cursor once, and hands them to
 every listener. It only runs while someone listens.
 
-A listener hears every change committed after `listen()` (or `attach()`) returns. It may also
-hear a few from just before, which is harmless: listeners treat changes as reasons to look
-again, never as the state itself.
+A listener hears every change committed after `listen()` (or `attach()`) returns, and none from
+before it attached. Listeners treat changes as reasons to look again, never as the state itself.
 """
 
 from __future__ import annotations
@@ -35,8 +34,11 @@ MAX_PENDING = 10_000  # changes a listener may have unread before it is told it 
 class Listener:
     """One reader's share of the feed: the changes of the kinds it asked for, since it last read."""
 
-    def __init__(self, feed: ChangeFeed, kinds: frozenset[EventKind] | None, patient: bool = False) -> None:
+    def __init__(
+        self, feed: ChangeFeed, kinds: frozenset[EventKind] | None, patient: bool = False, since: int = 0
+    ) -> None:
         self.kinds = kinds
+        self.since = since  # the newest event when it attached: older ones are not its to hear
         self.patient = patient  # content to hear of changes within PATIENT_LOOK seconds
         self._feed = feed
         # More than MAX_PENDING changes went unread, so some were dropped: the reader should
@@ -46,7 +48,7 @@ class Listener:
         self._arrived = anyio.Event()
 
     def deliver(self, changes: list[Change]) -> None:
-        mine = changes if self.kinds is None else [c for c in changes if c.kind in self.kinds]
+        mine = [c for c in changes if c.id > self.since and (self.kinds is None or c.kind in self.kinds)]
         if not mine:
             return
         self._pending += mine
@@ -121,7 +123,9 @@ class ChangeFeed:
         listen, the feed looks at the store that seldom.
         """
         await self.start()
-        listener = Listener(self, kinds, patient)
+        # The feed's cursor may lag (a patient look is a second apart); a new listener hears only
+        # what commits after it attached.
+        listener = Listener(self, kinds, patient, await self.app.read(activity.last_event_id))
         self._listeners.add(listener)
         self._joined.set()
         return listener

@@ -116,6 +116,7 @@ async def _latency(db: Path, rounds: int) -> dict[str, list[float]]:
         Client(stdio_params(db, "maker"), mode="legacy") as maker,
         Client(stdio_params(db, "waiter"), mode="legacy") as waiter,
     ):
+        await _keep_open(maker)
         for i in range(rounds):
             # A plain claim round trip, interleaved with the waits so both see the same machine.
             await call(maker, "task_create", {"tasks": [{"title": f"plain {i}", "code": f"P-{i}"}]})
@@ -154,6 +155,13 @@ async def _latency(db: Path, rounds: int) -> dict[str, list[float]]:
             await call(waiter, "task_done", {"task": code, "summary": "ok"})
     conn.close()
     return out
+
+
+async def _keep_open(maker: Client) -> None:
+    """A task in progress for the whole run: between wake-ups the project is not finished, so the
+    waits wait (a waiting claim on a finished project answers `finished` at once)."""
+    await call(maker, "task_create", {"tasks": [{"title": "keeps the project open", "code": "KEEP"}]})
+    await call(maker, "task_claim", {"task": "KEEP"})
 
 
 def latency(db: Path, rounds: int) -> tuple[list[Figure], dict[str, Any]]:
@@ -294,6 +302,7 @@ async def _fairness(db: Path, waiters: int, wakeups: int, http_url: str | None) 
         clients = [
             await stack.enter_async_context(Client(http_url or stdio_params(db, a), mode="legacy")) for a in agents
         ]
+        await _keep_open(maker)
         t0 = time.perf_counter()
         async with anyio.create_task_group() as tg:
             for client, agent in zip(clients, agents, strict=True):
