@@ -23,17 +23,16 @@ from taskloom.store import guard
 from taskloom.store import queries as named
 from taskloom.store.base import Params, Row
 from taskloom.store.sqlite import health, migrate
-from taskloom.store.sqlite.doorbell import Doorbell
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 QUERIES = named.load_dir(Path(__file__).with_name("queries"))
 GUARDED = guard.plan(QUERIES)
-# Without a doorbell, seconds between looks at data_version while someone waits for a change:
-# POLL_FIRST right after a change, growing by half each quiet look to POLL_QUIET.
+# Seconds between looks at data_version while someone waits for a change: POLL_FIRST right after
+# a change (another is likely soon), growing by half each quiet look to POLL_QUIET, so an idle
+# server with waiting agents looks about 15 times a second, not 50.
 POLL_FIRST = 0.02
 POLL_QUIET = 0.065
-BELL_FALLBACK = 0.25  # seconds: with a doorbell, a look this often anyway, in case a ring went astray
 
 
 class SqliteTx:
@@ -120,10 +119,7 @@ class SqliteStore:
         self._data_version: int | None = None
         # Set by each commit made here: wait_for_change wakes on it without polling.
         self._committed = False
-        self._local_wake: asyncio.Future[None] | None = None
-        # Other processes' commits ring it (a silent bell for an in-memory database or where the
-        # bell cannot be made: then wait_for_change polls).
-        self._bell = Doorbell(path)
+        self._doorbell: asyncio.Future[None] | None = None
         self._inline: sqlite3.Connection | None = None
         self.schema_version = migrate.latest_version()
 
@@ -147,8 +143,6 @@ class SqliteStore:
         except BaseException:
             await conn.close()
             raise
-        if str(path) != ":memory:":
-            store._bell.start()
         return store
 
     async def _guarded(self, fn: Callable[..., T], *args: Any) -> T:
@@ -179,9 +173,8 @@ class SqliteStore:
         except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             raise _translate(exc, self.path) from exc
         self._committed = True
-        if self._local_wake is not None and not self._local_wake.done():
-            self._local_wake.set_result(None)
-        self._bell.ring()
+        if self._doorbell is not None and not self._doorbell.done():
+            self._doorbell.set_result(None)
         return result
 
     async def write(self, fn: Callable[[SqliteTx], T]) -> T:
@@ -239,16 +232,13 @@ class SqliteStore:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            if self._bell.open:
-                await self._bell.wait(min(remaining, BELL_FALLBACK))
-                continue
-            bell = self._local_wake = loop.create_future()
-            timer = loop.call_later(min(interval, remaining), _wake, bell)
+            bell = self._doorbell = loop.create_future()
+            timer = loop.call_later(min(interval, remaining), _ring, bell)
             try:
                 await bell
             finally:
                 timer.cancel()
-                self._local_wake = None
+                self._doorbell = None
             interval = min(interval * 1.5, POLL_QUIET)
 
     def _version_moved(self) -> bool:
@@ -269,13 +259,12 @@ class SqliteStore:
         return moved
 
     async def close(self) -> None:
-        self._bell.close()
         if self._inline is not None:
             self._inline.close()
             self._inline = None
         await self._conn.close()
 
 
-def _wake(bell: asyncio.Future[None]) -> None:
+def _ring(bell: asyncio.Future[None]) -> None:
     if not bell.done():
         bell.set_result(None)
