@@ -103,6 +103,28 @@ def _id_by_code(tx: Tx, scope: Scope, kind: str, code: str | None) -> int | None
     return row["id"]
 
 
+def registered_role(tx: Tx, scope: Scope) -> str | None:
+    """An agent that registered a role gets that role's work (and unassigned work) by default."""
+    me = tx.one("agent_by_name", {"project": scope.project_id, "name": scope.agent}) if scope.agent else None
+    return me["role"] if me else None
+
+
+def claim_filters(
+    tx: Tx, scope: Scope, role: str | None, stream: str | None, labels: list[str] | tuple[str, ...] | None
+) -> dict[str, Any]:
+    """The parameters of the one claim filter every claim query shares (claim_next, claim_candidate,
+    the counts behind an empty claim's outlook): a role, the agent's registered one when none is
+    given, which also admits tasks with no role; a stream; labels, all of which a task must have."""
+    wanted = sorted(set(labels or []))
+    return {
+        "project": scope.project_id,
+        "role": role if role is not None else registered_role(tx, scope),
+        "stream_id": stream_id(tx, scope, stream),
+        "labels": json.dumps(wanted),
+        "label_count": len(wanted),
+    }
+
+
 def stream_id(tx: Tx, scope: Scope, code: str | None) -> int | None:
     return _id_by_code(tx, scope, "stream", code)
 

@@ -13,21 +13,13 @@ empty answer carries an `outlook`:
 
 from __future__ import annotations
 
-import json
-
 from taskloom.domain.statuses import TaskStatus
 from taskloom.models import ClaimResult
-from taskloom.services.common import Scope, stream_id
+from taskloom.services.common import Scope, claim_filters
 from taskloom.store.base import Tx
 
 S = TaskStatus
 STOP = frozenset({"finished", "stalled", "other_work"})  # the outlooks that tell a worker to stop
-
-
-def registered_role(tx: Tx, scope: Scope) -> str | None:
-    """An agent that registered a role gets that role's work (and unassigned work) by default."""
-    me = tx.one("agent_by_name", {"project": scope.project_id, "name": scope.agent}) if scope.agent else None
-    return me["role"] if me else None
 
 
 def nothing_ready(
@@ -40,13 +32,12 @@ def nothing_ready(
 ) -> ClaimResult:
     """The answer to a claim that found nothing. Read after the claim's write, so ready tasks
     matching the filters mean others took the ones this claim saw in between."""
-    role = role if role is not None else registered_role(tx, scope)
     everything = {r["status"]: r["n"] for r in tx.all("task_counts_all", {"project": scope.project_id})}
     left = sum(everything.values())
     if left == 0:
         return _empty(0, "finished", "The project is finished: no open tasks. Stop here.")
-    filters = describe(role, stream, labels)
-    params = _params(tx, scope, role, stream, labels)
+    params = claim_filters(tx, scope, role, stream, labels)
+    filters = describe(params["role"], stream, labels)
     mine = {r["status"]: r["n"] for r in tx.all("task_open_counts_matching", params)} if filters else everything
     open_tasks = sum(n for s, n in everything.items() if s not in (S.FAILED, S.BACKLOG))
     ready, queued, blocked = mine.get(S.READY, 0), mine.get(S.WAITING, 0), mine.get(S.BLOCKED, 0)
@@ -85,17 +76,6 @@ def describe(role: str | None, stream: str | None, labels: list[str] | None) -> 
     said += [f"stream {stream}"] if stream is not None else []
     said += [f"labels {', '.join(sorted(set(labels)))}"] if labels else []
     return " and ".join(said)
-
-
-def _params(tx: Tx, scope: Scope, role: str | None, stream: str | None, labels: list[str] | None) -> dict:
-    wanted = sorted(set(labels or []))
-    return {
-        "project": scope.project_id,
-        "role": role,
-        "stream_id": stream_id(tx, scope, stream),
-        "labels": json.dumps(wanted),
-        "label_count": len(wanted),
-    }
 
 
 def _empty(open_tasks: int, outlook: str, message: str) -> ClaimResult:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from taskloom.domain.turns import Filters, my_turn
 from taskloom.models import ClaimResult
 from taskloom.services import outlook, work
-from taskloom.services.common import Scope, stream_id
+from taskloom.services.common import Scope, claim_filters
 from taskloom.store.base import Row, Tx
 
 
@@ -98,14 +98,7 @@ def purge(tx: Tx, scope: Scope) -> int:
 
 
 def _params(tx: Tx, scope: Scope, wanted: Wanted) -> dict:
-    labels = sorted(set(wanted.labels))
-    return {
-        "project": scope.project_id,
-        "role": wanted.role if wanted.role is not None else outlook.registered_role(tx, scope),
-        "stream_id": stream_id(tx, scope, wanted.stream),
-        "labels": json.dumps(labels),
-        "label_count": len(labels),
-    }
+    return claim_filters(tx, scope, wanted.role, wanted.stream, wanted.labels)
 
 
 def _older_turn(tx: Tx, scope: Scope, task: Row, waiter: int | None) -> float | None:

@@ -6,8 +6,6 @@ Every write is conditional on the state it expects (status, claimer), so a stale
 
 from __future__ import annotations
 
-import json
-
 from taskloom.clock import iso
 from taskloom.domain.events import EventKind
 from taskloom.domain.limits import check_text
@@ -15,8 +13,8 @@ from taskloom.domain.redact import Masked, redact
 from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
 from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost, TaskloomError
 from taskloom.models import BulkResult, ClaimResult, WorkResult
-from taskloom.services import artifacts, escalation, messages, outlook
-from taskloom.services.common import Scope, brief_by_id, detail, event, note, stream_id, task_row
+from taskloom.services import artifacts, escalation, messages
+from taskloom.services.common import Scope, brief_by_id, claim_filters, detail, event, note, task_row
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Row, Tx
 
@@ -40,17 +38,7 @@ def claim(
         if got is None:
             return _claim_named_failed(tx, scope, code, agent, expires)
     else:
-        role = role if role is not None else outlook.registered_role(tx, scope)
-        got = tx.one(
-            "claim_next",
-            {
-                **params,
-                "role": role,
-                "stream_id": stream_id(tx, scope, stream),
-                "labels": json.dumps(labels or []),
-                "label_count": len(set(labels or [])),
-            },
-        )
+        got = tx.one("claim_next", {**params, **claim_filters(tx, scope, role, stream, labels)})
         if got is None:
             # Say why in a separate read (outlook.nothing_ready), not while holding the write lock.
             return ClaimResult(claimed=False, message="")
