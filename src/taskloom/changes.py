@@ -122,10 +122,12 @@ class ChangeFeed:
         A patient listener hears changes within PATIENT_LOOK seconds; while only patient ones
         listen, the feed looks at the store that seldom.
         """
-        await self.start()
+        newest = await self.start()
         # The feed's cursor may lag (a patient look is a second apart); a new listener hears only
         # what commits after it attached.
-        listener = Listener(self, kinds, patient, await self.app.read(activity.last_event_id))
+        if newest is None:
+            newest = await self.app.read(activity.last_event_id)
+        listener = Listener(self, kinds, patient, newest)
         self._listeners.add(listener)
         self._joined.set()
         return listener
@@ -141,14 +143,17 @@ class ChangeFeed:
         finally:
             self.detach(listener)
 
-    async def start(self) -> None:
-        """Fix the cursor at the newest event unless it is fixed already. The store's change
-        counter is taken first, so a commit racing this read is reported by the next look."""
+    async def start(self) -> int | None:
+        """Fix the cursor at the newest event unless it is fixed already; returns the newest
+        event's id when it had to read it. The store's change counter is taken first, so a commit
+        racing this read is reported by the next look."""
+        if self._cursor is not None:
+            return None
+        await self.app.store.wait_for_change(0)
+        newest = await self.app.read(activity.last_event_id)
         if self._cursor is None:
-            await self.app.store.wait_for_change(0)
-            cursor = await self.app.read(activity.last_event_id)
-            if self._cursor is None:
-                self._cursor = cursor
+            self._cursor = newest
+        return newest
 
     async def run(self) -> None:
         """Until cancelled: hand new changes to the listeners. One loop per process: a second

@@ -117,9 +117,10 @@ class SqliteStore:
         self._conn = conn
         self.path = path
         self._data_version: int | None = None
-        # Set by each commit made here: wait_for_change wakes on it without polling.
+        # A commit made here since wait_for_change last looked, and the future a waiting look
+        # sleeps on, which such a commit resolves: it ends the wait without a poll.
         self._committed = False
-        self._doorbell: asyncio.Future[None] | None = None
+        self._local_wake: asyncio.Future[None] | None = None
         self._inline: sqlite3.Connection | None = None
         self.schema_version = migrate.latest_version()
 
@@ -173,8 +174,8 @@ class SqliteStore:
         except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             raise _translate(exc, self.path) from exc
         self._committed = True
-        if self._doorbell is not None and not self._doorbell.done():
-            self._doorbell.set_result(None)
+        if self._local_wake is not None and not self._local_wake.done():
+            self._local_wake.set_result(None)
         return result
 
     async def write(self, fn: Callable[[SqliteTx], T]) -> T:
@@ -220,7 +221,7 @@ class SqliteStore:
     async def wait_for_change(self, timeout: float) -> bool:
         """Another process's commit is seen by asking `PRAGMA data_version`: a counter on the
         read-only connection, microseconds on the event loop, no table read. This process's own
-        commits ring a doorbell that ends the wait at once. Each look is a bare loop timer: the
+        commits end the wait at once. Each look is a bare loop timer: the
         look itself, not the PRAGMA, is what an idle server spends its CPU on."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -232,13 +233,13 @@ class SqliteStore:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            bell = self._doorbell = loop.create_future()
-            timer = loop.call_later(min(interval, remaining), _ring, bell)
+            woken = self._local_wake = loop.create_future()
+            timer = loop.call_later(min(interval, remaining), _wake, woken)
             try:
-                await bell
+                await woken
             finally:
                 timer.cancel()
-                self._doorbell = None
+                self._local_wake = None
             interval = min(interval * 1.5, POLL_QUIET)
 
     def _version_moved(self) -> bool:
@@ -265,6 +266,6 @@ class SqliteStore:
         await self._conn.close()
 
 
-def _ring(bell: asyncio.Future[None]) -> None:
-    if not bell.done():
-        bell.set_result(None)
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
