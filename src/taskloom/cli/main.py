@@ -228,9 +228,11 @@ async def _dispatch(args: argparse.Namespace) -> int:
         if not read_only:
             # Leases are expired by a running server's resolver; with none running, a writer
             # does one pass first, so dead agents' tasks go back to the queue before new work.
+            # Not the full readiness reconciliation: a server's resolver does that every 30 s, and
+            # on a large project it would make every command slow to start.
             from taskloom.resolver import Resolver
 
-            await Resolver(app).run_once()
+            await Resolver(app).run_once(reconcile=False)
         if args.command == "status":
             return await _status(app, args.json)
         if args.command == "artifacts":
