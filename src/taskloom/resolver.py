@@ -33,8 +33,9 @@ class Resolver:
         """One pass. Public so that tests and the CLI can drive it with an injected clock."""
         app = self.app
         out: dict[str, list[str]] = {"expired": [], "ready": []}
-        # Look before taking the write lock: most passes have nothing due.
-        due = await app.read(upkeep.next_expiry)
+        # Look before taking the write lock: most passes have nothing due. Point reads on the
+        # loop (app.peek): an idle server's passes then cost no thread hop.
+        due = await app.peek(upkeep.next_expiry)
         while due is not None and due < app.clock.now():
             # As taskloom, not the agent this process serves: that agent's inbox would hide the
             # escalations it sent.
@@ -56,15 +57,13 @@ class Resolver:
     async def _rerank(self) -> None:
         app = self.app
 
-        def snapshot(tx, scope):
+        def stale(tx, scope):
             project = tx.one("project_by_id", {"project": scope.project_id})
-            if project["graph_version"] == project["ranked_version"]:
-                return None
-            return ranks.snapshot(tx, scope.project_id)
+            return project["graph_version"] != project["ranked_version"]
 
-        snap = await app.read(snapshot)
-        if snap is None:
+        if not await app.peek(stale):
             return
+        snap = await app.read(lambda tx, scope: ranks.snapshot(tx, scope.project_id))
         version, current, edges = snap
         # CPU-bound graph work runs off the event loop and off the database thread.
         changes = await anyio.to_thread.run_sync(ranks.compute_changes, current, edges)
@@ -99,7 +98,7 @@ class Resolver:
     async def _delay(self) -> float:
         interval = self.app.settings.resolver_interval
         try:
-            due = await self.app.read(upkeep.next_expiry)
+            due = await self.app.peek(upkeep.next_expiry)
         except TaskloomError:
             return interval
         if due is None:

@@ -26,7 +26,9 @@ from taskloom.services.app import Taskloom
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
-LOOK_AGAIN = 5.0  # seconds: look even without a change, so a wake-up lost anywhere costs at most this
+# Seconds: look even without a change, so a wake-up lost anywhere costs at most this. Each look
+# is a wake-up and a read per waiter, so it is kept rare: the feed is what wakes a wait.
+LOOK_AGAIN = 15.0
 PROGRESS_EVERY = 10.0  # seconds between progress notifications while a call waits
 ROW_SLACK = 30.0  # seconds a waiter's row outlives its deadline, for clocks and slow exits
 
@@ -90,13 +92,13 @@ async def claim(
             beat = _Beat(progress, seconds)
             while (left := deadline - anyio.current_time()) > 0:
                 retry_in = math.inf if turn.retry_at is None else max(0.0, turn.retry_at - app.clock.now())
-                await changes.next(min(left, LOOK_AGAIN, retry_in, beat.due_in()))
+                heard = await changes.next(min(left, LOOK_AGAIN, retry_in, beat.due_in()))
                 await beat.maybe()
-                seen = await app.read(waiting.peek, wanted, waiter, agent=agent)
+                seen = await app.peek(waiting.peek, wanted, waiter, agent=agent)
                 if seen is None:
                     # Nothing this caller could take. If a change just finished the project or
                     # left nothing that can move, no task will come: say so now.
-                    if stop := await app.read(waiting.stop_answer, wanted, agent=agent):
+                    if heard and (stop := await app.read(waiting.stop_answer, wanted, agent=agent)):
                         return stop
                     turn = waiting.Turn(waiter=waiter)
                     continue

@@ -23,6 +23,7 @@ from taskloom.server.http import (
     deadline_protocol,
     is_loopback,
     origin_of,
+    quiet_server,
     security_for,
 )
 from taskloom.server.request_ids import BadIdGuard
@@ -150,7 +151,7 @@ async def _serve_http(
         ws="none",  # no WebSocket routes: an upgrade request is just another HTTP request
         timeout_keep_alive=min(KEEP_ALIVE, timeout),  # type: ignore[arg-type]  # call_later takes a float
     )
-    await uvicorn.Server(config).serve(sockets=[sock])
+    await quiet_server(config).serve(sockets=[sock])
 
 
 def request_body_limit(artifact_max_bytes: int) -> int:
