@@ -60,6 +60,8 @@ class EventKind(StrEnum):
     ARTIFACT_LINKED = "artifact.linked"
     ARTIFACT_UNLINKED = "artifact.unlinked"
     ARTIFACT_GC = "artifact.gc"
+    RUN_STARTED = "run.started"  # subject: the worker agent's name
+    RUN_ENDED = "run.ended"
 
     @classmethod
     def task_moved(cls, status: TaskStatus | str) -> EventKind:

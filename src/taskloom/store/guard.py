@@ -35,6 +35,7 @@ FREE_TEXT = frozenset(
         "messages.subject", "messages.body",
         "escalations.reason",
         "artifacts.name", "artifacts.description",  # a display name, matched by substring; the sha names it
+        "runs.argv", "runs.reason",  # an agent's command line carries its prompt
     }
 )  # fmt: skip
 NAMES = frozenset(
@@ -45,6 +46,7 @@ NAMES = frozenset(
         "agents.capabilities", "roles.slug", "messages.sender", "messages.recipient", "thread_readers.agent",
         "message_receipts.agent", "artifacts.uploaded_by", "artifact_links.linked_by",
         "claim_waiters.agent", "claim_waiters.role", "claim_waiters.labels",
+        "runs.runner", "runs.agent", "runs.preset", "runs.host", "runs.log_path",
     }
 )  # fmt: skip
 # Values taskloom makes itself or checks against a fixed set; events.payload is JSON whose texts
@@ -53,6 +55,7 @@ SYSTEM = frozenset(
     {
         "sprints.status", "streams.status", "tasks.status", "notes.kind", "events.kind", "events.payload",
         "messages.kind", "escalations.trigger", "artifacts.sha256", "artifacts.media_type", "artifact_links.kind",
+        "runs.outcome",
     }
 )  # fmt: skip
 

@@ -257,3 +257,29 @@ CREATE TABLE claim_waiters (
     until REAL NOT NULL
 );
 CREATE INDEX claim_waiters_live ON claim_waiters (project_id, until);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    runner TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    task_id INTEGER REFERENCES tasks(id),
+    stream_id INTEGER REFERENCES streams(id),
+    preset TEXT NOT NULL,
+    argv TEXT NOT NULL DEFAULT '[]',
+    host TEXT NOT NULL,
+    pid INTEGER,
+    pid_started REAL,
+    log_path TEXT NOT NULL DEFAULT '',
+    started_at REAL NOT NULL,
+    held_until REAL NOT NULL,
+    ended_at REAL,
+    exit_code INTEGER,
+    outcome TEXT,
+    reason TEXT,
+    cost_usd REAL,
+    turns INTEGER
+);
+CREATE UNIQUE INDEX runs_live_task ON runs (task_id) WHERE ended_at IS NULL AND task_id IS NOT NULL;
+CREATE UNIQUE INDEX runs_live_stream ON runs (stream_id) WHERE ended_at IS NULL AND task_id IS NULL;
+CREATE INDEX runs_by_task ON runs (task_id, started_at);
+CREATE INDEX runs_live ON runs (project_id, held_until) WHERE ended_at IS NULL;

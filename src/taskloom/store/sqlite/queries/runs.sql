@@ -1,0 +1,89 @@
+-- The runner's workers: one row per agent process a runner started (`taskloom run`).
+
+-- name: runner_ready_tasks
+-- Ready tasks in claim order (claim_next's), optionally of one role: what a runner would start
+-- workers for. The runner skips those in back-off and claims the first it may take by code.
+SELECT t.id, t.code, t.role, t.stream_id, s.code AS stream FROM tasks t
+LEFT JOIN streams s ON s.id = t.stream_id
+WHERE t.project_id = :project AND t.status = 'ready' AND (:role IS NULL OR t.role = :role)
+ORDER BY t.priority, t.rank DESC, t.id
+LIMIT :limit;
+
+-- name: runner_ready_streams
+-- Streams with ready work and no live stream worker, in the order of their best ready task.
+SELECT s.id, s.code, min(t.priority) AS priority FROM streams s
+JOIN tasks t ON t.stream_id = s.id AND t.status = 'ready'
+WHERE s.project_id = :project AND (:role IS NULL OR t.role = :role)
+  AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.stream_id = s.id AND r.task_id IS NULL AND r.ended_at IS NULL)
+GROUP BY s.id, s.code
+ORDER BY min(t.priority), max(t.rank) DESC, s.id
+LIMIT :limit;
+
+-- name: run_open
+-- Takes the slot: no row is inserted when a live run holds this task (or stream) already.
+INSERT INTO runs (project_id, runner, agent, task_id, stream_id, preset, host, started_at, held_until)
+VALUES (:project, :runner, :agent, :task_id, :stream_id, :preset, :host, :now, :held_until)
+ON CONFLICT DO NOTHING
+RETURNING id;
+
+-- name: run_spawned
+UPDATE runs SET pid = :pid, pid_started = :pid_started, argv = :argv, log_path = :log_path
+WHERE id = :id;
+
+-- name: runs_hold
+-- The runner is alive: its live rows stay its own until :held_until.
+UPDATE runs SET held_until = :held_until WHERE runner = :runner AND ended_at IS NULL;
+
+-- name: run_end
+UPDATE runs SET ended_at = :now, exit_code = :exit_code, outcome = :outcome, reason = :reason,
+    cost_usd = coalesce(:cost_usd, cost_usd), turns = coalesce(:turns, turns)
+WHERE id = :id AND ended_at IS NULL;
+
+-- name: run_report
+-- What the agent reported of itself so far (cost, turns), while it still runs.
+UPDATE runs SET cost_usd = :cost_usd, turns = :turns WHERE id = :id;
+
+-- name: runs_lapsed
+-- Live rows whose runner stopped renewing its hold: it died. Another runner adopts or ends them.
+SELECT r.*, t.code AS task, s.code AS stream FROM runs r
+LEFT JOIN tasks t ON t.id = r.task_id
+LEFT JOIN streams s ON s.id = r.stream_id
+WHERE r.project_id = :project AND r.ended_at IS NULL AND r.held_until < :now
+ORDER BY r.id;
+
+-- name: run_take_over
+-- Atomic: of two runners finding one lapsed row, one takes it.
+UPDATE runs SET runner = :runner, held_until = :held_until
+WHERE id = :id AND ended_at IS NULL AND held_until < :now;
+
+-- name: runs_live
+SELECT r.*, t.code AS task, s.code AS stream,
+    (SELECT h.code FROM tasks h WHERE h.project_id = r.project_id AND h.claimed_by = r.agent
+       AND h.status = 'in_progress' ORDER BY h.id LIMIT 1) AS holding
+FROM runs r
+LEFT JOIN tasks t ON t.id = r.task_id
+LEFT JOIN streams s ON s.id = r.stream_id
+WHERE r.project_id = :project AND r.ended_at IS NULL
+ORDER BY r.id;
+
+-- name: runs_recent
+SELECT r.*, t.code AS task, s.code AS stream FROM runs r
+LEFT JOIN tasks t ON t.id = r.task_id
+LEFT JOIN streams s ON s.id = r.stream_id
+WHERE r.project_id = :project
+ORDER BY r.id DESC
+LIMIT :limit;
+
+-- name: run_latest_of_agent
+SELECT r.*, t.code AS task, s.code AS stream FROM runs r
+LEFT JOIN tasks t ON t.id = r.task_id
+LEFT JOIN streams s ON s.id = r.stream_id
+WHERE r.project_id = :project AND r.agent = :agent
+ORDER BY r.id DESC
+LIMIT 1;
+
+-- name: run_restarts
+-- A unit's earlier runs that ended without finishing it: how far its back-off has grown.
+SELECT count(*) AS n, max(ended_at) AS last_ended FROM runs
+WHERE project_id = :project AND ended_at IS NOT NULL AND outcome <> 'done'
+  AND ((:task_id IS NOT NULL AND task_id = :task_id) OR (:task_id IS NULL AND task_id IS NULL AND stream_id = :stream_id));
