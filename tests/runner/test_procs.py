@@ -16,7 +16,7 @@ import pytest
 from taskloom.errors import InvalidInput
 from taskloom.runner import procs
 from taskloom.runner.procs import LogTail, Proc, cap
-from tests.runner.kids import BOUND, exited, gone
+from tests.runner.kids import BOUND, exited, gone, program
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses pidfds and FIFOs")
 
@@ -26,7 +26,25 @@ SLEEPER = 'tell("ready"); time.sleep(60)'
 # --- spawn ---------------------------------------------------------------------------------------
 
 
-def test_a_worker_runs_in_its_own_session_with_stdin_at_eof_and_its_output_in_the_log(kids, tmp_path):
+@pytest.fixture
+def stdin_with_data():
+    """Our own stdin holds unread data for the test's length: a child that inherited it would read it."""
+    r, w = os.pipe()
+    os.write(w, b"not for the worker\n")
+    os.close(w)
+    saved = os.dup(0)
+    os.dup2(r, 0)
+    os.close(r)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+
+
+def test_a_worker_runs_in_its_own_session_with_stdin_at_eof_and_its_output_in_the_log(
+    kids, tmp_path, stdin_with_data
+):
     log = tmp_path / "runs" / "r1" / "w.log"
     proc = kids.spawn(
         """
@@ -148,6 +166,15 @@ async def test_a_worker_that_ends_on_sigterm_is_terminated_and_its_status_left_f
     assert procs.reap([proc.pid]) == {proc.pid: -signal.SIGTERM}
 
 
+async def test_a_stopped_worker_is_continued_so_that_it_can_act_on_sigterm(kids):
+    proc = kids.spawn(SLEEPER)
+    assert kids.heard() == "ready"
+    os.kill(proc.pid, signal.SIGSTOP)
+    os.waitid(os.P_PID, proc.pid, os.WSTOPPED | os.WNOWAIT)  # returns once it is stopped
+    assert await procs.stop(proc, grace=BOUND) == "terminated"
+    assert procs.reap([proc.pid]) == {proc.pid: -signal.SIGTERM}
+
+
 async def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace(kids):
     proc = kids.spawn('signal.signal(signal.SIGTERM, signal.SIG_IGN); tell("ready"); time.sleep(60)')
     assert kids.heard() == "ready"
@@ -168,6 +195,23 @@ async def test_a_grandchild_that_left_the_group_is_stopped_with_its_worker(kids)
     _, pid, pgid = kids.heard().split()
     stray = psutil.Process(int(pid))
     assert int(pgid) != proc.pid  # out of the worker's group: a killpg alone misses it
+    assert await procs.stop(proc, grace=BOUND) == "terminated"
+    assert gone(stray) and not procs.alive(proc)
+
+
+async def test_a_grandchild_that_left_the_group_and_cleared_its_environment_is_stopped(kids):
+    # Only the process tree leads to it: the worker still runs.
+    stray_program = program('tell(f"stray {os.getpid()}"); time.sleep(60)')
+    proc = kids.spawn(
+        f"""
+        if os.fork() == 0:
+            os.setsid()
+            os.execve(sys.executable, [sys.executable, "-c", {stray_program!r}, sys.argv[1]], {{}})
+        time.sleep(60)
+        """
+    )
+    stray = psutil.Process(int(kids.heard().split()[1]))
+    assert procs.LOG_ENV not in stray.environ()
     assert await procs.stop(proc, grace=BOUND) == "terminated"
     assert gone(stray) and not procs.alive(proc)
 

@@ -186,10 +186,10 @@ async def stop(proc: Proc, grace: float) -> str:
             await _wait_gone(targets)
             targets = _tree(proc)
         return "terminated"
-    targets = _tree(proc)
-    _signal(proc, targets, signal.SIGKILL)
     with anyio.move_on_after(KILL_WAIT):
-        await _wait_gone(targets)
+        while targets := _tree(proc):
+            _signal(proc, targets, signal.SIGKILL)
+            await _wait_gone(targets)
     return "killed"
 
 
