@@ -42,6 +42,12 @@ def exited(pid: int, timeout: float = BOUND) -> bool:
         os.close(fd)
 
 
+def suspend(pid: int) -> None:
+    """SIGSTOP a child of ours and return once it is stopped (its status stays for reap)."""
+    os.kill(pid, signal.SIGSTOP)
+    os.waitid(os.P_PID, pid, os.WSTOPPED | os.WNOWAIT)
+
+
 def gone(p: psutil.Process) -> bool:
     try:
         return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE

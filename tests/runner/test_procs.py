@@ -16,7 +16,7 @@ import pytest
 from taskloom.errors import InvalidInput
 from taskloom.runner import procs
 from taskloom.runner.procs import LogTail, Proc, cap
-from tests.runner.kids import BOUND, exited, gone, program
+from tests.runner.kids import BOUND, exited, gone, program, suspend
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses pidfds and FIFOs")
 
@@ -169,8 +169,7 @@ async def test_a_worker_that_ends_on_sigterm_is_terminated_and_its_status_left_f
 async def test_a_stopped_worker_is_continued_so_that_it_can_act_on_sigterm(kids):
     proc = kids.spawn(SLEEPER)
     assert kids.heard() == "ready"
-    os.kill(proc.pid, signal.SIGSTOP)
-    os.waitid(os.P_PID, proc.pid, os.WSTOPPED | os.WNOWAIT)  # returns once it is stopped
+    suspend(proc.pid)
     assert await procs.stop(proc, grace=BOUND) == "terminated"
     assert procs.reap([proc.pid]) == {proc.pid: -signal.SIGTERM}
 

@@ -43,7 +43,7 @@ __all__ = [
 # the ones that left the process group even after the worker that started them is gone.
 LOG_ENV = "TASKLOOM_WORKER_LOG"
 # psutil's start time adds the boot time from /proc/stat, which can move by a second between
-# reads; a recycled pid within a second of the worker's start needs ~32k forks in that second.
+# reads. Mistaking a recycled pid needs it to start within a second of the worker's own start.
 SAME_START = 1.02  # seconds
 KILL_WAIT = 2.0  # seconds a stop waits for SIGKILL to land before it returns "killed" anyway
 POLL_MIN, POLL_MAX = 0.005, 0.1  # seconds between looks where no pidfd is available
@@ -85,8 +85,9 @@ def spawn(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> Proc:
             close_fds=True,
         )
     except OSError as exc:
+        what = f" ({exc.filename})" if exc.filename and str(exc.filename) != argv[0] else ""
         raise InvalidInput(
-            f"Cannot start the worker command {argv[0]!r}: {exc.strerror or exc}.",
+            f"Cannot start the worker command {argv[0]!r}: {exc.strerror or exc}{what}.",
             hint=(
                 f"Install {argv[0]!r} or give its full path; it must be an executable file "
                 "on the PATH of the worker's environment."
@@ -150,7 +151,8 @@ def reap_orphans(known: set[int]) -> int:
 
     Only children outside our own session are taken: orphans a subreaper inherited come from
     workers' sessions, while a subprocess someone in this process runs (git) shares ours and its
-    owner's wait() must still get its status.
+    owner's wait() must still get its status. A worker is in a session of its own, so `known`
+    must hold every worker whose exit code is still wanted: call reap() on them first.
     """
     own_session = os.getsid(0)
     count = 0
