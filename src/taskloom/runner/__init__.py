@@ -1,0 +1,1 @@
+"""`taskloom run`: starts headless agents for ready work and supervises them."""
