@@ -1,0 +1,1 @@
+"""The runner: starts and supervises headless agents for ready work (`taskloom run`)."""
