@@ -149,15 +149,15 @@ def describe(spawn: Spawn, base_env: Mapping[str, str] | None = None) -> str:
         return text
 
     def value(name: str, v: str) -> str:
-        return "***" if SECRET_NAME.search(name) else hide(v)
+        return "***" if SECRET_NAME.search(name) else shlex.quote(hide(v))
 
     lines = [f"argv: {hide(shlex.join(spawn.argv))}", f"cwd: {spawn.cwd}"]
     if base_env is None:
         lines.append("env:")
-        lines += [f"  {k}={shlex.quote(value(k, v))}" for k, v in sorted(spawn.env.items())]
+        lines += [f"  {k}={value(k, v)}" for k, v in sorted(spawn.env.items())]
     else:
         lines.append("env (changes to the runner's own):")
-        lines += [f"  {k}={shlex.quote(value(k, v))}" for k, v in sorted(spawn.env.items()) if base_env.get(k) != v]
+        lines += [f"  {k}={value(k, v)}" for k, v in sorted(spawn.env.items()) if base_env.get(k) != v]
         lines += [f"  unset {k}" for k in sorted(base_env) if k not in spawn.env]
     lines.append("files:")
     for path, text in spawn.files.items():
