@@ -199,6 +199,7 @@ def test_the_environment_drops_a_parent_claude_session_and_taskloom_tokens_and_n
         "PATH": "/bin", "HOME": "/home/u", "ANTHROPIC_API_KEY": "sk-keep",
         "CLAUDECODE": "1", "CLAUDE_CODE_ENTRYPOINT": "cli", "CLAUDE_CODE_SSE_PORT": "1234",
         "CLAUDE_CODE_OAUTH_TOKEN": "oauth-keep", "CLAUDE_CODE_USE_BEDROCK": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "TASKLOOM_TOKEN": "server-secret", "TASKLOOM_TOKENS_FILE": "/etc/tokens",
         "TASKLOOM_AGENT": "runner", "TASKLOOM_DB": "/other.db", "TASKLOOM_TASK": "T-old",
         "TASKLOOM_STREAM": "S-old", "TASKLOOM_URL": "http://old", TOKEN_ENV: "old-token",
@@ -210,7 +211,7 @@ def test_the_environment_drops_a_parent_claude_session_and_taskloom_tokens_and_n
     assert env == {
         "PATH": "/bin", "HOME": "/home/u", "ANTHROPIC_API_KEY": "sk-keep",
         "CLAUDE_CODE_OAUTH_TOKEN": "oauth-keep", "CLAUDE_CODE_USE_BEDROCK": "1",
-        "TASKLOOM_LEASE_SECONDS": "90",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "TASKLOOM_LEASE_SECONDS": "90",
         "TASKLOOM_AGENT": "w-1", "TASKLOOM_PROJECT": "proj", "TASKLOOM_DB": DB, "TASKLOOM_TASK": "T-7",
     }
     per_stream = build(AgentSettings(), job(task=None, stream="S-1"), STDIO, base).env

@@ -33,11 +33,12 @@ CLAUDE_MAX_TURNS = 200  # the claude preset's --max-turns when the settings name
 TOKEN_ENV = "TASKLOOM_AGENT_TOKEN"  # the run's own token, for configs that read it from the environment
 MAX_ARG_BYTES = 128 * 1024 - 1  # Linux refuses one longer argument (MAX_ARG_STRLEN) with E2BIG
 MAX_ERROR = 500  # characters of an agent's error kept in the Outcome
-# Headless Claude Code authenticates with these; the other CLAUDE_CODE_* that a parent session
-# exports (entry point, IDE port, ...) make a child claude behave as its sub-session, or hang.
+# Headless Claude Code authenticates with these (and is kept quiet by the last); the other
+# CLAUDE_CODE_* that a parent session exports (entry point, IDE port, ...) make a child claude
+# behave as its sub-session, or hang at start.
 KEEP_CLAUDE_ENV = frozenset({
     "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX",
-    "CLAUDE_CODE_SKIP_BEDROCK_AUTH", "CLAUDE_CODE_SKIP_VERTEX_AUTH",
+    "CLAUDE_CODE_SKIP_BEDROCK_AUTH", "CLAUDE_CODE_SKIP_VERTEX_AUTH", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
 })
 # Set by the runner for each job; an inherited value would name another job or database.
 JOB_ENV = ("TASKLOOM_AGENT", "TASKLOOM_DB", "TASKLOOM_URL", "TASKLOOM_PROJECT", "TASKLOOM_TASK", "TASKLOOM_STREAM")
