@@ -346,6 +346,11 @@ async def _import(app, path: Path) -> int:
         cause = from_validation(exc) if isinstance(exc, ValidationError) else exc
         print(f"taskloom: {path} is not a valid plan: {cause}", file=sys.stderr)
         return 2
+    if plan.runner is not None:
+        from taskloom.runner import settings as runner_settings
+
+        # Not stored, but checked now: a plan that `taskloom run` would refuse is refused here too.
+        runner_settings.load(plan_runner=plan.runner, plan_source=path)
     result = await app.write(planning.import_plan, plan)
     print(
         f"imported {path}: {result.tasks_created} tasks created, {result.tasks_existing} already there, "

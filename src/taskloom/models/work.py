@@ -7,7 +7,7 @@ limits module) so that every path, CLI included, enforces them.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,6 +79,9 @@ class Plan(_In):
     sprints: list[SprintSpec] = []
     streams: list[StreamSpec] = []
     tasks: list[TaskSpec] = []
+    # `taskloom run`'s agent settings (taskloom.runner.settings checks them), so one file can
+    # carry both; importing a plan does not store them.
+    runner: dict[str, Any] | None = None
 
 
 class Note(BaseModel):
