@@ -77,12 +77,12 @@ async def test_a_unit_backs_off_after_a_run_that_did_not_finish_it(two_tasks, cl
     got = await start(app, unit, "w1")
     await app.write(runs.hand_back, "crashed", agent="w1")
     await app.write(runs.end, got.run_id, rules.Outcome.HANDED_BACK, exit_code=3, agent="w1")
-    not_before = dict((u.task, nb) for u, nb in await ready(app))["A"]
+    not_before = {u.task: nb for u, nb in await ready(app)}["A"]
     assert not_before == pytest.approx(clock.now() + rules.BACKOFF_FIRST)
     got = await start(app, unit, "w2")
     await app.write(runs.hand_back, "crashed again", agent="w2")
     await app.write(runs.end, got.run_id, rules.Outcome.HANDED_BACK, exit_code=3, agent="w2")
-    not_before = dict((u.task, nb) for u, nb in await ready(app))["A"]
+    not_before = {u.task: nb for u, nb in await ready(app)}["A"]
     assert not_before == pytest.approx(clock.now() + 2 * rules.BACKOFF_FIRST)
 
 

@@ -25,7 +25,7 @@ def ago(seconds: float) -> str:
     return f"{int(seconds)}s ago"
 
 
-def render(status: ProjectStatus, overdue: list[OverdueLease] = ()) -> str:
+def render(status: ProjectStatus, overdue: list[OverdueLease] = (), workers: list[dict] = ()) -> str:
     lines = [f"taskloom · project {status.project}", ""]
     if status.streams:
         width = max(len(s.code) for s in status.streams)
@@ -59,6 +59,11 @@ def render(status: ProjectStatus, overdue: list[OverdueLease] = ()) -> str:
                 f"  {len(overdue)} lease(s) expired with no server running to return them to the queue; "
                 "`taskloom serve`, or any command that writes, will."
             )
+    if workers:
+        lines += ["", f"Workers (taskloom run): {len(workers)} running"]
+        for w in workers:
+            work = w.get("holding") or w.get("task") or f"stream {w.get('stream')}"
+            lines.append(f"  {w['agent']:<28} {work:<10} {w['preset']:<8} pid {w['pid'] or '-'}")
     lines.append("")
     lines.append(f"Resolver last ran: {status.resolver_last_run or 'never'}")
     return "\n".join(lines)

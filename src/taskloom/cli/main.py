@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from taskloom import __version__
-from taskloom.cli import artifacts
+from taskloom.cli import artifacts, runner
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
     ARTIFACT_QUOTA_BYTES,
@@ -33,7 +33,7 @@ from taskloom.errors import InvalidInput, NotFound, TaskloomError
 from taskloom.server.errors import from_validation
 
 # Commands that only read: they never create a database file or a project.
-READ_ONLY = {"status", "projects", ("artifacts", "ls"), ("artifacts", "get")}
+READ_ONLY = {"status", "projects", "workers", "logs", ("artifacts", "ls"), ("artifacts", "get")}
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -128,6 +128,7 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
 
     artifacts.add_parser(sub, _common)
+    runner.add_parser(sub, _common)
 
     token = sub.add_parser("token", help="manage bearer tokens for the HTTP transports")
     token_sub = token.add_subparsers(dest="token_command", required=True)
@@ -237,6 +238,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             return await _status(app, args.json)
         if args.command == "artifacts":
             return await artifacts.run(app, args)
+        if args.command in ("run", "workers", "logs"):
+            return await runner.run(app, args)
         return await _import(app, args.file)
     finally:
         await app.close()
@@ -315,17 +318,18 @@ async def tools_markdown() -> str:
 
 async def _status(app, as_json: bool) -> int:
     from taskloom.cli import board
-    from taskloom.services import planning, projects
+    from taskloom.services import planning, projects, runs
 
     def read(tx, scope):
-        # One snapshot, so the board and its overdue leases agree.
-        return planning.project_status(tx, scope), projects.overdue_leases(tx, scope)
+        # One snapshot, so the board, its overdue leases and the runner's workers agree.
+        return planning.project_status(tx, scope), projects.overdue_leases(tx, scope), runs.live(tx, scope)
 
-    status, overdue = await app.read(read)
+    status, overdue, workers = await app.read(read)
     if as_json:
-        print(json.dumps({**status.model_dump(mode="json"), "expired_leases": [o.model_dump() for o in overdue]}, indent=2))
+        print(json.dumps({**status.model_dump(mode="json"), "expired_leases": [o.model_dump() for o in overdue],
+                          "workers": workers}, indent=2))
     else:
-        print(board.render(status, overdue))
+        print(board.render(status, overdue, workers))
     return 0
 
 

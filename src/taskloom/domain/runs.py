@@ -26,11 +26,11 @@ class Outcome(StrEnum):
     LOST = "lost"  # its runner died and the process is gone, or cannot be checked
 
 
-def backoff(failures: int) -> float:
+def backoff(failures: int, first: float = BACKOFF_FIRST) -> float:
     """Seconds a unit waits after `failures` runs that ended without finishing it."""
     if failures <= 0:
         return 0.0
-    return min(BACKOFF_FIRST * 2 ** (failures - 1), BACKOFF_MAX)
+    return min(first * 2 ** (failures - 1), BACKOFF_MAX)
 
 
 @dataclass

@@ -42,7 +42,9 @@ class Started:
     unit: Unit
 
 
-def ready_units(tx: Tx, scope: Scope, per: str, role: str | None) -> list[tuple[Unit, float]]:
+def ready_units(
+    tx: Tx, scope: Scope, per: str, role: str | None, first_backoff: float = rules.BACKOFF_FIRST
+) -> list[tuple[Unit, float]]:
     """Units with ready work, in claim order, each with the time before which its back-off
     forbids a new worker (0: none)."""
     params = {"project": scope.project_id, "role": role, "limit": CANDIDATES}
@@ -50,20 +52,20 @@ def ready_units(tx: Tx, scope: Scope, per: str, role: str | None) -> list[tuple[
     if per == "stream":
         for r in tx.all("runner_ready_streams", params):
             unit = Unit(None, r["code"], None, r["id"], role)
-            out.append((unit, _not_before(tx, scope, unit)))
+            out.append((unit, _not_before(tx, scope, unit, first_backoff)))
     else:
         for r in tx.all("runner_ready_tasks", params):
             labels = tuple(x["label"] for x in tx.all("task_label_names", {"task_id": r["id"]}))
             unit = Unit(r["code"], r["stream"], r["id"], r["stream_id"], r["role"], labels)
-            out.append((unit, _not_before(tx, scope, unit)))
+            out.append((unit, _not_before(tx, scope, unit, first_backoff)))
     return out
 
 
-def _not_before(tx: Tx, scope: Scope, unit: Unit) -> float:
+def _not_before(tx: Tx, scope: Scope, unit: Unit, first_backoff: float) -> float:
     row = tx.one("run_restarts", {"project": scope.project_id, "task_id": unit.task_id, "stream_id": unit.stream_id})
     if row is None or not row["n"] or row["last_ended"] is None:
         return 0.0
-    return row["last_ended"] + rules.backoff(row["n"])
+    return row["last_ended"] + rules.backoff(row["n"], first_backoff)
 
 
 def start(tx: Tx, scope: Scope, unit: Unit, *, runner: str, host: str, preset: str, held_until: float) -> Started | None:

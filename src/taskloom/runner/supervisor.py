@@ -1,0 +1,389 @@
+"""The runner's loop: start a headless agent per unit of ready work and see each one through.
+
+Each pass (on a change from the feed, a child's exit, or the tick) it reaps workers that ended,
+hands back what they left unfinished, stops the ones over their time, keeps the live ones'
+leases, and starts workers for ready units up to the cap of *live* workers. The database is the
+only shared state: the slot of a unit is a row (services/runs.py), so two runners never start
+two workers for one unit, and a runner killed -9 leaves rows the next one adopts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from taskloom.changes import ChangeFeed
+from taskloom.domain import runs as rules
+from taskloom.domain.events import CLAIM_WAKE
+from taskloom.errors import TaskloomError
+from taskloom.runner import presets, procs
+from taskloom.runner.settings import AgentSettings, RunnerConfig
+from taskloom.services import briefing, runs
+from taskloom.services.app import Taskloom
+
+log = logging.getLogger(__name__)
+
+HOLD = 30.0  # seconds a runner's rows stay its own without renewal
+RENEW_EVERY = 10.0  # seconds between renewals of the rows and of the live workers' leases
+
+
+@dataclass(frozen=True)
+class Options:
+    per: str = "task"  # "task" or "stream": what one worker is started for
+    max_workers: int = 4
+    role: str | None = None  # only this role's work
+    until_idle: bool = False
+    grace: float = 10.0  # seconds between SIGTERM and SIGKILL of a worker's group
+    worker_timeout: float | None = None  # seconds a worker may run (a preset's timeout wins)
+    result_grace: float = 30.0  # seconds an agent may linger after reporting its result
+    log_cap: int = 10 * 1024 * 1024  # bytes of log per worker before it is rotated
+    backoff: float = rules.BACKOFF_FIRST  # seconds before a unit's second worker; doubling after
+    tick: float = 1.0  # seconds between passes when nothing wakes the loop
+
+
+@dataclass
+class Worker:
+    run_id: int
+    agent: str
+    unit: runs.Unit
+    preset: str
+    settings: AgentSettings
+    proc: procs.Proc
+    log: Path
+    tail: procs.LogTail
+    reader: presets.OutputReader
+    started: float  # loop time
+    child: bool = True  # ours to reap (False: adopted from a runner that died)
+    result_at: float | None = None
+    stop_reason: str | None = None  # set when the runner ends it: "shutdown", "timeout", "lingered"
+    finished_at: float | None = None  # loop time its unit was seen finished while it still ran
+
+
+@dataclass
+class Summary:
+    started: int = 0
+    done: int = 0
+    handed_back: int = 0
+    outlook: str = ""  # the project's outlook when the runner stopped
+    exit_code: int = 0
+    paused: dict[str, str] = field(default_factory=dict)  # preset: error
+    left: dict[str, int] = field(default_factory=dict)  # open tasks per status at an idle exit
+
+
+class Supervisor:
+    def __init__(
+        self,
+        app: Taskloom,
+        config: RunnerConfig,
+        connection: presets.Connection,
+        run_dir: Path,
+        workdir: Path,
+        options: Options,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.connection = connection
+        self.run_dir = run_dir
+        self.runner = run_dir.name
+        self.workdir = workdir
+        self.options = options
+        self.host = socket.gethostname()
+        self.workers: dict[int, Worker] = {}  # by pid
+        self.health: dict[str, rules.PresetHealth] = {}
+        self.summary = Summary()
+        self._serial = 0
+        self._stopping = False
+        self._wake = anyio.Event()
+        self._renewed = -math.inf
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    async def run(self) -> Summary:
+        procs.become_subreaper()  # orphaned grandchildren come to us: reaped, and stoppable
+        feed = ChangeFeed(self.app)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._signals)
+            tg.start_soon(feed.run)
+            changes = await feed.attach(CLAIM_WAKE, patient=True)  # a worker takes seconds to boot anyway
+            tg.start_soon(self._pump, changes)
+            try:
+                await self._adopt()
+                while not self._stopping:
+                    await self._pass()
+                    if self.options.until_idle and not self.workers and await self._idle():
+                        break
+                    with anyio.move_on_after(self.options.tick):
+                        await self._wake.wait()
+                    self._wake = anyio.Event()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._shutdown()
+                feed.detach(changes)
+                tg.cancel_scope.cancel()
+        return self.summary
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def _signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGCHLD) as received:
+            async for signum in received:
+                if signum == signal.SIGCHLD:
+                    self._wake.set()
+                else:
+                    self.stop()
+
+    async def _pump(self, changes) -> None:
+        while True:
+            if await changes.next(None):
+                self._wake.set()
+
+    async def _pass(self) -> None:
+        try:
+            await self._reap()
+            await self._watch()
+            await self._keep()
+            if not self._stopping:
+                await self._spawn()
+        except TaskloomError as exc:  # a locked or damaged database: try again next pass
+            log.warning("runner pass: %s", exc)
+
+    # ---- workers ending -------------------------------------------------------------------
+
+    async def _reap(self) -> None:
+        ours = [w.proc.pid for w in self.workers.values() if w.child]
+        ended = procs.reap(ours)
+        procs.reap_orphans(set(ours))
+        for w in list(self.workers.values()):
+            if w.proc.pid in ended:
+                await self._finish(w, ended[w.proc.pid])
+            elif not w.child and not procs.alive(w.proc):
+                await self._finish(w, None)
+
+    async def _finish(self, w: Worker, exit_code: int | None) -> None:
+        # The agent is gone; whatever it left in its group (a dev server, a test watcher) goes too.
+        await procs.stop(w.proc, self.options.grace)
+        if procs.alive(w.proc):
+            # Unkillable for now (stuck in the kernel): its lease is never released while it
+            # lives, or a second worker would run beside it. Look again next pass.
+            log.error("worker %s (pid %d) outlived SIGKILL; its task stays with it", w.agent, w.proc.pid)
+            return
+        del self.workers[w.proc.pid]
+        for line in w.tail.lines():
+            w.reader.feed(line)
+        got = w.reader.outcome
+        scope_agent = w.agent
+        if w.stop_reason == "shutdown":
+            note = "The runner stopped; the task goes back to the queue without using an attempt."
+            handed = await self.app.write(runs.release_all, note, agent=scope_agent)
+        else:
+            note = rules.handback_note(exit_code, w.tail.last_line, got.error)
+            if w.stop_reason == "timeout":
+                note = f"The worker ran past its time limit and was stopped. {note}"
+            handed = await self.app.write(runs.hand_back, note, agent=scope_agent)
+        finished = await self.app.read(runs.unit_finished, w.unit, agent=scope_agent)
+        if handed:
+            outcome = rules.Outcome.STOPPED if w.stop_reason == "shutdown" else rules.Outcome.HANDED_BACK
+        elif w.stop_reason == "shutdown":
+            outcome = rules.Outcome.STOPPED
+        else:
+            outcome = rules.Outcome.DONE if finished else rules.Outcome.EXITED
+        reason = got.error or (note if handed else None)
+        await self.app.write(
+            runs.end, w.run_id, outcome, exit_code=exit_code, reason=reason,
+            cost_usd=got.cost_usd, turns=got.turns, agent=scope_agent,
+        )
+        if outcome is rules.Outcome.DONE:
+            self.summary.done += 1
+        elif outcome is rules.Outcome.HANDED_BACK:
+            self.summary.handed_back += 1
+        # A preset's health counts only errors its agent reported (an error result such as "Not
+        # logged in"): a bare exit code says nothing about the preset, so a few tasks that crash
+        # alike do not pause every worker.
+        if outcome is rules.Outcome.DONE:
+            await self._health(w.preset, w.unit, None)
+        elif got.error and w.stop_reason != "shutdown":
+            await self._health(w.preset, w.unit, got.error)
+        log.info("worker %s (%s) ended: %s, exit %s", w.agent, w.unit.name, outcome.value, exit_code)
+
+    async def _health(self, preset: str, unit: runs.Unit, error: str | None) -> None:
+        health = self.health.setdefault(preset, rules.PresetHealth())
+        if health.record(error):
+            self.summary.paused[preset] = error or ""
+            log.error("runner: pausing the %s preset: %s", preset, error)
+            await self.app.write(runs.preset_paused, preset, error or "", unit.task)
+
+    # ---- workers running ------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        now = anyio.current_time()
+        for w in list(self.workers.values()):
+            for line in w.tail.lines():
+                w.reader.feed(line)
+            procs.cap(w.log, self.options.log_cap)
+            if w.reader.outcome.result_seen and w.result_at is None:
+                w.result_at = now
+            limit = w.settings.timeout or self.options.worker_timeout
+            if w.stop_reason is None and limit is not None and now - w.started > limit:
+                await self._stop(w, "timeout")
+            elif w.stop_reason is None and w.result_at is not None and now - w.result_at > self.options.result_grace:
+                # Claude Code can hang after its result: the work is reported, so end it.
+                await self._stop(w, "lingered")
+
+    async def _stop(self, w: Worker, reason: str) -> None:
+        w.stop_reason = reason
+        how = await procs.stop(w.proc, self.options.grace)
+        log.info("worker %s stopped (%s): %s", w.agent, reason, how)
+        self._wake.set()
+
+    async def _keep(self) -> None:
+        """Renew this runner's rows and its live workers' leases, every RENEW_EVERY seconds."""
+        now = anyio.current_time()
+        if now - self._renewed < RENEW_EVERY:
+            return
+        self._renewed = now
+        await self.app.write(runs.hold, self.runner, self.app.clock.now() + HOLD)
+        for w in list(self.workers.values()):
+            if procs.alive(w.proc):  # never renew for a worker that is gone
+                await self.app.write(runs.renew_leases, agent=w.agent)
+
+    # ---- workers starting -----------------------------------------------------------------
+
+    async def _spawn(self) -> None:
+        room = self.options.max_workers - len(self.workers)
+        if room <= 0:
+            return
+        now = self.app.clock.now()
+        units = await self.app.read(runs.ready_units, self.options.per, self.options.role, self.options.backoff)
+        for unit, not_before in units:
+            if room <= 0 or self._stopping:
+                return
+            if not_before > now:
+                continue
+            settings = self.config.for_task(unit.role, unit.labels)
+            if settings.preset in self.summary.paused:
+                continue
+            if await self._start(unit, settings):
+                room -= 1
+
+    async def _start(self, unit: runs.Unit, settings: AgentSettings) -> bool:
+        self._serial += 1
+        agent = f"{self.runner}-w{self._serial}"
+        try:
+            started = await self.app.write(
+                runs.start, unit, runner=self.runner, host=self.host, preset=settings.preset,
+                held_until=self.app.clock.now() + HOLD, agent=agent,
+            )
+        except TaskloomError as exc:  # the slot is another runner's: leave it
+            log.info("runner: %s not started: %s", unit.name, exc)
+            return False
+        if started is None:
+            return False
+        prompt = await self.app.read(briefing.worker_instructions, unit.task, unit.stream, agent=agent)
+        job = presets.Job(
+            agent=agent, task=unit.task, stream=unit.stream, prompt=prompt + closing_words(unit),
+            workdir=self.workdir, run_dir=self.run_dir / agent,
+        )
+        spawn = presets.build(settings, job, self.connection, _base_env())
+        log_path = self.run_dir / f"{agent}.log"
+        try:
+            presets.write_files(spawn)
+            proc = procs.spawn(spawn.argv, spawn.env, spawn.cwd, log_path)
+        except (TaskloomError, OSError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            note = f"The runner could not start the agent: {message}"
+            await self.app.write(runs.release_all, note, agent=agent)
+            await self.app.write(runs.end, started.run_id, rules.Outcome.NOT_STARTED, reason=message, agent=agent)
+            await self._health(settings.preset, unit, message)
+            return False
+        await self.app.write(runs.spawned, started.run_id, proc.pid, proc.started, spawn.argv, str(log_path), agent=agent)
+        self.workers[proc.pid] = Worker(
+            run_id=started.run_id, agent=agent, unit=unit, preset=settings.preset, settings=settings,
+            proc=proc, log=log_path, tail=procs.LogTail(log_path), reader=presets.OutputReader(settings.preset),
+            started=anyio.current_time(),
+        )
+        self.summary.started += 1
+        log.info("worker %s started for %s (%s, pid %d)", agent, unit.name, settings.preset, proc.pid)
+        return True
+
+    # ---- adopting and stopping ------------------------------------------------------------
+
+    async def _adopt(self) -> None:
+        """Rows whose runner died: workers still alive on this host are adopted (same pid and
+        start time), the rest end as lost and their tasks go back."""
+        for row in await self.app.read(runs.lapsed):
+            if not await self.app.write(runs.take_over, row["id"], self.runner, self.app.clock.now() + HOLD):
+                continue  # another runner took it first
+            unit = runs.Unit(row["task"], row["stream"], row["task_id"], row["stream_id"], None)
+            proc = procs.Proc(row["pid"], row["pid_started"], Path(row["log_path"])) if row["pid"] else None
+            if proc is not None and row["host"] == self.host and procs.alive(proc):
+                settings = self.config.for_task(None, ())
+                log_path = Path(row["log_path"])
+                tail = procs.LogTail(log_path, offset=log_path.stat().st_size if log_path.exists() else 0)
+                self.workers[proc.pid] = Worker(
+                    run_id=row["id"], agent=row["agent"], unit=unit, preset=row["preset"], settings=settings,
+                    proc=proc, log=log_path, tail=tail, reader=presets.OutputReader(row["preset"]),
+                    started=anyio.current_time(), child=False,
+                )
+                log.info("runner: adopted worker %s (pid %d)", row["agent"], proc.pid)
+                continue
+            if row["host"] != self.host:
+                continue  # another machine's worker: its task lease expires on its own if it is gone
+            note = "Its runner died and the worker is gone."
+            await self.app.write(runs.hand_back, note, agent=row["agent"])
+            await self.app.write(runs.end, row["id"], rules.Outcome.LOST, reason=note, agent=row["agent"])
+
+    async def _shutdown(self) -> None:
+        """Stop every worker's group (SIGTERM, the grace, SIGKILL) and hand their tasks back."""
+        live = list(self.workers.values())
+        async with anyio.create_task_group() as tg:
+            for w in live:
+                w.stop_reason = "shutdown"
+                tg.start_soon(procs.stop, w.proc, self.options.grace)
+        ended = procs.reap([w.proc.pid for w in live if w.child])
+        for w in live:
+            await self._finish(w, ended.get(w.proc.pid))
+
+    async def _idle(self) -> bool:
+        """--until-idle: the project is finished (exit 0), or nothing more can run here: what is
+        left is blocked, in review, failed or waiting on those, or only paused presets could run
+        it (exit 3). Work in progress elsewhere, or a unit backing off, is not idle."""
+        units = await self.app.read(runs.ready_units, self.options.per, self.options.role, self.options.backoff)
+        if any(self.config.for_task(u.role, u.labels).preset not in self.summary.paused for u, _ in units):
+            return False
+        left = await self.app.read(runs.open_counts)
+        if not left:
+            self.summary.outlook, self.summary.exit_code = "finished", 0
+            return True
+        if left.get("in_progress"):
+            return False
+        self.summary.outlook = "paused" if units else "stalled"
+        self.summary.left = left
+        self.summary.exit_code = 3
+        return True
+
+
+def closing_words(unit: runs.Unit) -> str:
+    if unit.task is not None:
+        return (
+            f"\n\n## How this run ends\nThe runner claimed {unit.task} for you and keeps its lease while you "
+            "run: do not claim other work. Finish it with task_done (or task_fail, or task_block when you need "
+            "a person), then stop."
+        )
+    return (
+        f"\n\n## How this run ends\nWork through stream {unit.stream}: call task_claim(stream=\"{unit.stream}\", "
+        "wait_seconds=30) and finish each task, until it answers that nothing is left for you; then stop."
+    )
+
+
+def _base_env() -> dict[str, str]:
+    return dict(os.environ)
+
