@@ -16,6 +16,7 @@ MODE makes it misbehave (with --once-dir: only on the first run for a task, so a
   ignore-term ignore SIGTERM, then hang
   fork        leave a grandchild that sleeps (its pid in DIR/<task>.grandchild), finish, exit
   linger      finish, print the result, then hang (Claude Code's hang after its result)
+  wait-go     hold the task until DIR/go exists, then finish (a worker that outlives its runner)
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ async def do_task(client: Client, code: str, mode: str | None, args: argparse.Na
     if mode in ("hang", "ignore-term"):
         emit(type="assistant", hanging=True)
         await anyio.sleep_forever()
+    if mode == "wait-go":
+        go = Path(args.once_dir, "go")
+        while not go.exists():  # a test's go-ahead: the agent has no other event to wait on
+            await anyio.sleep(0.05)
     if mode == "fork":
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])  # noqa: ASYNC220
         Path(args.once_dir or ".", f"{code}.grandchild").write_text(str(child.pid))

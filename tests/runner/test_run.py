@@ -133,7 +133,8 @@ def test_a_worker_that_ends_without_finishing_has_its_task_handed_back_and_retri
 
 def test_a_worker_past_its_time_is_stopped_with_its_whole_group_even_ignoring_sigterm(project, tmp_path):
     db = project(2, streams=2)
-    out = run(db, "--until-idle", "--worker-timeout", "4", cmd=agent_cmd(
+    # Long enough for a well-behaved worker on a loaded machine: the retries must not time out too.
+    out = run(db, "--until-idle", "--worker-timeout", "10", cmd=agent_cmd(
         "--misbehave", "ignore-term", "--once-dir", str(tmp_path / "once")))
     assert out.returncode == 0, out.stderr
     assert_all_done_once(db, 2)
@@ -158,11 +159,7 @@ def test_sigterm_stops_every_worker_and_gives_their_tasks_back_without_using_an_
     argv = runner_argv(db, "--max-workers", "3", cmd=agent_cmd("--misbehave", "hang"))
     with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=child_env(), cwd=tmp_path) as runner:
         try:
-            deadline = time.monotonic() + BOUND
-            while time.monotonic() < deadline:  # the runner offers a test no event: look at its database
-                if len(rows(db, "SELECT id FROM notes WHERE body LIKE 'working on%'")) == 3:
-                    break
-                time.sleep(0.1)
+            wait_for_notes(db, 3)
             runner.send_signal(signal.SIGTERM)
             _, err = runner.communicate(timeout=BOUND)
         finally:
@@ -172,6 +169,40 @@ def test_sigterm_stops_every_worker_and_gives_their_tasks_back_without_using_an_
     tasks = rows(db, "SELECT status, attempts, claimed_by FROM tasks")
     assert [tuple(t) for t in tasks] == [("ready", 0, None)] * 3
     assert [r["outcome"] for r in rows(db, "SELECT outcome FROM runs")] == ["stopped"] * 3
+    assert survivors(tmp_path) == []
+
+
+def wait_for_notes(db: Path, n: int) -> None:
+    deadline = time.monotonic() + BOUND
+    while len(rows(db, "SELECT id FROM notes WHERE body LIKE 'working on%'")) < n:
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.1)  # the runner offers a test no event: look at its database
+
+
+def test_a_runner_killed_9_and_restarted_adopts_its_live_workers(project, tmp_path):
+    db = project(3)
+    once = tmp_path / "once"
+    argv = runner_argv(db, "--max-workers", "3", "--until-idle",
+                       cmd=agent_cmd("--misbehave", "wait-go", "--once-dir", str(once)))
+    with subprocess.Popen(argv, stderr=subprocess.DEVNULL, env=child_env(), cwd=tmp_path) as first:
+        wait_for_notes(db, 3)
+        first.kill()
+    workers = [r["pid"] for r in rows(db, "SELECT pid FROM runs")]
+    assert len(workers) == 3 and all(psutil.pid_exists(p) for p in workers), "the workers outlive a runner killed -9"
+    (dead,) = {r["runner"] for r in rows(db, "SELECT runner FROM runs")}
+    with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=child_env(), cwd=tmp_path) as second:
+        deadline = time.monotonic() + BOUND
+        while dead in {r["runner"] for r in rows(db, "SELECT runner FROM runs")}:
+            assert time.monotonic() < deadline and second.poll() is None, "the second runner adopted nothing"
+            time.sleep(0.1)
+        (once / "go").write_text("")
+        _, err = second.communicate(timeout=BOUND)
+    assert second.returncode == 0, err
+    assert_all_done_once(db, 3)
+    runs = rows(db, "SELECT runner, outcome FROM runs")
+    assert len(runs) == 3, "no second worker was started beside an adopted one"
+    assert dead not in {r["runner"] for r in runs}
+    assert "the project is finished (0 started, 3 done" in err
     assert survivors(tmp_path) == []
 
 

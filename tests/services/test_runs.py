@@ -17,9 +17,13 @@ async def ready(app, per: str = "task"):
     return await app.read(runs.ready_units, per, None)
 
 
-async def start(app, unit, agent: str, runner: str = "r1"):
+def runner(name: str = "r1", host: str = "h") -> runs.Runner:
+    return runs.Runner(name, host, 4242, 1.0)
+
+
+async def start(app, unit, agent: str, runner_name: str = "r1"):
     return await app.write(
-        runs.start, unit, runner=runner, host="h", preset="command",
+        runs.start, unit, runner=runner(runner_name), preset="command",
         held_until=app.clock.now() + HOLD, agent=agent,
     )
 
@@ -40,7 +44,7 @@ async def test_starting_a_unit_claims_its_task_for_the_worker_and_takes_its_slot
     assert (a.status, a.claimed_by) == ("in_progress", "w1")
     assert [u.task for u, _ in await ready(app)] == ["B"]
     # A second runner that read the same list a moment before does not get the task.
-    assert await start(app, units[0][0], "w2", runner="r2") is None
+    assert await start(app, units[0][0], "w2", runner_name="r2") is None
     live = await app.read(runs.live)
     assert [(r["agent"], r["task"], r["holding"]) for r in live] == [("w1", "A", "A")]
 
@@ -52,7 +56,7 @@ async def test_a_live_run_holds_its_slot_even_when_its_task_was_handed_on(two_ta
     # The task goes back to the queue behind the live run's back (its lease expired, say).
     await app.write(runs.release_all, "test", agent="w1")
     with pytest.raises(Conflict):
-        await start(app, unit, "w2", runner="r2")
+        await start(app, unit, "w2", runner_name="r2")
     a = (await app.read(tasks.get, "A")).task
     assert a.status == "ready", "the refused start's claim was undone with it"
 
@@ -96,18 +100,27 @@ async def test_stream_units_have_one_live_worker_each(app):
     assert await start(app, units[0][0], "w1") is not None
     assert [u.stream for u, _ in await ready(app, "stream")] == ["S2"]
     with pytest.raises(Conflict):
-        await start(app, units[0][0], "w2", runner="r2")
+        await start(app, units[0][0], "w2", runner_name="r2")
 
 
-async def test_lapsed_rows_are_taken_over_by_one_runner(two_tasks, clock):
+async def test_other_runners_rows_are_candidates_when_lapsed_or_on_this_host(two_tasks, clock):
+    app = two_tasks
+    got = await start(app, (await ready(app))[0][0], "w1")  # by r1 on host h
+    mine = await app.read(runs.orphan_candidates, runner("r1", "h"))
+    elsewhere = await app.read(runs.orphan_candidates, runner("r2", "other-host"))
+    same_host = await app.read(runs.orphan_candidates, runner("r2", "h"))
+    assert (mine, elsewhere, [r["id"] for r in same_host]) == ([], [], [got.run_id])
+    clock.advance(HOLD + 1)
+    assert [r["id"] for r in await app.read(runs.orphan_candidates, runner("r2", "other-host"))] == [got.run_id]
+
+
+async def test_one_runner_takes_a_row_over_and_the_next_one_finds_it_taken(two_tasks, clock):
     app = two_tasks
     got = await start(app, (await ready(app))[0][0], "w1")
-    assert await app.read(runs.lapsed) == []
-    clock.advance(HOLD + 1)
-    assert [r["id"] for r in await app.read(runs.lapsed)] == [got.run_id]
-    assert await app.write(runs.take_over, got.run_id, "r2", clock.now() + HOLD)
-    assert not await app.write(runs.take_over, got.run_id, "r3", clock.now() + HOLD)
-    assert await app.read(runs.lapsed) == []
+    assert await app.write(runs.take_over, got.run_id, "r1", runner("r2"), clock.now() + HOLD)
+    assert not await app.write(runs.take_over, got.run_id, "r1", runner("r3"), clock.now() + HOLD)
+    (row,) = await app.read(runs.live)
+    assert (row["runner"], row["runner_pid"]) == ("r2", 4242)
 
 
 def test_backoff_doubles_up_to_its_cap():

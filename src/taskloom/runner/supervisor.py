@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+import psutil
 
 from taskloom.changes import ChangeFeed
 from taskloom.domain import runs as rules
@@ -71,6 +72,7 @@ class Summary:
     started: int = 0
     done: int = 0
     handed_back: int = 0
+    adopted: int = 0
     outlook: str = ""  # the project's outlook when the runner stopped
     exit_code: int = 0
     paused: dict[str, str] = field(default_factory=dict)  # preset: error
@@ -95,6 +97,8 @@ class Supervisor:
         self.workdir = workdir
         self.options = options
         self.host = socket.gethostname()
+        me = procs.Proc(os.getpid(), psutil.Process().create_time())
+        self.me = runs.Runner(self.runner, self.host, me.pid, me.started)
         self.workers: dict[int, Worker] = {}  # by pid
         self.health: dict[str, rules.PresetHealth] = {}
         self.summary = Summary()
@@ -250,7 +254,8 @@ class Supervisor:
         if now - self._renewed < RENEW_EVERY:
             return
         self._renewed = now
-        await self.app.write(runs.hold, self.runner, self.app.clock.now() + HOLD)
+        await self.app.write(runs.hold, self.runner, self._hold_until())
+        await self._adopt()  # a runner beside us may have died since
         for w in list(self.workers.values()):
             if procs.alive(w.proc):  # never renew for a worker that is gone
                 await self.app.write(runs.renew_leases, agent=w.agent)
@@ -279,8 +284,7 @@ class Supervisor:
         agent = f"{self.runner}-w{self._serial}"
         try:
             started = await self.app.write(
-                runs.start, unit, runner=self.runner, host=self.host, preset=settings.preset,
-                held_until=self.app.clock.now() + HOLD, agent=agent,
+                runs.start, unit, runner=self.me, preset=settings.preset, held_until=self._hold_until(), agent=agent,
             )
         except TaskloomError as exc:  # the slot is another runner's: leave it
             log.info("runner: %s not started: %s", unit.name, exc)
@@ -316,29 +320,38 @@ class Supervisor:
 
     # ---- adopting and stopping ------------------------------------------------------------
 
+    def _hold_until(self) -> float:
+        return self.app.clock.now() + HOLD
+
     async def _adopt(self) -> None:
-        """Rows whose runner died: workers still alive on this host are adopted (same pid and
-        start time), the rest end as lost and their tasks go back."""
-        for row in await self.app.read(runs.lapsed):
-            if not await self.app.write(runs.take_over, row["id"], self.runner, self.app.clock.now() + HOLD):
-                continue  # another runner took it first
+        """Rows whose runner died (its hold lapsed, or on this host its process is gone): a worker
+        still alive here is adopted (same pid and start time) and seen through like our own; a
+        dead one's task goes back. Another machine's worker cannot be checked from here: its row
+        ends as lost and its task keeps its lease, which its worker renews if it still runs."""
+        for row in await self.app.read(runs.orphan_candidates, self.me):
+            here = row["host"] == self.host
+            if here and row["runner_pid"] is not None and procs.alive(procs.Proc(row["runner_pid"], row["runner_started"])):
+                continue  # a live runner beside us, however late its renewal
+            if not await self.app.write(runs.take_over, row["id"], row["runner"], self.me, self._hold_until()):
+                continue  # another runner took it over first
             unit = runs.Unit(row["task"], row["stream"], row["task_id"], row["stream_id"], None)
-            proc = procs.Proc(row["pid"], row["pid_started"], Path(row["log_path"])) if row["pid"] else None
-            if proc is not None and row["host"] == self.host and procs.alive(proc):
-                settings = self.config.for_task(None, ())
-                log_path = Path(row["log_path"])
+            log_path = Path(row["log_path"])
+            proc = procs.Proc(row["pid"], row["pid_started"], log_path) if row["pid"] else None
+            if here and proc is not None and procs.alive(proc):
                 tail = procs.LogTail(log_path, offset=log_path.stat().st_size if log_path.exists() else 0)
                 self.workers[proc.pid] = Worker(
-                    run_id=row["id"], agent=row["agent"], unit=unit, preset=row["preset"], settings=settings,
-                    proc=proc, log=log_path, tail=tail, reader=presets.OutputReader(row["preset"]),
-                    started=anyio.current_time(), child=False,
+                    run_id=row["id"], agent=row["agent"], unit=unit, preset=row["preset"],
+                    settings=self.config.for_task(None, ()), proc=proc, log=log_path, tail=tail,
+                    reader=presets.OutputReader(row["preset"]), started=anyio.current_time(), child=False,
                 )
-                log.info("runner: adopted worker %s (pid %d)", row["agent"], proc.pid)
+                self.summary.adopted += 1
+                log.info("runner: adopted worker %s (pid %d) from runner %s", row["agent"], proc.pid, row["runner"])
                 continue
-            if row["host"] != self.host:
-                continue  # another machine's worker: its task lease expires on its own if it is gone
-            note = "Its runner died and the worker is gone."
-            await self.app.write(runs.hand_back, note, agent=row["agent"])
+            if here:
+                note = f"Its runner ({row['runner']}) died and the worker is gone."
+                await self.app.write(runs.hand_back, note, agent=row["agent"])
+            else:
+                note = f"Its runner ({row['runner']} on {row['host']}) stopped renewing; the worker cannot be checked from here."
             await self.app.write(runs.end, row["id"], rules.Outcome.LOST, reason=note, agent=row["agent"])
 
     async def _shutdown(self) -> None:

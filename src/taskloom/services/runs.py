@@ -37,6 +37,17 @@ class Unit:
 
 
 @dataclass(frozen=True)
+class Runner:
+    """A runner process: its name (its directory under runs/) and where and which process it is,
+    so that another runner on its host can tell at once that it died."""
+
+    name: str
+    host: str
+    pid: int
+    started: float
+
+
+@dataclass(frozen=True)
 class Started:
     run_id: int
     unit: Unit
@@ -68,7 +79,7 @@ def _not_before(tx: Tx, scope: Scope, unit: Unit, first_backoff: float) -> float
     return row["last_ended"] + rules.backoff(row["n"], first_backoff)
 
 
-def start(tx: Tx, scope: Scope, unit: Unit, *, runner: str, host: str, preset: str, held_until: float) -> Started | None:
+def start(tx: Tx, scope: Scope, unit: Unit, *, runner: Runner, preset: str, held_until: float) -> Started | None:
     """Take `unit` for the worker `scope.agent`: claim its task (a task unit) and its slot.
 
     None when another runner or agent took it first. Registers the worker as an agent with the
@@ -87,8 +98,9 @@ def start(tx: Tx, scope: Scope, unit: Unit, *, runner: str, host: str, preset: s
             return None
     opened = tx.one(
         "run_open",
-        {"project": scope.project_id, "runner": runner, "agent": agent, "task_id": unit.task_id,
-         "stream_id": None if unit.task_id else unit.stream_id, "preset": preset, "host": host,
+        {"project": scope.project_id, "runner": runner.name, "runner_pid": runner.pid,
+         "runner_started": runner.started, "agent": agent, "task_id": unit.task_id,
+         "stream_id": None if unit.task_id else unit.stream_id, "preset": preset, "host": runner.host,
          "now": scope.now, "held_until": held_until},
     )
     if opened is None:
@@ -181,12 +193,17 @@ def report(tx: Tx, scope: Scope, run_id: int, cost_usd: float | None, turns: int
     tx.run("run_report", {"id": run_id, "cost_usd": cost_usd, "turns": turns})
 
 
-def lapsed(tx: Tx, scope: Scope) -> list[Row]:
-    return tx.all("runs_lapsed", {"project": scope.project_id, "now": scope.now})
+def orphan_candidates(tx: Tx, scope: Scope, runner: Runner) -> list[Row]:
+    """Other runners' live rows whose runner may be dead: the hold lapsed, or it ran on this host
+    (the caller checks that runner's pid and start time)."""
+    return tx.all("runs_orphan_candidates",
+                  {"project": scope.project_id, "runner": runner.name, "host": runner.host, "now": scope.now})
 
 
-def take_over(tx: Tx, scope: Scope, run_id: int, runner: str, held_until: float) -> bool:
-    return bool(tx.run("run_take_over", {"id": run_id, "runner": runner, "held_until": held_until, "now": scope.now}))
+def take_over(tx: Tx, scope: Scope, run_id: int, was: str, runner: Runner, held_until: float) -> bool:
+    """Make `runner` the row's runner, unless another runner took it over first."""
+    return bool(tx.run("run_take_over", {"id": run_id, "was": was, "runner": runner.name, "runner_pid": runner.pid,
+                                          "runner_started": runner.started, "held_until": held_until}))
 
 
 def live(tx: Tx, scope: Scope) -> list[dict[str, Any]]:

@@ -261,6 +261,8 @@ CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     project_id INTEGER NOT NULL REFERENCES projects(id),
     runner TEXT NOT NULL,
+    runner_pid INTEGER,
+    runner_started REAL,
     agent TEXT NOT NULL,
     task_id INTEGER REFERENCES tasks(id),
     stream_id INTEGER REFERENCES streams(id),

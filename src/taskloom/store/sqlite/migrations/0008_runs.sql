@@ -1,14 +1,17 @@
 -- 0008: the runner's workers (`taskloom run`): one row per agent process a runner started.
 
--- A row is live (ended_at NULL) while its runner holds it: `held_until` is renewed every tick,
--- so a row whose runner died (killed -9, its machine gone) is known by its lapsed hold and is
--- adopted (same host, same pid and start time still alive) or ended as lost. The partial unique
+-- A row is live (ended_at NULL) while its runner holds it: `held_until` is renewed every few
+-- seconds, so a row whose runner died (killed -9, its machine gone) is known by its lapsed hold,
+-- or at once on the same host by its runner's pid and start time, and is adopted (the worker's
+-- pid and start time still alive) or ended as lost. The partial unique
 -- indexes are the slot: two runners, on one machine or several, cannot both start a worker for
 -- one task (task_id) or one stream (stream_id with no task).
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     project_id INTEGER NOT NULL REFERENCES projects(id),
     runner TEXT NOT NULL,
+    runner_pid INTEGER,
+    runner_started REAL,
     agent TEXT NOT NULL,
     task_id INTEGER REFERENCES tasks(id),
     stream_id INTEGER REFERENCES streams(id),

@@ -21,8 +21,10 @@ LIMIT :limit;
 
 -- name: run_open
 -- Takes the slot: no row is inserted when a live run holds this task (or stream) already.
-INSERT INTO runs (project_id, runner, agent, task_id, stream_id, preset, host, started_at, held_until)
-VALUES (:project, :runner, :agent, :task_id, :stream_id, :preset, :host, :now, :held_until)
+INSERT INTO runs (project_id, runner, runner_pid, runner_started, agent, task_id, stream_id, preset, host,
+                  started_at, held_until)
+VALUES (:project, :runner, :runner_pid, :runner_started, :agent, :task_id, :stream_id, :preset, :host,
+        :now, :held_until)
 ON CONFLICT DO NOTHING
 RETURNING id;
 
@@ -43,18 +45,21 @@ WHERE id = :id AND ended_at IS NULL;
 -- What the agent reported of itself so far (cost, turns), while it still runs.
 UPDATE runs SET cost_usd = :cost_usd, turns = :turns WHERE id = :id;
 
--- name: runs_lapsed
--- Live rows whose runner stopped renewing its hold: it died. Another runner adopts or ends them.
+-- name: runs_orphan_candidates
+-- Live rows of other runners that may have died: their hold lapsed, or their runner ran on this
+-- host (the caller checks its pid and start time). Another runner adopts or ends them.
 SELECT r.*, t.code AS task, s.code AS stream FROM runs r
 LEFT JOIN tasks t ON t.id = r.task_id
 LEFT JOIN streams s ON s.id = r.stream_id
-WHERE r.project_id = :project AND r.ended_at IS NULL AND r.held_until < :now
+WHERE r.project_id = :project AND r.ended_at IS NULL AND r.runner <> :runner
+  AND (r.held_until < :now OR r.host = :host)
 ORDER BY r.id;
 
 -- name: run_take_over
--- Atomic: of two runners finding one lapsed row, one takes it.
-UPDATE runs SET runner = :runner, held_until = :held_until
-WHERE id = :id AND ended_at IS NULL AND held_until < :now;
+-- Atomic: of two runners taking over one row, the first wins (the row names its runner).
+UPDATE runs SET runner = :runner, runner_pid = :runner_pid, runner_started = :runner_started,
+    held_until = :held_until
+WHERE id = :id AND ended_at IS NULL AND runner = :was;
 
 -- name: runs_live
 SELECT r.*, t.code AS task, s.code AS stream,
