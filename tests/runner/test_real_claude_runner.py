@@ -63,10 +63,8 @@ def run_bounded(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, s
     return runner.returncode, err
 
 
-@pytest.fixture(scope="module")
-def ran(tmp_path_factory) -> Ran:
+def real_run(root: Path, max_workers: int) -> Ran:
     """One `taskloom run --until-idle` with the claude preset over three ready tasks."""
-    root = tmp_path_factory.mktemp("real-runner")
     home = root / "home"
     (home / ".claude").mkdir(parents=True)
     claude = Cli(find_cli("claude"), home)
@@ -81,11 +79,17 @@ def ran(tmp_path_factory) -> Ran:
     assert imported.returncode == 0, imported.stderr
     # The runner's default settings file, in the directory it runs in.
     (project / ".taskloom" / "runner.toml").write_text(f'[defaults]\nexecutable = {json.dumps(str(claude.exe))}\n')
-    # One worker at a time, so the count of runs is exact; a short backoff, so a respawn loop would show.
-    argv = [TASKLOOM, "run", "--db", str(db), "--project", PROJECT, "--until-idle", "--max-workers", "1",
+    # A short backoff, so that a respawn loop would show.
+    argv = [TASKLOOM, "run", "--db", str(db), "--project", PROJECT, "--until-idle", "--max-workers", str(max_workers),
             "--backoff", "0.2", "--grace", "1"]
     code, err = run_bounded(argv, env, project)
     return Ran(root, db, claude.exe, code, err)
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory) -> Ran:
+    """One worker at a time, so the count of runs is exact."""
+    return real_run(tmp_path_factory.mktemp("real-runner"), max_workers=1)
 
 
 def init_event(log: Path) -> dict[str, Any]:
@@ -163,3 +167,17 @@ def test_each_workers_init_event_lists_the_taskloom_server_connected_with_the_wo
 
 def test_no_process_of_the_run_survives_it(ran):
     assert survivors(ran.root) == []
+
+
+def test_with_three_workers_at_once_none_starts_after_the_pause(tmp_path):
+    """Workers already running when the preset is paused still fail, but no new one starts."""
+    workers = 3
+    ran = real_run(tmp_path, max_workers=workers)
+    assert ran.code == 3, ran.stderr
+    runs = rows(ran.db, "SELECT started_at, outcome, reason FROM runs ORDER BY id")
+    assert PAUSE_AFTER <= len(runs) <= PAUSE_AFTER + workers - 1, [tuple(r) for r in runs]
+    assert all(r["outcome"] == "handed_back" and r["reason"].startswith(NOT_LOGGED_IN) for r in runs)
+    [paused_at] = [m["created_at"] for m in rows(ran.db, "SELECT created_at FROM messages WHERE kind = 'escalation'")]
+    assert max(r["started_at"] for r in runs) < paused_at
+    assert rows(ran.db, "SELECT count(*) AS n FROM tasks WHERE status = 'in_progress'")[0]["n"] == 0
+    assert survivors(tmp_path) == []
