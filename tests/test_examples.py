@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -352,3 +353,75 @@ def test_the_artifacts_demo_hands_a_report_to_the_dependent_tasks_agent_through_
     assert any(line.startswith(" bob | sees design.md from T-1: taskloom://artifacts/") for line in lines)
     assert " bob | read it as text/markdown: '# Parser design'" in lines
     assert lines[-1] == " bob | finished T-2"
+
+
+# --------------------------------------------------------------------------------------------
+# examples/runner_demo.py: `taskloom run` with examples/scripted_agent.py as the workers
+# --------------------------------------------------------------------------------------------
+
+RUNNER_DEMO = EXAMPLES / "runner_demo.py"
+TEAM_PLAN = EXAMPLES / "team_plan.yaml"
+RUN_ROW = re.compile(r"^(?P<agent>w\d+)\s+(?P<work>\S+)\s+[\d.]+\s+\S+\s+(?P<outcome>\w+)\s+(?P<exit>\S+)$")
+
+
+def team_plan_codes() -> list[str]:
+    return [t["code"] for t in yaml.safe_load(TEAM_PLAN.read_text(encoding="utf-8"))["tasks"]]
+
+
+def test_the_team_plan_has_three_streams_of_two_tasks_and_one_task_ready_at_first(tmp_path):
+    plan = Plan.model_validate(yaml.safe_load(TEAM_PLAN.read_text(encoding="utf-8")))
+    assert Counter(t.stream for t in plan.tasks) == {s.code: 2 for s in plan.streams} and len(plan.streams) == 3
+    imported = taskloom("import", str(TEAM_PLAN), "--db", str(tmp_path / "t.db"), "--project", "team")
+    assert imported.returncode == 0, imported.stderr
+    assert "6 tasks created, 0 already there, 7 dependencies, 3 streams, 0 sprints; 1 ready now" in imported.stdout
+
+
+@pytest.mark.slow
+def test_the_runner_demo_finishes_the_plan_with_each_task_done_by_one_run_and_the_crash_retried(tmp_path):
+    from tests.runner.test_run import survivors
+
+    project = tmp_path / "project"
+    run = subprocess.run(
+        [sys.executable, str(RUNNER_DEMO), "--dir", str(project)],
+        check=False, capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    runs = [m.groupdict() for m in map(RUN_ROW.match, lines) if m]
+    done = [r for r in runs if r["outcome"] == "done"]
+    assert Counter(r["work"] for r in done) == Counter(team_plan_codes())
+    assert {r["exit"] for r in done} == {"0"}
+    assert [(r["work"], r["outcome"], r["exit"]) for r in runs if r["outcome"] != "done"] == [
+        ("API-2", "handed_back", "3")
+    ]
+    assert [r["agent"] for r in runs] == [f"w{n}" for n in range(1, 8)]
+    assert any(line.startswith("  w") and "exited with code 3" in line and "crashing on purpose" in line
+               for line in lines)
+    assert "taskloom run: the project is finished (7 started, 6 done, 1 handed back)." in lines
+    assert "Total  [####################] 6/6 closed   done 6" in lines
+    assert lines[-1] == "plan finished: 6 tasks done by 7 runs (1 handed back and retried)"
+
+    # The store the demo kept agrees: each task done once, API-2 with the one attempt its crash used.
+    db = project / ".taskloom" / "taskloom.db"
+    assert status_json(db, "todo-app")["counts"] == {"done": 6}
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        attempts = dict(conn.execute("SELECT code, attempts FROM tasks").fetchall())
+        linked = conn.execute("SELECT count(*) FROM artifact_links WHERE kind = 'task'").fetchone()[0]
+    finally:
+        conn.close()
+    assert attempts == {code: int(code == "API-2") for code in team_plan_codes()}
+    assert linked == 6
+    assert survivors(tmp_path) == []
+
+
+def test_the_runner_demo_exits_non_zero_when_the_run_does_not_finish_the_plan(tmp_path):
+    run = subprocess.run(
+        [sys.executable, str(RUNNER_DEMO), "--dir", str(tmp_path / "p"), "--max-workers", "0"],
+        check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "taskloom: invalid_input" in run.stdout  # the runner's own error, passed through
+    assert "FAILED: taskloom run exited 2, not 0 (finished)" in run.stdout
+    assert "FAILED: API-1 was finished by 0 runs (want 1)" in run.stdout
+    assert "FAILED: the board shows {'ready': 1, 'waiting': 5}, not all 6 tasks done" in run.stdout
