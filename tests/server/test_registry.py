@@ -59,6 +59,8 @@ DOCUMENTED = [
     "artifacts_link",
     "artifacts_unlink",
     "artifacts_gc",
+    "files_reserve",
+    "files_release",
 ]
 READ_ONLY = {
     "agent_list",
@@ -94,6 +96,7 @@ WORKER = {
     "memory_list",
     "memory_delete",
     "artifacts_upload",
+    "files_reserve",
 }
 ORCHESTRATOR = [
     t for t in DOCUMENTED if t not in {"task_claim", "task_heartbeat", "task_done", "task_fail", "task_release"}

@@ -60,6 +60,9 @@ class EventKind(StrEnum):
     ARTIFACT_LINKED = "artifact.linked"
     ARTIFACT_UNLINKED = "artifact.unlinked"
     ARTIFACT_GC = "artifact.gc"
+    # Subject: the task the reservation is for, else 'agent:<name>'.
+    FILES_RESERVED = "files.reserved"
+    FILES_RELEASED = "files.released"
 
     @classmethod
     def task_moved(cls, status: TaskStatus | str) -> EventKind:

@@ -35,6 +35,7 @@ FREE_TEXT = frozenset(
         "messages.subject", "messages.body",
         "escalations.reason",
         "artifacts.name", "artifacts.description",  # a display name, matched by substring; the sha names it
+        "file_reservations.reason",
     }
 )  # fmt: skip
 NAMES = frozenset(
@@ -45,6 +46,7 @@ NAMES = frozenset(
         "agents.capabilities", "roles.slug", "messages.sender", "messages.recipient", "thread_readers.agent",
         "message_receipts.agent", "artifacts.uploaded_by", "artifact_links.linked_by",
         "claim_waiters.agent", "claim_waiters.role", "claim_waiters.labels",
+        "file_reservations.agent", "file_reservations.glob",  # a glob is what files_release looks up
     }
 )  # fmt: skip
 # Values taskloom makes itself or checks against a fixed set; events.payload is JSON whose texts

@@ -257,3 +257,20 @@ CREATE TABLE claim_waiters (
     until REAL NOT NULL
 );
 CREATE INDEX claim_waiters_live ON claim_waiters (project_id, until);
+
+-- Advisory file reservations: one row per agent and path glob (see migrations/0009).
+CREATE TABLE file_reservations (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    agent TEXT NOT NULL,
+    glob TEXT NOT NULL,
+    exclusive INTEGER NOT NULL DEFAULT 1,
+    task_id INTEGER REFERENCES tasks(id),
+    reason TEXT,
+    ttl_seconds REAL NOT NULL,
+    reserved_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    UNIQUE (project_id, agent, glob)
+);
+CREATE INDEX file_reservations_live ON file_reservations (project_id, expires_at);
+CREATE INDEX file_reservations_task ON file_reservations (task_id) WHERE task_id IS NOT NULL;
