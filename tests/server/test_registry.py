@@ -211,6 +211,13 @@ async def test_the_worker_profile_lists_no_output_schemas_and_the_others_one_lev
         assert claim["required"] == ["claimed", "message"]
 
 
+async def test_the_worker_profile_lists_no_titles_which_only_a_persons_ui_shows(app):
+    async with Client(build_server(app, "worker"), mode="legacy") as worker:
+        assert {t.title for t in (await listed(worker)).values()} == {None}
+    async with Client(build_server(app, "orchestrator"), mode="legacy") as orchestrator:
+        assert None not in {t.title for t in (await listed(orchestrator)).values()}
+
+
 async def test_input_schemas_leave_limits_to_the_server_which_still_enforces_them(client, tools):
     assert "maxLength" not in str(tools["task_create"].input_schema)
     err = await call_error(client, "task_claim", task="T-" + "9" * 100)
