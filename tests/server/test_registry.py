@@ -59,6 +59,8 @@ DOCUMENTED = [
     "artifacts_link",
     "artifacts_unlink",
     "artifacts_gc",
+    "files_reserve",
+    "files_release",
 ]
 READ_ONLY = {
     "agent_list",
@@ -94,6 +96,7 @@ WORKER = {
     "memory_list",
     "memory_delete",
     "artifacts_upload",
+    "files_reserve",
 }
 ORCHESTRATOR = [
     t for t in DOCUMENTED if t not in {"task_claim", "task_heartbeat", "task_done", "task_fail", "task_release"}
@@ -206,6 +209,13 @@ async def test_the_worker_profile_lists_no_output_schemas_and_the_others_one_lev
         claim = (await listed(full))["task_claim"].output_schema
         assert claim["properties"]["detail"] == {"anyOf": [{"type": "object"}, {"type": "null"}]}
         assert claim["required"] == ["claimed", "message"]
+
+
+async def test_the_worker_profile_lists_no_titles_which_only_a_persons_ui_shows(app):
+    async with Client(build_server(app, "worker"), mode="legacy") as worker:
+        assert {t.title for t in (await listed(worker)).values()} == {None}
+    async with Client(build_server(app, "orchestrator"), mode="legacy") as orchestrator:
+        assert None not in {t.title for t in (await listed(orchestrator)).values()}
 
 
 async def test_input_schemas_leave_limits_to_the_server_which_still_enforces_them(client, tools):

@@ -62,6 +62,9 @@ class EventKind(StrEnum):
     ARTIFACT_GC = "artifact.gc"
     RUN_STARTED = "run.started"  # subject: the worker agent's name
     RUN_ENDED = "run.ended"
+    # Subject: the task the reservation is for, else 'agent:<name>'.
+    FILES_RESERVED = "files.reserved"
+    FILES_RELEASED = "files.released"
 
     @classmethod
     def task_moved(cls, status: TaskStatus | str) -> EventKind:

@@ -17,6 +17,7 @@ from taskloom.models.coordination import (
     Role,
     RoleList,
 )
+from taskloom.models.files import FileConflict, FileHold, FilesReleased, FilesReserved
 from taskloom.models.work import (
     BulkResult,
     ClaimResult,
@@ -71,6 +72,10 @@ __all__ = [
     "Escalation",
     "Event",
     "Feed",
+    "FileConflict",
+    "FileHold",
+    "FilesReleased",
+    "FilesReserved",
     "GcResult",
     "Graph",
     "GraphNode",

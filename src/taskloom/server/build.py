@@ -81,8 +81,11 @@ class TaskloomMCP(MCPServer[Taskloom]):
                 tool.model_copy(
                     update={
                         "input_schema": compact(tool.input_schema, is_input=True),
-                        # Lean (worker) lists leave outputs unschematised: structuredContent is
-                        # still sent, and the text copy is what a model reads.
+                        # Lean (worker) lists leave out what no model reads: titles are for a
+                        # person's UI (workers run headless; hosts fall back to the name), and
+                        # outputs go unschematised: structuredContent is still sent, and the
+                        # text copy is what a model reads.
+                        "title": None if self.lean_outputs else tool.title,
                         "output_schema": None
                         if self.lean_outputs
                         else tool.output_schema and compact(tool.output_schema, is_input=False),

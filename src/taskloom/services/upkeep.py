@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from taskloom.domain.events import EventKind
-from taskloom.services import escalation
+from taskloom.services import escalation, reservations
 from taskloom.services.common import Scope, event, note
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Tx
@@ -28,6 +28,7 @@ def expire_leases(tx: Tx, scope: Scope) -> list[str]:
             f"Lease held by {row['claimed_by']} expired (attempt {out['attempts']} of {row['max_attempts']}); {verdict}.",
         )
         event(tx, scope, EventKind.LEASE_EXPIRED, row["code"], agent=row["claimed_by"], status=out["status"])
+        reservations.after_move(tx, scope, row["id"], row["code"], out["status"])
         why = f"The lease held by {row['claimed_by']} expired (attempt {out['attempts']} of {row['max_attempts']})"
         if out["status"] == "failed":
             event(tx, scope, EventKind.TASK_FAILED, row["code"], reason="lease expired at max_attempts")

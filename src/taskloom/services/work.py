@@ -13,7 +13,7 @@ from taskloom.domain.redact import Masked, redact
 from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
 from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost, TaskloomError
 from taskloom.models import BulkResult, ClaimResult, WorkResult
-from taskloom.services import artifacts, escalation, messages
+from taskloom.services import artifacts, escalation, messages, reservations
 from taskloom.services.common import Scope, brief_by_id, claim_filters, detail, event, note, task_row
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Row, Tx
@@ -124,6 +124,7 @@ def heartbeat(tx: Tx, scope: Scope, code: str) -> WorkResult:
     row = _held(tx, scope, code, agent)
     expires = scope.now + scope.lease_seconds
     tx.one("lease_renew", {"id": row["id"], "agent": agent, "expires": expires})
+    reservations.renew_for_task(tx, scope, row["id"])
     event(tx, scope, EventKind.LEASE_RENEWED, code, lease_expires_at=iso(expires))
     return WorkResult(task=brief_by_id(tx, row["id"]), lease_expires_at=iso(expires), message="Lease renewed.")
 
@@ -146,6 +147,7 @@ def done(tx: Tx, scope: Scope, code: str, summary: str, attach: list[str] | None
         artifacts.attach(tx, scope, code, attach)
     status = tx.scalar("task_finish", {"id": row["id"], "agent": agent, "summary": summary, "now": scope.now})
     event(tx, scope, EventKind.task_moved(status), code)
+    reservations.after_move(tx, scope, row["id"], code, status)
     unblocked: list[str] = []
     if status == S.DONE:
         unblocked = Settle(tx, scope).after_task_closed(row["id"], row["stream_id"], row["parent_id"]).run()
@@ -165,6 +167,7 @@ def fail(tx: Tx, scope: Scope, code: str, reason: str, retry: bool) -> WorkResul
     # Our own words around a masked reason: nothing for the guard to scan again.
     note(tx, scope, row["id"], "system", Masked(f"Attempt {out['attempts']} of {out['max_attempts']} failed: {reason}"))
     event(tx, scope, EventKind.TASK_FAILED if out["status"] == S.FAILED else EventKind.TASK_RETRY, code, reason=reason)
+    reservations.after_move(tx, scope, row["id"], code, out["status"])
     became = Settle(tx, scope).tasks([row["id"]]).streams([row["stream_id"]]).run()
     if out["status"] == S.FAILED:
         escalation.after_failure(tx, scope, row, reason)
@@ -184,6 +187,7 @@ def release(tx: Tx, scope: Scope, code: str, reason: str | None) -> WorkResult:
     if reason:
         note(tx, scope, row["id"], "note", f"Released: {reason}")
     event(tx, scope, EventKind.TASK_RELEASED, code)
+    reservations.after_move(tx, scope, row["id"], code, S.READY)
     Settle(tx, scope).tasks([row["id"]]).streams([row["stream_id"]]).run()
     return WorkResult(task=brief_by_id(tx, row["id"]), message=f"{code} is back in the queue; no attempt was used.")
 
@@ -346,6 +350,7 @@ def _move(
     if not moved:
         raise InvalidTransition(f"Task {row['code']} changed while moving it; re-read it with task_get.")
     event(tx, scope, EventKind.task_moved(target), row["code"], reason=reason)
+    reservations.after_move(tx, scope, row["id"], row["code"], target)
 
 
 def bulk(tx: Tx, scope: Scope, codes: list[str], target: TaskStatus, reason: str | None) -> BulkResult:

@@ -36,6 +36,7 @@ FREE_TEXT = frozenset(
         "escalations.reason",
         "artifacts.name", "artifacts.description",  # a display name, matched by substring; the sha names it
         "runs.argv", "runs.reason",  # an agent's command line carries its prompt
+        "file_reservations.reason",
     }
 )  # fmt: skip
 NAMES = frozenset(
@@ -47,6 +48,7 @@ NAMES = frozenset(
         "message_receipts.agent", "artifacts.uploaded_by", "artifact_links.linked_by",
         "claim_waiters.agent", "claim_waiters.role", "claim_waiters.labels",
         "runs.runner", "runs.agent", "runs.preset", "runs.host", "runs.log_path",
+        "file_reservations.agent", "file_reservations.glob",  # a glob is what files_release looks up
     }
 )  # fmt: skip
 # Values taskloom makes itself or checks against a fixed set; events.payload is JSON whose texts

@@ -6,7 +6,7 @@ import inspect
 
 from mcp.server.mcpserver import MCPServer
 
-from taskloom.server.tools import activity, agents, artifacts, memory, messages, planning, tasks, work
+from taskloom.server.tools import activity, agents, artifacts, files, memory, messages, planning, tasks, work
 from taskloom.server.tools.common import ToolDef
 
 ALL: list[ToolDef] = [
@@ -18,6 +18,7 @@ ALL: list[ToolDef] = [
     *memory.TOOLS,
     *activity.TOOLS,
     *artifacts.TOOLS,
+    *files.TOOLS,
 ]
 
 # What a worker needs from a cold start to a finished task, and nothing more: every tool listed
@@ -39,6 +40,7 @@ _WORKER = {
     "memory_get",
     "memory_list",
     "memory_delete",
+    "files_reserve",  # ttl_seconds=0 releases, so files_release is not listed for workers
     "artifacts_upload",  # reading is by resource URI (taskloom://artifacts/...), as task_claim lists them
 }
 # Orchestrators plan, watch and decide; they do not hold leases.

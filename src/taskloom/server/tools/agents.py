@@ -24,13 +24,13 @@ from taskloom.services import agents
 async def agent_init(
     ctx: Context,
     agent: AgentArg = None,
-    role: Annotated[Name | None, Field(description="your role slug, e.g. backend; omit to keep")] = None,
+    role: Annotated[Name | None, Field(description="e.g. backend; omit to keep")] = None,
     capabilities: Annotated[list[Name] | None, Field(max_length=20, description="omit to keep")] = None,
 ) -> AgentInit:
-    """Call first, and after any restart. Registers you (name, role, capabilities); returns the
-    tasks you hold (resume them), claimable tasks, unread messages, your memory, your role's
-    instructions and health. Then loop: task_claim(wait_seconds=50) until its outlook says stop.
-    Later calls on this connection act as you when `agent` is omitted."""
+    """Call first, and after any restart. Registers you; returns the tasks you hold (resume them),
+    claimable tasks, unread messages, your memory, your role's instructions and health. Then
+    loop: task_claim(wait_seconds=50) until its outlook says stop. Later calls here act as you
+    when `agent` is omitted."""
     app = app_of(ctx)
     s = app.settings
     result = await app.write(

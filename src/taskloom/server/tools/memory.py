@@ -25,7 +25,7 @@ async def memory_set(
     agent: AgentArg = None,
 ) -> MemoryEntry:
     """Remember `value` under `key` (e.g. 'decisions/db') across sessions and crashes, replacing
-    any old value. Scope `agent`: yours alone; `project`: shared. `ttl_seconds`: forget after."""
+    any old value. Scope `agent`: yours alone; `project`: shared."""
     return await app_of(ctx).write(memory.set_value, key, value, scope, ttl_seconds, agent=agent)
 
 
@@ -36,7 +36,7 @@ async def memory_get(ctx: Context, key: KeyArg, scope: ScopeArg = "agent", agent
 
 async def memory_list(
     ctx: Context,
-    prefix: Annotated[str, Field(max_length=200, description="keys starting with this; '' for all")] = "",
+    prefix: Annotated[str, Field(max_length=200)] = "",
     scope: ScopeArg = "agent",
     limit: Annotated[int, Field(ge=1, le=200)] = 50,
     offset: Annotated[int, Field(ge=0, le=2**31)] = 0,

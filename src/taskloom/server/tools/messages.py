@@ -45,8 +45,8 @@ async def message_inbox(
     unread_only: bool = False,
     task: Annotated[str | None, Field(max_length=64, description="only this task's messages")] = None,
     limit: Annotated[int, Field(ge=1, le=200)] = 20,
-    mark_read: Annotated[bool, Field(description="mark what is returned as read")] = False,
-    ack: Annotated[list[int] | None, Field(max_length=200, description="message ids to acknowledge first")] = None,
+    mark_read: bool = False,
+    ack: Annotated[list[int] | None, Field(max_length=200)] = None,
     wait_seconds: WaitArg = None,
     agent: AgentArg = None,
 ) -> Inbox:

@@ -28,7 +28,7 @@ from taskloom.waiting import claim as wait_claim
 
 async def task_claim(
     ctx: Context,
-    task: Annotated[str | None, Field(max_length=64, description="a specific ready task; omit for the next best")] = None,
+    task: Annotated[str | None, Field(max_length=64, description="a specific ready task")] = None,
     role: Annotated[Name | None, Field(description="only this role's (or unassigned) tasks; default: your role")] = None,
     stream: Code | None = None,
     labels: Annotated[list[Name] | None, Field(max_length=20, description="tasks having all of these")] = None,
@@ -36,9 +36,9 @@ async def task_claim(
     agent: AgentArg = None,
 ) -> ClaimResult:
     """Take the next ready task (priority, then longest chain waiting on it), atomically. Returns
-    it with context, notes, dependencies' outcomes and a lease (task_heartbeat before it ends).
-    Pass wait_seconds to wait for work instead of polling. If claimed is false, `outlook`: wait
-    or retry: call again; finished, stalled, other_work: stop."""
+    it in full, as task_get does, with a lease (task_heartbeat before it ends). wait_seconds
+    waits for work instead of polling. If claimed is false, `outlook`: wait or retry: call
+    again; finished, stalled, other_work: stop."""
     app = app_of(ctx)
     wait = wait_for(ctx, wait_seconds)
     if wait and task is None:
@@ -65,8 +65,8 @@ async def task_done(
     artifacts: Annotated[list[str] | None, Field(max_length=50, description="artifact URIs to link")] = None,
     agent: AgentArg = None,
 ) -> WorkResult:
-    """Finish a task you hold. Goes to review if the task requires it. Returns the tasks that became
-    ready as a result. Safe to retry. Errors: lease_lost if you no longer hold it."""
+    """Finish a task you hold. Goes to review if the task requires it; returns the tasks it made
+    ready. Safe to retry. Errors: lease_lost if you no longer hold it."""
     refs = [sha_of(a) for a in artifacts or []]
     return await app_of(ctx).write(work.done, task, summary, refs, agent=agent)
 
@@ -78,8 +78,8 @@ async def task_fail(
     retry: Annotated[bool, Field(description="false gives up now instead of retrying")] = True,
     agent: AgentArg = None,
 ) -> WorkResult:
-    """Report that your attempt failed. The task goes back to the queue while attempts remain, else
-    it fails for good and its dependents keep waiting."""
+    """Your attempt failed: the task goes back to the queue while attempts remain, else it fails
+    for good and its dependents keep waiting."""
     return await app_of(ctx).write(work.fail, task, reason, retry, agent=agent)
 
 

@@ -285,3 +285,20 @@ CREATE UNIQUE INDEX runs_live_task ON runs (task_id) WHERE ended_at IS NULL AND 
 CREATE UNIQUE INDEX runs_live_stream ON runs (stream_id) WHERE ended_at IS NULL AND task_id IS NULL;
 CREATE INDEX runs_by_task ON runs (task_id, started_at);
 CREATE INDEX runs_live ON runs (project_id, held_until) WHERE ended_at IS NULL;
+
+-- Advisory file reservations: one row per agent and path glob (see migrations/0009).
+CREATE TABLE file_reservations (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    agent TEXT NOT NULL,
+    glob TEXT NOT NULL,
+    exclusive INTEGER NOT NULL DEFAULT 1,
+    task_id INTEGER REFERENCES tasks(id),
+    reason TEXT,
+    ttl_seconds REAL NOT NULL,
+    reserved_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    UNIQUE (project_id, agent, glob)
+);
+CREATE INDEX file_reservations_live ON file_reservations (project_id, expires_at);
+CREATE INDEX file_reservations_task ON file_reservations (task_id) WHERE task_id IS NOT NULL;
