@@ -13,13 +13,15 @@ the worker ended. Every call is blocking (git subprocesses); an async caller run
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +43,11 @@ GIT_LOCAL_ENV = (
 )
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*")
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9_-]+")
-_LOCKED = re.compile(r"\.lock'?: File exists|Unable to create '[^']*\.lock'|could not lock config file")
+# Worth another try: a lock another git process holds for milliseconds, or (from a `worktree add`
+# not serialised by us, e.g. a person's) another add's half-written admin directory.
+_LOCKED = re.compile(
+    r"\.lock'?: File exists|Unable to create '[^']*\.lock'|could not lock config file|failed to read \S*/commondir"
+)
 
 
 def safe_component(code: str) -> str:
@@ -122,6 +128,10 @@ class Worktrees:
         kept), so a retry goes on where the last worker stopped."""
         self._names(name, branch)
         path = self.root / name
+        with self._serialised():
+            return self._checkout(path, branch)
+
+    def _checkout(self, path: Path, branch: str) -> Path:
         for attempt in range(LOCK_TRIES):
             there = self._registered().get(path)
             if there is not None and not there.prunable:
@@ -174,7 +184,7 @@ class Worktrees:
         ahead = int(self._must("rev-list", "--count", f"HEAD..refs/heads/{branch}").stdout.strip() or 0)
         if ahead == 0 and self._git("branch", "-d", branch).returncode == 0:
             return f"removed worktree {path} and branch {branch}: it had no commits beyond HEAD"
-        return f"removed worktree {path}; branch {branch} kept ({ahead} commit{'s' * (ahead != 1)} beyond HEAD)"
+        return f"removed worktree {path}; branch {branch} kept ({_commits(ahead)} beyond HEAD)"
 
     def describe(self, name: str, branch: str) -> str:
         """What checkout() would do, for --dry-run; changes nothing."""
@@ -185,8 +195,8 @@ class Worktrees:
         if there is not None and not there.prunable:
             return f"worktree: {path} (exists, on {there.branch or 'a detached HEAD'}), reused"
         if self._branch_exists(branch):
-            ahead = self._must("rev-list", "--count", f"HEAD..refs/heads/{branch}").stdout.strip()
-            return f"worktree: {path}, new, on the existing branch {branch} ({ahead} commits beyond HEAD)"
+            ahead = int(self._must("rev-list", "--count", f"HEAD..refs/heads/{branch}").stdout.strip() or 0)
+            return f"worktree: {path}, new, on the existing branch {branch} ({_commits(ahead)} beyond HEAD)"
         head = self._must("rev-parse", "--short", "HEAD").stdout.strip()
         return f"worktree: {path}, new, on a new branch {branch} from HEAD ({head})"
 
@@ -244,6 +254,19 @@ class Worktrees:
             )
         return there.path
 
+    @contextlib.contextmanager
+    def _serialised(self) -> Iterator[None]:
+        """One `worktree add` at a time among taskloom's runners on this repository: git reads
+        every worktree's admin directory while adding one, and fails on another add's half-written
+        one ("failed to read .git/worktrees/T-2/commondir")."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # held for one git call or two, each with a timeout
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def _branch_exists(self, branch: str) -> bool:
         return self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").returncode == 0
 
@@ -280,6 +303,10 @@ class Worktrees:
         if got.returncode != 0:
             raise _failed(list(args), got)
         return got
+
+
+def _commits(n: int) -> str:
+    return f"{n} commit{'s' * (n != 1)}"
 
 
 def _said(got: subprocess.CompletedProcess[str]) -> str:
