@@ -89,6 +89,10 @@ async def do_task(client: Client, code: str, mode: str | None, args: argparse.Na
     if mode == "fork":
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])  # noqa: ASYNC220
         Path(args.once_dir or ".", f"{code}.grandchild").write_text(str(child.pid))
+    if args.commit:
+        Path(f"{code}.txt").write_text(f"{code} was here\n")
+        for git in (["git", "add", f"{code}.txt"], ["git", "commit", "-q", "-m", f"{code}"]):
+            await anyio.run_process(git)
     await call(client, "artifacts_upload", name=f"{code}.txt", content=f"report for {code}\n",
                media_type="text/plain", links=[f"task:{code}"])
     await call(client, "task_done", task=code, summary=f"{os.environ.get('TASKLOOM_AGENT')} did {code}")
@@ -100,6 +104,7 @@ async def main() -> int:
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--misbehave")
     parser.add_argument("--once-dir")
+    parser.add_argument("--commit", action="store_true", help="write <task>.txt in the working directory and commit it")
     args = parser.parse_args()
     config = json.loads(Path(args.mcp).read_text())
     prompt = Path(args.prompt).read_text()

@@ -261,3 +261,34 @@ def test_workers_and_logs_show_the_runs(project, tmp_path):
                           check=False, capture_output=True, text=True, env=env, timeout=60)
     assert logs.returncode == 0 and '"type": "system"' in logs.stdout
     assert os.path.exists(only["log_path"])
+
+
+def git(repo: Path, *argv: str) -> str:
+    env = {**child_env(), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x"}
+    out = subprocess.run(["git", *argv], cwd=repo, check=True, capture_output=True, text=True, env=env, timeout=60)
+    return out.stdout
+
+
+def test_worktrees_give_each_worker_its_branch_and_a_retry_continues_in_the_failed_workers_tree(project, tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+    db = project(2, streams=2)
+    once = tmp_path / "once"
+    # T0's first worker crashes after committing nothing; T1's finishes at once. Each commits its file.
+    cmd = agent_cmd("--commit", "--misbehave", "crash", "--once-dir", str(once))
+    env = {**child_env(), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x"}
+    out = subprocess.run(runner_argv(db, "--until-idle", "--worktrees", "--workdir", str(repo), cmd=cmd),
+                         check=False, capture_output=True, text=True, env=env, timeout=BOUND, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert_all_done_once(db, 2)
+    for code in ("T0", "T1"):
+        assert git(repo, "log", "--format=%s", f"taskloom/{code}").splitlines()[0] == code
+        assert f"{code}.txt" in git(repo, "ls-tree", "--name-only", f"taskloom/{code}")
+        # Finished and committed: the tree is gone, the branch is kept for a person to merge.
+        assert not (repo / ".taskloom" / "worktrees" / code).exists()
+    assert git(repo, "status", "--porcelain") == "", "the main checkout is untouched"
+    assert survivors(tmp_path) == []

@@ -49,6 +49,9 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
                      help="runner settings per role (default .taskloom/runner.toml, if present)")
     run.add_argument("--plan", type=Path, metavar="FILE", help="a plan file whose `runner:` section holds the settings")
     run.add_argument("--workdir", type=Path, default=None, help="where workers run (default: the current directory)")
+    run.add_argument("--worktrees", action="store_true",
+                     help="give each worker a git worktree of --workdir on its own branch (taskloom/<task>); "
+                     "a failed worker's is kept for inspection")
     run.add_argument("--until-idle", action="store_true",
                      help="exit when the project is finished (0) or nothing more can run (3)")
     run.add_argument("--dry-run", action="store_true",
@@ -88,8 +91,14 @@ async def _run(app: Taskloom, args: argparse.Namespace) -> int:
         raise InvalidInput(f"--workdir {workdir} is not a directory.", hint="Give an existing directory.")
     runner = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     run_dir = app.settings.db_path.resolve().parent / "runs" / runner
+    trees = None
+    if args.worktrees:
+        from taskloom.runner.worktrees import Worktrees
+
+        trees = Worktrees(workdir)
+        await anyio.to_thread.run_sync(trees.prepare)  # not a git checkout: said before any worker starts
     if args.dry_run:
-        return await _dry_run(app, args, config, connection, workdir, run_dir)
+        return await _dry_run(app, args, config, connection, workdir, run_dir, trees)
     options = Options(
         per=args.per, max_workers=args.max_workers, role=args.role, until_idle=args.until_idle,
         grace=args.grace, worker_timeout=args.worker_timeout, backoff=args.backoff, result_grace=args.result_grace,
@@ -101,7 +110,7 @@ async def _run(app: Taskloom, args: argparse.Namespace) -> int:
         raise InvalidInput(f"--worker-timeout {args.worker_timeout:g} is not positive.", hint="Give seconds > 0.")
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"taskloom run {runner}: up to {args.max_workers} workers, logs in {run_dir}", file=sys.stderr, flush=True)
-    summary = await Supervisor(app, config, connection, run_dir, workdir, options).run()
+    summary = await Supervisor(app, config, connection, run_dir, workdir, options, trees).run()
     said = f"{summary.started} started, {summary.done} done, {summary.handed_back} handed back"
     if summary.outlook == "finished":
         print(f"taskloom run: the project is finished ({said}).", file=sys.stderr)
@@ -117,8 +126,8 @@ async def _run(app: Taskloom, args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-async def _dry_run(app, args, config, connection, workdir: Path, run_dir: Path) -> int:
-    from taskloom.runner import presets
+async def _dry_run(app, args, config, connection, workdir: Path, run_dir: Path, trees) -> int:
+    from taskloom.runner import presets, worktrees
     from taskloom.runner.supervisor import closing_words
     from taskloom.services import briefing
 
@@ -128,11 +137,16 @@ async def _dry_run(app, args, config, connection, workdir: Path, run_dir: Path) 
         return 0
     for n, (unit, _) in enumerate(units[: args.max_workers], 1):
         agent = f"{run_dir.name}-w{n}"
+        where, env, branch, tree = workdir, dict(os.environ), None, ""
+        if trees is not None:
+            name, branch = worktrees.unit_names(unit.task, unit.stream)
+            where, tree = trees.root / name, trees.describe(name, branch) + "\n"
+            env = worktrees.worker_env(env, where, branch)
         prompt = await app.read(briefing.worker_instructions, unit.task, unit.stream, agent=agent)
-        job = presets.Job(agent=agent, task=unit.task, stream=unit.stream, prompt=prompt + closing_words(unit),
-                          workdir=workdir, run_dir=run_dir / agent)
-        spawn = presets.build(config.for_task(unit.role, unit.labels), job, connection, dict(os.environ))
-        print(f"# {unit.name}\n{presets.describe(spawn, dict(os.environ))}\n")
+        job = presets.Job(agent=agent, task=unit.task, stream=unit.stream,
+                          prompt=prompt + closing_words(unit, branch), workdir=where, run_dir=run_dir / agent)
+        spawn = presets.build(config.for_task(unit.role, unit.labels), job, connection, env)
+        print(f"# {unit.name}\n{tree}{presets.describe(spawn, dict(os.environ))}\n")
     return 0
 
 

@@ -24,7 +24,7 @@ from taskloom.changes import ChangeFeed
 from taskloom.domain import runs as rules
 from taskloom.domain.events import CLAIM_WAKE
 from taskloom.errors import TaskloomError
-from taskloom.runner import presets, procs
+from taskloom.runner import presets, procs, worktrees
 from taskloom.runner.settings import AgentSettings, RunnerConfig
 from taskloom.services import briefing, runs
 from taskloom.services.app import Taskloom
@@ -65,6 +65,8 @@ class Worker:
     result_at: float | None = None
     stop_reason: str | None = None  # set when the runner ends it: "shutdown", "timeout", "lingered"
     finished_at: float | None = None  # loop time its unit was seen finished while it still ran
+    worktree: Path | None = None  # its git worktree (--worktrees), and that worktree's branch
+    branch: str | None = None
 
 
 @dataclass
@@ -88,8 +90,10 @@ class Supervisor:
         run_dir: Path,
         workdir: Path,
         options: Options,
+        trees: worktrees.Worktrees | None = None,
     ) -> None:
         self.app = app
+        self.trees = trees
         self.config = config
         self.connection = connection
         self.run_dir = run_dir
@@ -205,6 +209,14 @@ class Supervisor:
             runs.end, w.run_id, outcome, exit_code=exit_code, reason=reason,
             cost_usd=got.cost_usd, turns=got.turns, agent=scope_agent,
         )
+        if self.trees is not None and w.worktree is not None and w.branch is not None:
+            try:
+                said = await anyio.to_thread.run_sync(
+                    self.trees.finish, w.worktree, w.branch, outcome is rules.Outcome.DONE
+                )
+            except TaskloomError as exc:
+                said = f"worktree left as it was: {exc.message}"
+            log.info("worker %s: %s", w.agent, said)
         if outcome is rules.Outcome.DONE:
             self.summary.done += 1
         elif outcome is rules.Outcome.HANDED_BACK:
@@ -291,12 +303,24 @@ class Supervisor:
             return False
         if started is None:
             return False
+        workdir, env, branch = self.workdir, _base_env(), None
+        if self.trees is not None:
+            name, branch = worktrees.unit_names(unit.task, unit.stream)
+            try:
+                workdir = await anyio.to_thread.run_sync(self.trees.checkout, name, branch)
+            except TaskloomError as exc:  # git's trouble, not the preset's: no health record
+                await self.app.write(runs.release_all, f"The runner could not prepare a worktree: {exc.message}",
+                                     agent=agent)
+                await self.app.write(runs.end, started.run_id, rules.Outcome.NOT_STARTED, reason=exc.message,
+                                     agent=agent)
+                return False
+            env = worktrees.worker_env(env, workdir, branch)
         prompt = await self.app.read(briefing.worker_instructions, unit.task, unit.stream, agent=agent)
         job = presets.Job(
-            agent=agent, task=unit.task, stream=unit.stream, prompt=prompt + closing_words(unit),
-            workdir=self.workdir, run_dir=self.run_dir / agent,
+            agent=agent, task=unit.task, stream=unit.stream, prompt=prompt + closing_words(unit, branch),
+            workdir=workdir, run_dir=self.run_dir / agent,
         )
-        spawn = presets.build(settings, job, self.connection, _base_env())
+        spawn = presets.build(settings, job, self.connection, env)
         log_path = self.run_dir / f"{agent}.log"
         try:
             presets.write_files(spawn)
@@ -312,7 +336,7 @@ class Supervisor:
         self.workers[proc.pid] = Worker(
             run_id=started.run_id, agent=agent, unit=unit, preset=settings.preset, settings=settings,
             proc=proc, log=log_path, tail=procs.LogTail(log_path), reader=presets.OutputReader(settings.preset),
-            started=anyio.current_time(),
+            started=anyio.current_time(), worktree=workdir if branch else None, branch=branch,
         )
         self.summary.started += 1
         log.info("worker %s started for %s (%s, pid %d)", agent, unit.name, settings.preset, proc.pid)
@@ -334,16 +358,21 @@ class Supervisor:
                 continue  # a live runner beside us, however late its renewal
             if not await self.app.write(runs.take_over, row["id"], row["runner"], self.me, self._hold_until()):
                 continue  # another runner took it over first
-            unit = runs.Unit(row["task"], row["stream"], row["task_id"], row["stream_id"], None)
+            unit = runs.Unit(row["task"], row["stream"], row["task_id"], row["stream_id"], row["role"])
             log_path = Path(row["log_path"])
             proc = procs.Proc(row["pid"], row["pid_started"], log_path) if row["pid"] else None
             if here and proc is not None and procs.alive(proc):
                 tail = procs.LogTail(log_path, offset=log_path.stat().st_size if log_path.exists() else 0)
                 self.workers[proc.pid] = Worker(
                     run_id=row["id"], agent=row["agent"], unit=unit, preset=row["preset"],
-                    settings=self.config.for_task(None, ()), proc=proc, log=log_path, tail=tail,
+                    settings=self.config.for_task(unit.role, unit.labels), proc=proc, log=log_path, tail=tail,
                     reader=presets.OutputReader(row["preset"]), started=anyio.current_time(), child=False,
                 )
+                if self.trees is not None:
+                    name, branch = worktrees.unit_names(unit.task, unit.stream)
+                    if (self.trees.root / name).is_dir():
+                        adopted = self.workers[proc.pid]
+                        adopted.worktree, adopted.branch = self.trees.root / name, branch
                 self.summary.adopted += 1
                 log.info("runner: adopted worker %s (pid %d) from runner %s", row["agent"], proc.pid, row["runner"])
                 continue
@@ -384,14 +413,19 @@ class Supervisor:
         return True
 
 
-def closing_words(unit: runs.Unit) -> str:
+def closing_words(unit: runs.Unit, branch: str | None = None) -> str:
+    tree = (
+        f"\n\nYou work in your own git worktree, on branch `{branch}`. Commit your work there before you "
+        "finish; do not switch branches or use `git stash` (the stash is shared by every worktree)."
+        if branch else ""
+    )
     if unit.task is not None:
-        return (
+        return tree + (
             f"\n\n## How this run ends\nThe runner claimed {unit.task} for you and keeps its lease while you "
             "run: do not claim other work. Finish it with task_done (or task_fail, or task_block when you need "
             "a person), then stop."
         )
-    return (
+    return tree + (
         f"\n\n## How this run ends\nWork through stream {unit.stream}: call task_claim(stream=\"{unit.stream}\", "
         "wait_seconds=30) and finish each task, until it answers that nothing is left for you; then stop."
     )

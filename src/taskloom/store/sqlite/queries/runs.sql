@@ -48,7 +48,7 @@ UPDATE runs SET cost_usd = :cost_usd, turns = :turns WHERE id = :id;
 -- name: runs_orphan_candidates
 -- Live rows of other runners that may have died: their hold lapsed, or their runner ran on this
 -- host (the caller checks its pid and start time). Another runner adopts or ends them.
-SELECT r.*, t.code AS task, s.code AS stream FROM runs r
+SELECT r.*, t.code AS task, t.role AS role, s.code AS stream FROM runs r
 LEFT JOIN tasks t ON t.id = r.task_id
 LEFT JOIN streams s ON s.id = r.stream_id
 WHERE r.project_id = :project AND r.ended_at IS NULL AND r.runner <> :runner
