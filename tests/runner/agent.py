@@ -33,6 +33,8 @@ from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 
 def emit(**event: Any) -> None:
@@ -43,7 +45,11 @@ def emit(**event: Any) -> None:
 async def connect(config: dict[str, Any]):
     server = config["mcpServers"]["taskloom"]
     if "url" in server:
-        async with Client(server["url"], headers=server.get("headers") or {}) as client:
+        # The run's token rides in the config's headers, as Claude Code's --mcp-config carries it.
+        async with (
+            create_mcp_http_client(headers=server.get("headers") or {}) as http,
+            Client(streamable_http_client(server["url"], http_client=http)) as client,
+        ):
             yield client
         return
     params = StdioServerParameters(command=server["command"], args=server.get("args", []),

@@ -292,3 +292,36 @@ def test_worktrees_give_each_worker_its_branch_and_a_retry_continues_in_the_fail
         assert not (repo / ".taskloom" / "worktrees" / code).exists()
     assert git(repo, "status", "--porcelain") == "", "the main checkout is untouched"
     assert survivors(tmp_path) == []
+
+
+def test_over_http_each_run_gets_a_token_naming_its_worker_revoked_when_it_ends(project, tmp_path):
+    from tests.server.test_transports import PROJECT, serving
+
+    db = project(3)
+    tokens = tmp_path / "tokens"
+    tokens.write_text("")
+    tokens.chmod(0o600)
+    subprocess.run([TASKLOOM, "import", str(tmp_path / "plan.yaml"), "--db", str(db), "--project", PROJECT],
+                   check=True, capture_output=True, env=child_env(), timeout=60)
+    with serving(tmp_path, "http", db, env={"TASKLOOM_TOKENS_FILE": str(tokens)}) as (url, _, _):
+        argv = [a if a != "demo" else PROJECT for a in runner_argv(db, "--until-idle", "--max-workers", "3")]
+        out = subprocess.run([*argv, "--url", url, "--tokens", str(tokens)], check=False, capture_output=True,
+                             text=True, env=child_env(), timeout=BOUND, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    done = rows(db, f"SELECT t.claimed_by, r.agent FROM tasks t JOIN projects p ON p.id = t.project_id "
+                    f"JOIN runs r ON r.task_id = t.id WHERE p.name = '{PROJECT}' AND t.status = 'done'")
+    assert len(done) == 3 and all(r["claimed_by"] == r["agent"] for r in done), "each token named its worker"
+    assert tokens.read_text().strip() == "", "every run's token was revoked"
+    configs = list((db.parent / "runs").glob("*/*/mcp.json"))
+    assert len(configs) == 3 and all(json.loads(c.read_text())["mcpServers"]["taskloom"]["url"] == url
+                                     for c in configs)
+
+
+def test_an_agent_that_hangs_after_its_result_is_stopped_and_its_run_counts_as_done(project, tmp_path):
+    db = project(1, streams=1)
+    out = run(db, "--until-idle", "--result-grace", "1", cmd=agent_cmd("--misbehave", "linger"))
+    assert out.returncode == 0, out.stderr
+    assert_all_done_once(db, 1)
+    (only,) = rows(db, "SELECT outcome, exit_code FROM runs")
+    assert only["outcome"] == "done" and only["exit_code"] == -signal.SIGTERM
+    assert survivors(tmp_path) == []

@@ -49,6 +49,11 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
                      help="runner settings per role (default .taskloom/runner.toml, if present)")
     run.add_argument("--plan", type=Path, metavar="FILE", help="a plan file whose `runner:` section holds the settings")
     run.add_argument("--workdir", type=Path, default=None, help="where workers run (default: the current directory)")
+    run.add_argument("--url", metavar="URL",
+                     help="workers reach this taskloom HTTP server (its /mcp URL) instead of a stdio server of "
+                     "their own, each with a token minted for its run and revoked after it (needs --tokens)")
+    run.add_argument("--tokens", metavar="FILE",
+                     help="with --url: the server's tokens file (TASKLOOM_TOKENS_FILE)")
     run.add_argument("--worktrees", action="store_true",
                      help="give each worker a git worktree of --workdir on its own branch (taskloom/<task>); "
                      "a failed worker's is kept for inspection")
@@ -84,8 +89,10 @@ async def _run(app: Taskloom, args: argparse.Namespace) -> int:
         raise InvalidInput(f"--max-workers {args.max_workers} is less than 1.", hint="Give 1 or more.")
     config = settings.load(_toml(args.config), _plan_runner(args.plan), _overrides(args), plan_source=args.plan)
     connection = presets.Connection(
-        db=str(app.settings.db_path.resolve()), project=app.settings.project, taskloom=presets.taskloom_command()
+        db=str(app.settings.db_path.resolve()), project=app.settings.project, taskloom=presets.taskloom_command(),
+        url=args.url,
     )
+    tokens_file = _tokens_for(args)
     workdir = (args.workdir or Path.cwd()).resolve()
     if not workdir.is_dir():
         raise InvalidInput(f"--workdir {workdir} is not a directory.", hint="Give an existing directory.")
@@ -110,7 +117,7 @@ async def _run(app: Taskloom, args: argparse.Namespace) -> int:
         raise InvalidInput(f"--worker-timeout {args.worker_timeout:g} is not positive.", hint="Give seconds > 0.")
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"taskloom run {runner}: up to {args.max_workers} workers, logs in {run_dir}", file=sys.stderr, flush=True)
-    summary = await Supervisor(app, config, connection, run_dir, workdir, options, trees).run()
+    summary = await Supervisor(app, config, connection, run_dir, workdir, options, trees, tokens_file).run()
     said = f"{summary.started} started, {summary.done} done, {summary.handed_back} handed back"
     if summary.outlook == "finished":
         print(f"taskloom run: the project is finished ({said}).", file=sys.stderr)
@@ -148,6 +155,23 @@ async def _dry_run(app, args, config, connection, workdir: Path, run_dir: Path, 
         spawn = presets.build(config.for_task(unit.role, unit.labels), job, connection, env)
         print(f"# {unit.name}\n{tree}{presets.describe(spawn, dict(os.environ))}\n")
     return 0
+
+
+def _tokens_for(args: argparse.Namespace) -> Path | None:
+    from taskloom.config import resolve_tokens_file
+
+    if args.url is None:
+        if args.tokens:
+            raise InvalidInput("--tokens is for --url.", hint="Give --url with it, or leave it out.")
+        return None
+    if not args.url.startswith(("http://", "https://")):
+        raise InvalidInput(f"--url {args.url} is not an http(s) URL.", hint="Give the server's URL, e.g. "
+                           "http://127.0.0.1:8765/mcp.")
+    path = resolve_tokens_file(args.tokens)
+    if path is None:
+        raise InvalidInput("--url needs the server's tokens file, to mint each run's token.",
+                           hint="Pass --tokens FILE (or set TASKLOOM_TOKENS_FILE), the file the server reads.")
+    return path
 
 
 def _toml(path: Path | None) -> Path | None:

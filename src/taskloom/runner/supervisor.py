@@ -9,6 +9,7 @@ two workers for one unit, and a runner killed -9 leaves rows the next one adopts
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -21,11 +22,13 @@ import anyio
 import psutil
 
 from taskloom.changes import ChangeFeed
+from taskloom.cli import tokens
 from taskloom.domain import runs as rules
 from taskloom.domain.events import CLAIM_WAKE
 from taskloom.errors import TaskloomError
 from taskloom.runner import presets, procs, worktrees
 from taskloom.runner.settings import AgentSettings, RunnerConfig
+from taskloom.server import auth
 from taskloom.services import briefing, runs
 from taskloom.services.app import Taskloom
 
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 
 HOLD = 30.0  # seconds a runner's rows stay its own without renewal
 RENEW_EVERY = 10.0  # seconds between renewals of the rows and of the live workers' leases
+TOKEN_TTL = 24 * 3600.0  # seconds a run's HTTP token lives at most when no timeout bounds the run
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class Worker:
     finished_at: float | None = None  # loop time its unit was seen finished while it still ran
     worktree: Path | None = None  # its git worktree (--worktrees), and that worktree's branch
     branch: str | None = None
+    token_sha: str | None = None  # the hash of the HTTP token minted for this run, revoked at its end
 
 
 @dataclass
@@ -91,9 +96,11 @@ class Supervisor:
         workdir: Path,
         options: Options,
         trees: worktrees.Worktrees | None = None,
+        tokens: Path | None = None,
     ) -> None:
         self.app = app
         self.trees = trees
+        self.tokens = tokens  # with an HTTP connection: the server's tokens file, where runs get theirs
         self.config = config
         self.connection = connection
         self.run_dir = run_dir
@@ -209,6 +216,7 @@ class Supervisor:
             runs.end, w.run_id, outcome, exit_code=exit_code, reason=reason,
             cost_usd=got.cost_usd, turns=got.turns, agent=scope_agent,
         )
+        self._revoke(w.token_sha)
         if self.trees is not None and w.worktree is not None and w.branch is not None:
             try:
                 said = await anyio.to_thread.run_sync(
@@ -320,12 +328,19 @@ class Supervisor:
             agent=agent, task=unit.task, stream=unit.stream, prompt=prompt + closing_words(unit, branch),
             workdir=workdir, run_dir=self.run_dir / agent,
         )
-        spawn = presets.build(settings, job, self.connection, env)
+        connection, token_sha = self.connection, None
+        if connection.url and self.tokens is not None:
+            # A token of its own, naming the worker on every call; revoked when the run ends.
+            ttl = (settings.timeout or self.options.worker_timeout or TOKEN_TTL) + HOLD
+            token, entry = auth.new_token(self.tokens, agent, ttl)
+            connection, token_sha = dataclasses.replace(connection, token=token), entry["sha256"]
+        spawn = presets.build(settings, job, connection, env)
         log_path = self.run_dir / f"{agent}.log"
         try:
             presets.write_files(spawn)
             proc = procs.spawn(spawn.argv, spawn.env, spawn.cwd, log_path)
         except (TaskloomError, OSError) as exc:
+            self._revoke(token_sha)
             message = getattr(exc, "message", None) or str(exc)
             note = f"The runner could not start the agent: {message}"
             await self.app.write(runs.release_all, note, agent=agent)
@@ -337,12 +352,21 @@ class Supervisor:
             run_id=started.run_id, agent=agent, unit=unit, preset=settings.preset, settings=settings,
             proc=proc, log=log_path, tail=procs.LogTail(log_path), reader=presets.OutputReader(settings.preset),
             started=anyio.current_time(), worktree=workdir if branch else None, branch=branch,
+            token_sha=token_sha,
         )
         self.summary.started += 1
         log.info("worker %s started for %s (%s, pid %d)", agent, unit.name, settings.preset, proc.pid)
         return True
 
     # ---- adopting and stopping ------------------------------------------------------------
+
+    def _revoke(self, sha: str | None) -> None:
+        if sha is None or self.tokens is None:
+            return
+        try:
+            tokens.revoke(self.tokens, sha)
+        except TaskloomError as exc:  # removed by hand already: nothing left to revoke
+            log.warning("runner: revoking a run's token: %s", exc)
 
     def _hold_until(self) -> float:
         return self.app.clock.now() + HOLD
