@@ -8,7 +8,9 @@ stdio and HTTP); claims at 1, 4, 8 and 16 agent processes over stdio and 16 on o
 10 s each, beside the raw SQLite ceiling; task_done on 1k/10k/100k-task projects; plan import of
 1k, 10k and 100k tasks (services and MCP); server memory at 100k tasks; push latency; tools/list
 sizes; waiting claims (wake latency over 200 rounds, idle CPU over 10 s windows, fairness over 1,000
-wake-ups on stdio and on HTTP). --quick uses small sizes and short runs (about 2 minutes).
+wake-ups on stdio and on HTTP); the runner (ready task to its worker's first tool call over 30
+rounds beside a bare agent start, the runner's idle CPU over 10 s windows, peak live workers with
+60 short tasks under --max-workers 4). --quick uses small sizes and short runs (about 2 minutes).
 
 `bench_artifacts` joins when it exists: its `run(workdir=..., **kwargs)` gets the module's `QUICK`
 or `FULL` dict (empty if it has none), and its figures appear under "artifacts".
@@ -42,6 +44,7 @@ from tests.benchmarks import (
     bench_memory,
     bench_plan_import,
     bench_push,
+    bench_runner,
     bench_tool_list,
     bench_waiting,
 )
@@ -62,6 +65,7 @@ TITLES = {
     "artifacts": "Artifacts",
     "inbox": "Inbox cost as other agents' threads grow",
     "waiting": "Waiting claims (issue 12): wake latency, idle CPU, fairness",
+    "runner": "The runner (issue 13): ready to first tool call, idle CPU, live workers under churn",
 }
 
 Plan = dict[str, tuple[Callable[..., dict[str, Any]], dict[str, Any]]]
@@ -83,6 +87,7 @@ def plan(quick: bool) -> Plan:
             "push": (bench_push.run, {"rounds": 30}),
             "inbox": (bench_inbox.run, {"tasks": 2_000, "threads": 500}),
             "waiting": (bench_waiting.run, {"rounds": 30, "window": 3.0, "wakeups": 100}),
+            "runner": (bench_runner.run, dict(bench_runner.QUICK)),
         }
     else:
         chosen = {
@@ -98,6 +103,7 @@ def plan(quick: bool) -> Plan:
             "push": (bench_push.run, {"rounds": 200}),
             "inbox": (bench_inbox.run, {}),
             "waiting": (bench_waiting.run, {"rounds": 200, "window": 10.0, "wakeups": 1_000}),
+            "runner": (bench_runner.run, dict(bench_runner.FULL)),
         }
     artifacts = _artifacts(quick)
     if artifacts:
