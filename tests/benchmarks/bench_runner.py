@@ -172,7 +172,7 @@ async def _bare_round(app: Any, workdir: Path, i: int) -> dict[str, float]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
     out, _ = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=BOUND))
     if proc.returncode != 0:
-        raise RuntimeError(f"the bare agent exited {proc.returncode}:\n{out[-2000:]}")
+        raise RuntimeError(f"the bare agent (pid {proc.pid}) exited {proc.returncode}:\n{out[-2000:]}")
     s = stamps(out)
     return {"popen": t0, **{k: s[k] for k in ("forked", "main", "connected", "first_call")}}
 
@@ -220,7 +220,7 @@ def latency(workdir: Path, rounds: int) -> tuple[list[Figure], dict[str, Any]]:
         Figure("runner's share (ready to the agent's fork), p50 / p95", p(runner_share), "ms", command=command),
         Figure("  of which: ready to the slot taken (the runner noticing it), p50 / p95", p(detect), "ms",
                command=command),
-        Figure("  of which: slot taken to the agent forked (prompt, files, spawn), p50 / p95", p(launch), "ms",
+        Figure("  of which: slot taken to the agent forked (prompt, files, spawn; the fork stamp has 10 ms ticks), p50 / p95", p(launch), "ms",
                command=command),
         Figure("agent's share under the runner: fork to first answer, p50 / p95", p(agent), "ms", command=command),
         Figure("bare agent, same argv started directly: Popen to first answer (to session up), p50 / p95",
