@@ -3,12 +3,14 @@
     .venv/bin/python -m tests.benchmarks.run_all [--quick] [--only claims,plan_import] [--output DIR]
     .venv/bin/python -m tests.benchmarks.run_all --render    # results.md again from results.json
 
-Full settings (5-12 minutes on 2 shared cores): call overhead on 10k tasks (2,000 calls of each tool,
+Full settings (12-20 minutes on 2 shared cores): call overhead on 10k tasks (2,000 calls of each tool,
 stdio and HTTP); claims at 1, 4, 8 and 16 agent processes over stdio and 16 on one HTTP server,
 10 s each, beside the raw SQLite ceiling; task_done on 1k/10k/100k-task projects; plan import of
 1k, 10k and 100k tasks (services and MCP); server memory at 100k tasks; push latency; tools/list
 sizes; waiting claims (wake latency over 200 rounds, idle CPU over 10 s windows, fairness over 1,000
-wake-ups on stdio and on HTTP). --quick uses small sizes and short runs (about 2 minutes).
+wake-ups on stdio and on HTTP); the runner (ready task to its worker's first tool call over 30
+rounds beside a bare agent start, the runner's idle CPU over 10 s windows, peak live workers with
+60 short tasks under --max-workers 4). --quick uses small sizes and short runs (about 4 minutes).
 
 `bench_artifacts` joins when it exists: its `run(workdir=..., **kwargs)` gets the module's `QUICK`
 or `FULL` dict (empty if it has none), and its figures appear under "artifacts".
@@ -42,6 +44,7 @@ from tests.benchmarks import (
     bench_memory,
     bench_plan_import,
     bench_push,
+    bench_runner,
     bench_tool_list,
     bench_waiting,
 )
@@ -62,6 +65,7 @@ TITLES = {
     "artifacts": "Artifacts",
     "inbox": "Inbox cost as other agents' threads grow",
     "waiting": "Waiting claims (issue 12): wake latency, idle CPU, fairness",
+    "runner": "The runner (issue 13): ready to first tool call, idle CPU, live workers under churn",
 }
 
 Plan = dict[str, tuple[Callable[..., dict[str, Any]], dict[str, Any]]]
@@ -83,6 +87,7 @@ def plan(quick: bool) -> Plan:
             "push": (bench_push.run, {"rounds": 30}),
             "inbox": (bench_inbox.run, {"tasks": 2_000, "threads": 500}),
             "waiting": (bench_waiting.run, {"rounds": 30, "window": 3.0, "wakeups": 100}),
+            "runner": (bench_runner.run, dict(bench_runner.QUICK)),
         }
     else:
         chosen = {
@@ -98,6 +103,7 @@ def plan(quick: bool) -> Plan:
             "push": (bench_push.run, {"rounds": 200}),
             "inbox": (bench_inbox.run, {}),
             "waiting": (bench_waiting.run, {"rounds": 200, "window": 10.0, "wakeups": 1_000}),
+            "runner": (bench_runner.run, dict(bench_runner.FULL)),
         }
     artifacts = _artifacts(quick)
     if artifacts:
@@ -184,7 +190,7 @@ def _last_error(trace: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small sizes, short runs (about 2 minutes)")
+    ap.add_argument("--quick", action="store_true", help="small sizes, short runs (about 4 minutes)")
     ap.add_argument("--only", help="comma-separated: " + ",".join(TITLES))
     ap.add_argument("--output", type=Path, default=HERE, help="where results.json and results.md go")
     ap.add_argument("--keep", action="store_true", help="keep the benchmark databases (printed path)")

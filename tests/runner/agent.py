@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A scripted headless agent for the runner's tests: it stands in for `claude -p`.
 
-    agent.py --mcp CONFIG --prompt FILE [--misbehave MODE] [--once-dir DIR]
+    agent.py --mcp CONFIG --prompt FILE [--misbehave MODE] [--once-dir DIR] [--stamps]
 
 Like Claude Code with `--mcp-config`, it reads the MCP config the runner wrote (`mcpServers.
 taskloom`: a stdio command, or an HTTP url with headers), connects with the SDK's client, and
@@ -17,6 +17,10 @@ MODE makes it misbehave (with --once-dir: only on the first run for a task, so a
   fork        leave a grandchild that sleeps (its pid in DIR/<task>.grandchild), finish, exit
   linger      finish, print the result, then hang (Claude Code's hang after its result)
   wait-go     hold the task until DIR/go exists, then finish (a worker that outlives its runner)
+
+--stamps adds one line once its first tool call has returned, for bench_runner: wall-clock times
+(time.time()) of its fork, of main() starting (imports done), of the MCP session being up and of
+the first call's answer: {"type": "system", "subtype": "stamps", "forked": ..., ...}.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -78,8 +83,22 @@ def misbehaving(args: argparse.Namespace, unit: str) -> str | None:
     return args.misbehave
 
 
+def forked_at() -> float | None:
+    """When this process was forked, on the wall clock: /proc's start time is in clock ticks since
+    boot (10 ms), which psutil turns into wall time with a boot time rounded to the second."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    since_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+    return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - since_boot)
+
+
 async def do_task(client: Client, code: str, mode: str | None, args: argparse.Namespace) -> None:
     detail = await call(client, "task_get", task=code)
+    if args.stamps is not None:
+        emit(type="system", subtype="stamps", **args.stamps, first_call=time.time())
+        args.stamps = None
     emit(type="assistant", task=code, status=detail["task"]["status"])
     await call(client, "task_note", task=code, body=f"working on {code}", kind="progress")
     if mode in ("crash", "exit0"):
@@ -105,13 +124,17 @@ async def do_task(client: Client, code: str, mode: str | None, args: argparse.Na
 
 
 async def main() -> int:
+    main_at = time.time()
     parser = argparse.ArgumentParser()
     parser.add_argument("--mcp", required=True)
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--misbehave")
     parser.add_argument("--once-dir")
     parser.add_argument("--commit", action="store_true", help="write <task>.txt in the working directory and commit it")
+    parser.add_argument("--stamps", action="store_const", const={}, help="print when the first tool call returned")
     args = parser.parse_args()
+    if args.stamps is not None:
+        args.stamps.update(forked=forked_at(), main=main_at)
     config = json.loads(Path(args.mcp).read_text())
     prompt = Path(args.prompt).read_text()
     emit(type="system", subtype="init", prompt_words=len(prompt.split()))
@@ -121,6 +144,8 @@ async def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     turns = 0
     async with connect(config) as client:
+        if args.stamps is not None:
+            args.stamps["connected"] = time.time()
         if task:
             await do_task(client, task, mode, args)
             turns += 1
