@@ -325,3 +325,19 @@ def test_an_agent_that_hangs_after_its_result_is_stopped_and_its_run_counts_as_d
     (only,) = rows(db, "SELECT outcome, exit_code FROM runs")
     assert only["outcome"] == "done" and only["exit_code"] == -signal.SIGTERM
     assert survivors(tmp_path) == []
+
+
+def test_per_stream_one_worker_drains_each_stream(project, tmp_path):
+    db = project(6, streams=3)
+    out = run(db, "--until-idle", "--per", "stream", "--max-workers", "3")
+    assert out.returncode == 0, out.stderr
+    tasks = rows(db, "SELECT t.code, t.status, t.claimed_by, s.code AS stream FROM tasks t "
+                     "JOIN streams s ON s.id = t.stream_id ORDER BY t.id")
+    assert {t["status"] for t in tasks} == {"done"}
+    runs = rows(db, "SELECT r.agent, r.task_id, s.code AS stream, r.outcome FROM runs r "
+                    "JOIN streams s ON s.id = r.stream_id")
+    assert all(r["task_id"] is None and r["outcome"] == "done" for r in runs)
+    by_agent = {r["agent"]: r["stream"] for r in runs}
+    # Each task was done by a worker started for its own stream.
+    assert all(by_agent[t["claimed_by"]] == t["stream"] for t in tasks)
+    assert survivors(tmp_path) == []
