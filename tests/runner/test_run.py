@@ -112,6 +112,8 @@ def test_a_plan_runs_to_the_end_with_one_worker_per_task(project, tmp_path):
         assert r["exit_code"] == 0 and r["pid"] and r["turns"] == 1
         assert json.loads(r["argv"])[0] == sys.executable
     assert rows(db, "SELECT count(*) AS n FROM artifact_links WHERE kind = 'task'")[0]["n"] == 6
+    feed = rows(db, "SELECT kind, count(*) AS n FROM events WHERE kind LIKE 'run.%' GROUP BY kind ORDER BY kind")
+    assert [tuple(r) for r in feed] == [("run.ended", 6), ("run.started", 6)], "the runs are in the activity feed"
     assert survivors(tmp_path) == []
 
 
@@ -225,6 +227,11 @@ def test_until_idle_exits_3_when_what_is_left_cannot_run(project, tmp_path):
     # Every attempt crashes: the tasks fail for good (max_attempts), and what is left cannot run.
     assert out.returncode == 3, out.stderr
     assert "nothing more can run" in out.stderr
+    (t0,) = rows(db, "SELECT id, status, attempts, max_attempts FROM tasks WHERE code = 'T0'")
+    assert (t0["status"], t0["attempts"]) == ("failed", t0["max_attempts"])
+    runs = rows(db, f"SELECT outcome FROM runs WHERE task_id = {t0['id']}")
+    assert len(runs) == t0["max_attempts"], "restarts stop at the task's max_attempts"
+    assert len(rows(db, "SELECT id FROM runs")) == t0["max_attempts"], "nothing was started for T1, T2"
     assert survivors(tmp_path) == []
 
 
