@@ -348,3 +348,14 @@ def test_per_stream_one_worker_drains_each_stream(project, tmp_path):
     # Each task was done by a worker started for its own stream.
     assert all(by_agent[t["claimed_by"]] == t["stream"] for t in tasks)
     assert survivors(tmp_path) == []
+
+
+def test_a_missing_agent_program_pauses_its_preset_at_the_first_start(project, tmp_path):
+    db = project(3)
+    out = run(db, "--until-idle", "--max-workers", "3", cmd="/nonexistent/agent --prompt {prompt_file}")
+    assert out.returncode == 3, out.stderr
+    assert "the command preset was paused: Cannot start the worker command '/nonexistent/agent'" in out.stderr
+    assert "Install '/nonexistent/agent' or give its full path" in out.stderr
+    assert [r["outcome"] for r in rows(db, "SELECT outcome FROM runs")] == ["not_started"]
+    tasks = rows(db, "SELECT status, attempts FROM tasks")
+    assert all(t["attempts"] == 0 for t in tasks) and "in_progress" not in {t["status"] for t in tasks}

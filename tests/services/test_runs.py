@@ -141,3 +141,9 @@ def test_a_preset_pauses_after_the_same_error_in_a_row_only():
     fresh.record(None)  # a success in between starts the count again
     fresh.record("x")
     assert not fresh.record("x") and fresh.paused is None
+
+
+def test_a_certain_error_pauses_a_preset_at_once():
+    health = rules.PresetHealth()
+    assert health.record("Cannot start the worker command 'claude'", certain=True)
+    assert health.paused.startswith("Cannot start")

@@ -42,12 +42,18 @@ class PresetHealth:
     recent: deque[str | None] = field(default_factory=lambda: deque(maxlen=PAUSE_AFTER))
     paused: str | None = None  # the error it was paused for
 
-    def record(self, error: str | None) -> bool:
-        """One run of the preset ended with `error` (None: it worked). True if this pauses it."""
+    def record(self, error: str | None, *, certain: bool = False) -> bool:
+        """One run of the preset ended with `error` (None: it worked). True if this pauses it.
+
+        `certain`: the error will recur for every worker (its program is missing), so one is
+        enough to pause: trying twice more would only cost the back-off."""
         if error is None:
             self.recent.clear()
             return False
         self.recent.append(error)
+        if self.paused is None and certain:
+            self.paused = error
+            return True
         if self.paused is None and len(self.recent) == PAUSE_AFTER and len(set(self.recent)) == 1:
             self.paused = error
             return True

@@ -238,9 +238,9 @@ class Supervisor:
             await self._health(w.preset, w.unit, got.error)
         log.info("worker %s (%s) ended: %s, exit %s", w.agent, w.unit.name, outcome.value, exit_code)
 
-    async def _health(self, preset: str, unit: runs.Unit, error: str | None) -> None:
+    async def _health(self, preset: str, unit: runs.Unit, error: str | None, *, certain: bool = False) -> None:
         health = self.health.setdefault(preset, rules.PresetHealth())
-        if health.record(error):
+        if health.record(error, certain=certain):
             self.summary.paused[preset] = error or ""
             log.error("runner: pausing the %s preset: %s", preset, error)
             await self.app.write(runs.preset_paused, preset, error or "", unit.task)
@@ -345,7 +345,8 @@ class Supervisor:
             note = f"The runner could not start the agent: {message}"
             await self.app.write(runs.release_all, note, agent=agent)
             await self.app.write(runs.end, started.run_id, rules.Outcome.NOT_STARTED, reason=message, agent=agent)
-            await self._health(settings.preset, unit, message)
+            hint = getattr(exc, "hint", None)
+            await self._health(settings.preset, unit, f"{message} {hint}" if hint else message, certain=True)
             return False
         await self.app.write(runs.spawned, started.run_id, proc.pid, proc.started, spawn.argv, str(log_path), agent=agent)
         self.workers[proc.pid] = Worker(

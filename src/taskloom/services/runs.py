@@ -226,8 +226,7 @@ def preset_paused(tx: Tx, scope: Scope, preset: str, error: str, task: str | Non
     row = tx.one("task_by_code", {"project": scope.project_id, "code": task}) if task else None
     messages.post(
         tx, scope, f"role:{scope.escalation_role}", f"[runner] agent cannot start: {error}"[:200],
-        f"The runner paused the {preset!r} agent preset after {rules.PAUSE_AFTER} workers in a row failed "
-        f"with: {error}\n\nFix the cause (for Claude Code: log in, or set its API key), then restart "
+        f"The runner paused the {preset!r} agent preset: its workers fail with: {error}\n\nFix the cause (for Claude Code: log in, or set its API key), then restart "
         "`taskloom run`. Other presets keep running.",
         task_id=row["id"] if row else None, kind="escalation", ack_required=True,
     )
