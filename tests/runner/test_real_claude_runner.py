@@ -3,7 +3,7 @@
 Expired or missing auth is the runner's likeliest real failure: every `claude -p` then answers at
 once with a stream-json `result` event, `is_error: true`, "Not logged in". One runner drives that
 through a real project of three tasks, one worker at a time, and the tests read what it left: the
-runs rows with the reason, the tasks handed back (an attempt used, none left in progress), the
+runs rows with the reason, the tasks handed back (no attempt used: claude never began; none left in progress), the
 `claude` preset paused after three failures in a row with a message to the escalation role, and
 `--until-idle` ending with exit 3. The workers' own logs show that the per-run `--mcp-config`
 gave Claude the taskloom server with the worker profile's tools.
@@ -122,16 +122,16 @@ def test_each_run_is_recorded_as_handed_back_with_the_not_logged_in_reason_and_n
         assert Path(r["log_path"]).is_file()
 
 
-def test_the_tasks_are_handed_back_with_an_attempt_used_and_none_is_left_in_progress(ran):
+def test_the_tasks_are_handed_back_without_using_an_attempt_and_none_is_left_in_progress(ran):
+    """Claude failed before its first tool call: the tasks were never tried, so a credentials
+    problem does not burn their attempts (and fail them for good)."""
     tasks = rows(ran.db, "SELECT code, status, attempts, claimed_by, lease_expires_at FROM tasks ORDER BY id")
     assert [(t["status"], t["claimed_by"], t["lease_expires_at"]) for t in tasks] == [("ready", None, None)] * len(CODES)
-    assert sum(t["attempts"] for t in tasks) == PAUSE_AFTER
-    runs_per_task = {r["code"]: r["n"] for r in rows(
-        ran.db, "SELECT t.code, count(*) AS n FROM runs r JOIN tasks t ON t.id = r.task_id GROUP BY t.code")}
-    assert {t["code"]: t["attempts"] for t in tasks if t["attempts"]} == runs_per_task
-    notes = rows(ran.db, "SELECT body FROM notes WHERE kind = 'system'")
+    assert [t["attempts"] for t in tasks] == [0] * len(CODES)
+    notes = rows(ran.db, "SELECT body FROM notes WHERE body LIKE 'Released:%'")
     assert len(notes) == PAUSE_AFTER
-    assert all(f"The agent reported: {NOT_LOGGED_IN}" in n["body"] for n in notes), [n["body"] for n in notes]
+    assert all(f"The agent failed before it began: {NOT_LOGGED_IN}" in n["body"] for n in notes), [
+        n["body"] for n in notes]
 
 
 async def test_the_orchestrator_is_told_once_that_the_agent_cannot_start(ran):

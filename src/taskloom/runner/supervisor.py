@@ -199,6 +199,11 @@ class Supervisor:
         if w.stop_reason == "shutdown":
             note = "The runner stopped; the task goes back to the queue without using an attempt."
             handed = await self.app.write(runs.release_all, note, agent=scope_agent)
+        elif got.error and not await self.app.read(runs.worker_acted, w.run_id):
+            # The agent failed before its first tool call ("Not logged in"): the task was never
+            # tried, so no attempt is used; the preset's health decides whether to go on.
+            note = f"The agent failed before it began: {got.error}. No attempt was used."
+            handed = await self.app.write(runs.release_all, note, agent=scope_agent)
         else:
             note = rules.handback_note(exit_code, w.tail.last_line, got.error)
             if w.stop_reason == "timeout":

@@ -232,6 +232,11 @@ def preset_paused(tx: Tx, scope: Scope, preset: str, error: str, task: str | Non
     )
 
 
+def worker_acted(tx: Tx, scope: Scope, run_id: int) -> bool:
+    """Whether the run's agent made any tool call (so it may have touched its task)."""
+    return bool(tx.scalar("run_worker_acted", {"id": run_id}))
+
+
 def open_counts(tx: Tx, scope: Scope) -> dict[str, int]:
     """Open tasks per status (done and cancelled left out): empty when the project is finished."""
     return {r["status"]: r["n"] for r in tx.all("task_counts_all", {"project": scope.project_id})}

@@ -92,3 +92,10 @@ LIMIT 1;
 SELECT count(*) AS n, max(ended_at) AS last_ended FROM runs
 WHERE project_id = :project AND ended_at IS NOT NULL AND outcome <> 'done'
   AND ((:task_id IS NOT NULL AND task_id = :task_id) OR (:task_id IS NULL AND task_id IS NULL AND stream_id = :stream_id));
+
+-- name: run_worker_acted
+-- Whether the run's agent made any tool call: its presence moved past the run's start (the
+-- runner registered it then). An agent that failed before its first call never touched its task.
+SELECT a.last_seen_at > r.started_at AS acted FROM runs r
+JOIN agents a ON a.project_id = r.project_id AND a.name = r.agent
+WHERE r.id = :id;
