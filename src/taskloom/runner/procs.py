@@ -214,14 +214,23 @@ def _tree(proc: Proc) -> list[psutil.Process]:
     ours = _group_is_ours(proc)
     tag = str(proc.log) if proc.log else None
     me = os.getpid()
+    grouped: set[int] = set()
     for p in psutil.process_iter():
         if p.pid == me:
             continue
         try:
-            if (ours and os.getpgid(p.pid) == proc.pid) or (tag and p.environ().get(LOG_ENV) == tag):
+            if tag and p.environ().get(LOG_ENV) == tag:
                 found[p.pid] = p
+            elif ours and os.getpgid(p.pid) == proc.pid and (p.pid != proc.pid or _same_start(p, proc)):
+                found[p.pid] = p
+                grouped.add(p.pid)
         except (psutil.Error, OSError):
             continue  # gone, or another user's
+    if grouped and not _group_is_ours(proc):
+        # The worker's pid number was freed and taken by a new group while we looked: what the
+        # scan found by group is that group's, not ours.
+        for pid in grouped:
+            found.pop(pid, None)
     if alive(proc):
         with contextlib.suppress(psutil.Error):
             root = psutil.Process(proc.pid)
