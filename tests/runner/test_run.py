@@ -162,6 +162,9 @@ def test_sigterm_stops_every_worker_and_gives_their_tasks_back_without_using_an_
     with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=child_env(), cwd=tmp_path) as runner:
         try:
             wait_for_notes(db, 3)
+            board = subprocess.run([TASKLOOM, "status", "--db", str(db), "--project", "demo"], check=False,
+                                   capture_output=True, text=True, env=child_env(), timeout=60)
+            assert "Workers (taskloom run): 3 running" in board.stdout, board.stdout + board.stderr
             runner.send_signal(signal.SIGTERM)
             _, err = runner.communicate(timeout=BOUND)
         finally:
