@@ -106,15 +106,19 @@ def project(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def claude(tmp_path: Path) -> Cli:
-    home = tmp_path / "home"
+def claude_cli(home: Path) -> Cli:
+    """The pinned Claude Code with a throwaway HOME that approves a project's .mcp.json servers."""
     # `claude mcp list` leaves a project's .mcp.json servers "Pending approval" until someone
     # approves them in an interactive session. This user setting approves them all; a project's
     # own .claude/settings.json is honoured only once its folder is trusted, interactively too.
     (home / ".claude").mkdir(parents=True)
     (home / ".claude" / "settings.json").write_text('{"enableAllProjectMcpServers": true}\n')
     return Cli(find_cli("claude"), home)
+
+
+@pytest.fixture
+def claude(tmp_path: Path) -> Cli:
+    return claude_cli(tmp_path / "home")
 
 
 @pytest.fixture

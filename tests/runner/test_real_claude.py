@@ -19,7 +19,7 @@ import yaml
 
 from taskloom.runner.presets import Connection, Job, OutputReader, Spawn, build, taskloom_command, write_files
 from taskloom.runner.settings import AgentSettings
-from tests.clients.conftest import ANSI, Cli, find_cli, kill_group
+from tests.clients.conftest import ANSI, Cli, claude_cli, kill_group
 from tests.clients.test_claude_code import CONNECTED, LINE
 from tests.server.test_transports import serving
 from tests.test_cli import taskloom
@@ -31,11 +31,7 @@ PROJECT = "real"
 
 @pytest.fixture
 def claude(tmp_path: Path) -> Cli:
-    home = tmp_path / "home"
-    (home / ".claude").mkdir(parents=True)
-    # `claude mcp list` connects to a project's .mcp.json servers only once they are approved.
-    (home / ".claude" / "settings.json").write_text('{"enableAllProjectMcpServers": true}\n')
-    return Cli(find_cli("claude"), home)
+    return claude_cli(tmp_path / "home")
 
 
 @pytest.fixture
