@@ -8,7 +8,7 @@ import pytest
 from taskloom.domain import runs as rules
 from taskloom.errors import Conflict
 from taskloom.models import StreamSpec, TaskSpec
-from taskloom.services import creation, planning, runs, tasks
+from taskloom.services import creation, planning, runs, tasks, work
 
 HOLD = 30.0
 
@@ -147,3 +147,16 @@ def test_a_certain_error_pauses_a_preset_at_once():
     health = rules.PresetHealth()
     assert health.record("Cannot start the worker command 'claude'", certain=True)
     assert health.paused.startswith("Cannot start")
+
+
+async def test_a_stream_unit_is_finished_only_when_its_stream_has_nothing_ready_or_in_progress(app):
+    await app.write(planning.upsert_streams, [StreamSpec(code="S1"), StreamSpec(code="S2")])
+    await app.write(creation.create_tasks, [TaskSpec(title="a", code="A", stream="S1"),
+                                            TaskSpec(title="b", code="B", stream="S2")])
+    units = {u.stream: u for u, _ in await ready(app, "stream")}
+    await start(app, units["S2"], "w1")  # the second stream in claim order, its run still live
+    assert not await app.read(runs.unit_finished, units["S2"])
+    await app.write(work.claim, code="B", agent="w1")
+    assert not await app.read(runs.unit_finished, units["S2"]), "B is in progress"
+    await app.write(work.done, "B", "did it", agent="w1")
+    assert await app.read(runs.unit_finished, units["S2"])

@@ -184,9 +184,8 @@ def unit_finished(tx: Tx, scope: Scope, unit: Unit) -> bool:
     if unit.task is not None:
         row = tx.one("task_by_code", {"project": scope.project_id, "code": unit.task})
         return row is None or row["status"] not in ("in_progress", "ready")
-    params = {"project": scope.project_id, "role": unit.role, "limit": 1}
-    ready = [r for r in tx.all("runner_ready_streams", params) if r["id"] == unit.stream_id]
-    return not ready
+    # Not runner_ready_streams: it leaves out the stream of a live run, which this unit's is.
+    return not tx.scalar("stream_open_work", {"stream_id": unit.stream_id, "role": unit.role})
 
 
 def report(tx: Tx, scope: Scope, run_id: int, cost_usd: float | None, turns: int | None) -> None:

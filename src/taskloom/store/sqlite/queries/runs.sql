@@ -99,3 +99,8 @@ WHERE project_id = :project AND ended_at IS NOT NULL AND outcome <> 'done'
 SELECT a.last_seen_at > r.started_at AS acted FROM runs r
 JOIN agents a ON a.project_id = r.project_id AND a.name = r.agent
 WHERE r.id = :id;
+
+-- name: stream_open_work
+-- Tasks of a stream a stream worker (of :role, when the runner has one) could still take or is doing.
+SELECT count(*) FROM tasks
+WHERE stream_id = :stream_id AND status IN ('ready', 'in_progress') AND (:role IS NULL OR role = :role);
