@@ -206,7 +206,7 @@ async def _workers(app: Taskloom, args: argparse.Namespace) -> int:
     now = app.clock.now()
     for row in rows:
         row["last_line"] = _last_line(Path(row["log_path"])) if row["log_path"] else ""
-        row["restarts"] = await app.read(_restarts, row)
+        row["restarts"] = (await app.read(runs.restarts, row["task_id"], row["stream_id"]))[0]
         row["uptime_s"] = round((row["ended_at"] or now) - row["started_at"], 1)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
@@ -221,11 +221,6 @@ async def _workers(app: Taskloom, args: argparse.Namespace) -> int:
         print(f"{r['agent'][:28]:28} {str(work)[:14]:14} {r['pid'] or '-':>7} {_span(r['uptime_s']):>8} "
               f"{r['restarts']:>8}  {state[:12]:12} {r['last_line'][:60]}")
     return 0
-
-
-def _restarts(tx, scope, row) -> int:
-    got = tx.one("run_restarts", {"project": scope.project_id, "task_id": row["task_id"], "stream_id": row["stream_id"]})
-    return got["n"] if got else 0
 
 
 def _span(seconds: float) -> str:

@@ -68,7 +68,6 @@ class Worker:
     child: bool = True  # ours to reap (False: adopted from a runner that died)
     result_at: float | None = None
     stop_reason: str | None = None  # set when the runner ends it: "shutdown", "timeout", "lingered"
-    finished_at: float | None = None  # loop time its unit was seen finished while it still ran
     worktree: Path | None = None  # its git worktree (--worktrees), and that worktree's branch
     branch: str | None = None
     token_sha: str | None = None  # the hash of the HTTP token minted for this run, revoked at its end
@@ -195,31 +194,31 @@ class Supervisor:
         for line in w.tail.lines():
             w.reader.feed(line)
         got = w.reader.outcome
-        scope_agent = w.agent
         if w.stop_reason == "shutdown":
             note = "The runner stopped; the task goes back to the queue without using an attempt."
-            handed = await self.app.write(runs.release_all, note, agent=scope_agent)
+            handed = await self.app.write(runs.release_all, note, agent=w.agent)
         elif got.error and not await self.app.read(runs.worker_acted, w.run_id):
             # The agent failed before its first tool call ("Not logged in"): the task was never
             # tried, so no attempt is used; the preset's health decides whether to go on.
             note = f"The agent failed before it began: {got.error}. No attempt was used."
-            handed = await self.app.write(runs.release_all, note, agent=scope_agent)
+            handed = await self.app.write(runs.release_all, note, agent=w.agent)
         else:
             note = rules.handback_note(exit_code, w.tail.last_line, got.error)
             if w.stop_reason == "timeout":
                 note = f"The worker ran past its time limit and was stopped. {note}"
-            handed = await self.app.write(runs.hand_back, note, agent=scope_agent)
-        finished = await self.app.read(runs.unit_finished, w.unit, agent=scope_agent)
-        if handed:
-            outcome = rules.Outcome.STOPPED if w.stop_reason == "shutdown" else rules.Outcome.HANDED_BACK
-        elif w.stop_reason == "shutdown":
+            handed = await self.app.write(runs.hand_back, note, agent=w.agent)
+        if w.stop_reason == "shutdown":
             outcome = rules.Outcome.STOPPED
+        elif handed:
+            outcome = rules.Outcome.HANDED_BACK
+        elif await self.app.read(runs.unit_finished, w.unit, agent=w.agent):
+            outcome = rules.Outcome.DONE
         else:
-            outcome = rules.Outcome.DONE if finished else rules.Outcome.EXITED
+            outcome = rules.Outcome.EXITED
         reason = got.error or (note if handed else None)
         await self.app.write(
             runs.end, w.run_id, outcome, exit_code=exit_code, reason=reason,
-            cost_usd=got.cost_usd, turns=got.turns, agent=scope_agent,
+            cost_usd=got.cost_usd, turns=got.turns, agent=w.agent,
         )
         self._revoke(w.token_sha)
         if self.trees is not None and w.worktree is not None and w.branch is not None:

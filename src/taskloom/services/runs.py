@@ -73,10 +73,14 @@ def ready_units(
 
 
 def _not_before(tx: Tx, scope: Scope, unit: Unit, first_backoff: float) -> float:
-    row = tx.one("run_restarts", {"project": scope.project_id, "task_id": unit.task_id, "stream_id": unit.stream_id})
-    if row is None or not row["n"] or row["last_ended"] is None:
-        return 0.0
-    return row["last_ended"] + rules.backoff(row["n"], first_backoff)
+    n, last_ended = restarts(tx, scope, unit.task_id, unit.stream_id)
+    return 0.0 if not n or last_ended is None else last_ended + rules.backoff(n, first_backoff)
+
+
+def restarts(tx: Tx, scope: Scope, task_id: int | None, stream_id: int | None) -> tuple[int, float | None]:
+    """A unit's earlier runs that ended without finishing it, and when the last one ended."""
+    row = tx.one("run_restarts", {"project": scope.project_id, "task_id": task_id, "stream_id": stream_id})
+    return (row["n"], row["last_ended"]) if row else (0, None)
 
 
 def start(tx: Tx, scope: Scope, unit: Unit, *, runner: Runner, preset: str, held_until: float) -> Started | None:
@@ -186,10 +190,6 @@ def unit_finished(tx: Tx, scope: Scope, unit: Unit) -> bool:
         return row is None or row["status"] not in ("in_progress", "ready")
     # Not runner_ready_streams: it leaves out the stream of a live run, which this unit's is.
     return not tx.scalar("stream_open_work", {"stream_id": unit.stream_id, "role": unit.role})
-
-
-def report(tx: Tx, scope: Scope, run_id: int, cost_usd: float | None, turns: int | None) -> None:
-    tx.run("run_report", {"id": run_id, "cost_usd": cost_usd, "turns": turns})
 
 
 def orphan_candidates(tx: Tx, scope: Scope, runner: Runner) -> list[Row]:

@@ -41,10 +41,6 @@ UPDATE runs SET ended_at = :now, exit_code = :exit_code, outcome = :outcome, rea
     cost_usd = coalesce(:cost_usd, cost_usd), turns = coalesce(:turns, turns)
 WHERE id = :id AND ended_at IS NULL;
 
--- name: run_report
--- What the agent reported of itself so far (cost, turns), while it still runs.
-UPDATE runs SET cost_usd = :cost_usd, turns = :turns WHERE id = :id;
-
 -- name: runs_orphan_candidates
 -- Live rows of other runners that may have died: their hold lapsed, or their runner ran on this
 -- host (the caller checks its pid and start time). Another runner adopts or ends them.
