@@ -93,6 +93,14 @@ class Storage(TaskloomError):
     recoverable = False
 
 
+class Forbidden(TaskloomError):
+    """The caller is known but may not do this: a read-only token, or a browser request that failed
+    the dashboard's cross-site checks."""
+
+    code = "forbidden"
+    default_hint = "Nothing was changed. Reload the page and try again, or sign in with a token that may write."
+
+
 class Internal(TaskloomError):
     code = "internal"
     default_hint = "This is a taskloom bug, not your input; nothing was changed. Report it to the orchestrator."

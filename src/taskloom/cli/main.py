@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from taskloom import __version__
-from taskloom.cli import artifacts, runner
+from taskloom.cli import artifacts, dashboard, runner
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
     ARTIFACT_QUOTA_BYTES,
@@ -129,6 +129,7 @@ def parser() -> argparse.ArgumentParser:
 
     artifacts.add_parser(sub, _common)
     runner.add_parser(sub, _common)
+    dashboard.add_parser(sub, _common)
 
     token = sub.add_parser("token", help="manage bearer tokens for the HTTP transports")
     token_sub = token.add_subparsers(dest="token_command", required=True)
@@ -214,6 +215,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "check":
         return _check(resolve_db(args.db), args.json)
+    if args.command == "dashboard":
+        return await dashboard.run(_settings(args), args)
     settings = _settings(args)
     read_only = args.command in READ_ONLY or (args.command, getattr(args, "verb", None)) in READ_ONLY
     if read_only and not settings.db_path.exists():

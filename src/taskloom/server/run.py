@@ -7,6 +7,7 @@ import logging
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -17,6 +18,7 @@ from taskloom.errors import InvalidInput
 from taskloom.resolver import Resolver
 from taskloom.server.auth import Authenticator, TokensFile
 from taskloom.server.build import TaskloomMCP, build_server
+from taskloom.server.dispatch import PathDispatch
 from taskloom.server.http import (
     KEEP_ALIVE,
     BearerAuth,
@@ -29,6 +31,9 @@ from taskloom.server.http import (
 from taskloom.server.request_ids import BadIdGuard
 from taskloom.server.stdio import stdio_streams
 from taskloom.services.app import Taskloom
+from taskloom.web.app import build_web
+from taskloom.web.guard import WebGuard
+from taskloom.web.sessions import Sessions
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +132,6 @@ async def _serve_http(
     allow_origins: list[str],
     timeout: float,
 ) -> None:
-    import uvicorn
-
     port = sock.getsockname()[1]  # the port bound, which --port 0 leaves to the OS
     security = security_for(host, port, allow_hosts, allow_origins)
     limit = request_body_limit(server.app.settings.artifact_max_bytes)
@@ -141,17 +144,72 @@ async def _serve_http(
     asgi = BadIdGuard(asgi, security, limit)
     if auth is not None:
         asgi = BearerAuth(asgi, auth)
+    app = server.app
+    web = build_web(app, WebGuard(security, auth, Sessions(app.clock), name=app.settings.default_agent))
     shown = f"[{host}]" if ":" in host else host
-    print(f"taskloom serving {transport} on http://{shown}:{port}{path}", file=sys.stderr, flush=True)
+    print(f"taskloom serving {transport} on http://{shown}:{port}{path} (dashboard: http://{shown}:{port}/ui/)",
+          file=sys.stderr, flush=True)
+    await _uvicorn(PathDispatch(web, asgi), sock, timeout, lifespan="on")
+
+
+async def _uvicorn(asgi: Any, sock: socket.socket, timeout: float, *, lifespan: str) -> None:
+    import uvicorn
+
     config = uvicorn.Config(
         asgi,
         log_level="warning",
-        lifespan="on",
+        lifespan=lifespan,
         http=deadline_protocol(timeout),
         ws="none",  # no WebSocket routes: an upgrade request is just another HTTP request
         timeout_keep_alive=min(KEEP_ALIVE, timeout),  # type: ignore[arg-type]  # call_later takes a float
+        # An open event stream never ends by itself; this bounds how long shutdown waits for one.
+        timeout_graceful_shutdown=3,
     )
     await quiet_server(config).serve(sockets=[sock])
+
+
+async def serve_dashboard(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8766,
+    token: str | None = None,
+    clock: Clock | None = None,
+    allow_hosts: list[str] | None = None,
+    tokens_file: Path | None = None,
+    http_timeout: float = HTTP_TIMEOUT,
+    allow_origins: list[str] | None = None,
+) -> None:
+    """`taskloom dashboard`: the web dashboard alone over a database, beside stdio servers or none.
+
+    It runs a resolver too, so a database whose agents all went away still has its leases expired
+    and its failures escalated while a person watches (resolvers racing on one database are safe)."""
+    check_exposure(host, token, tokens_file)
+    origins = [origin_of(o) for o in allow_origins or []]
+    auth = Authenticator(token, TokensFile(tokens_file) if tokens_file is not None else None) if (
+        token or tokens_file is not None) else None
+    sock = listen(host, port)
+    try:
+        app = await Taskloom.open(settings, clock, create_project=False)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        feed = ChangeFeed(app)
+        resolver = Resolver(app, feed)
+        bound = sock.getsockname()[1]
+        security = security_for(host, bound, allow_hosts, origins)
+        web = build_web(app, WebGuard(security, auth, Sessions(app.clock), name=settings.default_agent))
+        shown = f"[{host}]" if ":" in host else host
+        print(f"taskloom dashboard on http://{shown}:{bound}/ui/", file=sys.stderr, flush=True)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(feed.run, name="taskloom-changes")
+            tg.start_soon(resolver.run, name="taskloom-resolver")
+            await _uvicorn(web, sock, http_timeout, lifespan="off")
+            tg.cancel_scope.cancel()
+    finally:
+        sock.close()
+        with anyio.CancelScope(shield=True):
+            await app.close()
 
 
 def request_body_limit(artifact_max_bytes: int) -> int:

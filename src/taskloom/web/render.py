@@ -1,0 +1,93 @@
+"""Jinja2 for the dashboard: every template autoescaped, undefined names an error, and the few
+filters the pages share. Agent-written text reaches a page only through autoescape or `md`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+from starlette.responses import HTMLResponse
+
+from taskloom.domain.statuses import StreamStatus, TaskStatus
+
+# The order bars and tallies show statuses in: from not started to finished.
+STATUSES = ("backlog", "waiting", "ready", "in_progress", "blocked", "review", "failed", "done", "cancelled")
+KNOWN = frozenset(STATUSES) | {str(s) for s in TaskStatus} | {str(s) for s in StreamStatus}
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("taskloom.web", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(pct=pct, status_class=status_class, ago=ago, plain_text=plain_text, md=plain_text)
+    env.globals.update(STATUSES=STATUSES)
+    return env
+
+
+def pct(part: int, whole: int) -> int:
+    return round(100 * part / whole) if whole else 0
+
+
+def status_class(status: str | None) -> str:
+    """A CSS class from a status: only known statuses, so agent text never becomes a class name."""
+    return f"s-{status}" if status in KNOWN else "s-unknown"
+
+
+def ago(when: str | float | None, now: float) -> str:
+    """`3m ago` from an ISO time or epoch seconds; `—` for never."""
+    if when is None or when == "":
+        return "—"
+    ts = when if isinstance(when, (int, float)) else dt.datetime.fromisoformat(when).timestamp()
+    seconds = now - ts
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 60:
+        text = f"{int(seconds)}s"
+    elif seconds < 3600:
+        text = f"{int(seconds // 60)}m"
+    elif seconds < 86400:
+        text = f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    else:
+        text = f"{int(seconds // 86400)}d"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def plain_text(text: str | None) -> Markup:
+    """Multi-line agent text as escaped lines (markdown is only for context and descriptions)."""
+    return Markup("<br>").join(escape(line) for line in (text or "").splitlines())
+
+
+class Pages:
+    """Renders templates into responses with the dashboard's security headers."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+
+    def render(self, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+        return HTMLResponse(self.env.get_template(name).render(context), status_code=status, headers=HEADERS)
+
+    def block(self, name: str, block: str, context: dict[str, Any]) -> HTMLResponse:
+        """One region of a page, for htmx to morph in: the same template block the page renders."""
+        template = self.env.get_template(name)
+        ctx = template.new_context(context)
+        html = "".join(template.blocks[block](ctx))
+        return HTMLResponse(html, headers=HEADERS)
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+    "x-frame-options": "DENY",
+}

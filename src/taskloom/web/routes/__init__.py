@@ -1,0 +1,11 @@
+"""The dashboard's routes, one module per page noun."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+
+def routes() -> list[BaseRoute]:
+    from taskloom.web.routes import overview, session, tasks
+
+    return [*overview.ROUTES, *tasks.ROUTES, *session.ROUTES]

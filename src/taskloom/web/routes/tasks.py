@@ -1,0 +1,94 @@
+"""A task's page: what it is, what it knows, what it waits on and unblocks, and a person's actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from taskloom.errors import InvalidInput, NotFound
+from taskloom.services import tasks, work
+from taskloom.services.common import Scope
+from taskloom.store.base import Tx
+from taskloom.web.app import PREFIX, View, page
+
+TEMPLATE = "task.html"
+REGIONS = ("head", "body", "relations", "history", "actions")
+MAX_TEXT = 20_000  # characters a person may type into one answer, reason or message
+
+
+def task_data(tx: Tx, scope: Scope, code: str) -> dict[str, Any]:
+    return {"detail": tasks.get(tx, scope, code)}
+
+
+@page
+async def task_page(request: Request, view: View) -> Response:
+    data = await view.web.app.read(task_data, request.path_params["code"])
+    return view.web.pages.render(TEMPLATE, view.context(**data))
+
+
+@page
+async def task_region(request: Request, view: View) -> Response:
+    name = request.path_params["region"]
+    if name not in REGIONS:
+        raise NotFound(f"A task page has no region {name!r}.", hint=f"Regions: {', '.join(REGIONS)}.")
+    data = await view.web.app.read(task_data, request.path_params["code"])
+    return view.web.pages.block(TEMPLATE, name, view.context(**data))
+
+
+def _text(form: Any, key: str, *, required: bool = False) -> str | None:
+    value = str(form.get(key) or "").strip()
+    if len(value) > MAX_TEXT:
+        raise InvalidInput(f"{key} is {len(value)} characters; at most {MAX_TEXT}.", hint="Shorten it.")
+    if required and not value:
+        raise InvalidInput(f"Write a {key} first.", hint=f"The {key} box cannot be empty.")
+    return value or None
+
+
+def _version(form: Any) -> int | None:
+    raw = str(form.get("version") or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise InvalidInput("version must be a whole number.", hint="Reload the page and try again.")
+    return int(raw)
+
+
+async def _act(request: Request, view: View, form: Any, action: str, code: str, name: str) -> None:
+    app = view.web.app
+    if action == "unblock":
+        await app.write(work.unblock, code, _text(form, "answer", required=True), agent=name)
+    elif action == "review":
+        approve = form.get("approve") == "1"
+        await app.write(work.review, code, approve, _text(form, "reason", required=not approve), agent=name)
+    elif action in ("retry", "cancel"):
+        # What task_update(status=...) does: a checked move, refused if the task changed since the page loaded.
+        target, reason = ("ready", _text(form, "reason")) if action == "retry" else (
+            "cancelled", _text(form, "reason", required=True))
+        await app.write(tasks.update, code, {"status": target, "reason": reason}, if_version=_version(form),
+                        agent=name)
+    elif action == "priority":
+        raw = str(form.get("priority") or "")
+        if not raw.isdigit():
+            raise InvalidInput("priority must be a whole number from 0 (highest) to 4.", hint="Pick one from the list.")
+        await app.write(tasks.update, code, {"priority": int(raw)}, if_version=_version(form), agent=name)
+    else:
+        raise NotFound(f"A task has no action {action!r}.", hint="Use the task page's buttons.")
+
+
+@page
+async def task_action(request: Request, view: View) -> Response:
+    form = await request.form()
+    name = view.web.guard.check_action(request, view.person, form.get("csrf") or request.headers.get("x-csrf-token"))
+    code = request.path_params["code"]
+    await _act(request, view, form, request.path_params["action"], code, name)
+    return RedirectResponse(f"{PREFIX}/task/{code}", status_code=303)
+
+
+ROUTES = [
+    Route("/task/{code}", task_page, methods=["GET"], name="task"),
+    Route("/task/{code}/p/{region}", task_region, methods=["GET"]),
+    Route("/task/{code}/{action}", task_action, methods=["POST"]),
+]
