@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import yaml
 from taskloom.models import Plan
 from taskloom.server.auth import Authenticator
 from taskloom.server.http import security_for
-from taskloom.services import planning
+from taskloom.services import planning, work
 from taskloom.services.app import Taskloom
 from taskloom.web.app import build_web
 from taskloom.web.guard import WebGuard
@@ -38,3 +39,28 @@ async def import_example(app: Taskloom, name: str = "plan.yaml") -> None:
 async def web(app: Taskloom) -> AsyncIterator[httpx.AsyncClient]:
     async with web_client(app) as client:
         yield client
+
+
+CSRF = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, "the page carries no CSRF token"
+    return found.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, *, name: str | None = None, token: str | None = None) -> str:
+    """Sign in through the form as a browser does; returns the session's CSRF token."""
+    form = {k: v for k, v in (("name", name), ("token", token)) if v is not None}
+    r = await client.post("/ui/login", data=form)
+    assert r.status_code == 303, r.text
+    page = await client.get("/ui/")
+    assert page.status_code == 200, page.text
+    return csrf_of(page.text)
+
+
+async def blocked_task(app: Taskloom, code: str = "EXP-1", agent: str = "bob", reason: str = "Which date format?") -> None:
+    """An imported example task claimed by `agent` and blocked on a question."""
+    await app.write(work.claim, code=code, agent=agent)
+    await app.write(work.block, code, reason, agent=agent)

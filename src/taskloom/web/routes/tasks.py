@@ -71,7 +71,7 @@ async def _act(request: Request, view: View, form: Any, action: str, code: str, 
                         agent=name)
     elif action == "priority":
         raw = str(form.get("priority") or "")
-        if not raw.isdigit():
+        if not (raw.isdigit() and 0 <= int(raw) <= 4):
             raise InvalidInput("priority must be a whole number from 0 (highest) to 4.", hint="Pick one from the list.")
         await app.write(tasks.update, code, {"priority": int(raw)}, if_version=_version(form), agent=name)
     else:

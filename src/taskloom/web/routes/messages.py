@@ -1,0 +1,34 @@
+"""A person's messages: to an agent, a role, everyone, or a task's thread, as message_send sends them."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from taskloom.errors import InvalidInput
+from taskloom.services import messages
+from taskloom.web.app import PREFIX, View, page
+from taskloom.web.routes.tasks import MAX_TEXT
+
+
+def _back(target: str) -> str:
+    """Where to return after sending: only a dashboard page, never another site (no open redirect)."""
+    return target if target.startswith(f"{PREFIX}/") and not target.startswith("//") and "\\" not in target else (
+        f"{PREFIX}/")
+
+
+@page
+async def send(request: Request, view: View) -> Response:
+    form = await request.form()
+    name = view.web.guard.check_action(request, view.person, form.get("csrf") or request.headers.get("x-csrf-token"))
+    to = str(form.get("to") or "").strip()
+    body = str(form.get("body") or "")
+    subject = str(form.get("subject") or "").strip() or None
+    if len(body) > MAX_TEXT:
+        raise InvalidInput(f"The message is {len(body)} characters; at most {MAX_TEXT}.", hint="Shorten it.")
+    await view.web.app.write(messages.send, to or None, body, subject, agent=name)
+    return RedirectResponse(_back(str(form.get("back") or "")), status_code=303)
+
+
+ROUTES = [Route("/messages", send, methods=["POST"])]
