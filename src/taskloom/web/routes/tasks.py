@@ -20,7 +20,8 @@ MAX_TEXT = 20_000  # characters a person may type into one answer, reason or mes
 
 
 def task_data(tx: Tx, scope: Scope, code: str) -> dict[str, Any]:
-    return {"detail": tasks.get(tx, scope, code)}
+    detail = tasks.get(tx, scope, code)
+    return {"detail": detail, "t": detail.task}
 
 
 @page
