@@ -77,7 +77,7 @@ class Impact(BaseModel):
     task: str
     dependents: list[Dependent] = Field(description="direct dependents, up to the limit, oldest first")
     direct: int = Field(description="how many direct dependents there are in all")
-    would_be_ready: list[str] = Field(description="dependents that become ready when this task is done")
+    would_be_ready: list[str] = Field(description="listed dependents that become ready when this task is done")
     transitive: int = Field(description="tasks that depend on this one directly or through others")
     streams_opening: list[StreamOpening] = Field(
         description="streams that open when this task is done: it is its stream's last open task"
