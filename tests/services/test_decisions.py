@@ -6,7 +6,10 @@ as the dashboard will. Leases last 60 s in the test settings, and the clock is i
 
 from __future__ import annotations
 
+import pytest
+
 from taskloom.clock import iso
+from taskloom.errors import InvalidInput
 from taskloom.services import briefing, decisions
 from tests.conftest import call
 
@@ -122,3 +125,9 @@ async def test_settled_escalations_and_answered_blockers_leave_the_list(team, ap
     # Cancelling the failed task settles it for good.
     await call(client, "task_update", task="F", status="cancelled", reason="dropped", agent="boss")
     assert (await needing(app)).empty
+
+
+@pytest.mark.parametrize("limit", [0, -1, 201])
+async def test_a_limit_out_of_range_is_a_clear_error(app, limit):
+    with pytest.raises(InvalidInput, match="limit must be 1..200"):
+        await needing(app, limit=limit)

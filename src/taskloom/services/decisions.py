@@ -7,6 +7,8 @@ ran out with no resolver running to expire them.
 from __future__ import annotations
 
 from taskloom.clock import iso
+from taskloom.domain.limits import MAX_PAGE
+from taskloom.errors import InvalidInput
 from taskloom.models import Stream
 from taskloom.models.dashboard import Decisions, DecisionTask, OpenEscalation
 from taskloom.services import planning, projects
@@ -20,6 +22,8 @@ def needing_decision(tx: Tx, scope: Scope, limit: int = LIMIT, streams: list[Str
     """Up to `limit` decision tasks (blocked first, then failed, then review) and `limit` open
     escalations. `streams`: the project's streams when the caller has them already (the brief
     does), to spare reading them again."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be 1..{MAX_PAGE}.", hint="Ask for fewer items of each kind.")
     tasks = tx.all("tasks_needing_decision", {"project": scope.project_id, "limit": limit})
     found = {status: [_task(r) for r in tasks if r["status"] == status] for status in ("blocked", "failed", "review")}
     escalations = [
