@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from taskloom.clock import iso
 from taskloom.models import TaskDetail
-from taskloom.services import agents, planning
+from taskloom.services import agents, decisions, planning
 from taskloom.services.common import Scope, detail
 from taskloom.store.base import Tx
 
@@ -76,21 +76,16 @@ def orchestrator_brief(tx: Tx, scope: Scope, online_seconds: float, offline_seco
     parts = [f"# Orchestrator brief: {scope.project} at {iso(scope.now)}", f"Tasks: {counts} ({status.total} in all)."]
     if status.streams:
         parts.append("## Streams\n" + "\n".join(f"- {s.code} {s.name}: {s.status}, {_n(s.total, 'task')}" for s in status.streams))
-    stuck = planning.stuck_streams(status.streams)
-    decisions = tx.all("tasks_needing_decision", {"project": scope.project_id, "limit": BRIEF_LIMIT})
-    blocked = [r for r in decisions if r["status"] == "blocked"]
-    failed = [r for r in decisions if r["status"] == "failed"]
-    review = [r for r in decisions if r["status"] == "review"]
+    needed = decisions.needing_decision(tx, scope, BRIEF_LIMIT, streams=status.streams)
     roster = agents.list_agents(tx, scope, online_seconds, offline_seconds).agents
     idle = [a for a in roster if a.status in ("idle", "online")]
-    escalations = tx.all("escalations_open", {"project": scope.project_id, "limit": BRIEF_LIMIT})
     parts.append("## Needs a decision")
     items = (
-        [f"- {r['code']} is blocked ({r['claimed_by'] or 'unclaimed'}): {r['reason']}. Answer with task_unblock." for r in blocked]
-        + [f"- {r['code']} failed after {_n(r['attempts'], 'attempt')}: {r['reason']}. Fix and task_update status=ready, or cancel." for r in failed]
-        + [f"- {r['code']} awaits review: task_review approve or send back." for r in review]
-        + [f"- Escalation #{e['id']} ({e['task_code']}): {e['subject']}. message_ack when handled." for e in escalations]
-        + [f"- {line}" for line in stuck]
+        [f"- {t.code} is blocked ({t.claimed_by or 'unclaimed'}): {t.reason}. Answer with task_unblock." for t in needed.blocked]
+        + [f"- {t.code} failed after {_n(t.attempts, 'attempt')}: {t.reason}. Fix and task_update status=ready, or cancel." for t in needed.failed]
+        + [f"- {t.code} awaits review: task_review approve or send back." for t in needed.review]
+        + [f"- Escalation #{e.id} ({e.task}): {e.subject}. message_ack when handled." for e in needed.escalations]
+        + [f"- {line}" for line in needed.stuck_streams]
     )
     parts.append("\n".join(items) if items else "Nothing: no blockers, failures, reviews or open escalations.")
     parts.append("## Agents\n" + ("\n".join(

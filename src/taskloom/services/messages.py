@@ -198,6 +198,17 @@ def _ack(tx: Tx, scope: Scope, ids: list[int]) -> list[int]:
     return wanted
 
 
+def thread(tx: Tx, scope: Scope, code: str, limit: int = 100) -> list[Message]:
+    """A task's thread and the escalations about it, for a person watching: the newest `limit`,
+    oldest first. Direct and role messages never show here, even when they name the task. It reads
+    as nobody, so `read` says whether anyone read it and `acked` whether anyone acknowledged it."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be 1..{MAX_PAGE}.")
+    task = task_row(tx, scope, code)
+    rows = tx.all("task_thread", {"task_id": task["id"], "recipient": f"task:{task['code']}", "limit": limit})
+    return [_message(r) for r in reversed(rows)]
+
+
 def _audience(
     tx: Tx,
     scope: Scope,
