@@ -41,7 +41,7 @@ async def test_every_page_and_region_renders_hostile_text_inert(app, web):
     paths += [f"/ui/p/{r}" for r in ("counts", "streams", "decisions", "agents", "activity", "graph")]
     for code in codes[:4]:
         paths += [f"/ui/task/{code}"] + [f"/ui/task/{code}/p/{r}" for r in ("head", "body", "relations", "history",
-                                                                             "actions")]
+                                                                             "thread", "actions")]
     for path in paths:
         r = await web.get(path)
         assert r.status_code == 200, (path, r.text[:500])

@@ -25,7 +25,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=pct, status_class=status_class, ago=ago, plain_text=plain_text, md=plain_text)
+    env.filters.update(pct=pct, status_class=status_class, ago=ago, plain_text=plain_text, md=plain_text, duration=duration)
     env.globals.update(STATUSES=STATUSES)
     return env
 
@@ -56,6 +56,18 @@ def ago(when: str | float | None, now: float) -> str:
     else:
         text = f"{int(seconds // 86400)}d"
     return f"in {text}" if future else f"{text} ago"
+
+
+def duration(seconds: float) -> str:
+    """`1h05m`, `3m20s`, `42s`: how long something took."""
+    seconds = int(seconds)
+    if seconds >= 86400:
+        return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
 
 
 def plain_text(text: str | None) -> Markup:

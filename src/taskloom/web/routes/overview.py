@@ -9,13 +9,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from taskloom.errors import NotFound
-from taskloom.services import agents, planning, projects, runs
+from taskloom.services import agents, decisions, planning, runs
 from taskloom.services.common import Scope
 from taskloom.store.base import Tx
 from taskloom.web.app import View, page
 
 TEMPLATE = "overview.html"
 REGIONS = ("counts", "streams", "decisions", "agents", "activity", "graph")
+DECISIONS_SHOWN = 50  # of each kind; the heading shows the full counts
 
 
 def overview_data(tx: Tx, scope: Scope, online: float, offline: float) -> dict[str, Any]:
@@ -26,10 +27,7 @@ def overview_data(tx: Tx, scope: Scope, online: float, offline: float) -> dict[s
         "sprints": planning.list_sprints(tx, scope).sprints,
         "agents": agents.list_agents(tx, scope, online, offline).agents,
         "workers": runs.live(tx, scope),
-        "decisions": {
-            "blocked": [], "failed": [], "review": [], "escalations": [],
-            "stuck": planning.stuck_streams(status.streams), "overdue": projects.overdue_leases(tx, scope),
-        },
+        "decisions": decisions.needing_decision(tx, scope, limit=DECISIONS_SHOWN, streams=status.streams),
         "activity": [],
         "graph": None,
         "stream": None,

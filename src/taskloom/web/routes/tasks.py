@@ -9,19 +9,26 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from taskloom.errors import InvalidInput, NotFound
-from taskloom.services import tasks, work
+from taskloom.services import history, impact, messages, tasks, work
 from taskloom.services.common import Scope
 from taskloom.store.base import Tx
 from taskloom.web.app import PREFIX, View, page
 
 TEMPLATE = "task.html"
-REGIONS = ("head", "body", "relations", "history", "actions")
+REGIONS = ("head", "body", "relations", "history", "thread", "actions")
 MAX_TEXT = 20_000  # characters a person may type into one answer, reason or message
 
 
 def task_data(tx: Tx, scope: Scope, code: str) -> dict[str, Any]:
+    """The task page in one snapshot: the task, its history, what it unblocks and its thread."""
     detail = tasks.get(tx, scope, code)
-    return {"detail": detail, "t": detail.task}
+    return {
+        "detail": detail,
+        "t": detail.task,
+        "history": history.status_history(tx, scope, code),
+        "impact": impact.dependents(tx, scope, code),
+        "thread": messages.thread(tx, scope, code),
+    }
 
 
 @page
