@@ -136,7 +136,7 @@ class TaskloomMCP(MCPServer[Taskloom]):
             )
         read_only = token_read_only(context)
         if read_only and known is not None and name not in READ_ONLY_TOOLS:
-            return errors.to_result(ReadOnly(f"{name} changes the project, and this connection's token may only read."))
+            return errors.to_result(ReadOnly(f"{name} can change the project, and this connection's token may only read."))
         unknown = sorted(set(arguments) - known) if known is not None else []
         if unknown:
             # A misspelt argument silently ignored is a wrong result the agent never notices.

@@ -98,8 +98,9 @@ class BearerAuth:
     """Require `Authorization: Bearer <token>` on every HTTP request (see taskloom.server.auth).
 
     An accepted token leaves its Principal (its agent, if bound, and whether it may only read) in
-    the scope (PRINCIPAL_SCOPE_KEY), where the tool layer finds it through the Starlette request. Every refusal is the same 401 body, whether the
-    token was missing, unknown or expired, so a caller learns nothing about which tokens exist.
+    the scope (PRINCIPAL_SCOPE_KEY), where the tool layer finds it through the Starlette request.
+    Every refusal is the same 401 body, whether the token was missing, unknown or expired, so a
+    caller learns nothing about which tokens exist.
 
     The token also becomes the request's `user` (see `principal`): the SDK binds each
     streamable HTTP and SSE session to the user that opened it, and answers anyone else exactly
