@@ -45,6 +45,23 @@ def test_list_shows_each_token_s_hash_prefix_agent_dates_and_whether_it_expired(
     assert alice not in text and anyone not in text  # only hashes are stored, and only prefixes shown
 
 
+def test_new_read_only_writes_read_access_and_list_shows_each_token_s_access(tmp_path):
+    path = tmp_path / "tokens.jsonl"
+    viewer = taskloom("token", "new", "--tokens", str(path), "--agent", "viewer", "--read-only")
+    assert viewer.returncode == 0, viewer.stderr
+    assert "read-only token for agent viewer" in viewer.stderr
+    writer = new(path)
+    with path.open("a") as f:  # a line from before `access` existed
+        f.write('{"sha256": "' + "cd" * 32 + '", "agent": "old"}\n')
+    assert [json.loads(x).get("access") for x in path.read_text().splitlines()] == ["read", "write", None]
+    assert [(e["agent"], e["access"]) for e in listed(path)] == [("viewer", "read"), (None, "write"), ("old", "write")]
+    text = taskloom("token", "list", "--tokens", str(path)).stdout.splitlines()
+    column = text[0].index("ACCESS")
+    assert [line[column:].split()[0] for line in text[1:]] == ["read", "write", "write"]
+    assert TokensFile(path).entries()[0].read_only and not TokensFile(path).entries()[1].read_only
+    assert writer not in path.read_text()
+
+
 def test_revoke_removes_the_token_atomically_keeps_the_rest_and_mode_0600_and_the_server_notices(tmp_path):
     path = tmp_path / "tokens.jsonl"
     alice, bob = new(path, "--agent", "alice"), new(path, "--agent", "bob")

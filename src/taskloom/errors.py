@@ -77,6 +77,16 @@ class TooLarge(TaskloomError):
     default_hint = "Send less: split the content or narrow the request. Nothing was stored."
 
 
+class ReadOnly(TaskloomError):
+    """The caller's credentials may only read, and the call would change something."""
+
+    code = "read_only"
+    default_hint = (
+        "This token may only read: use the read tools, or ask for a write token (`taskloom token new`). "
+        "Nothing was changed."
+    )
+
+
 class Busy(TaskloomError):
     code = "busy"
     default_hint = "The database is busy with other agents' writes; retry in a second."
@@ -115,6 +125,7 @@ ALL_ERRORS: tuple[type[TaskloomError], ...] = (
     LeaseLost,
     InvalidInput,
     TooLarge,
+    ReadOnly,
     Busy,
     Storage,
     Internal,

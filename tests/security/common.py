@@ -28,8 +28,9 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def entry(token: str, agent: str | None = None, expires: str | None = None) -> str:
-    return json.dumps({"sha256": digest(token).hex(), "agent": agent, "expires": expires})
+def entry(token: str, agent: str | None = None, expires: str | None = None, access: str | None = None) -> str:
+    line = {"sha256": digest(token).hex(), "agent": agent, "expires": expires}
+    return json.dumps(line if access is None else {**line, "access": access})
 
 
 def write_tokens(path: Path, *lines: str) -> Path:

@@ -19,7 +19,7 @@ import pytest
 
 from taskloom.cli.main import main
 from taskloom.errors import InvalidInput
-from taskloom.server.auth import Authenticator, NoAccess, TokensFile, digest, new_token, parse_ttl
+from taskloom.server.auth import Authenticator, Principal, TokensFile, digest, new_token, parse_ttl
 from tests.security.common import SHARED, TOKENS, bearer, entry, serving_tokens, write_tokens
 from tests.server.test_http_security import CREATE, PROJECT, assert_unauthorized, modern_call, task_count
 
@@ -47,14 +47,13 @@ def test_a_token_is_refused_from_the_instant_it_expires_and_an_agent_token_names
         entry(TOKENS["bob"]),
     )
     auth = Authenticator(SHARED, TokensFile(path), now=lambda: now[0])
-    assert auth.agent_for(TOKENS["alice"].encode()) == "alice"
-    assert auth.agent_for(TOKENS["bob"].encode()) is None  # an entry without an agent: any agent
-    assert auth.agent_for(SHARED.encode()) is None
+    assert auth.agent_for(TOKENS["alice"].encode()) == Principal("alice")
+    assert auth.agent_for(TOKENS["bob"].encode()) == Principal(None)  # an entry without an agent: any agent
+    assert auth.agent_for(SHARED.encode()) == Principal(None)
     now[0] = 1199.999
-    assert auth.agent_for(TOKENS["alice"].encode()) == "alice"
+    assert auth.agent_for(TOKENS["alice"].encode()) == Principal("alice")
     now[0] = 1200.0
-    with pytest.raises(NoAccess):
-        auth.agent_for(TOKENS["alice"].encode())
+    assert auth.agent_for(TOKENS["alice"].encode()) is None
     for wrong in [
         b"",
         b"x",
@@ -62,38 +61,75 @@ def test_a_token_is_refused_from_the_instant_it_expires_and_an_agent_token_names
         TOKENS["alice"].encode() + b"x",
         digest(TOKENS["bob"]).hex().encode(),
     ]:
-        with pytest.raises(NoAccess):
-            auth.agent_for(wrong)
+        assert auth.agent_for(wrong) is None
 
 
 def test_the_file_is_re_read_when_it_changes_so_tokens_come_and_go_without_a_restart(tmp_path, caplog):
     path = write_tokens(tmp_path / "tokens", entry(TOKENS["alice"], "alice"))
     auth = Authenticator(None, TokensFile(path))
-    assert auth.agent_for(TOKENS["alice"].encode()) == "alice"
-    with pytest.raises(NoAccess):
-        auth.agent_for(TOKENS["bob"].encode())
+    assert auth.agent_for(TOKENS["alice"].encode()) == Principal("alice")
+    assert auth.agent_for(TOKENS["bob"].encode()) is None
 
     with open(path, "a") as f:
         f.write(entry(TOKENS["bob"], "bob") + "\n")
-    assert auth.agent_for(TOKENS["bob"].encode()) == "bob"
+    assert auth.agent_for(TOKENS["bob"].encode()) == Principal("bob")
 
     # Revoking alice: her line goes. Same size file (a hand edit), so the size alone would not tell.
     path.write_text(entry(TOKENS["carol"], "alice") + "\n" + entry(TOKENS["bob"], "bob") + "\n")
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
-    with pytest.raises(NoAccess):
-        auth.agent_for(TOKENS["alice"].encode())
-    assert auth.agent_for(TOKENS["carol"].encode()) == "alice"
+    assert auth.agent_for(TOKENS["alice"].encode()) is None
+    assert auth.agent_for(TOKENS["carol"].encode()) == Principal("alice")
 
     # A broken line while serving grants nothing and does not take the other tokens down.
     with open(path, "a") as f:
         f.write('{"sha256": "not hex", "agent": "mallory"}\n')
-    assert auth.agent_for(TOKENS["bob"].encode()) == "bob"
+    assert auth.agent_for(TOKENS["bob"].encode()) == Principal("bob")
     assert "line 3 is not a token entry" in caplog.text
 
     path.unlink()
     for token in TOKENS.values():
-        with pytest.raises(NoAccess):
-            auth.agent_for(token.encode())
+        assert auth.agent_for(token.encode()) is None
+
+
+def test_an_entry_s_access_makes_its_token_read_only_and_absent_access_or_the_shared_token_is_write(tmp_path):
+    path = write_tokens(
+        tmp_path / "tokens",
+        entry(TOKENS["alice"], "alice", access="read"),
+        entry(TOKENS["bob"], access="write"),
+        entry(TOKENS["carol"]),  # written before `access` existed: it keeps writing
+        json.dumps({"sha256": digest("nulled").hex(), "access": None}),
+    )
+    auth = Authenticator(SHARED, TokensFile(path))
+    assert auth.agent_for(TOKENS["alice"].encode()) == Principal("alice", read_only=True)
+    assert auth.agent_for(TOKENS["bob"].encode()) == Principal(None, read_only=False)
+    assert auth.agent_for(TOKENS["carol"].encode()) == Principal(None, read_only=False)
+    assert auth.agent_for(b"nulled") == Principal(None, read_only=False)
+    assert auth.agent_for(SHARED.encode()) == Principal(None, read_only=False)
+
+
+def test_check_digest_answers_for_a_stored_digest_as_the_tokens_file_is_now(tmp_path):
+    """What the dashboard's sessions rely on: they keep only the digest, and a token revoked or
+    expired after login is refused on the next request."""
+    now = [1000.0]
+    path = write_tokens(
+        tmp_path / "tokens",
+        entry(TOKENS["alice"], "alice", "1970-01-01T00:20:00Z", access="read"),
+        entry(TOKENS["bob"], "bob"),
+    )
+    auth = Authenticator(SHARED, TokensFile(path), now=lambda: now[0])
+    alice, bob, shared = digest(TOKENS["alice"]), digest(TOKENS["bob"]), digest(SHARED)
+    assert auth.check_digest(alice) == Principal("alice", read_only=True)
+    assert auth.check_digest(bob) == Principal("bob", read_only=False)
+    assert auth.check_digest(shared) == Principal(None, read_only=False)
+    assert auth.check_digest(digest(TOKENS["carol"])) is None
+    assert auth.check_digest(TOKENS["bob"].encode()) is None  # the raw token is not its digest
+
+    now[0] = 1200.0  # alice's token expires
+    assert auth.check_digest(alice) is None
+    path.write_text(entry(TOKENS["carol"], "carol") + "\n")  # bob's revoked, carol's added
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    assert auth.check_digest(bob) is None
+    assert auth.check_digest(digest(TOKENS["carol"])) == Principal("carol")
 
 
 @pytest.mark.parametrize(
@@ -106,6 +142,9 @@ def test_the_file_is_re_read_when_it_changes_so_tokens_come_and_go_without_a_res
         ('{"sha256": "%s", "agent": "a\\nb"}' % ("a" * 64), "agent name"),
         ('{"sha256": "%s", "expires": "2030-01-01T00:00:00"}' % ("a" * 64), "with a zone"),
         ('{"sha256": "%s", "expires": 12}' % ("a" * 64), "with a zone"),
+        ('{"sha256": "%s", "access": "admin"}' % ("a" * 64), 'access must be "read" or "write"'),
+        ('{"sha256": "%s", "access": "READ"}' % ("a" * 64), 'access must be "read" or "write"'),
+        ('{"sha256": "%s", "access": true}' % ("a" * 64), 'access must be "read" or "write"'),
     ],
 )
 def test_a_malformed_tokens_file_is_refused_at_start_naming_the_line(tmp_path, line, problem):
@@ -129,7 +168,7 @@ def test_token_new_prints_the_token_once_and_stores_only_its_hash_in_a_0600_file
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert token not in path.read_text()
     [line] = [json.loads(x) for x in path.read_text().splitlines()]
-    assert line["sha256"] == digest(token).hex() and line["agent"] == "alice"
+    assert line["sha256"] == digest(token).hex() and line["agent"] == "alice" and line["access"] == "write"
     left = datetime.fromisoformat(line["expires"]).timestamp() - time.time()
     assert 12 * 3600 - 120 < left <= 12 * 3600
 
@@ -137,7 +176,7 @@ def test_token_new_prints_the_token_once_and_stores_only_its_hash_in_a_0600_file
     second, _ = new_token(path, None, None)
     assert second != token
     assert [json.loads(x)["agent"] for x in path.read_text().splitlines()] == ["alice", None]
-    assert Authenticator(None, TokensFile(path)).agent_for(token.encode()) == "alice"
+    assert Authenticator(None, TokensFile(path)).agent_for(token.encode()) == Principal("alice")
 
 
 @pytest.mark.parametrize(

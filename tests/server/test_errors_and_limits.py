@@ -19,6 +19,7 @@ from taskloom.server.errors import error_of
 from taskloom.services.app import Taskloom
 from tests.conftest import call, call_error
 from tests.faults.damage import damage_table, touch
+from tests.security.common import TOKENS, entry, serving_tokens, session, write_tokens
 
 KIB64 = 64 * 1024
 
@@ -133,6 +134,16 @@ async def _storage(env: Env) -> dict:
     return await call_error(env.client, "task_list")
 
 
+async def _read_only(env: Env) -> dict:
+    """A person's read-only token (`taskloom token new --read-only`) asks a real server to create a task."""
+    tokens = write_tokens(env.db_path.parent / "tokens", entry(TOKENS["alice"], "alice", access="read"))
+    with serving_tokens(env.db_path.parent, "http", env.db_path, tokens) as (url, _, _):
+        async with session(url, "http", TOKENS["alice"]) as alice:
+            result = await alice("task_create", {"tasks": [{"title": "not by a reader"}]})
+    assert result.is_error and result.content[0].text.startswith("read_only: ")
+    return error_of(result)
+
+
 CASES: dict[str, Callable[[Env], Awaitable[dict]]] = {
     "not_found": _not_found,
     "conflict": _conflict,
@@ -141,6 +152,7 @@ CASES: dict[str, Callable[[Env], Awaitable[dict]]] = {
     "lease_lost": _lease_lost,
     "invalid_input": _invalid_input,
     "too_large": _too_large,
+    "read_only": _read_only,
     "busy": _busy,
     "storage": _storage,
     "internal": _internal,

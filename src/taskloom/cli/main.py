@@ -138,8 +138,13 @@ def parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--agent", metavar="NAME", help="the token acts as this agent only (default: any agent)")
     new.add_argument("--ttl", metavar="DURATION", help="expire after e.g. 30m, 12h, 7d, 2w (default: never)")
+    new.add_argument(
+        "--read-only", action="store_true", help="the token may only call read-only tools (default: read and write)"
+    )
     new.add_argument("--tokens", metavar="FILE", help="the tokens file (TASKLOOM_TOKENS_FILE); created 0600")
-    ls = token_sub.add_parser("list", help="list the tokens file's entries: hash prefix, agent, created, expires")
+    ls = token_sub.add_parser(
+        "list", help="list the tokens file's entries: hash prefix, agent, access, created, expires"
+    )
     ls.add_argument("--tokens", metavar="FILE", help="the tokens file (TASKLOOM_TOKENS_FILE)")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     revoke = token_sub.add_parser(
@@ -268,11 +273,12 @@ def _token(args: argparse.Namespace) -> int:
 def _token_new(path: Path, args: argparse.Namespace) -> int:
     from taskloom.server.auth import new_token, parse_ttl
 
-    token, entry = new_token(path, args.agent, parse_ttl(args.ttl) if args.ttl else None)
+    token, entry = new_token(path, args.agent, parse_ttl(args.ttl) if args.ttl else None, read_only=args.read_only)
     print(token)
     who = f"agent {entry['agent']}" if entry["agent"] else "any agent"
     until = f"until {entry['expires']}" if entry["expires"] else "with no expiry"
-    print(f"taskloom: added a token for {who}, {until}, to {path}. It is shown only this once.", file=sys.stderr)
+    kind = "a read-only token" if args.read_only else "a token"
+    print(f"taskloom: added {kind} for {who}, {until}, to {path}. It is shown only this once.", file=sys.stderr)
     return 0
 
 

@@ -38,6 +38,7 @@ def entries(path: Path, now: float | None = None) -> list[dict[str, Any]]:
             "line": number,
             "sha256_prefix": entry.sha256.hex()[:PREFIX_SHOWN],
             "agent": entry.agent,
+            "access": "read" if entry.read_only else "write",
             "created": raw.get("created"),
             "expires": raw.get("expires"),
             "expired": entry.expired(now),
@@ -48,14 +49,14 @@ def entries(path: Path, now: float | None = None) -> list[dict[str, Any]]:
 def render(path: Path, rows: list[dict[str, Any]]) -> str:
     if not rows:
         return f"no tokens in {path}"
-    lines = [f"{'HASH':{PREFIX_SHOWN}}  {'AGENT':16}  {'CREATED':20}  {'EXPIRES':20}  STATE"]
+    lines = [f"{'HASH':{PREFIX_SHOWN}}  {'AGENT':16}  {'ACCESS':6}  {'CREATED':20}  {'EXPIRES':20}  STATE"]
     for r in rows:
         if "error" in r:
             lines.append(f"line {r['line']}: {r['error']}")
             continue
         state = "expired" if r["expired"] else "valid"
         lines.append(
-            f"{r['sha256_prefix']}  {r['agent'] or '(any agent)':16}  {r['created'] or '-':20}  "
+            f"{r['sha256_prefix']}  {r['agent'] or '(any agent)':16}  {r['access']:6}  {r['created'] or '-':20}  "
             f"{r['expires'] or 'never':20}  {state}"
         )
     return "\n".join(lines)

@@ -2,9 +2,11 @@
 
 The tokens file is JSON Lines, one token per line, and holds only SHA-256 hashes:
 
-    {"sha256": "<64 hex>", "agent": "alice", "expires": "2030-01-01T00:00:00Z", "created": "..."}
+    {"sha256": "<64 hex>", "agent": "alice", "expires": "2030-01-01T00:00:00Z", "access": "read", "created": "..."}
 
-`agent` and `expires` are optional (null or absent: any agent, never expires). Blank lines and
+`agent`, `expires` and `access` are optional (null or absent: any agent, never expires, write, so
+files written before `access` existed keep their meaning). A `read` token may call only tools
+annotated read-only. Blank lines and
 lines starting with `#` are ignored. `taskloom token new` appends lines; deleting a line revokes
 its token. The server re-reads the file when it changes (checked on every request by one stat),
 so new and revoked tokens take effect without a restart.
@@ -31,8 +33,9 @@ from taskloom.services.agents import check_agent_name
 
 log = logging.getLogger(__name__)
 
-# The ASGI scope key under which BearerAuth leaves the agent a token is bound to (absent: any agent).
-AGENT_SCOPE_KEY = "taskloom.agent"
+# The ASGI scope key under which BearerAuth leaves the request's Principal (absent: no token needed).
+PRINCIPAL_SCOPE_KEY = "taskloom.principal"
+ACCESS = ("read", "write")  # a tokens-file entry's `access`, in the words people write
 TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 256 random bits, 43 characters
 FILE_MODE = 0o600
 _TTL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -56,10 +59,19 @@ def iso(ts: float) -> str:
 
 
 @dataclass(frozen=True)
+class Principal:
+    """Who a bearer token is: the agent it is bound to (None: any agent) and whether it may only read."""
+
+    agent: str | None = None
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class TokenEntry:
     sha256: bytes
     agent: str | None = None
     expires: float | None = None  # unix seconds
+    read_only: bool = False
 
     def expired(self, now: float) -> bool:
         return self.expires is not None and now >= self.expires
@@ -87,7 +99,11 @@ def parse_line(line: str) -> TokenEntry | None:
         if when is None or when.tzinfo is None:
             raise ValueError("expires must be an ISO 8601 time with a zone, e.g. 2030-01-01T00:00:00Z")
         expires = when.timestamp()
-    return TokenEntry(bytes.fromhex(sha), agent, expires)
+    access = data.get("access")
+    if access is not None and access not in ACCESS:
+        # Guessing would be worse either way: a typo read as write grants too much, read as read too little.
+        raise ValueError('access must be "read" or "write" (absent means write)')
+    return TokenEntry(bytes.fromhex(sha), agent, expires, read_only=access == "read")
 
 
 def parse_tokens(text: str, source: str, *, strict: bool) -> list[TokenEntry]:
@@ -148,8 +164,14 @@ def _key(stat: os.stat_result) -> tuple[int, int, int]:
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
-def token_agent(context: Any) -> str | None:
-    """The agent the request's bearer token is bound to, if any.
+def scope_principal(scope: Any) -> Principal | None:
+    """The Principal BearerAuth left in an ASGI scope (None: the server asks for no token)."""
+    found = scope.get(PRINCIPAL_SCOPE_KEY) if isinstance(scope, dict) else None
+    return found if isinstance(found, Principal) else None
+
+
+def token_principal(context: Any) -> Principal | None:
+    """The Principal of the request's bearer token, if any.
 
     BearerAuth puts it in the ASGI scope; over HTTP and SSE the SDK hands tools the Starlette
     request that carried the message (ServerMessageMetadata.request_context, read by the runner
@@ -159,16 +181,25 @@ def token_agent(context: Any) -> str | None:
         request = context.request_context.request
     except (AttributeError, ValueError):  # no request context: a direct call
         return None
-    scope = getattr(request, "scope", None)
-    return scope.get(AGENT_SCOPE_KEY) if isinstance(scope, dict) else None
+    return scope_principal(getattr(request, "scope", None))
 
 
-class NoAccess(Exception):
-    """The presented credentials are missing, wrong or expired (deliberately not saying which)."""
+def token_agent(context: Any) -> str | None:
+    """The agent the request's bearer token is bound to, if any."""
+    who = token_principal(context)
+    return who.agent if who else None
+
+
+def token_read_only(context: Any) -> bool:
+    """Whether the request's bearer token may only read (no token: it may write)."""
+    who = token_principal(context)
+    return who is not None and who.read_only
 
 
 class Authenticator:
-    """Decides who a bearer token is: any agent (the shared token, or an unbound entry) or one named agent."""
+    """Decides who a bearer token is: any agent (the shared token, or an unbound entry) or one
+    named agent, with write access or read only. None means refused, deliberately not saying why
+    (missing, wrong, expired or revoked)."""
 
     def __init__(
         self, shared: str | None, tokens: TokensFile | None, now: Callable[[], float] = time.time
@@ -178,24 +209,33 @@ class Authenticator:
         self._tokens = tokens
         self._now = now
 
-    def agent_for(self, presented: bytes) -> str | None:
-        """The agent the token is bound to (None: any agent). Raises NoAccess."""
-        given = digest(presented)
+    def agent_for(self, presented: bytes) -> Principal | None:
+        """Who the presented token is; None: refused."""
+        return self.check_digest(digest(presented))
+
+    def check_digest(self, sha: bytes) -> Principal | None:
+        """Who the token with this SHA-256 is, against the tokens as they are now; None: refused.
+
+        For callers that keep only the digest (the dashboard's sessions): a token revoked or
+        expired since it was first checked is refused from then on.
+        """
         # Constant time: every entry is compared with hmac.compare_digest and the loop never stops
         # early, so the time taken depends only on the number of entries, not on which (if any) matched.
         matched: TokenEntry | None = None
         for entry in self._tokens.entries() if self._tokens else []:
-            if hmac.compare_digest(given, entry.sha256) and matched is None:
+            if hmac.compare_digest(sha, entry.sha256) and matched is None:
                 matched = entry
-        shared = self._shared is not None and hmac.compare_digest(given, self._shared)
+        shared = self._shared is not None and hmac.compare_digest(sha, self._shared)
         if matched is not None and not matched.expired(self._now()):
-            return matched.agent
+            return Principal(matched.agent, matched.read_only)
         if shared:
-            return None
-        raise NoAccess
+            return Principal(None, read_only=False)  # one token for everyone: it must be able to work
+        return None
 
 
-def new_token(path: Path, agent: str | None, ttl: float | None, now: float | None = None) -> tuple[str, dict[str, Any]]:
+def new_token(
+    path: Path, agent: str | None, ttl: float | None, now: float | None = None, *, read_only: bool = False
+) -> tuple[str, dict[str, Any]]:
     """Make a random token, append its hash entry to `path` (created 0600), return the token and entry."""
     if agent is not None:
         check_agent_name(agent)
@@ -205,6 +245,7 @@ def new_token(path: Path, agent: str | None, ttl: float | None, now: float | Non
         "sha256": digest(token).hex(),
         "agent": agent,
         "expires": iso(now + ttl) if ttl else None,
+        "access": "read" if read_only else "write",
         "created": iso(now),
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,12 +21,12 @@ from taskloom import __version__
 from taskloom.changes import ChangeFeed
 from taskloom.config import Profile
 from taskloom.domain.artifacts import URI_PREFIX, sha_of
-from taskloom.errors import InvalidInput, NotFound, TaskloomError
+from taskloom.errors import InvalidInput, NotFound, ReadOnly, TaskloomError
 from taskloom.server import errors, prompts, protocol, resources
-from taskloom.server.auth import token_agent
+from taskloom.server.auth import token_agent, token_read_only
 from taskloom.server.push import ListenBus, Push
 from taskloom.server.schema import compact
-from taskloom.server.tools import PROFILES, register
+from taskloom.server.tools import PROFILES, READ_ONLY_TOOLS, register
 from taskloom.server.tools.common import keeps_connection, stateless_missing_agent
 from taskloom.services import agents, artifacts
 from taskloom.services.app import Taskloom
@@ -134,6 +134,9 @@ class TaskloomMCP(MCPServer[Taskloom]):
                     hint="Use the tools tools/list shows, or ask for a server with --profile all.",
                 )
             )
+        read_only = token_read_only(context)
+        if read_only and known is not None and name not in READ_ONLY_TOOLS:
+            return errors.to_result(ReadOnly(f"{name} can change the project, and this connection's token may only read."))
         unknown = sorted(set(arguments) - known) if known is not None else []
         if unknown:
             # A misspelt argument silently ignored is a wrong result the agent never notices.
@@ -173,9 +176,10 @@ class TaskloomMCP(MCPServer[Taskloom]):
             result = errors.to_result(err)
         if isinstance(result, CallToolResult) and result.structured_content is not None and not result.is_error:
             result.content = [TextContent(type="text", text=text_copy(result.structured_content))]
-            if agent:
+            if agent and not read_only:
                 # Only a call that succeeded is a sighting: a refused call commits nothing at all
                 # (the fuzz suite checks it for every tool), and leaves no mistyped agent behind.
+                # A read-only token writes nothing, presence included.
                 await self._seen(agent)
         return result
 

@@ -16,7 +16,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskloom.errors import InvalidInput
-from taskloom.server.auth import AGENT_SCOPE_KEY, Authenticator, NoAccess, digest
+from taskloom.server.auth import PRINCIPAL_SCOPE_KEY, Authenticator, Principal, digest
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
@@ -97,9 +97,10 @@ def origin_of(text: str) -> str:
 class BearerAuth:
     """Require `Authorization: Bearer <token>` on every HTTP request (see taskloom.server.auth).
 
-    A token bound to an agent leaves that name in the scope (AGENT_SCOPE_KEY), where the tool
-    layer finds it through the Starlette request. Every refusal is the same 401 body, whether the
-    token was missing, unknown or expired, so a caller learns nothing about which tokens exist.
+    An accepted token leaves its Principal (its agent, if bound, and whether it may only read) in
+    the scope (PRINCIPAL_SCOPE_KEY), where the tool layer finds it through the Starlette request.
+    Every refusal is the same 401 body, whether the token was missing, unknown or expired, so a
+    caller learns nothing about which tokens exist.
 
     The token also becomes the request's `user` (see `principal`): the SDK binds each
     streamable HTTP and SSE session to the user that opened it, and answers anyone else exactly
@@ -116,28 +117,23 @@ class BearerAuth:
             return
         header = dict(scope.get("headers") or []).get(b"authorization", b"")
         scheme, _, given = header.partition(b" ")
-        if scheme.lower() == b"bearer" and given.strip():
-            try:
-                agent = self._auth.agent_for(given.strip())
-            except NoAccess:
-                pass
-            else:
-                if agent is not None:
-                    scope[AGENT_SCOPE_KEY] = agent
-                scope["user"] = principal(given.strip(), agent)
-                await self.app(scope, receive, send)
-                return
+        who = self._auth.agent_for(given.strip()) if scheme.lower() == b"bearer" and given.strip() else None
+        if who is not None:
+            scope[PRINCIPAL_SCOPE_KEY] = who
+            scope["user"] = principal(given.strip(), who)
+            await self.app(scope, receive, send)
+            return
         await send_json(send, 401, UNAUTHORIZED, [(b"www-authenticate", b'Bearer realm="taskloom"')])
 
 
-def principal(token: bytes, agent: str | None) -> AuthenticatedUser:
+def principal(token: bytes, who: Principal) -> AuthenticatedUser:
     """Who a token is, for session ownership: its SHA-256 (the raw token is kept nowhere) and its agent.
 
     Every holder of one token is one principal: all callers of the shared `--token` (or of one
     unbound tokens-file entry) can use each other's sessions, as they can already act as any agent.
     """
     sha = digest(token).hex()
-    return AuthenticatedUser(AccessToken(token=sha, client_id=sha, scopes=[], subject=agent))
+    return AuthenticatedUser(AccessToken(token=sha, client_id=sha, scopes=[], subject=who.agent))
 
 
 UNAUTHORIZED = {"error": "unauthorized", "message": "Send Authorization: Bearer <token>."}

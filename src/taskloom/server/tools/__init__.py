@@ -45,6 +45,9 @@ _WORKER = {
 }
 # Orchestrators plan, watch and decide; they do not hold leases.
 _LEASE_HOLDING = {"task_claim", "task_heartbeat", "task_done", "task_fail", "task_release"}
+# What a read-only token may call: the tools annotated read-only, so the annotation clients see
+# and the rule the server enforces cannot drift apart.
+READ_ONLY_TOOLS = frozenset(t.name for t in ALL if t.annotations.read_only_hint)
 PROFILES: dict[str, frozenset[str]] = {
     "worker": frozenset(_WORKER),
     "orchestrator": frozenset(t.name for t in ALL) - _LEASE_HOLDING,
