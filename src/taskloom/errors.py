@@ -104,11 +104,11 @@ class Storage(TaskloomError):
 
 
 class Forbidden(TaskloomError):
-    """The caller is known but may not do this: a read-only token, or a browser request that failed
-    the dashboard's cross-site checks."""
+    """A browser request that failed the dashboard's sign-in or cross-site checks. Web only: no tool
+    call can cause it, so it is not in ALL_ERRORS, whose codes each have a tool call that does."""
 
     code = "forbidden"
-    default_hint = "Nothing was changed. Reload the page and try again, or sign in with a token that may write."
+    default_hint = "Nothing was changed. Reload the dashboard's page and use its own forms."
 
 
 class Internal(TaskloomError):

@@ -21,7 +21,9 @@ from taskloom.errors import (
     InvalidTransition,
     LeaseLost,
     NotFound,
+    ReadOnly,
     TaskloomError,
+    TooLarge,
 )
 from taskloom.services.app import Taskloom
 from taskloom.web.guard import Person, SignIn, WebGuard
@@ -36,6 +38,8 @@ STATUS_OF: dict[type[TaskloomError], int] = {
     InvalidTransition: 409,
     LeaseLost: 409,
     Forbidden: 403,
+    ReadOnly: 403,
+    TooLarge: 413,
 }
 
 

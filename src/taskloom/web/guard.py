@@ -19,8 +19,8 @@ from mcp.server.transport_security import TransportSecurityMiddleware, Transport
 from starlette.requests import Request
 from starlette.responses import Response
 
-from taskloom.errors import Forbidden, InvalidInput
-from taskloom.server.auth import Authenticator, NoAccess, digest
+from taskloom.errors import Forbidden, InvalidInput, ReadOnly
+from taskloom.server.auth import Authenticator, Principal, digest
 from taskloom.services.agents import check_agent_name
 from taskloom.web.sessions import COOKIE, Session, Sessions
 
@@ -67,14 +67,13 @@ class WebGuard:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() == "bearer" and given.strip() and self.auth is not None:
-            who = self._who(given.strip().encode())
+            who = self.auth.agent_for(given.strip().encode())
             if who is None:
                 raise SignIn
-            agent, read_only = who
-            return Person(agent, read_only, None, bound=agent is not None, bearer=True)
+            return Person(who.agent, who.read_only, None, bound=who.agent is not None, bearer=True)
         session = self.sessions.get(request.cookies.get(COOKIE))
         if session is not None and session.token_digest is not None and (
-            self.auth is None or self._who_digest(session.token_digest) is None
+            self.auth is None or self.auth.check_digest(session.token_digest) is None
         ):
             self.sessions.end(session.sid)  # revoked or expired since sign-in: the session ends now
             session = None
@@ -88,18 +87,18 @@ class WebGuard:
         """A new session for a token (auth on) or a name (open server). Raises Forbidden."""
         if self.auth is None:
             return self.sessions.new(name=self._checked_name(name) or self.name, token_digest=None, read_only=False)
-        who = self._who(token.strip().encode()) if token.strip() else None
+        who: Principal | None = self.auth.agent_for(token.strip().encode()) if token.strip() else None
         if who is None:
             raise Forbidden("That token is not valid here.", hint="Check it was copied whole; `taskloom token list` shows "
                             "which tokens exist and when they expire.")
-        agent, read_only = who
-        return self.sessions.new(name=agent or self._checked_name(name), token_digest=digest(token.strip()),
-                                 read_only=read_only, bound=agent is not None)
+        return self.sessions.new(name=who.agent or self._checked_name(name), token_digest=digest(token.strip()),
+                                 read_only=who.read_only, bound=who.agent is not None)
 
     def check_action(self, request: Request, person: Person, csrf: str | None) -> str:
         """Raises Forbidden unless this person may act from this request; returns the name to act as."""
         if person.read_only:
-            raise Forbidden("This token is read-only.", hint="Sign in with a token made without --read-only to act.")
+            raise ReadOnly("This token is read-only: the dashboard shows, but does not act, for it.",
+                           hint="Sign in with a token made without --read-only to act. Nothing was changed.")
         if not person.bearer:
             if person.session is None:
                 raise Forbidden("This browser has no dashboard session.", hint="Reload the page and try again.")
@@ -122,18 +121,6 @@ class WebGuard:
         site = request.headers.get("sec-fetch-site")
         if site is not None and site != "same-origin":
             raise Forbidden("This request came from another site.", hint="Use the dashboard's own forms.")
-
-    def _who(self, token: bytes) -> tuple[str | None, bool] | None:
-        assert self.auth is not None
-        try:
-            agent = self.auth.agent_for(token)
-        except NoAccess:
-            return None
-        return agent, False
-
-    def _who_digest(self, sha: bytes) -> tuple[str | None, bool] | None:
-        assert self.auth is not None
-        return self.auth.check_digest(sha)
 
     @staticmethod
     def _checked_name(name: str | None) -> str | None:
