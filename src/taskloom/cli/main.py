@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from taskloom import __version__
-from taskloom.cli import artifacts, runner
+from taskloom.cli import artifacts, runner, watch
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
     ARTIFACT_QUOTA_BYTES,
@@ -33,7 +33,7 @@ from taskloom.errors import InvalidInput, NotFound, TaskloomError
 from taskloom.server.errors import from_validation
 
 # Commands that only read: they never create a database file or a project.
-READ_ONLY = {"status", "projects", "workers", "logs", ("artifacts", "ls"), ("artifacts", "get")}
+READ_ONLY = {"status", "watch", "projects", "workers", "logs", ("artifacts", "ls"), ("artifacts", "get")}
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -129,6 +129,7 @@ def parser() -> argparse.ArgumentParser:
 
     artifacts.add_parser(sub, _common)
     runner.add_parser(sub, _common)
+    watch.add_parser(sub, _common)
 
     token = sub.add_parser("token", help="manage bearer tokens for the HTTP transports")
     token_sub = token.add_subparsers(dest="token_command", required=True)
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     except _HANGUPS:
         return 0
     except KeyboardInterrupt:
-        return 130
+        return 0 if args.command == "watch" else 130  # quitting the board is how it ends
 
 
 _HANGUPS = (BrokenPipeError, ConnectionResetError, anyio.BrokenResourceError, anyio.ClosedResourceError)
@@ -238,6 +239,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             return await _status(app, args.json)
         if args.command == "artifacts":
             return await artifacts.run(app, args)
+        if args.command == "watch":
+            return await watch.run(app, args)
         if args.command in ("run", "workers", "logs"):
             return await runner.run(app, args)
         return await _import(app, args.file)
