@@ -231,3 +231,10 @@ def test_with_nothing_changing_the_board_redraws_every_tick_and_sigterm_exits_0(
         assert term.stop(signal.SIGTERM) == 0
         assert EXIT_ALT_SCREEN in term.output
         assert b"Traceback" not in term.output
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--activity", "201"), ("--tick", "nan")])
+def test_watch_refuses_a_bad_number_in_one_line(tmp_path, flag, value):
+    run = taskloom("watch", "--db", str(tmp_path / "t.db"), "--project", PROJECT, flag, value)
+    refused(run, "invalid_input", f"{flag} {value}")
+    assert run.stdout == ""

@@ -215,6 +215,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "check":
         return _check(resolve_db(args.db), args.json)
+    if args.command == "watch":
+        watch.check_args(args)  # before the database is looked for: the mistake is in the flags
     settings = _settings(args)
     read_only = args.command in READ_ONLY or (args.command, getattr(args, "verb", None)) in READ_ONLY
     if read_only and not settings.db_path.exists():

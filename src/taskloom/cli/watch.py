@@ -8,6 +8,7 @@ and every TICK seconds when nothing changes, so ages move; never on a fast poll.
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import unicodedata
@@ -27,6 +28,7 @@ from rich.text import Text
 from taskloom.cli import board as plain
 from taskloom.config import OFFLINE_SECONDS, ONLINE_SECONDS
 from taskloom.domain.limits import MAX_PAGE
+from taskloom.errors import InvalidInput
 from taskloom.models import Agent, Event, ProjectStatus
 from taskloom.services import activity, agents, planning, runs
 from taskloom.services.common import Scope
@@ -262,6 +264,13 @@ def add_parser(sub: argparse._SubParsersAction, common: Any) -> None:
                        help=f"events in the activity tail, 1..{MAX_PAGE} (default {ACTIVITY})")
     watch.add_argument("--tick", type=float, default=TICK, metavar="SECONDS",
                        help=f"redraw this often when nothing changes, so ages move (default {TICK:g})")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    if not 1 <= args.activity <= MAX_PAGE:
+        raise InvalidInput(f"--activity {args.activity} is not 1..{MAX_PAGE}.", hint="Give the number of events to show.")
+    if not (math.isfinite(args.tick) and args.tick > 0):
+        raise InvalidInput(f"--tick {args.tick} is not a positive number of seconds.", hint=f"Try the default, {TICK:g}.")
 
 
 async def run(app: Any, args: argparse.Namespace) -> int:
