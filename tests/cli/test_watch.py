@@ -47,6 +47,9 @@ async def hostile_project(client) -> None:
     await call(client, "task_fail", task="F-1", reason=f"broke {MARKUP} {RTL}", agent="alice")
     await call(client, "task_done", task="R-1", summary="done", agent="alice")
     await call(client, "agent_log", text=f"log {MARKUP} {ESCAPE} {RTL}\x00end", agent="alice")
+    await call(client, "stream_create", code="empty", name="nothing planned yet")
+    await call(client, "stream_create", code="later", name=f"later {MARKUP}", depends_on=["empty"])
+    await call(client, "task_create", tasks=[{"title": "waits forever", "stream": "later"}])
 
 
 def draw(board: watch.Board, **console: object) -> tuple[str, str]:
@@ -60,7 +63,7 @@ def draw(board: watch.Board, **console: object) -> tuple[str, str]:
 async def test_hostile_agent_text_is_shown_literally_never_obeyed(app, client):
     await hostile_project(client)
     board = await app.read(watch.watch_data)
-    assert {d.kind for d in board.decisions} >= {"blocked", "failed", "review", "escalation"}
+    assert {d.kind for d in board.decisions} == {"blocked", "failed", "review", "escalation", "stuck"}
     for console in ({"force_terminal": True, "color_system": "truecolor"}, {"force_terminal": False}):
         text, written = draw(board, **console)
         # Markup is text: shown with its brackets, for the title, the reason and the log line.

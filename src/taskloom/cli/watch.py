@@ -102,9 +102,7 @@ def _decisions(tx: Tx, scope: Scope, status: ProjectStatus) -> list[Decision]:
     out += [Decision("escalation", f"#{e['id']}", f"{e['task_code'] or '-'}: {e['subject']}", "message_ack when handled")
             for e in escalations]
     out += [Decision("stuck", s.code, line, "add tasks there or drop the dependency")
-            for s, line in zip(
-                [s for s in status.streams if s.waits_on_empty and s.status != "done"],
-                planning.stuck_streams(status.streams), strict=True)]
+            for s in status.streams for line in planning.stuck_streams([s])]
     return out
 
 
