@@ -21,6 +21,8 @@ import pytest
 from rich.console import Console
 
 from taskloom.cli import watch
+from taskloom.models import TaskSpec
+from taskloom.services import creation, runs
 from tests.conftest import call
 from tests.test_cli import TASKLOOM, refused, taskloom
 from tests.test_cli_database import CAUSES, _wrong_file
@@ -92,6 +94,17 @@ async def test_the_board_shows_totals_streams_agents_decisions_and_the_newest_ac
     activity = text[text.index("Activity"):]
     assert len(activity.strip().splitlines()) == 1 + 3  # the heading and the three newest events
     assert activity.index("task.claimed") < activity.index("task.done")  # newest first
+
+
+async def test_the_board_shows_the_runners_live_workers_and_what_they_hold(app):
+    await app.write(creation.create_tasks, [TaskSpec(title="build it", code="A-1")])
+    [(unit, _)] = await app.read(runs.ready_units, "task", None)
+    await app.write(runs.start, unit, runner=runs.Runner("r1", "h", 4242, 1.0), preset="claude",
+                    held_until=app.clock.now() + 30, agent="worker-1")
+    text, _ = draw(await app.read(watch.watch_data), force_terminal=False)
+    assert "Workers (taskloom run): 1 running" in text
+    [line] = [ln for ln in text.splitlines() if ln.startswith("worker-1") and "claude" in ln]
+    assert "A-1" in line and "started 0s ago" in line
 
 
 # ---------------------------------------------------------------- the command, as a real process
