@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from taskloom import __version__
-from taskloom.cli import artifacts, dashboard, runner
+from taskloom.cli import artifacts, dashboard, runner, watch
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
     ARTIFACT_QUOTA_BYTES,
@@ -33,7 +33,7 @@ from taskloom.errors import InvalidInput, NotFound, TaskloomError
 from taskloom.server.errors import from_validation
 
 # Commands that only read: they never create a database file or a project.
-READ_ONLY = {"status", "projects", "workers", "logs", ("artifacts", "ls"), ("artifacts", "get")}
+READ_ONLY = {"status", "watch", "projects", "workers", "logs", ("artifacts", "ls"), ("artifacts", "get")}
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -130,6 +130,7 @@ def parser() -> argparse.ArgumentParser:
     artifacts.add_parser(sub, _common)
     runner.add_parser(sub, _common)
     dashboard.add_parser(sub, _common)
+    watch.add_parser(sub, _common)
 
     token = sub.add_parser("token", help="manage bearer tokens for the HTTP transports")
     token_sub = token.add_subparsers(dest="token_command", required=True)
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     except _HANGUPS:
         return 0
     except KeyboardInterrupt:
-        return 130
+        return 0 if args.command == "watch" else 130  # quitting the board is how it ends
 
 
 _HANGUPS = (BrokenPipeError, ConnectionResetError, anyio.BrokenResourceError, anyio.ClosedResourceError)
@@ -222,6 +223,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return _check(resolve_db(args.db), args.json)
     if args.command == "dashboard":
         return await dashboard.run(_settings(args), args)
+    if args.command == "watch":
+        watch.check_args(args)  # before the database is looked for: the mistake is in the flags
     settings = _settings(args)
     read_only = args.command in READ_ONLY or (args.command, getattr(args, "verb", None)) in READ_ONLY
     if read_only and not settings.db_path.exists():
@@ -246,6 +249,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             return await _status(app, args.json)
         if args.command == "artifacts":
             return await artifacts.run(app, args)
+        if args.command == "watch":
+            return await watch.run(app, args)
         if args.command in ("run", "workers", "logs"):
             return await runner.run(app, args)
         return await _import(app, args.file)

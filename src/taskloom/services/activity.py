@@ -11,7 +11,7 @@ from taskloom.domain.redact import redact
 from taskloom.errors import InvalidInput
 from taskloom.models import Event, Feed, Logged
 from taskloom.services.common import Scope, event, task_row
-from taskloom.store.base import Tx
+from taskloom.store.base import Row, Tx
 
 MAX_LOG = 4096  # bytes in one agent_log entry: the feed carries short payloads
 
@@ -35,18 +35,27 @@ def feed(
         rows = tx.all("events_feed_subject", {**params, "subject": task})
     else:
         rows = tx.all("events_feed", params)
-    events = [
-        Event(
-            id=r["id"],
-            at=iso(r["at"]),
-            kind=r["kind"],
-            subject=r["subject"],
-            agent=r["agent"],
-            payload=json.loads(r["payload"]) if r["payload"] else None,
-        )
-        for r in rows
-    ]
+    events = [_event(r) for r in rows]
     return Feed(events=events, next_since=events[-1].id if events else since)
+
+
+def latest(tx: Tx, scope: Scope, limit: int = 20) -> list[Event]:
+    """The project's newest `limit` events, newest first: a board's activity tail, which (unlike
+    `feed`) needs no cursor and never reads the whole history to find its end."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be 1..{MAX_PAGE}.", hint="Ask for fewer events.")
+    return [_event(r) for r in tx.all("events_latest", {"project": scope.project_id, "limit": limit})]
+
+
+def _event(r: Row) -> Event:
+    return Event(
+        id=r["id"],
+        at=iso(r["at"]),
+        kind=r["kind"],
+        subject=r["subject"],
+        agent=r["agent"],
+        payload=json.loads(r["payload"]) if r["payload"] else None,
+    )
 
 
 def log(tx: Tx, scope: Scope, text: str, task: str | None = None) -> Logged:

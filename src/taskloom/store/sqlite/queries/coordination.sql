@@ -199,6 +199,10 @@ ORDER BY id LIMIT :limit;
 -- name: events_last_id
 SELECT coalesce(max(id), 0) FROM events WHERE project_id = :project;
 
+-- name: events_latest
+-- The newest :limit events, newest first: the tail a live board shows. Walks events_project backwards.
+SELECT * FROM events WHERE project_id = :project ORDER BY id DESC LIMIT :limit;
+
 -- name: task_pages_showing
 -- The tasks whose pages show any of :codes: their dependents (each dependency's state) and
 -- their parents (the subtask list).
