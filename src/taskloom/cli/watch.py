@@ -30,7 +30,7 @@ from taskloom.config import OFFLINE_SECONDS, ONLINE_SECONDS
 from taskloom.domain.limits import MAX_PAGE
 from taskloom.errors import InvalidInput
 from taskloom.models import Agent, Event, ProjectStatus
-from taskloom.services import activity, agents, planning, runs
+from taskloom.services import activity, agents, decisions, planning, runs
 from taskloom.services.common import Scope
 from taskloom.store.base import Tx
 
@@ -44,13 +44,13 @@ DECISION_LIMIT = 20  # tasks and escalations read for "Needs a decision"
 STATUS_STYLE = {
     "done": "green", "in_progress": "cyan", "review": "magenta", "blocked": "red", "failed": "bold red",
     "ready": "yellow", "busy": "cyan", "online": "green", "idle": "yellow", "offline": "dim",
-    "escalation": "red", "stuck": "red",
+    "escalation": "red", "stuck": "red", "overdue": "yellow",
 }
 
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str  # blocked, failed, review, escalation or stuck
+    kind: str  # blocked, failed, review, escalation, stuck or overdue
     subject: str  # a task code, an escalation's #id, or a stream code
     text: str
     next: str  # what the person does about it
@@ -86,23 +86,18 @@ def watch_data(
 
 
 def _decisions(tx: Tx, scope: Scope, status: ProjectStatus) -> list[Decision]:
-    # The orchestrator brief's queries (services/briefing.py), until services/decisions.py serves both.
-    rows = tx.all("tasks_needing_decision", {"project": scope.project_id, "limit": DECISION_LIMIT})
-    escalations = tx.all("escalations_open", {"project": scope.project_id, "limit": DECISION_LIMIT})
-    out = []
-    for r in rows:
-        if r["status"] == "blocked":
-            out.append(Decision("blocked", r["code"], f"{r['title']}: {r['reason'] or 'no reason given'} "
-                                f"({r['claimed_by'] or 'unclaimed'})", "answer with task_unblock"))
-        elif r["status"] == "failed":
-            out.append(Decision("failed", r["code"], f"{r['title']}: {r['reason'] or 'no reason given'} "
-                                f"(after {r['attempts']} attempts)", "fix, then retry or cancel"))
-        else:
-            out.append(Decision("review", r["code"], r["title"], "approve or send back with task_review"))
-    out += [Decision("escalation", f"#{e['id']}", f"{e['task_code'] or '-'}: {e['subject']}", "message_ack when handled")
-            for e in escalations]
-    out += [Decision("stuck", s.code, line, "add tasks there or drop the dependency")
-            for s in status.streams for line in planning.stuck_streams([s])]
+    # The same source as the dashboard and the orchestrator brief: services/decisions.py.
+    found = decisions.needing_decision(tx, scope, limit=DECISION_LIMIT, streams=status.streams)
+    out = [Decision("blocked", t.code, f"{t.title}: {t.reason or 'no reason given'} ({t.claimed_by or 'unclaimed'})",
+                    "answer with task_unblock") for t in found.blocked]
+    out += [Decision("failed", t.code, f"{t.title}: {t.reason or 'no reason given'} (after {t.attempts} attempts)",
+                     "fix, then retry or cancel") for t in found.failed]
+    out += [Decision("review", t.code, t.title, "approve or send back with task_review") for t in found.review]
+    out += [Decision("escalation", f"#{e.id}", f"{e.task or '-'}: {e.subject}", "message_ack when handled")
+            for e in found.escalations]
+    out += [Decision("stuck", "stream", line, "add tasks there or drop the dependency") for line in found.stuck_streams]
+    out += [Decision("overdue", o.code, f"lease of {o.claimed_by or '-'} ran out {int(o.seconds_ago)}s ago",
+                     "start a server: its resolver requeues it") for o in found.overdue_leases]
     return out
 
 
