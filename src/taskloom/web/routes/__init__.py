@@ -6,6 +6,6 @@ from starlette.routing import BaseRoute
 
 
 def routes() -> list[BaseRoute]:
-    from taskloom.web.routes import artifacts, overview, session, tasks
+    from taskloom.web.routes import agents, artifacts, overview, runs, session, tasks
 
-    return [*overview.ROUTES, *tasks.ROUTES, *session.ROUTES, *artifacts.ROUTES]
+    return [*overview.ROUTES, *tasks.ROUTES, *session.ROUTES, *agents.ROUTES, *runs.ROUTES, *artifacts.ROUTES]
