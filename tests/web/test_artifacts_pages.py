@@ -8,11 +8,16 @@ import hashlib
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
+import anyio
 import pytest
 
+from taskloom.server.http import security_for
 from taskloom.services import uploads
+from taskloom.web.app import build_web
+from taskloom.web.guard import WebGuard
 from taskloom.web.routes.artifacts import PREVIEW_BYTES, safe_filename
-from tests.web.conftest import import_example
+from taskloom.web.sessions import Sessions
+from tests.web.conftest import PORT, import_example
 
 SANDBOX = "sandbox; default-src 'none'"
 PNG = base64.b64decode(
@@ -113,6 +118,35 @@ async def test_a_10_mb_text_artifact_previews_at_most_256_kib_and_downloads_whol
     d = await web.get(f"/ui/artifacts/{sha}/download")
     assert d.status_code == 200 and d.headers["content-type"] == "application/octet-stream"
     assert hashlib.sha256(d.content).hexdigest() == sha
+
+
+async def test_a_download_is_streamed_in_chunks_not_read_whole(app):
+    sha = await put(app, "x" * (4 * 1024 * 1024), "big.txt")
+    asgi = build_web(app, WebGuard(security_for("127.0.0.1", PORT), None, Sessions(app.clock)))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": f"/ui/artifacts/{sha}/download", "raw_path": f"/ui/artifacts/{sha}/download".encode(),
+        "query_string": b"", "root_path": "", "headers": [(b"host", f"127.0.0.1:{PORT}".encode())],
+        "server": ("127.0.0.1", PORT), "client": ("127.0.0.1", 50000),
+    }
+    asked = anyio.Event()
+    chunks: list[int] = []
+
+    async def receive() -> dict:
+        if not asked.is_set():
+            asked.set()
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await anyio.sleep_forever()  # the client stays connected
+        raise AssertionError
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.body":
+            chunks.append(len(message.get("body", b"")))
+
+    with anyio.fail_after(10):
+        await asgi(scope, receive, send)
+    assert sum(chunks) == 4 * 1024 * 1024
+    assert len(chunks) > 4 and max(chunks) <= 1024 * 1024
 
 
 @pytest.mark.parametrize(

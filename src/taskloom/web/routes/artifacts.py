@@ -12,7 +12,7 @@ in the dashboard's origin.
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import anyio
@@ -29,7 +29,7 @@ from taskloom.web.app import View, page
 PAGE = 50
 PREVIEW_BYTES = 256 * 1024
 IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-# Types a browser would run script in, even escaped text of them is not offered as a preview.
+# Types a browser would run script in: not even their escaped text is offered as a preview.
 ACTIVE = frozenset({"text/html", "image/svg+xml", "application/xhtml+xml"})
 MARKDOWN = frozenset({"text/markdown", "text/x-markdown"})
 FILTERS = ("task", "stream", "sprint", "name", "type")
@@ -82,12 +82,16 @@ async def _meta(request: Request, view: View) -> Artifact:
     return await view.web.app.read(artifacts.get, _sha(request))
 
 
-def _blob(view: View, meta: Artifact) -> Any:
+def _blob(view: View, meta: Artifact) -> Path:
     path = view.web.app.blobs.path(meta.sha256)
     if not path.is_file():
-        raise NotFound(f"The bytes of {meta.name!r} are missing from disk.",
-                       hint="Upload the file again; the data directory was changed outside taskloom.")
+        raise _missing(meta)
     return path
+
+
+def _missing(meta: Artifact) -> NotFound:
+    return NotFound(f"The bytes of {meta.name!r} are missing from disk.",
+                    hint="Upload the file again; the data directory was changed outside taskloom.")
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -124,14 +128,16 @@ async def artifact_page(request: Request, view: View) -> Response:
     shown = kind(meta.media_type)
     text: str | None = None
     if shown in ("text", "markdown"):
-        path = _blob(view, meta)
-        data = await anyio.to_thread.run_sync(_head, path)
-        text = data.decode("utf-8", "replace")
+        try:
+            data = await anyio.to_thread.run_sync(_head, view.web.app.blobs.path(meta.sha256))
+        except FileNotFoundError:
+            raise _missing(meta) from None
+        text = data.decode("utf-8", "replace")  # a cut may split a character: not an error
     context = view.context(a=meta, kind=shown, text=text, cut=meta.size > PREVIEW_BYTES, PREVIEW_BYTES=PREVIEW_BYTES)
     return view.web.pages.render("artifact.html", context)
 
 
-def _head(path: Any) -> bytes:
+def _head(path: Path) -> bytes:
     with open(path, "rb") as f:
         return f.read(PREVIEW_BYTES)
 
