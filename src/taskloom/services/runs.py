@@ -14,7 +14,7 @@ from typing import Any
 
 from taskloom.domain import runs as rules
 from taskloom.domain.events import EventKind
-from taskloom.errors import Conflict
+from taskloom.errors import Conflict, NotFound
 from taskloom.services import messages, work
 from taskloom.services.common import Scope, event
 from taskloom.store.base import Row, Tx
@@ -211,6 +211,13 @@ def live(tx: Tx, scope: Scope) -> list[dict[str, Any]]:
 
 def recent(tx: Tx, scope: Scope, limit: int = 20) -> list[dict[str, Any]]:
     return [dict(r) for r in tx.all("runs_recent", {"project": scope.project_id, "limit": limit})]
+
+
+def get(tx: Tx, scope: Scope, run_id: int) -> dict[str, Any]:
+    row = tx.one("run_by_id", {"project": scope.project_id, "id": run_id})
+    if row is None:
+        raise NotFound(f"No run #{run_id} in project {scope.project}.", hint="The runs page lists the runs.")
+    return dict(row)
 
 
 def latest_of(tx: Tx, scope: Scope, agent: str) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute
 
 
 def routes() -> list[BaseRoute]:
-    from taskloom.web.routes import messages, overview, session, tasks
+    from taskloom.web.routes import agents, artifacts, messages, overview, runs, session, tasks
 
-    return [*overview.ROUTES, *tasks.ROUTES, *messages.ROUTES, *session.ROUTES]
+    return [*overview.ROUTES, *tasks.ROUTES, *messages.ROUTES, *session.ROUTES, *agents.ROUTES, *runs.ROUTES,
+            *artifacts.ROUTES]

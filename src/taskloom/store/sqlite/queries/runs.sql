@@ -75,6 +75,13 @@ WHERE r.project_id = :project
 ORDER BY r.id DESC
 LIMIT :limit;
 
+-- name: run_by_id
+-- One run of the project (the dashboard's log page), with its unit's codes.
+SELECT r.*, t.code AS task, s.code AS stream FROM runs r
+LEFT JOIN tasks t ON t.id = r.task_id
+LEFT JOIN streams s ON s.id = r.stream_id
+WHERE r.project_id = :project AND r.id = :id;
+
 -- name: run_latest_of_agent
 SELECT r.*, t.code AS task, s.code AS stream FROM runs r
 LEFT JOIN tasks t ON t.id = r.task_id
