@@ -6,7 +6,7 @@ reported as the path an agent can read and break, e.g. `Stream-A -> Stream-B -> 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 
 import networkx as nx
 
@@ -67,6 +67,14 @@ def critical_path(graph: nx.DiGraph) -> list[Hashable]:
         return []
     # networkx walks edges forward; ours point at dependencies, so reverse for start-to-finish order.
     return list(nx.dag_longest_path(graph.reverse(copy=False)))
+
+
+def remaining_critical_path(graph: nx.DiGraph, closed: Collection[Hashable]) -> list[Hashable]:
+    """The longest chain of work still to do, first dependency first: `closed` nodes (done,
+    cancelled) are left out, so finished work never lengthens it."""
+    keep = [n for n in graph.nodes if n not in closed]
+    kept = set(keep)
+    return critical_path(build(keep, ((a, b) for a, b in graph.edges if a in kept and b in kept)))
 
 
 def mermaid(graph: nx.DiGraph, label: Mapping[Hashable, str], status: Mapping[Hashable, str]) -> str:
