@@ -14,7 +14,9 @@ from taskloom.services.graphs import graph_picture
 
 async def plan(app) -> None:
     # api <- web (declared); W-1 also waits on A-2 (a cross-stream task edge); L-1 has no stream.
-    await app.write(planning.upsert_streams, [StreamSpec(code="api"), StreamSpec(code="web", depends_on=["api"])])
+    await app.write(
+        planning.upsert_streams, [StreamSpec(code="api"), StreamSpec(code="web", depends_on=["api"])]
+    )
     await app.write(
         creation.create_tasks,
         [
@@ -99,8 +101,9 @@ async def test_a_new_dependency_lays_the_picture_out_again(app):
     await plan(app)
     cache = LayoutCache()
     cache.layout(await app.read(graph_picture, None))
-    await app.write(creation.create_tasks, [TaskSpec(code="W-2", title="More pages", stream="web", depends_on=["W-1"])])
+    await app.write(
+        creation.create_tasks, [TaskSpec(code="W-2", title="More pages", stream="web", depends_on=["W-1"])]
+    )
     grown = cache.layout(await app.read(graph_picture, None))
     assert cache.misses == 2
     assert "W-2" in {b.code for b in grown.boxes}
-

@@ -45,7 +45,9 @@ HOSTILE = [
 
 def hostile_picture(n_per_stream: int = 3) -> Picture:
     streams = tuple(
-        StreamNode(code=f"s{i}{h[:20]}", name=h, status="active", depends_on=(f"s0{HOSTILE[0][:20]}",) if i else ())
+        StreamNode(
+            code=f"s{i}{h[:20]}", name=h, status="active", depends_on=(f"s0{HOSTILE[0][:20]}",) if i else ()
+        )
         for i, h in enumerate(HOSTILE[:4])
     )
     tasks = []
@@ -81,7 +83,7 @@ def test_hostile_text_adds_no_element_and_no_attribute(limit):
     root = parse(str(picture_svg(drawn)))
     for el in elements(root):
         assert el.tag.startswith(NS), el.tag
-        tag = el.tag[len(NS):]
+        tag = el.tag[len(NS) :]
         assert tag in ALLOWED, f"unexpected element <{tag}>"
         assert set(el.attrib) <= ALLOWED[tag], f"<{tag}> has {set(el.attrib) - ALLOWED[tag]}"
         assert not any(name.lower().startswith("on") for name in el.attrib)
@@ -97,9 +99,7 @@ def test_every_task_links_to_its_page_with_its_full_title_as_the_tooltip():
     assert len(links) == len(picture.tasks)
     titles = {a.find(f"{NS}g/{NS}title").text for a in links}
     # NUL and the bell cannot be in XML at all: they come out as U+FFFD, the rest as written.
-    assert titles == {
-        re.sub("[\x00-\x08]", "\ufffd", f"{t.code}: {t.title} (ready)") for t in picture.tasks
-    }
+    assert titles == {re.sub("[\x00-\x08]", "\ufffd", f"{t.code}: {t.title} (ready)") for t in picture.tasks}
 
 
 def test_drawn_titles_are_cut_to_forty_characters():
@@ -128,7 +128,11 @@ def test_codes_are_quoted_in_links_so_they_stay_under_the_dashboard():
 
 def test_status_and_critical_path_are_classes_and_nothing_is_styled_inline():
     picture = Picture(
-        tasks=(TaskNode("T-1", "a", "done", None), TaskNode("T-2", "b", "ready", None), TaskNode("T-3", "c", "waiting", None)),
+        tasks=(
+            TaskNode("T-1", "a", "done", None),
+            TaskNode("T-2", "b", "ready", None),
+            TaskNode("T-3", "c", "waiting", None),
+        ),
         edges=(("T-2", "T-1"), ("T-3", "T-2")),
         streams=(),
         graph_version=1,

@@ -190,11 +190,11 @@ def _by_stream(picture: Picture, tasks: nx.DiGraph) -> _Frame:
     crossing = Counter(
         (box_of[dep], box_of[task]) for task, dep in picture.edges if box_of[dep] != box_of[task]
     )
-    declared = {
-        (index[dep], index[s.code]) for s in picture.streams for dep in s.depends_on if dep in index
-    }
+    declared = {(index[dep], index[s.code]) for s in picture.streams for dep in s.depends_on if dep in index}
     arrows = [(src, dst, "declared", crossing.get((src, dst), 0)) for src, dst in sorted(declared)]
-    arrows += [(src, dst, "aggregated", n) for (src, dst), n in crossing.items() if (src, dst) not in declared]
+    arrows += [
+        (src, dst, "aggregated", n) for (src, dst), n in crossing.items() if (src, dst) not in declared
+    ]
     return _place("streams", keys, box_of, arrows, tasks, (), GROUP_W, GROUP_H)
 
 
@@ -286,8 +286,10 @@ def _order(layer_of: list[int], arrows: Iterable[tuple[int, int, str, int]]) -> 
         near = above if down else below
         for li in range(1, len(rows)) if down else range(len(rows) - 2, -1, -1):
             row = rows[li]
-            key = {node: sum(pos[m] for m in near[node]) / len(near[node]) if near[node] else pos[node]
-                   for node in row}
+            key = {
+                node: sum(pos[m] for m in near[node]) / len(near[node]) if near[node] else pos[node]
+                for node in row
+            }
             row.sort(key=key.__getitem__)  # stable: ties keep their order, so the result is deterministic
             place(row)
     return rows
@@ -305,15 +307,25 @@ def _colour(frame: _Frame, picture: Picture) -> Layout:
     if frame.mode == "tasks":
         title = {t.code: t.title for t in picture.tasks}
         boxes = [
-            Box("task", code, title[code], "", f"{code}: {title[code]} ({status[code]})", status[code],
-                *frame.places[i], cp=i in on_path)
+            Box(
+                "task",
+                code,
+                title[code],
+                "",
+                f"{code}: {title[code]} ({status[code]})",
+                status[code],
+                *frame.places[i],
+                cp=i in on_path,
+            )
             for i, code in enumerate(frame.keys)
             if code is not None
         ]
     else:
         boxes = _groups(frame, picture, status, on_path)
     arrows = tuple(Arrow(src, dst, kind, n, (src, dst) in hops) for src, dst, kind, n in frame.arrows)
-    return Layout(frame.mode, tuple(boxes), arrows, frame.width, frame.height, tuple(path), len(picture.tasks))
+    return Layout(
+        frame.mode, tuple(boxes), arrows, frame.width, frame.height, tuple(path), len(picture.tasks)
+    )
 
 
 def _groups(frame: _Frame, picture: Picture, status: Mapping[str, str], on_path: set[int]) -> list[Box]:
@@ -337,8 +349,18 @@ def _groups(frame: _Frame, picture: Picture, status: Mapping[str, str], on_path:
             name, state = (stream.name, stream.status) if stream else ("", None)
         title = f"{label}{': ' + name if name else ''} ({detail}{': ' + every if every else ''})"
         boxes.append(
-            Box(kind, key, label, detail, title, state or summary_status(c), *frame.places[i],
-                cp=i in on_path, progress=done / total if total else 0.0, counts=tuple(sorted(c.items())))
+            Box(
+                kind,
+                key,
+                label,
+                detail,
+                title,
+                state or summary_status(c),
+                *frame.places[i],
+                cp=i in on_path,
+                progress=done / total if total else 0.0,
+                counts=tuple(sorted(c.items())),
+            )
         )
     return boxes
 

@@ -81,7 +81,9 @@ def _box(box: Box) -> str:
         done_w = round(bar_w * (box.progress or 0.0))
         bar_y = box.y + box.h - PAD - BAR_H
         inner.append(f'<rect class="bar" x="{box.x + PAD}" y="{bar_y}" width="{bar_w}" height="{BAR_H}"/>')
-        inner.append(f'<rect class="bar-done" x="{box.x + PAD}" y="{bar_y}" width="{done_w}" height="{BAR_H}"/>')
+        inner.append(
+            f'<rect class="bar-done" x="{box.x + PAD}" y="{bar_y}" width="{done_w}" height="{BAR_H}"/>'
+        )
     group = f'<g class="{_esc(cls)}">{"".join(inner)}</g>'
     href = _href(box)
     return f'<a href="{_esc(href)}">{group}</a>' if href else group
