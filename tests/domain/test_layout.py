@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from taskloom.domain.layout import (
+    AGGREGATED_ARROWS,
     TASK_PICTURE_LIMIT,
     Layout,
     LayoutCache,
@@ -181,7 +182,7 @@ def test_the_collapse_never_fails_and_counts_every_task_and_every_crossing_edge_
         assert dict(b.counts) == {s: mine.count(s) for s in set(mine)}
         assert b.progress == (sum(s in CLOSED for s in mine) / len(mine) if mine else 0.0)
     crossing = sum(where[task] != where[dep] for task, dep in picture.edges)
-    assert sum(a.count for a in drawn.arrows) == crossing
+    assert sum(a.count for a in drawn.arrows) + drawn.hidden == crossing
     for a in drawn.arrows:
         assert drawn.boxes[a.src].layer <= drawn.boxes[a.dst].layer
         if drawn.mode == "layers":
@@ -290,6 +291,24 @@ def test_an_empty_picture_lays_out_as_an_empty_frame():
     drawn = layout(Picture((), (), (), 0))
     assert drawn.boxes == () and drawn.arrows == () and drawn.critical_path == ()
     assert drawn.width > 0 and drawn.height > 0
+
+
+def test_only_the_heaviest_aggregated_arrows_are_drawn_but_the_critical_path_always_is():
+    # 16 streams of 4 tasks; task j of every stream waits on task j-1 of every other stream, so
+    # each of the 240 stream pairs carries 3 task edges; tasks in s0 and s1 wait twice over (6).
+    streams = tuple(StreamNode(f"s{i}", "n", "active", ()) for i in range(16))
+    tasks = tuple(TaskNode(f"T{i}.{j}", "t", "waiting", f"s{i}") for i in range(16) for j in range(4))
+    edges = [(f"T{i}.{j}", f"T{o}.{j - 1}") for i in range(16) for o in range(16) if o != i for j in range(1, 4)]
+    edges += [(f"T{i}.{j}", f"T{o}.{j - 1}") for i in (0, 1) for o in range(16) if o != i for j in range(1, 4)]
+    drawn = layout(Picture(tasks, tuple(edges), streams, 1), limit=10)
+    assert drawn.mode == "streams"
+    path_hops = {(drawn.boxes[a.src].code, drawn.boxes[a.dst].code) for a in drawn.arrows if a.cp}
+    assert len(path_hops) == 3  # a chain of 4 open tasks, each in another stream than the last
+    heavy = [a for a in drawn.arrows if not a.cp]
+    assert len(heavy) == AGGREGATED_ARROWS
+    # The 30 pairs into s0 and s1 carry 6 each: every one is drawn, the rest are pairs of 3.
+    assert sum(a.count == 6 for a in drawn.arrows) == 30, "a lighter arrow was drawn before a heavier one"
+    assert sum(a.count for a in drawn.arrows) + drawn.hidden == len(edges)
 
 
 def test_the_cache_keeps_the_last_few_structures_and_forgets_the_oldest():

@@ -25,6 +25,7 @@ from taskloom.domain import graph
 from taskloom.domain.statuses import TERMINAL
 
 TASK_PICTURE_LIMIT = 300  # tasks drawn one by one; past this, one node per stream (or per layer)
+AGGREGATED_ARROWS = 60  # dashed arrows drawn between groups at most, the heaviest: more is a hairball
 SWEEPS = 4  # barycenter sweeps, alternating down and up
 CACHE_SIZE = 8  # frames a LayoutCache keeps
 
@@ -100,6 +101,7 @@ class Layout:
     height: int
     critical_path: tuple[str, ...]  # task codes of the longest chain of work left, first first
     tasks: int  # tasks in view
+    hidden: int = 0  # task edges across groups whose aggregated arrows were too light to draw
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,8 @@ class _Frame:
     box_of: Mapping[str, int]  # task code -> the box that shows it
     bands: tuple[tuple[int, int], ...]  # per box in "layers" mode: first and last depth
     tasks: nx.DiGraph  # the view's task graph, for the critical path
-    acyclic: bool  # the store keeps task graphs acyclic; a picture of a broken one still draws
+    order: tuple[str, ...] | None  # topological, dependencies first; None if cyclic (the store
+    # keeps task graphs acyclic, but a picture of a broken one still draws, without a path)
     width: int
     height: int
 
@@ -252,7 +255,7 @@ def _place(
         box_of=box_of,
         bands=bands,
         tasks=tasks,
-        acyclic=graph.is_acyclic(tasks),
+        order=tuple(reversed(list(nx.topological_sort(tasks)))) if graph.is_acyclic(tasks) else None,
         width=max(span, 0) + 2 * MARGIN,
         height=max(len(rows) * (h + Y_GAP) - Y_GAP, 0) + 2 * MARGIN,
     )
@@ -301,7 +304,12 @@ def _order(layer_of: list[int], arrows: Iterable[tuple[int, int, str, int]]) -> 
 def _colour(frame: _Frame, picture: Picture) -> Layout:
     status = {t.code: t.status for t in picture.tasks}
     closed = {code for code, s in status.items() if s in TERMINAL}
-    path = [str(c) for c in graph.remaining_critical_path(frame.tasks, closed)] if frame.acyclic else []
+    order = frame.order
+    path = (
+        [str(c) for c in graph.remaining_critical_path(frame.tasks, closed, order)]
+        if order is not None
+        else []
+    )
     on_path = {frame.box_of[c] for c in path}
     hops = {(frame.box_of[a], frame.box_of[b]) for a, b in pairwise(path)}
     if frame.mode == "tasks":
@@ -322,10 +330,25 @@ def _colour(frame: _Frame, picture: Picture) -> Layout:
         ]
     else:
         boxes = _groups(frame, picture, status, on_path)
-    arrows = tuple(Arrow(src, dst, kind, n, (src, dst) in hops) for src, dst, kind, n in frame.arrows)
+    arrows, hidden = _arrows(frame, hops)
     return Layout(
-        frame.mode, tuple(boxes), arrows, frame.width, frame.height, tuple(path), len(picture.tasks)
+        frame.mode, tuple(boxes), arrows, frame.width, frame.height, tuple(path), len(picture.tasks), hidden
     )
+
+
+def _arrows(frame: _Frame, hops: set[tuple[int, int]]) -> tuple[tuple[Arrow, ...], int]:
+    """Every arrow but the lightest aggregated ones past AGGREGATED_ARROWS (those on the critical
+    path are always drawn), and how many task edges the dropped ones stood for."""
+    light = sorted(
+        (a for a in frame.arrows if a[2] == "aggregated" and (a[0], a[1]) not in hops), key=lambda a: -a[3]
+    )[AGGREGATED_ARROWS:]
+    dropped = set(light)
+    kept = tuple(
+        Arrow(s, d, kind, n, (s, d) in hops)
+        for s, d, kind, n in frame.arrows
+        if (s, d, kind, n) not in dropped
+    )
+    return kept, sum(a[3] for a in light)
 
 
 def _groups(frame: _Frame, picture: Picture, status: Mapping[str, str], on_path: set[int]) -> list[Box]:

@@ -55,7 +55,10 @@ def picture_svg(layout: Layout) -> Markup:
 
 
 def _summary(layout: Layout) -> str:
-    return f"Task graph: {layout.tasks} tasks, drawn as {len(layout.boxes)} {layout.mode}"
+    text = f"Task graph: {layout.tasks} tasks, drawn as {len(layout.boxes)} {layout.mode}"
+    return text + (
+        f"; {layout.hidden} dependencies across them in arrows too light to draw" if layout.hidden else ""
+    )
 
 
 def _href(box: Box) -> str | None:
