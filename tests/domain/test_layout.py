@@ -260,6 +260,18 @@ def test_a_project_over_the_limit_collapses_to_one_node_per_stream_with_tasks_wi
     assert "api: API" in drawn.boxes[0].title
 
 
+def test_a_limit_of_zero_draws_the_stream_graph_of_even_a_small_project():
+    picture = Picture(
+        tasks=(TaskNode("A-1", "a", "ready", "api"), TaskNode("W-1", "w", "waiting", "web")),
+        edges=(("W-1", "A-1"),),
+        streams=(StreamNode("api", "API", "ready", ()), StreamNode("web", "Web", "waiting", ("api",))),
+        graph_version=1,
+    )
+    drawn = layout(picture, limit=0)
+    assert drawn.mode == "streams"
+    assert [(a.kind, a.count) for a in drawn.arrows] == [("declared", 1)]
+
+
 def test_one_stream_over_the_limit_collapses_by_layer():
     tasks = [TaskNode(f"T-{i}", "t", "done" if i < 340 else "ready", "big") for i in range(400)]
     # 340 tasks at depth 0; 60 more at depth 1, each waiting on one of them.
@@ -298,8 +310,12 @@ def test_only_the_heaviest_aggregated_arrows_are_drawn_but_the_critical_path_alw
     # each of the 240 stream pairs carries 3 task edges; tasks in s0 and s1 wait twice over (6).
     streams = tuple(StreamNode(f"s{i}", "n", "active", ()) for i in range(16))
     tasks = tuple(TaskNode(f"T{i}.{j}", "t", "waiting", f"s{i}") for i in range(16) for j in range(4))
-    edges = [(f"T{i}.{j}", f"T{o}.{j - 1}") for i in range(16) for o in range(16) if o != i for j in range(1, 4)]
-    edges += [(f"T{i}.{j}", f"T{o}.{j - 1}") for i in (0, 1) for o in range(16) if o != i for j in range(1, 4)]
+    edges = [
+        (f"T{i}.{j}", f"T{o}.{j - 1}") for i in range(16) for o in range(16) if o != i for j in range(1, 4)
+    ]
+    edges += [
+        (f"T{i}.{j}", f"T{o}.{j - 1}") for i in (0, 1) for o in range(16) if o != i for j in range(1, 4)
+    ]
     drawn = layout(Picture(tasks, tuple(edges), streams, 1), limit=10)
     assert drawn.mode == "streams"
     path_hops = {(drawn.boxes[a.src].code, drawn.boxes[a.dst].code) for a in drawn.arrows if a.cp}

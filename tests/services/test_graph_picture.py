@@ -3,6 +3,8 @@ the layout cache over it (a status change re-colours; a structural change lays o
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 
 from taskloom.domain.layout import LayoutCache
@@ -10,6 +12,9 @@ from taskloom.errors import NotFound
 from taskloom.models import StreamSpec, TaskSpec
 from taskloom.services import creation, planning, tasks, work
 from taskloom.services.graphs import graph_picture
+from taskloom.web.svg import picture_svg
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 async def plan(app) -> None:
@@ -107,3 +112,39 @@ async def test_a_new_dependency_lays_the_picture_out_again(app):
     grown = cache.layout(await app.read(graph_picture, None))
     assert cache.misses == 2
     assert "W-2" in {b.code for b in grown.boxes}
+
+
+async def test_a_project_past_the_limit_is_drawn_as_its_streams_in_svg_that_parses(app):
+    await app.write(
+        planning.upsert_streams, [StreamSpec(code="api"), StreamSpec(code="web", depends_on=["api"])]
+    )
+    for stream, other in (("api", None), ("web", "api")):
+        await app.write(
+            creation.create_tasks,
+            [
+                TaskSpec(
+                    code=f"{stream}-{i}",
+                    title=f"<b>{stream}</b> step {i}",
+                    stream=stream,
+                    depends_on=[f"{stream}-{i - 1}"] if i else ([f"{other}-{i + 10}"] if other else []),
+                )
+                for i in range(160)
+            ],
+        )
+    drawn = LayoutCache().layout(await app.read(graph_picture, None))
+    assert drawn.mode == "streams" and drawn.tasks == 320
+    assert [(b.code, b.detail) for b in drawn.boxes] == [
+        ("api", "160 tasks, 0 done"),
+        ("web", "160 tasks, 0 done"),
+    ]
+    # The longest chain left: api-0 .. api-10, then web-0 .. web-159.
+    assert drawn.critical_path[:2] == ("api-0", "api-1") and drawn.critical_path[-1] == "web-159"
+    assert len(drawn.critical_path) == 11 + 160
+    root = ET.fromstring(str(picture_svg(drawn)))
+    assert [a.get("href") for a in root.iter(f"{SVG}a")] == ["/ui/?stream=api", "/ui/?stream=web"]
+    assert [g.get("class") for g in root.iter(f"{SVG}g") if "node" in g.get("class").split()] == [
+        "node k-stream s-ready cp",
+        "node k-stream s-waiting cp",
+    ]
+    one = LayoutCache().layout(await app.read(graph_picture, "web"))
+    assert one.mode == "tasks" and len(one.boxes) == 160
