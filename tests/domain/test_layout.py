@@ -299,6 +299,25 @@ def test_a_chain_longer_than_the_limit_is_drawn_in_bands_of_depths():
     assert drawn.boxes[-1].label == "depths 648-649"
 
 
+def test_a_cyclic_task_graph_still_draws_without_a_critical_path():
+    # The store never lets one in; a picture of a damaged database must still draw, not fail.
+    picture = Picture(
+        tasks=(
+            TaskNode("a", "a", "ready", "s"),
+            TaskNode("b", "b", "ready", "s"),
+            TaskNode("c", "c", "ready", "s"),
+        ),
+        edges=(("a", "b"), ("b", "a"), ("c", "a")),
+        streams=(),
+        graph_version=1,
+    )
+    for limit in (300, 1):
+        drawn = layout(picture, limit=limit)
+        assert drawn.critical_path == () and not any(b.cp for b in drawn.boxes)
+        assert_no_overlap(drawn)
+    assert [b.layer for b in layout(picture).boxes] == [0, 0, 1]
+
+
 def test_an_empty_picture_lays_out_as_an_empty_frame():
     drawn = layout(Picture((), (), (), 0))
     assert drawn.boxes == () and drawn.arrows == () and drawn.critical_path == ()

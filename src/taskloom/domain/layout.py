@@ -257,10 +257,17 @@ def _place(
         box_of=box_of,
         bands=bands,
         tasks=tasks,
-        order=tuple(reversed(list(nx.topological_sort(tasks)))) if graph.is_acyclic(tasks) else None,
+        order=_order_of(tasks),
         width=max(span, 0) + 2 * MARGIN,
         height=max(len(rows) * (h + Y_GAP) - Y_GAP, 0) + 2 * MARGIN,
     )
+
+
+def _order_of(tasks: nx.DiGraph) -> tuple[str, ...] | None:
+    try:  # one sort, where a check for cycles first would walk the graph twice
+        return tuple(reversed(list(nx.topological_sort(tasks))))
+    except nx.NetworkXUnfeasible:
+        return None
 
 
 def _order(layer_of: list[int], arrows: Iterable[tuple[int, int, str, int]]) -> list[list[int]]:
