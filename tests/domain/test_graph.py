@@ -104,6 +104,21 @@ def test_a_single_task_is_its_own_critical_path():
     assert graph.critical_path(graph.build(["solo"], [])) == ["solo"]
 
 
+def test_the_remaining_critical_path_leaves_finished_work_out():
+    # The longest chain overall is A-C-D-Z; with A done, what is left of it is C-D-Z.
+    assert graph.remaining_critical_path(diamond(), {"A"}) == ["C", "D", "Z"]
+    assert graph.remaining_critical_path(diamond(), set()) == ["A", "C", "D", "Z"]
+
+
+def test_the_remaining_critical_path_switches_to_the_branch_with_more_left_to_do():
+    # A-C-D-Z is longest, but with C and D done the chain left through B (A-B-Z) is the longer one.
+    assert graph.remaining_critical_path(diamond(), {"C", "D"}) == ["A", "B", "Z"]
+
+
+def test_nothing_left_means_an_empty_remaining_critical_path():
+    assert graph.remaining_critical_path(diamond(), set("ABCDZ")) == []
+
+
 def test_mermaid_draws_each_node_with_its_status_class_and_arrows_from_dependency_to_dependent():
     g = graph.build(["A", "B"], [("B", "A")])
     text = graph.mermaid(g, {"A": "T-1: design", "B": "T-2: build"}, {"A": "done", "B": "ready"})

@@ -6,7 +6,7 @@ reported as the path an agent can read and break, e.g. `Stream-A -> Stream-B -> 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 
 import networkx as nx
 
@@ -67,6 +67,39 @@ def critical_path(graph: nx.DiGraph) -> list[Hashable]:
         return []
     # networkx walks edges forward; ours point at dependencies, so reverse for start-to-finish order.
     return list(nx.dag_longest_path(graph.reverse(copy=False)))
+
+
+def remaining_critical_path(
+    graph: nx.DiGraph, closed: Collection[Hashable], order: Iterable[Hashable] | None = None
+) -> list[Hashable]:
+    """The longest chain of work still to do, first dependency first: `closed` nodes (done,
+    cancelled) are left out, so finished work never lengthens it.
+
+    `order` is a topological order of `graph`, dependencies first, for a caller that keeps one:
+    sorting is most of the cost, and statuses change far more often than the graph does.
+    """
+    if order is None:
+        order = reversed(list(nx.topological_sort(graph)))
+    length: dict[Hashable, int] = {}
+    via: dict[Hashable, Hashable | None] = {}
+    dependencies = graph.succ  # ours point at dependencies
+    for node in order:
+        if node in closed:
+            continue
+        best, prev = 0, None
+        for dep in dependencies[node]:
+            n = length.get(dep, 0)  # a closed dependency adds nothing
+            if n > best:
+                best, prev = n, dep
+        length[node], via[node] = best + 1, prev
+    if not length:
+        return []
+    node: Hashable | None = max(length, key=length.__getitem__)  # the first of the longest, in order
+    path = []
+    while node is not None:
+        path.append(node)
+        node = via[node]
+    return path[::-1]
 
 
 def mermaid(graph: nx.DiGraph, label: Mapping[Hashable, str], status: Mapping[Hashable, str]) -> str:

@@ -240,7 +240,7 @@ FROM tasks t LEFT JOIN streams s ON s.id = t.stream_id
 WHERE t.project_id = :project AND t.status = 'in_progress' ORDER BY t.started_at LIMIT :limit;
 
 -- name: task_graph_nodes
-SELECT t.id, t.code, t.title, t.status, t.rank FROM tasks t
+SELECT t.id, t.code, t.title, t.status, t.rank, t.stream_id FROM tasks t
 WHERE t.project_id = :project AND (:stream_id IS NULL OR t.stream_id = :stream_id)
 ORDER BY t.id;
 
