@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -14,6 +15,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taskloom.domain.layout import LayoutCache
 from taskloom.errors import (
     Conflict,
     Forbidden,
@@ -51,7 +53,10 @@ class Web:
     guard: WebGuard
     pages: Pages
     broadcaster: Any = None  # web.broadcast.Broadcaster, when live updates are on
-    extra: dict[str, Any] = field(default_factory=dict)
+    # DAG layouts by structure, so a status change only re-colours; laid out off the event loop,
+    # one at a time (the cache is not shared between threads).
+    layouts: LayoutCache = field(default_factory=LayoutCache)
+    layout_lock: anyio.Lock = field(default_factory=anyio.Lock)
 
 
 @dataclass(frozen=True)
