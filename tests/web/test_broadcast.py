@@ -43,12 +43,14 @@ async def other(settings, clock):
 
 
 @asynccontextmanager
-async def running(app: Taskloom, **options: float) -> AsyncIterator[Broadcaster]:
-    """A feed and a broadcaster running as `taskloom serve` runs them, stopped at the end."""
+async def running(app: Taskloom, feed_loop: bool = True, **options: float) -> AsyncIterator[Broadcaster]:
+    """A feed and a broadcaster running as `taskloom serve` runs them, stopped at the end.
+    Without the feed's loop, the broadcaster's listener looks at the store itself."""
     feed = ChangeFeed(app)
     broadcaster = Broadcaster(feed, **{"debounce": 0.01, **options})
     async with anyio.create_task_group() as tg:
-        tg.start_soon(feed.run)
+        if feed_loop:
+            tg.start_soon(feed.run)
         tg.start_soon(broadcaster.run)
         yield broadcaster
         tg.cancel_scope.cancel()
@@ -121,9 +123,15 @@ async def test_a_signal_carries_the_newest_event_id(app, other):
     assert broadcaster.newest == newest
 
 
-async def test_fifty_changes_in_a_burst_are_one_flush(app, other):
+@pytest.mark.parametrize("feed_loop", [True, False], ids=["feed-loop", "no-feed-loop"])
+async def test_fifty_changes_in_a_burst_are_one_flush(app, other, feed_loop):
     # The burst is 50 commits; the debounce is long enough that a loaded machine still fits them.
-    async with running(app, debounce=2.0) as broadcaster, broadcaster.subscribe(["overview", "runs"]) as sub:
+    # Without the feed's loop nobody looks at the store during the debounce unless the
+    # broadcaster does: the burst's tail would come as a second flush.
+    async with (
+        running(app, feed_loop, debounce=2.0) as broadcaster,
+        broadcaster.subscribe(["overview", "runs"]) as sub,
+    ):
         for n in range(50):
             await create(other, f"burst {n}")
         await write_event(other, EventKind.RUN_STARTED, "marker")  # after the burst, only "runs"
@@ -185,7 +193,7 @@ async def test_a_page_that_joins_after_the_last_left_is_heard_at_once(app, other
     # The keepalive is far beyond the bound: only dropping the old listener's wait is in time.
     async with running(app, keepalive=10 * BOUND) as broadcaster:
         async with broadcaster.subscribe(["runs"]):
-            pass
+            await anyio.wait_all_tasks_blocked()  # the loop waits on this page's listener now
         assert not broadcaster.listening
         async with broadcaster.subscribe(["runs"]) as sub:
             await write_event(other, EventKind.RUN_STARTED, "w")
