@@ -181,6 +181,8 @@ async def test_a_reconnect_with_an_older_last_event_id_gets_all_at_once(app, oth
             assert await s.block() == {"id": str(await newest(app)), "event": "all", "data": "1"}
         async with stream(server.base, f"r=runs&since={seen}") as s:  # a page drawn at `seen`
             assert (await s.block())["event"] == "all"
+        async with stream(server.base, "r=runs", **{"Last-Event-ID": str(10**9)}) as s:  # another db's
+            assert (await s.block())["event"] == "all"
         async with stream(server.base, "r=runs", **{"Last-Event-ID": str(await newest(app))}) as s:
             assert await s.block() == {"comment": "keepalive"}  # up to date: nothing to catch up
 

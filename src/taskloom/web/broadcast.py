@@ -27,6 +27,7 @@ DEBOUNCE = 0.25  # seconds a burst of changes is gathered before one signal per 
 KEEPALIVE = 15.0  # seconds between comment lines on an idle stream (proxies, dead-peer detection)
 QUEUE = 8  # signals a slow page may have pending; past that it gets one "all"
 MAX_TASK_EVENTS = 50  # distinct tasks named in one flush before it becomes "all"
+PAUSE_AFTER_ERROR = 1.0  # seconds the loop rests after a failed pass
 
 ALL = "all"
 TASK = "task"  # a task page's region; its signal is keyed "task:<code>" inside the broadcaster
@@ -194,24 +195,28 @@ class Broadcaster:
                 await self._wake.wait()
                 self._wake = anyio.Event()
                 continue
-            changes: list[Change] = []
-            with anyio.CancelScope() as self._waiting:
-                changes = await listener.next(self.keepalive)
-                if changes:
-                    await anyio.sleep(self.debounce)  # let the burst finish
-                    # The feed looks seldom for a patient listener: look now, so a burst that
-                    # straddled its last look still becomes one flush.
-                    await self.feed.poll(0)
-                    changes += listener.take()
-            self._waiting = None
-            if listener is not self._listener:
-                continue
             try:
-                await self.flush(changes, listener.lost_some())
+                await self._pass(listener)
             except TaskloomError as exc:
                 log.warning("dashboard signals: %s", exc)
+                await anyio.sleep(PAUSE_AFTER_ERROR)  # a locked or damaged file: do not spin on it
             except Exception:  # top-level handler: live pages must outlive a bad pass
                 log.exception("dashboard signals crashed")
+                await anyio.sleep(PAUSE_AFTER_ERROR)
+
+    async def _pass(self, listener: Listener) -> None:
+        changes: list[Change] = []
+        with anyio.CancelScope() as self._waiting:
+            changes = await listener.next(self.keepalive)
+            if changes:
+                await anyio.sleep(self.debounce)  # let the burst finish
+                # The feed looks seldom for a patient listener: look now, so a burst that
+                # straddled its last look still becomes one flush.
+                await self.feed.poll(0)
+                changes += listener.take()
+        self._waiting = None
+        if listener is self._listener:  # not dropped meanwhile (its changes are nobody's now)
+            await self.flush(changes, listener.lost_some())
 
     async def flush(self, changes: list[Change], lost: bool = False) -> set[str]:
         """Signal every subscriber whose regions a batch touched; returns the regions."""

@@ -12,7 +12,7 @@
     : keepalive               every `keepalive` seconds while nothing happens
 
 A reconnect whose `Last-Event-ID` (or `?since=`, for a page that knows the id it was drawn at)
-is older than the newest event gets one `event: all` at once: signals are not data, so there is
+is not the newest event's gets one `event: all` at once: signals are not data, so there is
 nothing to replay, only "fetch everything again". The stream ends when the client goes or the
 broadcaster is closing (server shutdown), so it never holds a server open.
 """
@@ -31,7 +31,7 @@ from taskloom.errors import InvalidInput
 from taskloom.web.broadcast import ALL, REGIONS, TASK, Broadcaster
 
 RETRY_MS = 3000  # the EventSource reconnect delay the stream announces
-CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")  # as models.work.Code allows
 HEADERS = {
     "cache-control": "no-store",
     "x-accel-buffering": "no",  # nginx and its kin would otherwise hold the stream in a buffer
@@ -97,12 +97,13 @@ class EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         b = self.broadcaster
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         async with b.subscribe(self.regions, self.code) as sub, anyio.create_task_group() as tg:
             tg.start_soon(self._until_gone, receive, tg.cancel_scope)
             try:
+                await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
                 await self._send(send, f"retry: {RETRY_MS}\nid: {b.newest}\n\n".encode())
-                if self.last is not None and self.last < b.newest:
+                # An id from the future is another database's (or a reset one's): catch up too.
+                if self.last is not None and self.last != b.newest:
                     await self._send(send, message(ALL, b.newest))
                 while not sub.closed:
                     signal = await sub.next(b.keepalive)
