@@ -9,6 +9,8 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from markupsafe import Markup, escape
 
 from taskloom.web.markdown import MAX_MD, TAGS, md
@@ -47,6 +49,7 @@ HOSTILE = [
     "```html\n<script>alert(1)</script>\n```",
     "| a | b |\n|---|---|\n| <img src=x onerror=alert(1)> | [x](javascript:alert(1)) |",
     "{{7*7}} ${7*7} [red]markup[/red] \u202etxet lrt\u202c \x00 nul",
+    "lone \ud800 surrogate and a pair \U0001f600 [x](https://ok.example/\udfff)",
 ]
 
 
@@ -119,3 +122,18 @@ def test_text_past_the_cap_is_cut_and_says_so():
 def test_the_result_is_markup_that_autoescape_leaves_alone_while_plain_text_is_escaped():
     assert str(escape(md("**b**"))) == str(md("**b**"))
     assert str(escape("<b>")) == "&lt;b&gt;"
+
+
+PIECES = [*"<>[]()!\"'`*_~|#:/\\\t\n =-&;.\x00\ud800", "javascript", "on", "img", "a", "http", "data"]
+MARKDOWNISH = st.lists(st.sampled_from(PIECES), max_size=80).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=300), MARKDOWNISH))
+def test_no_text_makes_it_raise_or_emit_anything_outside_the_allow_list(text):
+    found = parsed(str(md(text)))
+    assert set(found.tags) <= TAGS
+    for tag, name, value in found.attrs:
+        assert not name.startswith("on"), (tag, name)
+        if name in ("href", "src"):
+            assert value.startswith(SAFE_SCHEMES) or is_relative(value), (tag, name, value)

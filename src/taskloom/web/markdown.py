@@ -8,6 +8,8 @@ is marked safe, so the templates' autoescape leaves it as it is and escapes ever
 
 from __future__ import annotations
 
+import re
+
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -28,27 +30,23 @@ ATTRIBUTES = {
 # (style-src 'self') would refuse with a console error, and `class` (a fenced block's language),
 # which would let an agent borrow the page's own classes.
 SCHEMES = {"http", "https", "mailto"}
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
-        ["table", "strikethrough"]
-    )
+# Built once: neither is changed after this (markdown-it keeps a render's state in that render's
+# own `env`, nh3's Cleaner is immutable), and building them cost three times a short render.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+    ["table", "strikethrough"]
+)
+_CLEANER = nh3.Cleaner(
+    tags=TAGS, attributes=ATTRIBUTES, url_schemes=SCHEMES, link_rel="noopener noreferrer nofollow"
+)
 
 
 def md(text: str) -> Markup:
     """`text` as sanitised HTML. Never raises on what an agent may write."""
     if len(text) > MAX_MD:
         text = text[:MAX_MD] + CUT_NOTE
-    # A parser per call: MarkdownIt keeps per-instance state, and a module-level one would be
-    # shared mutable state across requests.
-    html = _parser().render(text)
-    return Markup(
-        nh3.clean(
-            html,
-            tags=TAGS,
-            attributes=ATTRIBUTES,
-            url_schemes=SCHEMES,
-            link_rel="noopener noreferrer nofollow",
-        )
-    )
+    # A lone surrogate (which JSON can carry) is no character nh3 can encode: show U+FFFD.
+    text = SURROGATE.sub("\ufffd", text)
+    return Markup(_CLEANER.clean(_MARKDOWN.render(text)))
