@@ -212,6 +212,8 @@ async def test_a_client_that_goes_is_unsubscribed(app):
         ("r=task&code=%3Cscript%3E", {}),
         ("r=overview", {"Last-Event-ID": "12; drop"}),
         ("r=overview&since=-1", {}),
+        ("r=overview&since=" + "9" * 5000, {}),
+        ("r=overview", {"Last-Event-ID": "¹²".encode("latin-1")}),  # superscripts: isdigit, not int
     ],
 )
 async def test_bad_requests_get_400_with_a_code_and_what_to_do(app, query, headers):

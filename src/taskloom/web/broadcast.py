@@ -38,10 +38,10 @@ _STATUS_MOVES = frozenset(k for k in EventKind if k.value.startswith("task.") an
     EventKind.TASK_UPDATED,
     EventKind.TASK_CREATED,
 }
-# Counts, streams, ready work by role, the graph's colours.
-_OVERVIEW = frozenset(
-    k for k in EventKind if k.value.startswith(("task.", "stream.", "sprint.", "role."))
-) | {EventKind.LEASE_EXPIRED}
+# Counts, streams, ready work by role, the graph's colours (a task's context shows on its page only).
+_OVERVIEW = frozenset(k for k in EventKind if k.value.startswith(("task.", "stream.", "sprint."))) - {
+    EventKind.TASK_CONTEXT
+} | {EventKind.LEASE_EXPIRED}
 # Blockers, reviews, failures, escalations and stuck streams: any move may start or end one.
 _DECISIONS = (
     _STATUS_MOVES

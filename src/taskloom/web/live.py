@@ -67,7 +67,7 @@ def parse(request: Request) -> tuple[frozenset[str], str | None, int | None]:
             hint="For example /ui/events?r=task&code=T-12.",
         )
     last = request.headers.get("last-event-id") or request.query_params.get("since")
-    if last is not None and not last.isdigit():
+    if last is not None and not (last.isascii() and last.isdigit() and len(last) <= 19):  # an SQLite integer
         raise InvalidInput(
             f"Last-Event-ID (or since) {last[:40]!r} is not an event id.",
             hint="Send the id of the last event this stream sent, or none.",
