@@ -263,3 +263,61 @@ async def test_an_exit_request_with_three_streams_open_stops_the_server_within_t
             assert await s.block() == {}  # each stream ended cleanly
     thread.join(BOUND)
     assert took < 2.0, f"the server took {took:.1f} s to exit"
+
+
+SERVER_SCRIPT = """
+import sys
+from pathlib import Path
+
+import anyio, uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Route
+from taskloom.changes import ChangeFeed
+from taskloom.config import Settings
+from taskloom.server.http import quiet_server
+from taskloom.server.run import listen
+from taskloom.services.app import Taskloom
+from taskloom.web.broadcast import Broadcaster
+from taskloom.web.live import events_endpoint
+
+async def main():
+    app = await Taskloom.open(Settings(db_path=Path(sys.argv[1]), project="test"))
+    feed = ChangeFeed(app)
+    broadcaster = Broadcaster(feed)
+    web = Starlette(routes=[Route("/ui/events", events_endpoint(broadcaster))])
+    sock = listen("127.0.0.1", 0)
+    server = quiet_server(uvicorn.Config(web, log_level="warning", lifespan="off"), on_exit=broadcaster.closing.set)
+    print(sock.getsockname()[1], flush=True)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(feed.run)
+        tg.start_soon(broadcaster.run)
+        await server.serve(sockets=[sock])
+        tg.cancel_scope.cancel()
+    await app.close()
+
+anyio.run(main)
+"""
+
+
+async def test_a_real_sigterm_with_three_streams_open_ends_the_process_within_two_seconds(tmp_path, db_path):
+    script = tmp_path / "live_server.py"
+    script.write_text(SERVER_SCRIPT)
+    async with await anyio.open_process([sys.executable, str(script), str(db_path)]) as proc:
+        try:
+            with anyio.fail_after(BOUND):
+                port = int((await proc.stdout.receive()).decode().split()[0])
+            base = f"http://127.0.0.1:{port}"
+            async with AsyncExitStack() as streams:
+                opened = [await streams.enter_async_context(stream(base, "r=overview")) for _ in range(3)]
+                asked = time.monotonic()
+                proc.send_signal(signal.SIGTERM)
+                with anyio.fail_after(BOUND):
+                    await proc.wait()
+                took = time.monotonic() - asked
+                for s in opened:
+                    assert await s.block() == {}  # each stream ended cleanly
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert took < 2.0, f"the server took {took:.1f} s to exit"
