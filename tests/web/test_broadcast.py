@@ -94,6 +94,8 @@ async def test_the_feed_is_listened_to_only_while_someone_is_subscribed(app):
     async with broadcaster.subscribe(["overview"]):
         assert broadcaster.listening
         assert len(feed._listeners) == 1
+        # Patient: while only pages listen, the feed looks at the store once a second.
+        assert all(listener.patient for listener in feed._listeners)
         async with broadcaster.subscribe(["agents"]):
             assert len(feed._listeners) == 1  # one listener however many pages
         assert broadcaster.listening  # the first page is still open
