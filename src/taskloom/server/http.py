@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -235,9 +236,12 @@ def deadline_protocol(timeout: float) -> type[asyncio.Protocol]:
 
 
 TICK = 1.0  # seconds between the uvicorn server's looks at its exit flag and Date header
+# Seconds uvicorn waits at shutdown for responses still running before it cancels them: a
+# backstop for streams that do not end when asked (the dashboard's end on `on_exit`).
+GRACEFUL_SHUTDOWN = 3.0
 
 
-def quiet_server(config: Any) -> Any:
+def quiet_server(config: Any, on_exit: Callable[[], None] | None = None) -> Any:
     """A uvicorn server whose main loop wakes once a second, not ten times.
 
     uvicorn's loop sleeps 0.1 s between looks at its exit flag (and a once-a-second Date
@@ -245,8 +249,16 @@ def quiet_server(config: Any) -> Any:
     the loop wakes on the signal itself: the handler (a plain `signal.signal` handler, run
     between bytecodes on the main thread) pokes the loop through its self-pipe, so an exit
     still begins at once.
+
+    uvicorn waits for running responses before it exits, and a stream (the dashboard's SSE)
+    never ends by itself: `on_exit` is called on the server's loop when an exit is asked for,
+    so streams can end then (the dashboard passes `broadcaster.closing.set`). Whatever still
+    runs GRACEFUL_SHUTDOWN seconds later is cancelled, unless the config says otherwise.
     """
     import uvicorn
+
+    if config.timeout_graceful_shutdown is None:
+        config.timeout_graceful_shutdown = GRACEFUL_SHUTDOWN
 
     class QuietServer(uvicorn.Server):
         _loop: asyncio.AbstractEventLoop | None = None
@@ -256,9 +268,17 @@ def quiet_server(config: Any) -> Any:
             super().handle_exit(sig, frame)
             if self._loop is not None and self._exit is not None:
                 self._loop.call_soon_threadsafe(self._exit.set)
+                if on_exit is not None:
+                    # On the loop, not here: a signal handler interrupts the loop mid-step.
+                    self._loop.call_soon_threadsafe(on_exit)
+
+        async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+            # Known from the start, so an exit asked for during startup still reaches on_exit.
+            self._loop, self._exit = asyncio.get_running_loop(), asyncio.Event()
+            await super().serve(sockets)
 
         async def main_loop(self) -> None:
-            self._loop, self._exit = asyncio.get_running_loop(), asyncio.Event()
+            assert self._exit is not None
             counter = 0  # on_tick refreshes the Date header when counter % 10 == 0: every tick here
             while not await self.on_tick(counter):
                 counter = (counter + 10) % 864_000

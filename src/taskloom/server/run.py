@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from taskloom.server.request_ids import BadIdGuard
 from taskloom.server.stdio import stdio_streams
 from taskloom.services.app import Taskloom
 from taskloom.web.app import build_web
+from taskloom.web.broadcast import Broadcaster
 from taskloom.web.guard import WebGuard
 from taskloom.web.sessions import Sessions
 
@@ -77,14 +79,17 @@ async def serve(
         server = build_server(app, settings.profile, feed)
         resolver = Resolver(app, feed)
         async with anyio.create_task_group() as tg:
-            # One change feed per process: push, waiting calls and the resolver all listen to it.
+            # One change feed per process: push, waiting calls, the resolver and the dashboard's
+            # live updates all listen to it.
             tg.start_soon(feed.run, name="taskloom-changes")
             tg.start_soon(resolver.run, name="taskloom-resolver")
             tg.start_soon(server.push.run, name="taskloom-push")
             if transport == "stdio":
                 await _serve_stdio(server)
             else:
-                await _serve_http(server, transport, sock, host, auth, allow_hosts, origins, http_timeout)
+                broadcaster = Broadcaster(feed)
+                tg.start_soon(broadcaster.run, name="taskloom-dashboard")
+                await _serve_http(server, transport, sock, host, auth, allow_hosts, origins, http_timeout, broadcaster)
             tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
@@ -131,6 +136,7 @@ async def _serve_http(
     allow_hosts: list[str] | None,
     allow_origins: list[str],
     timeout: float,
+    broadcaster: Broadcaster,
 ) -> None:
     port = sock.getsockname()[1]  # the port bound, which --port 0 leaves to the OS
     security = security_for(host, port, allow_hosts, allow_origins)
@@ -145,14 +151,17 @@ async def _serve_http(
     if auth is not None:
         asgi = BearerAuth(asgi, auth)
     app = server.app
-    web = build_web(app, WebGuard(security, auth, Sessions(app.clock), name=app.settings.default_agent))
+    guard = WebGuard(security, auth, Sessions(app.clock), name=app.settings.default_agent)
+    web = build_web(app, guard, broadcaster)
     shown = f"[{host}]" if ":" in host else host
     print(f"taskloom serving {transport} on http://{shown}:{port}{path} (dashboard: http://{shown}:{port}/ui/)",
           file=sys.stderr, flush=True)
-    await _uvicorn(PathDispatch(web, asgi), sock, timeout, lifespan="on")
+    await _uvicorn(PathDispatch(web, asgi), sock, timeout, lifespan="on", on_exit=broadcaster.closing.set)
 
 
-async def _uvicorn(asgi: Any, sock: socket.socket, timeout: float, *, lifespan: str) -> None:
+async def _uvicorn(
+    asgi: Any, sock: socket.socket, timeout: float, *, lifespan: str, on_exit: Callable[[], None]
+) -> None:
     import uvicorn
 
     config = uvicorn.Config(
@@ -162,10 +171,9 @@ async def _uvicorn(asgi: Any, sock: socket.socket, timeout: float, *, lifespan: 
         http=deadline_protocol(timeout),
         ws="none",  # no WebSocket routes: an upgrade request is just another HTTP request
         timeout_keep_alive=min(KEEP_ALIVE, timeout),  # type: ignore[arg-type]  # call_later takes a float
-        # An open event stream never ends by itself; this bounds how long shutdown waits for one.
-        timeout_graceful_shutdown=3,
     )
-    await quiet_server(config).serve(sockets=[sock])
+    # on_exit ends the dashboard's open event streams, which never end by themselves.
+    await quiet_server(config, on_exit=on_exit).serve(sockets=[sock])
 
 
 async def serve_dashboard(
@@ -198,13 +206,15 @@ async def serve_dashboard(
         resolver = Resolver(app, feed)
         bound = sock.getsockname()[1]
         security = security_for(host, bound, allow_hosts, origins)
-        web = build_web(app, WebGuard(security, auth, Sessions(app.clock), name=settings.default_agent))
+        broadcaster = Broadcaster(feed)
+        web = build_web(app, WebGuard(security, auth, Sessions(app.clock), name=settings.default_agent), broadcaster)
         shown = f"[{host}]" if ":" in host else host
         print(f"taskloom dashboard on http://{shown}:{bound}/ui/", file=sys.stderr, flush=True)
         async with anyio.create_task_group() as tg:
             tg.start_soon(feed.run, name="taskloom-changes")
             tg.start_soon(resolver.run, name="taskloom-resolver")
-            await _uvicorn(web, sock, http_timeout, lifespan="off")
+            tg.start_soon(broadcaster.run, name="taskloom-dashboard")
+            await _uvicorn(web, sock, http_timeout, lifespan="off", on_exit=broadcaster.closing.set)
             tg.cancel_scope.cancel()
     finally:
         sock.close()

@@ -11,7 +11,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -28,7 +28,9 @@ from taskloom.errors import (
     TooLarge,
 )
 from taskloom.services.app import Taskloom
+from taskloom.web.broadcast import Broadcaster
 from taskloom.web.guard import Person, SignIn, WebGuard
+from taskloom.web.live import events_endpoint
 from taskloom.web.render import Pages, environment
 from taskloom.web.sessions import COOKIE, LIFETIME, Session
 
@@ -52,7 +54,7 @@ class Web:
     app: Taskloom
     guard: WebGuard
     pages: Pages
-    broadcaster: Any = None  # web.broadcast.Broadcaster, when live updates are on
+    broadcaster: Broadcaster | None = None  # live updates; None in tests of single pages
     # DAG layouts by structure, so a status change only re-colours; laid out off the event loop,
     # one at a time (the cache is not shared between threads).
     layouts: LayoutCache = field(default_factory=LayoutCache)
@@ -110,6 +112,19 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+def signed_in(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """For the event stream: only a signed-in person (or anyone, on an open dashboard) may listen."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            request.app.state.web.guard.person(request)
+        except SignIn:
+            return Response(status_code=401)
+        return await endpoint(request)
+
+    return guarded
+
+
 def error_page(view: View, exc: TaskloomError) -> Response:
     status = next((code for cls, code in STATUS_OF.items() if isinstance(exc, cls)), 500)
     return view.web.pages.render("error.html", view.context(error=exc), status=status)
@@ -129,12 +144,15 @@ def set_cookie(response: Response, session: Session, request: Request) -> None:
     )
 
 
-def build_web(app: Taskloom, guard: WebGuard, broadcaster: Any = None) -> ASGIApp:
-    """The dashboard as an ASGI app whose routes all live under /ui (mounted beside /mcp or alone)."""
+def build_web(app: Taskloom, guard: WebGuard, broadcaster: Broadcaster | None = None) -> ASGIApp:
+    """The dashboard as an ASGI app whose routes all live under /ui (mounted beside /mcp or alone).
+    Without a broadcaster the pages work but do not update live (the tests of single pages)."""
     from taskloom.web.routes import routes
 
     static = StaticFiles(packages=[("taskloom.web", "static")])
     inner: list[BaseRoute] = [*routes(), Mount("/static", app=static, name="static")]
+    if broadcaster is not None:
+        inner.append(Route("/events", signed_in(events_endpoint(broadcaster)), methods=["GET"]))
     web = Starlette(routes=[Mount(PREFIX, routes=inner)])
     web.state.web = Web(app, guard, Pages(environment()), broadcaster)
     return HostCheck(web, guard)

@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse
 
 from taskloom.domain.statuses import StreamStatus, TaskStatus
+from taskloom.web.markdown import md
 
 # The order bars and tallies show statuses in: from not started to finished.
 STATUSES = ("backlog", "waiting", "ready", "in_progress", "blocked", "review", "failed", "done", "cancelled")
@@ -25,7 +26,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=pct, status_class=status_class, ago=ago, plain_text=plain_text, md=plain_text, duration=duration)
+    env.filters.update(pct=pct, status_class=status_class, ago=ago, plain_text=plain_text, md=md, duration=duration)
     env.globals.update(STATUSES=STATUSES)
     return env
 

@@ -30,7 +30,8 @@ def overview_data(
 ) -> dict[str, Any]:
     """What the asked-for regions show, read in one transaction so they agree. A region's partial
     reads only its own part: the graph's read is the heavy one at 10k tasks."""
-    data: dict[str, Any] = {"stream": stream}
+    # The event id the page is drawn at: its stream starts there, so nothing between is missed.
+    data: dict[str, Any] = {"stream": stream, "since": activity.last_event_id(tx, scope)}
     status = planning.project_status(tx, scope)
     data["status"] = status
     if "streams" in regions:

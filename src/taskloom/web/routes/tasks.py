@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from taskloom.errors import InvalidInput, NotFound
-from taskloom.services import history, impact, messages, tasks, work
+from taskloom.services import activity, history, impact, messages, tasks, work
 from taskloom.services.common import Scope
 from taskloom.store.base import Tx
 from taskloom.web.app import PREFIX, View, page
@@ -28,6 +28,7 @@ def task_data(tx: Tx, scope: Scope, code: str) -> dict[str, Any]:
         "history": history.status_history(tx, scope, code),
         "impact": impact.dependents(tx, scope, code),
         "thread": messages.thread(tx, scope, code),
+        "since": activity.last_event_id(tx, scope),
     }
 
 
