@@ -29,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction, common: Callable[[argparse.Argum
                    help="another Host name browsers may use (DNS-rebinding protection); repeatable")
     p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                    help="another origin (scheme://host[:port]) whose pages may post here, e.g. behind a proxy; repeatable")
+    p.add_argument("--as", dest="person", metavar="NAME",
+                   help="your name: what your actions are recorded under on a dashboard without tokens "
+                   "(default: the page asks)")
     p.add_argument("--http-timeout", type=float, metavar="SECONDS", help="see `taskloom serve --help`")
 
 
@@ -47,5 +50,14 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         allow_origins=resolve_allow_origins(args.allow_origin),
         tokens_file=resolve_tokens_file(args.tokens),
         http_timeout=resolve_http_timeout(args.http_timeout),
+        person=_person(args.person),
     )
     return 0
+
+
+def _person(name: str | None) -> str | None:
+    from taskloom.services.agents import check_agent_name
+
+    if name is not None:
+        check_agent_name(name)
+    return name

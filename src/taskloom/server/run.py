@@ -151,7 +151,9 @@ async def _serve_http(
     if auth is not None:
         asgi = BearerAuth(asgi, auth)
     app = server.app
-    guard = WebGuard(security, auth, Sessions(app.clock), name=app.settings.default_agent)
+    # No default name for the person: the server's default agent is an agent's identity, and an
+    # answer from it would look like the agent talking to itself.
+    guard = WebGuard(security, auth, Sessions(app.clock))
     web = build_web(app, guard, broadcaster)
     shown = f"[{host}]" if ":" in host else host
     print(f"taskloom serving {transport} on http://{shown}:{port}{path} (dashboard: http://{shown}:{port}/ui/)",
@@ -186,6 +188,7 @@ async def serve_dashboard(
     tokens_file: Path | None = None,
     http_timeout: float = HTTP_TIMEOUT,
     allow_origins: list[str] | None = None,
+    person: str | None = None,
 ) -> None:
     """`taskloom dashboard`: the web dashboard alone over a database, beside stdio servers or none.
 
@@ -207,7 +210,7 @@ async def serve_dashboard(
         bound = sock.getsockname()[1]
         security = security_for(host, bound, allow_hosts, origins)
         broadcaster = Broadcaster(feed)
-        web = build_web(app, WebGuard(security, auth, Sessions(app.clock), name=settings.default_agent), broadcaster)
+        web = build_web(app, WebGuard(security, auth, Sessions(app.clock), name=person), broadcaster)
         shown = f"[{host}]" if ":" in host else host
         print(f"taskloom dashboard on http://{shown}:{bound}/ui/", file=sys.stderr, flush=True)
         async with anyio.create_task_group() as tg:

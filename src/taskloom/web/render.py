@@ -23,8 +23,6 @@ def environment() -> Environment:
         loader=PackageLoader("taskloom.web", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
     )
     env.filters.update(pct=pct, status_class=status_class, ago=ago, plain_text=plain_text, md=md, duration=duration)
     env.globals.update(STATUSES=STATUSES)
