@@ -63,3 +63,39 @@ def test_dashboard_refuses_bad_input_with_a_clear_error(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
     assert broken.read_bytes() == b"this is not a database" * 100
     assert sys.executable
+
+
+async def test_sigterm_with_three_dashboards_listening_stops_the_server_within_two_seconds(tmp_path):
+    import signal
+    import time
+
+    import anyio
+
+    db = tmp_path / "t.db"
+    with serving(tmp_path, "http", db) as (url, proc, log):
+        base = url.removesuffix("/mcp")
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http, anyio.create_task_group() as tg:
+            opened = anyio.Event()
+            count = 0
+
+            async def listen() -> None:
+                nonlocal count
+                async with http.stream("GET", "/ui/events?r=overview,activity") as events:
+                    assert events.status_code == 200
+                    count += 1
+                    if count == 3:
+                        opened.set()
+                    async for _ in events.aiter_lines():
+                        pass
+
+            for _ in range(3):
+                tg.start_soon(listen)
+            with anyio.fail_after(10):
+                await opened.wait()
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = await anyio.to_thread.run_sync(proc.wait, 10)
+            took = time.monotonic() - started
+    # uvicorn re-raises the signal once it has shut down, so the exit status says SIGTERM.
+    assert code in (0, -signal.SIGTERM) and took < 2.0, (code, took)
+    assert "Traceback" not in log.read_text()
