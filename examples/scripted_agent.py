@@ -18,6 +18,10 @@ It does what `claude -p --mcp-config FILE` does with taskloom's worker tools, mi
 
 `--crash-once CODE --state DIR` makes it exit with code 3 the first time it works on CODE, still
 holding the task, to show the runner handing the task back and starting a new worker for it.
+
+`--ask CODE QUESTION` makes it block on CODE with QUESTION (`task_block`) and wait, without
+polling, for the answer (`message_inbox(wait_seconds=...)`): answer it from the dashboard's task
+page, or with `task_unblock`. It records the answer as a decision note and finishes the task.
 """
 
 from __future__ import annotations
@@ -90,11 +94,27 @@ async def do_task(client: Client, code: str, args: argparse.Namespace) -> None:
         emit(type="assistant", text=f"crashing on purpose while holding {code}")
         sys.stdout.flush()
         os._exit(3)  # as a real crash does: no clean-up, no result event, the task still held
+    if args.ask and args.ask[0] == code:
+        await ask(client, code, args.ask[1])
     await anyio.sleep(args.work_seconds)  # the actual work would happen here
     report = f"# {code}: {task['title']}\n\nDone by {os.environ.get('TASKLOOM_AGENT')}.\n"
     await call(client, "artifacts_upload", name=f"{code}.md", content=report, media_type="text/markdown",
                links=[f"task:{code}"])
     await call(client, "task_done", task=code, summary=f"{task['title']}: done by {os.environ.get('TASKLOOM_AGENT')}")
+
+
+async def ask(client: Client, code: str, question: str) -> None:
+    """Block on a question and wait for the person's answer, as a worker stuck on a decision does."""
+    await call(client, "task_block", task=code, reason=question)
+    me = os.environ.get("TASKLOOM_AGENT")
+    while True:  # each call waits until mail arrives (or 50 s pass): no polling loop of our own
+        inbox = await call(client, "message_inbox", task=code, unread_only=True, mark_read=True, wait_seconds=50)
+        answers = [m for m in inbox["messages"] if m["sender"] != me]
+        if answers:
+            break
+    answer = answers[-1]
+    await call(client, "task_note", task=code, body=f"Answer from {answer['sender']}: {answer['body']}",
+               kind="decision")
 
 
 async def main() -> int:
@@ -104,6 +124,8 @@ async def main() -> int:
     parser.add_argument("--work-seconds", type=float, default=0.3, help="pretend work per task (default 0.3)")
     parser.add_argument("--crash-once", metavar="CODE", help="exit 3 the first time it works on this task")
     parser.add_argument("--state", default=".", help="where --crash-once remembers that it crashed")
+    parser.add_argument("--ask", nargs=2, metavar=("CODE", "QUESTION"),
+                        help="block on this task with this question and wait for the answer")
     args = parser.parse_args()
     config = json.loads(Path(args.mcp).read_text(encoding="utf-8"))
     prompt = Path(args.prompt).read_text(encoding="utf-8")
