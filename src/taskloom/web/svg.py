@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from taskloom.domain.layout import Arrow, Box, Layout
 
-TEXT = 40  # characters of a title drawn in a box; the full title is the node's tooltip
+TEXT = 34  # characters drawn in a 220 px box at 11 px (code and title); the full title is the tooltip
 PAD = 8  # px from a box's left edge to its text
 BAR_H = 6  # px, a group's progress bar
 ARROW_ID = "tl-arrow"  # the arrowhead marker, referenced by every edge
