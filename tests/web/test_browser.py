@@ -125,7 +125,7 @@ def test_the_overview_shows_a_task_turn_done_live_after_tool_calls_from_another_
     go_live(page, base + "/ui/")
     assert "s-ready" in page.get_attribute('a[href="/ui/task/EXP-1"] g.node', "class")
     done_before = page.text_content("#counts")
-    shot(page, "overview-before.png", tmp_path, full_page=True)
+    page.screenshot(path=tmp_path / "overview-before.png", full_page=True)
 
     mcp(server, ("task_claim", {"task": "EXP-1"}),
         ("task_done", {"task": "EXP-1", "summary": "docs/export-schema.md lists every column."}))
