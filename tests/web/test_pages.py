@@ -9,7 +9,7 @@ import anyio
 
 from taskloom.services import agents, work
 from tests.server.test_transports import TASKLOOM
-from tests.web.conftest import EXAMPLES, import_example
+from tests.web.conftest import import_example
 from tests.web.test_artifacts_pages import put
 
 
@@ -50,7 +50,24 @@ async def test_a_task_page_links_its_artifacts_and_says_what_finishing_it_unbloc
     assert (await web.get(f"/ui/artifacts/{sha}")).status_code == 200
 
 
-async def test_the_graph_region_draws_the_example_dag(app, web):
+async def test_the_graph_region_draws_the_example_dag_with_the_critical_path_of_work_left(app, web):
     await import_example(app)
+    await app.write(work.claim, code="EXP-1", agent="bob")
+    await app.write(work.done, "EXP-1", "done", agent="bob")
+
     graph = (await web.get("/ui/p/graph")).text
-    assert EXAMPLES.exists() and graph
+
+    nodes = dict(re.findall(r'<a href="/ui/task/(EXP-\d)"><g class="node k-task (s-[a-z_]+)', graph))
+    assert nodes == {"EXP-1": "s-done", "EXP-2": "s-ready", "EXP-3": "s-ready", "EXP-4": "s-waiting"}
+    path = re.search(r"Critical path of the work left \((\d+)\)", graph)
+    assert path and path.group(1) == "2"  # EXP-1 is done: the chain left is EXP-2 or EXP-3, then EXP-4
+    assert "EXP-1" not in graph[path.end():]
+
+
+async def test_the_stream_graph_can_be_asked_for_at_any_size(app, web):
+    await import_example(app)
+    tasks_view = (await web.get("/ui/p/graph")).text
+    streams_view = (await web.get("/ui/p/graph?view=streams")).text
+    assert "k-task" in tasks_view and "k-stream" not in tasks_view
+    assert "k-stream" in streams_view and "k-task" not in streams_view
+    assert 'href="/ui/?stream=export-release"' in streams_view

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from taskloom.domain.layout import Layout, Picture
+from taskloom.domain.layout import TASK_PICTURE_LIMIT, Layout, Picture
 from taskloom.errors import NotFound
 from taskloom.services import activity, agents, decisions, graphs, planning, runs
 from taskloom.services.common import Scope
@@ -52,14 +52,17 @@ async def _data(view: View, regions: frozenset[str]) -> dict[str, Any]:
     app = view.web.app
     stream = view.request.query_params.get("stream") or None
     data = await app.read(overview_data, regions, stream, app.settings.online_seconds, app.settings.offline_seconds)
+    # ?view=streams draws the stream graph whatever the size; otherwise tasks up to the limit.
+    data["view"] = "streams" if view.request.query_params.get("view") == "streams" and not stream else "tasks"
     if "picture" in data:
-        data["graph"] = await _draw(view.web, data.pop("picture"))
+        limit = 0 if data["view"] == "streams" else TASK_PICTURE_LIMIT
+        data["graph"] = await _draw(view.web, data.pop("picture"), limit)
     return data
 
 
-async def _draw(web: Web, picture: Picture) -> Drawing:
+async def _draw(web: Web, picture: Picture, limit: int) -> Drawing:
     def draw() -> Drawing:
-        shape = web.layouts.layout(picture)
+        shape = web.layouts.layout(picture, limit)
         return Drawing(picture_svg(shape), shape) if shape.boxes else Drawing(None, shape)
 
     async with web.layout_lock:  # cold layouts of 10k tasks take ~150 ms: off the event loop
