@@ -43,7 +43,7 @@ you go; finish with task_done (summary), task_fail (reason) or task_release; tas
 need an answer; claim again until the claim's outlook says stop. Orchestrators: plan_import or task_create lay
 out work; project_status, agent_list and message_inbox (escalations) show where it stands.
 Errors start with a stable code (not_found, conflict, invalid_transition, cycle, lease_lost,
-invalid_input, too_large, busy, storage) and end with what to do next."""
+invalid_input, too_large, read_only, busy, storage) and end with what to do next."""
 PRESENCE_EVERY = 5.0  # seconds: at most one presence write per agent per process in this time
 
 
