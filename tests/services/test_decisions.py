@@ -107,6 +107,20 @@ async def test_the_limit_caps_each_list_while_counts_stay_whole(team, app):
     assert got.counts["blocked"] == 3 and got.counts["escalations"] == 3
 
 
+async def test_many_blocked_tasks_never_hide_the_failed_and_review_ones(team, app):
+    client = team
+    blocked = await create(client, *({"title": f"b{i}"} for i in range(3)))
+    [review] = await create(client, {"title": "r", "requires_review": True})
+    for code in blocked:
+        await call(client, "task_block", task=code, reason="why", agent="boss")
+    await call(client, "task_claim", task=review, agent="alice")
+    await call(client, "task_done", task=review, summary="ready for review", agent="alice")
+
+    got = await needing(app, limit=2)
+
+    assert len(got.blocked) == 2 and [t.code for t in got.review] == [review]
+
+
 async def test_settled_escalations_and_answered_blockers_leave_the_list(team, app, clock):
     client = team
     await create(client, {"code": "B", "title": "b"}, {"code": "F", "title": "f", "max_attempts": 1})

@@ -19,13 +19,16 @@ LIMIT = 20  # items of each kind, unless the caller asks otherwise
 
 
 def needing_decision(tx: Tx, scope: Scope, limit: int = LIMIT, streams: list[Stream] | None = None) -> Decisions:
-    """Up to `limit` decision tasks (blocked first, then failed, then review) and `limit` open
-    escalations. `streams`: the project's streams when the caller has them already (the brief
+    """Up to `limit` tasks of each kind (blocked, failed, review), most urgent first, and `limit`
+    open escalations. `streams`: the project's streams when the caller has them already (the brief
     does), to spare reading them again."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be 1..{MAX_PAGE}.", hint="Ask for fewer items of each kind.")
-    tasks = tx.all("tasks_needing_decision", {"project": scope.project_id, "limit": limit})
-    found = {status: [_task(r) for r in tasks if r["status"] == status] for status in ("blocked", "failed", "review")}
+    found = {
+        status: [_task(r) for r in tx.all("tasks_needing_decision", {"project": scope.project_id, "status": status,
+                                                                     "limit": limit})]
+        for status in ("blocked", "failed", "review")
+    }
     escalations = [
         OpenEscalation(id=r["id"], task=r["task_code"], subject=r["subject"], at=iso(r["created_at"]))
         for r in tx.all("escalations_open", {"project": scope.project_id, "limit": limit})

@@ -219,10 +219,11 @@ WHERE t.project_id = :project AND t.code IN (SELECT value FROM json_each(:codes)
 -- ---------------------------------------------------------------- briefings
 
 -- name: tasks_needing_decision
+-- One status at a time (blocked, failed or review), so each kind gets its own limit.
 SELECT t.code, t.title, t.status, t.reason, t.claimed_by, t.attempts, t.max_attempts
 FROM tasks t
-WHERE t.project_id = :project AND t.status IN ('blocked', 'failed', 'review')
-ORDER BY CASE t.status WHEN 'blocked' THEN 0 WHEN 'failed' THEN 1 ELSE 2 END, t.priority, t.id
+WHERE t.project_id = :project AND t.status = :status
+ORDER BY t.priority, t.id
 LIMIT :limit;
 
 -- name: escalations_open
