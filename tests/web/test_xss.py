@@ -40,7 +40,7 @@ async def test_every_page_and_region_renders_hostile_text_inert(app, web):
     paths = ["/ui/", "/ui/?stream=s-a", "/ui/login"]
     paths += [f"/ui/p/{r}" for r in ("counts", "streams", "decisions", "agents", "activity", "graph")]
     for code in codes[:4]:
-        paths += [f"/ui/task/{code}"] + [f"/ui/task/{code}/p/{r}" for r in ("head", "body", "relations", "history",
+        paths += [f"/ui/task/{code}"] + [f"/ui/task/{code}/p/{r}" for r in ("live", "head", "body", "relations", "history",
                                                                              "thread", "actions")]
     for path in paths:
         r = await web.get(path)

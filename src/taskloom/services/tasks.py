@@ -63,6 +63,11 @@ def list_tasks(
     return TaskPage(tasks=[brief(r) for r in rows], total=total, next_offset=nxt if nxt < total else None)
 
 
+def check_version(tx: Tx, scope: Scope, code: str, version: int | None) -> None:
+    """Conflict unless the task is still at `version`: a page loaded before someone changed it."""
+    _check_version(task_row(tx, scope, code), version)
+
+
 def _check_version(row: Row, if_version: int | None) -> None:
     if if_version is not None and row["version"] != if_version:
         raise Conflict(

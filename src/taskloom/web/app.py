@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from mcp.server.transport_security import RequestBodyLimitMiddleware
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -17,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskloom.domain.layout import LayoutCache
 from taskloom.errors import (
+    Busy,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -24,6 +28,7 @@ from taskloom.errors import (
     LeaseLost,
     NotFound,
     ReadOnly,
+    Storage,
     TaskloomError,
     TooLarge,
 )
@@ -44,7 +49,11 @@ STATUS_OF: dict[type[TaskloomError], int] = {
     Forbidden: 403,
     ReadOnly: 403,
     TooLarge: 413,
+    Busy: 503,
+    Storage: 503,
 }
+MAX_BODY = 256 * 1024  # bytes of a dashboard request: a form with a long answer, never an upload
+MAX_FIELDS = 16
 
 
 @dataclass
@@ -95,39 +104,66 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             person = web.guard.person(request)
         except SignIn:
             return sign_in_redirect(request)
-        fresh: Session | None = None
         if person.session is None and not person.bearer:
             # An open dashboard's first visit: a session to carry the CSRF token and the person's name.
-            fresh = web.guard.sessions.new(name=web.guard.name, token_digest=None, read_only=False)
+            fresh = web.guard.sessions.new(name=web.guard.name_of(request), token_digest=None, read_only=False)
             person = Person(fresh.name, False, fresh)
         view = View(web, person, request)
         try:
             response = await handler(request, view)
         except TaskloomError as exc:
-            response = error_page(view, exc)
-        if fresh is not None:
-            set_cookie(response, fresh, request)
+            response = await error_page(view, exc)
+        if person.session is not None:
+            set_cookie(response, person.session, request)  # a new one, or the old one's expiry renewed
         return response
 
     return endpoint
 
 
-def signed_in(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """For the event stream: only a signed-in person (or anyone, on an open dashboard) may listen."""
-
-    async def guarded(request: Request) -> Response:
-        try:
-            request.app.state.web.guard.person(request)
-        except SignIn:
-            return Response(status_code=401)
-        return await endpoint(request)
-
-    return guarded
+def still_signed_in(request: Request) -> bool:
+    """For the event stream, at its start and at every signal or keepalive: a revoked or expired
+    token ends the stream too, not only the next page."""
+    try:
+        request.app.state.web.guard.person(request)
+    except SignIn:
+        return False
+    return True
 
 
-def error_page(view: View, exc: TaskloomError) -> Response:
+async def error_page(view: View, exc: TaskloomError) -> Response:
     status = next((code for cls, code in STATUS_OF.items() if isinstance(exc, cls)), 500)
-    return view.web.pages.render("error.html", view.context(error=exc), status=status)
+    response = await view.web.pages.render("error.html", view.context(error=exc), status=status)
+    if isinstance(exc, Busy):
+        response.headers["retry-after"] = "1"
+    return response
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """A POST's fields: url-encoded or multipart text only, small, at most MAX_FIELDS of them."""
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_BODY)
+    except (MultiPartException, HTTPException) as exc:
+        raise InvalidInput(f"This form could not be read: {getattr(exc, 'message', None) or exc.detail}.",
+                           hint="Send the dashboard's own form fields, url-encoded.") from None
+    fields = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            raise InvalidInput(f"The field {key!r} is a file; the dashboard's forms take text only.",
+                               hint="Send the dashboard's own form fields, url-encoded.")
+        fields[key] = value
+    return fields
+
+
+def whole(raw: str | None, what: str, *, default: int | None = None, low: int = 0, high: int = 2**62) -> int | None:
+    """A whole number from a form field or query parameter; InvalidInput for anything else
+    (`isdigit()` alone takes '²', and int() refuses 5,000 digits)."""
+    raw = (raw or "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18 and low <= int(raw) <= high):
+        raise InvalidInput(f"{what} must be a whole number from {low} to {high}, not {raw[:20]!r}.",
+                           hint="Reload the page and use its own forms and links.")
+    return int(raw)
 
 
 def sign_in_redirect(request: Request) -> Response:
@@ -152,10 +188,11 @@ def build_web(app: Taskloom, guard: WebGuard, broadcaster: Broadcaster | None = 
     static = StaticFiles(packages=[("taskloom.web", "static")])
     inner: list[BaseRoute] = [*routes(), Mount("/static", app=static, name="static")]
     if broadcaster is not None:
-        inner.append(Route("/events", signed_in(events_endpoint(broadcaster)), methods=["GET"]))
+        inner.append(Route("/events", events_endpoint(broadcaster, allowed=still_signed_in), methods=["GET"]))
     web = Starlette(routes=[Mount(PREFIX, routes=inner)])
     web.state.web = Web(app, guard, Pages(environment()), broadcaster)
-    return HostCheck(web, guard)
+    # The MCP endpoint's own body limit sits behind the dispatcher: the dashboard needs its own.
+    return HostCheck(RequestBodyLimitMiddleware(web, MAX_BODY), guard)
 
 
 class HostCheck:

@@ -22,7 +22,9 @@ from starlette.responses import Response
 from taskloom.errors import Forbidden, InvalidInput, ReadOnly
 from taskloom.server.auth import Authenticator, Principal, digest
 from taskloom.services.agents import check_agent_name
-from taskloom.web.sessions import COOKIE, Session, Sessions
+from taskloom.web.sessions import COOKIE, NAME_COOKIE, Session, Sessions
+
+LOGIN_PATH = "/ui/login"
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,11 @@ class WebGuard:
         return await self._checks.validate_request(request, is_post=False)
 
     def person(self, request: Request) -> Person:
-        """The person behind the request; raises SignIn when auth is on and there is none."""
+        """The person behind the request; raises SignIn when auth is on and there is none.
+
+        A session's token is looked up again on every request, and what it may do comes from that
+        answer, not from sign-in: a token revoked, expired, made read-only or bound to an agent
+        since then takes effect at once."""
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() == "bearer" and given.strip() and self.auth is not None:
@@ -72,26 +78,48 @@ class WebGuard:
                 raise SignIn
             return Person(who.agent, who.read_only, None, bound=who.agent is not None, bearer=True)
         session = self.sessions.get(request.cookies.get(COOKIE))
-        if session is not None and session.token_digest is not None and (
-            self.auth is None or self.auth.check_digest(session.token_digest) is None
-        ):
-            self.sessions.end(session.sid)  # revoked or expired since sign-in: the session ends now
-            session = None
         if session is None:
             if not self.open:
                 raise SignIn
-            return Person(self.name, False, None)
-        return Person(session.name, session.read_only, session, bound=session.bound)
+            return Person(self.name_of(request), False, None)
+        if session.token_digest is None:
+            if not self.open:  # an open dashboard's session, presented to one that now has auth
+                raise SignIn
+            if session.name is None and (name := self.name_of(request)):
+                session = self.sessions.rename(session, name)
+            return Person(session.name, False, session)
+        who = self.auth.check_digest(session.token_digest) if self.auth is not None else None
+        if who is None:
+            self.sessions.end(session.sid)  # revoked or expired since sign-in: the session ends now
+            raise SignIn
+        return Person(who.agent or session.name, who.read_only, session, bound=who.agent is not None)
+
+    def name_of(self, request: Request) -> str | None:
+        """On an open dashboard, the name this browser gave (a cookie of its own, so a session
+        started afresh, after a link from another site arrived without cookies, gets it back)."""
+        try:
+            return self._checked_name(request.cookies.get(NAME_COOKIE)) or self.name
+        except InvalidInput:
+            return self.name
 
     def sign_in(self, token: str, name: str | None) -> Session:
-        """A new session for a token (auth on) or a name (open server). Raises Forbidden."""
+        """A new session for a token (auth on) or a name (open server). Raises Forbidden, or
+        InvalidInput for a name that is missing (a token bound to no agent needs one) or unusable."""
         if self.auth is None:
-            return self.sessions.new(name=self._checked_name(name) or self.name, token_digest=None, read_only=False)
+            given = self._checked_name(name)
+            if given is None:
+                raise InvalidInput("Give your name: your answers, reviews and messages are recorded under it.",
+                                   hint="Type a short name, such as 'alice'.")
+            return self.sessions.new(name=given, token_digest=None, read_only=False)
         who: Principal | None = self.auth.agent_for(token.strip().encode()) if token.strip() else None
         if who is None:
             raise Forbidden("That token is not valid here.", hint="Check it was copied whole; `taskloom token list` shows "
                             "which tokens exist and when they expire.")
-        return self.sessions.new(name=who.agent or self._checked_name(name), token_digest=digest(token.strip()),
+        given = self._checked_name(name)
+        if who.agent is None and given is None and not who.read_only:
+            raise InvalidInput("This token is not bound to an agent: give your name too, so your actions carry it.",
+                               hint="Fill in 'Your name' and sign in again.")
+        return self.sessions.new(name=who.agent or given, token_digest=digest(token.strip()),
                                  read_only=who.read_only, bound=who.agent is not None)
 
     def check_action(self, request: Request, person: Person, csrf: str | None) -> str:
@@ -107,8 +135,9 @@ class WebGuard:
                 raise Forbidden("This form is out of date (its security token does not match your session).",
                                 hint="Reload the page and try again.")
         if not person.name:
-            raise InvalidInput("Tell the dashboard your name before acting, so your actions carry it.",
-                               hint="Use the name box at the top of the page.")
+            hint = ("Send the request with a token bound to an agent (`taskloom token new --agent NAME`)."
+                    if person.bearer else f"Say who you are first: {LOGIN_PATH}.")
+            raise InvalidInput("Actions are recorded under a person's name, and this request has none.", hint=hint)
         return person.name
 
     def check_same_origin(self, request: Request) -> None:

@@ -38,17 +38,23 @@ HEADERS = {
 }
 
 
-def events_endpoint(broadcaster: Broadcaster) -> Callable[[Request], Awaitable[Response]]:
-    """The Starlette endpoint for `GET /ui/events`; auth is the caller's (it wraps the route)."""
+def events_endpoint(
+    broadcaster: Broadcaster, allowed: Callable[[Request], bool] | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint for `GET /ui/events`. `allowed(request)` is who may listen: asked
+    when the stream opens (401 if not) and again at each signal or keepalive (the stream ends)."""
 
     async def events(request: Request) -> Response:
+        if allowed is not None and not allowed(request):
+            return Response(status_code=401)
         try:
             regions, code, last = parse(request)
         except InvalidInput as exc:
             return JSONResponse(
                 {"error": exc.code, "message": exc.message, "hint": exc.hint}, status_code=400
             )
-        return EventStream(broadcaster, regions, code, last)
+        still = (lambda: allowed(request)) if allowed is not None else (lambda: True)
+        return EventStream(broadcaster, regions, code, last, still)
 
     return events
 
@@ -85,7 +91,14 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, broadcaster: Broadcaster, regions: frozenset[str], code: str | None, last: int | None):
+    def __init__(
+        self,
+        broadcaster: Broadcaster,
+        regions: frozenset[str],
+        code: str | None,
+        last: int | None,
+        still: Callable[[], bool] = lambda: True,
+    ):
         # Not Response.__init__: with no body it would announce content-length: 0.
         self.status_code = 200
         self.background = None
@@ -94,6 +107,7 @@ class EventStream(Response):
         self.regions = regions
         self.code = code
         self.last = last
+        self.still = still
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         b = self.broadcaster
@@ -107,6 +121,8 @@ class EventStream(Response):
                     await self._send(send, message(ALL, b.newest))
                 while not sub.closed:
                     signal = await sub.next(b.keepalive)
+                    if not self.still():
+                        break
                     if signal is not None:
                         await self._send(send, message(*signal))
                     elif not sub.closed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import anyio
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse
@@ -75,20 +76,27 @@ def plain_text(text: str | None) -> Markup:
 
 
 class Pages:
-    """Renders templates into responses with the dashboard's security headers."""
+    """Renders templates into responses with the dashboard's security headers.
+
+    Off the event loop: a page renders agents' markdown (markdown-it, then nh3), which takes
+    tenths of a second for a hostile 64 KiB context, and a stalled loop would stall every tool
+    call of the server too."""
 
     def __init__(self, env: Environment) -> None:
         self.env = env
 
-    def render(self, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-        return HTMLResponse(self.env.get_template(name).render(context), status_code=status, headers=HEADERS)
+    async def render(self, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+        html = await anyio.to_thread.run_sync(lambda: self.env.get_template(name).render(context))
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
 
-    def block(self, name: str, block: str, context: dict[str, Any]) -> HTMLResponse:
+    async def block(self, name: str, block: str, context: dict[str, Any]) -> HTMLResponse:
         """One region of a page, for htmx to morph in: the same template block the page renders."""
-        template = self.env.get_template(name)
-        ctx = template.new_context(context)
-        html = "".join(template.blocks[block](ctx))
-        return HTMLResponse(html, headers=HEADERS)
+
+        def render() -> str:
+            template = self.env.get_template(name)
+            return "".join(template.blocks[block](template.new_context(context)))
+
+        return HTMLResponse(await anyio.to_thread.run_sync(render), headers=HEADERS)
 
 
 CSP = (

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from taskloom.clock import Clock
 
 COOKIE = "taskloom_ui"
+NAME_COOKIE = "taskloom_name"  # an open dashboard's person: kept apart from the session, see WebGuard.name_of
 LIFETIME = 12 * 3600.0  # seconds a session lasts without use
 MAX_SESSIONS = 1000  # the oldest go first: a flood of logins cannot grow memory without bound
 
@@ -77,4 +78,7 @@ class Sessions:
         for sid in [s.sid for s in self._by_id.values() if s.expires <= now]:
             del self._by_id[sid]
         while len(self._by_id) >= MAX_SESSIONS:
-            del self._by_id[min(self._by_id.values(), key=lambda s: s.expires).sid]
+            # Anonymous sessions (first visits) go before anyone's named or signed-in one.
+            victim = min(self._by_id.values(), key=lambda s: (s.name is not None or s.token_digest is not None,
+                                                               s.expires))
+            del self._by_id[victim.sid]

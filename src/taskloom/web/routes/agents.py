@@ -38,14 +38,14 @@ def agents_data(tx: Tx, scope: Scope, online: float, offline: float) -> dict[str
 async def agents_page(request: Request, view: View) -> Response:
     settings = view.web.app.settings
     data = await view.web.app.read(agents_data, settings.online_seconds, settings.offline_seconds)
-    return view.web.pages.render(TEMPLATE, view.context(**data))
+    return await view.web.pages.render(TEMPLATE, view.context(**data))
 
 
 @page
 async def agents_region(request: Request, view: View) -> Response:
     settings = view.web.app.settings
     data = await view.web.app.read(agents_data, settings.online_seconds, settings.offline_seconds)
-    return view.web.pages.block(TEMPLATE, "roster", view.context(**data))
+    return await view.web.pages.block(TEMPLATE, "roster", view.context(**data))
 
 
 ROUTES = [

@@ -101,7 +101,7 @@ def _filters(request: Request) -> dict[str, str]:
 
 def _offset(request: Request) -> int:
     raw = request.query_params.get("offset", "0")
-    return int(raw) if raw.isdigit() and len(raw) < 10 else 0
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0
 
 
 @page
@@ -119,7 +119,7 @@ async def browser(request: Request, view: View) -> Response:
         listing=listing, filters=filters, offset=offset, PAGE=PAGE,
         next_page=at(listing.next_offset), prev_page=at(max(0, offset - PAGE)) if offset else None,
     )
-    return view.web.pages.render("artifacts.html", context)
+    return await view.web.pages.render("artifacts.html", context)
 
 
 @page
@@ -134,7 +134,7 @@ async def artifact_page(request: Request, view: View) -> Response:
             raise _missing(meta) from None
         text = data.decode("utf-8", "replace")  # a cut may split a character: not an error
     context = view.context(a=meta, kind=shown, text=text, cut=meta.size > PREVIEW_BYTES, PREVIEW_BYTES=PREVIEW_BYTES)
-    return view.web.pages.render("artifact.html", context)
+    return await view.web.pages.render("artifact.html", context)
 
 
 def _head(path: Path) -> bytes:

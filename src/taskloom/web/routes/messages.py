@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from taskloom.errors import InvalidInput
 from taskloom.services import messages
-from taskloom.web.app import PREFIX, View, page
+from taskloom.web.app import PREFIX, View, form_of, page
 from taskloom.web.routes.tasks import MAX_TEXT
 
 
@@ -20,15 +20,15 @@ def _back(target: str) -> str:
 
 @page
 async def send(request: Request, view: View) -> Response:
-    form = await request.form()
+    form = await form_of(request)
     name = view.web.guard.check_action(request, view.person, form.get("csrf") or request.headers.get("x-csrf-token"))
-    to = str(form.get("to") or "").strip()
-    body = str(form.get("body") or "")
-    subject = str(form.get("subject") or "").strip() or None
+    to = form.get("to", "").strip()
+    body = form.get("body", "")
+    subject = form.get("subject", "").strip() or None
     if len(body) > MAX_TEXT:
         raise InvalidInput(f"The message is {len(body)} characters; at most {MAX_TEXT}.", hint="Shorten it.")
     await view.web.app.write(messages.send, to or None, body, subject, agent=name)
-    return RedirectResponse(_back(str(form.get("back") or "")), status_code=303)
+    return RedirectResponse(_back(form.get("back", "")), status_code=303)
 
 
 ROUTES = [Route("/messages", send, methods=["POST"])]

@@ -77,7 +77,7 @@ class Drawing:
 
 @page
 async def overview(request: Request, view: View) -> Response:
-    return view.web.pages.render(TEMPLATE, view.context(**await _data(view, frozenset(REGIONS))))
+    return await view.web.pages.render(TEMPLATE, view.context(**await _data(view, frozenset(REGIONS))))
 
 
 @page
@@ -85,7 +85,7 @@ async def region(request: Request, view: View) -> Response:
     name = request.path_params["region"]
     if name not in REGIONS:
         raise NotFound(f"The overview has no region {name!r}.", hint=f"Regions: {', '.join(REGIONS)}.")
-    return view.web.pages.block(TEMPLATE, name, view.context(**await _data(view, frozenset({name}))))
+    return await view.web.pages.block(TEMPLATE, name, view.context(**await _data(view, frozenset({name}))))
 
 
 ROUTES = [

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from taskloom.domain.redact import redact
 from taskloom.errors import NotFound
 from taskloom.runner.logs import rotated
 from taskloom.services import runs
@@ -40,16 +41,7 @@ class Tail:
 def runs_data(tx: Tx, scope: Scope) -> dict[str, Any]:
     ended = [r for r in runs.recent(tx, scope, RECENT) if r["ended_at"] is not None]
     return {"live": runs.live(tx, scope),
-            "recent": [{**r, "duration": duration(r["ended_at"] - r["started_at"])} for r in ended]}
-
-
-def duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+            "recent": [{**r, "seconds": max(0.0, r["ended_at"] - r["started_at"])} for r in ended]}
 
 
 def read_tail(log_path: str, n: int = TAIL_LINES) -> Tail:
@@ -63,8 +55,14 @@ def read_tail(log_path: str, n: int = TAIL_LINES) -> Tail:
         return Tail(lines)
     older = _last_lines(rotated(path), n - len(lines or []))
     if lines is None and older is None:
-        return Tail([], f"The log file {log_path} is gone: it was removed, or the run's directory was cleaned up.")
+        return Tail([], "The log file is gone: it was removed, or the run's directory was cleaned up.")
     return Tail((older or []) + (lines or []))
+
+
+def _masked(lines: list[str]) -> list[str]:
+    """A worker's log is its raw output, which may quote a key it read: masked as every other
+    text taskloom shows or stores is (domain/redact.py), since any signed-in viewer reads it."""
+    return redact("\n".join(lines)).text.split("\n") if lines else lines
 
 
 def _last_lines(path: Path, n: int) -> list[str] | None:
@@ -80,12 +78,12 @@ def _last_lines(path: Path, n: int) -> list[str] | None:
     if size > TAIL_BYTES:
         data = data[data.find(b"\n") + 1 :]  # the first line read is only the end of one
     lines = data.decode("utf-8", "replace").splitlines()
-    return lines[-n:]
+    return _masked(lines[-n:])
 
 
 def _run_id(request: Request) -> int:
     raw = request.path_params["run"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise NotFound(f"No run {raw[:40]!r}.", hint="The runs page lists the runs by number.")
     return int(raw)
 
@@ -98,23 +96,23 @@ async def _log(request: Request, view: View) -> dict[str, Any]:
 
 @page
 async def runs_page(request: Request, view: View) -> Response:
-    return view.web.pages.render(TEMPLATE, view.context(**await view.web.app.read(runs_data)))
+    return await view.web.pages.render(TEMPLATE, view.context(**await view.web.app.read(runs_data)))
 
 
 @page
 async def runs_region(request: Request, view: View) -> Response:
-    return view.web.pages.block(TEMPLATE, "runs", view.context(**await view.web.app.read(runs_data)))
+    return await view.web.pages.block(TEMPLATE, "runs", view.context(**await view.web.app.read(runs_data)))
 
 
 @page
 async def log_page(request: Request, view: View) -> Response:
-    return view.web.pages.render(LOG_TEMPLATE, view.context(**await _log(request, view)))
+    return await view.web.pages.render(LOG_TEMPLATE, view.context(**await _log(request, view)))
 
 
 @page
 async def log_region(request: Request, view: View) -> Response:
     data = await _log(request, view)
-    response = view.web.pages.block(LOG_TEMPLATE, "tail", view.context(**data))
+    response = await view.web.pages.block(LOG_TEMPLATE, "tail", view.context(**data))
     if not data["live"]:
         response.status_code = STOP_POLLING
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -12,10 +13,10 @@ from taskloom.errors import InvalidInput, NotFound
 from taskloom.services import activity, history, impact, messages, tasks, work
 from taskloom.services.common import Scope
 from taskloom.store.base import Tx
-from taskloom.web.app import PREFIX, View, page
+from taskloom.web.app import PREFIX, View, form_of, page, whole
 
 TEMPLATE = "task.html"
-REGIONS = ("head", "body", "relations", "history", "thread", "actions")
+REGIONS = ("live", "head", "body", "relations", "history", "thread", "actions")
 MAX_TEXT = 20_000  # characters a person may type into one answer, reason or message
 
 
@@ -35,7 +36,7 @@ def task_data(tx: Tx, scope: Scope, code: str) -> dict[str, Any]:
 @page
 async def task_page(request: Request, view: View) -> Response:
     data = await view.web.app.read(task_data, request.path_params["code"])
-    return view.web.pages.render(TEMPLATE, view.context(**data))
+    return await view.web.pages.render(TEMPLATE, view.context(**data))
 
 
 @page
@@ -44,11 +45,11 @@ async def task_region(request: Request, view: View) -> Response:
     if name not in REGIONS:
         raise NotFound(f"A task page has no region {name!r}.", hint=f"Regions: {', '.join(REGIONS)}.")
     data = await view.web.app.read(task_data, request.path_params["code"])
-    return view.web.pages.block(TEMPLATE, name, view.context(**data))
+    return await view.web.pages.block(TEMPLATE, name, view.context(**data))
 
 
-def _text(form: Any, key: str, *, required: bool = False) -> str | None:
-    value = str(form.get(key) or "").strip()
+def _text(form: dict[str, str], key: str, *, required: bool = False) -> str | None:
+    value = form.get(key, "").strip()
     if len(value) > MAX_TEXT:
         raise InvalidInput(f"{key} is {len(value)} characters; at most {MAX_TEXT}.", hint="Shorten it.")
     if required and not value:
@@ -56,43 +57,50 @@ def _text(form: Any, key: str, *, required: bool = False) -> str | None:
     return value or None
 
 
-def _version(form: Any) -> int | None:
-    raw = str(form.get("version") or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise InvalidInput("version must be a whole number.", hint="Reload the page and try again.")
-    return int(raw)
+def _version(form: dict[str, str]) -> int | None:
+    return whole(form.get("version"), "version")
 
 
-async def _act(request: Request, view: View, form: Any, action: str, code: str, name: str) -> None:
+def _at(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` refused with a conflict if the task changed since the page was loaded at `version`,
+    checked in the same transaction (the tool calls take no version; the page has one)."""
+
+    def checked(tx: Tx, scope: Scope, code: str, version: int | None, *args: Any) -> Any:
+        tasks.check_version(tx, scope, code, version)
+        return fn(tx, scope, code, *args)
+
+    return checked
+
+
+async def _act(view: View, form: dict[str, str], action: str, code: str, name: str) -> None:
     app = view.web.app
+    version = _version(form)
     if action == "unblock":
-        await app.write(work.unblock, code, _text(form, "answer", required=True), agent=name)
+        await app.write(_at(work.unblock), code, version, _text(form, "answer", required=True), agent=name)
     elif action == "review":
         approve = form.get("approve") == "1"
-        await app.write(work.review, code, approve, _text(form, "reason", required=not approve), agent=name)
+        reason = _text(form, "reason", required=not approve)
+        await app.write(_at(work.review), code, version, approve, reason, agent=name)
     elif action in ("retry", "cancel"):
-        # What task_update(status=...) does: a checked move, refused if the task changed since the page loaded.
+        # What task_update(status=...) does: a checked move.
         target, reason = ("ready", _text(form, "reason")) if action == "retry" else (
             "cancelled", _text(form, "reason", required=True))
-        await app.write(tasks.update, code, {"status": target, "reason": reason}, if_version=_version(form),
-                        agent=name)
+        await app.write(tasks.update, code, {"status": target, "reason": reason}, if_version=version, agent=name)
     elif action == "priority":
-        raw = str(form.get("priority") or "")
-        if not (raw.isdigit() and 0 <= int(raw) <= 4):
-            raise InvalidInput("priority must be a whole number from 0 (highest) to 4.", hint="Pick one from the list.")
-        await app.write(tasks.update, code, {"priority": int(raw)}, if_version=_version(form), agent=name)
+        priority = whole(form.get("priority"), "priority", low=0, high=4)
+        if priority is None:
+            raise InvalidInput("Pick a priority from 0 (highest) to 4.", hint="Use the list on the task page.")
+        await app.write(tasks.update, code, {"priority": priority}, if_version=version, agent=name)
     else:
         raise NotFound(f"A task has no action {action!r}.", hint="Use the task page's buttons.")
 
 
 @page
 async def task_action(request: Request, view: View) -> Response:
-    form = await request.form()
+    form = await form_of(request)
     name = view.web.guard.check_action(request, view.person, form.get("csrf") or request.headers.get("x-csrf-token"))
     code = request.path_params["code"]
-    await _act(request, view, form, request.path_params["action"], code, name)
+    await _act(view, form, request.path_params["action"], code, name)
     return RedirectResponse(f"{PREFIX}/task/{code}", status_code=303)
 
 
