@@ -3,14 +3,17 @@
     .venv/bin/python -m tests.benchmarks.run_all [--quick] [--only claims,plan_import] [--output DIR]
     .venv/bin/python -m tests.benchmarks.run_all --render    # results.md again from results.json
 
-Full settings (12-20 minutes on 2 shared cores): call overhead on 10k tasks (2,000 calls of each tool,
+Full settings (15-23 minutes on 2 shared cores): call overhead on 10k tasks (2,000 calls of each tool,
 stdio and HTTP); claims at 1, 4, 8 and 16 agent processes over stdio and 16 on one HTTP server,
 10 s each, beside the raw SQLite ceiling; task_done on 1k/10k/100k-task projects; plan import of
 1k, 10k and 100k tasks (services and MCP); server memory at 100k tasks; push latency; tools/list
 sizes; waiting claims (wake latency over 200 rounds, idle CPU over 10 s windows, fairness over 1,000
 wake-ups on stdio and on HTTP); the runner (ready task to its worker's first tool call over 30
 rounds beside a bare agent start, the runner's idle CPU over 10 s windows, peak live workers with
-60 short tasks under --max-workers 4). --quick uses small sizes and short runs (about 4 minutes).
+60 short tasks under --max-workers 4); the dashboard's DAG picture at 10k tasks (20 rounds); the
+dashboard at 10k tasks (the overview and its partials rendered in process over 20 rounds, cold and
+warm; 20 idle browsers on SSE against none over 60 s windows; change to signal over 20 changes).
+--quick uses small sizes and short runs (about 5 minutes).
 
 `bench_artifacts` joins when it exists: its `run(workdir=..., **kwargs)` gets the module's `QUICK`
 or `FULL` dict (empty if it has none), and its figures appear under "artifacts".
@@ -39,7 +42,9 @@ from typing import Any
 from tests.benchmarks import (
     bench_call_overhead,
     bench_claims,
+    bench_dashboard,
     bench_done_dependents,
+    bench_graph_picture,
     bench_inbox,
     bench_memory,
     bench_plan_import,
@@ -66,6 +71,8 @@ TITLES = {
     "inbox": "Inbox cost as other agents' threads grow",
     "waiting": "Waiting claims (issue 12): wake latency, idle CPU, fairness",
     "runner": "The runner (issue 13): ready to first tool call, idle CPU, live workers under churn",
+    "graph_picture": "The dashboard's DAG picture at 10k tasks (issue 14): read, layout, SVG",
+    "dashboard": "The dashboard at 10k tasks (issue 14): overview render, idle browsers on SSE, change to signal",
 }
 
 Plan = dict[str, tuple[Callable[..., dict[str, Any]], dict[str, Any]]]
@@ -88,6 +95,8 @@ def plan(quick: bool) -> Plan:
             "inbox": (bench_inbox.run, {"tasks": 2_000, "threads": 500}),
             "waiting": (bench_waiting.run, {"rounds": 30, "window": 3.0, "wakeups": 100}),
             "runner": (bench_runner.run, dict(bench_runner.QUICK)),
+            "graph_picture": (bench_graph_picture.run, {"rounds": 5}),
+            "dashboard": (bench_dashboard.run, dict(bench_dashboard.QUICK)),
         }
     else:
         chosen = {
@@ -104,6 +113,8 @@ def plan(quick: bool) -> Plan:
             "inbox": (bench_inbox.run, {}),
             "waiting": (bench_waiting.run, {"rounds": 200, "window": 10.0, "wakeups": 1_000}),
             "runner": (bench_runner.run, dict(bench_runner.FULL)),
+            "graph_picture": (bench_graph_picture.run, {"rounds": 20}),
+            "dashboard": (bench_dashboard.run, dict(bench_dashboard.FULL)),
         }
     artifacts = _artifacts(quick)
     if artifacts:
