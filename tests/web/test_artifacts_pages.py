@@ -247,3 +247,12 @@ async def test_a_foreign_host_gets_421_on_every_artifact_route(app, web):
     for path in ("/ui/artifacts", f"/ui/artifacts/{sha}", f"/ui/artifacts/{sha}/raw", f"/ui/artifacts/{sha}/download"):
         r = await web.get(path, headers={"host": "evil.example"})
         assert r.status_code == 421, path
+
+
+async def test_the_browsers_list_is_a_live_region_that_keeps_its_filters(app, web):
+    await put(app, "one", "a.md", "text/markdown")
+    page = (await web.get("/ui/artifacts?type=text/markdown")).text
+    assert 'hx-get="/ui/artifacts/p/list?type=text%2Fmarkdown' in page and "sse:artifacts" in page
+    await put(app, "two", "b.md", "text/markdown")
+    listed = (await web.get("/ui/artifacts/p/list?type=text/markdown")).text
+    assert "a.md" in listed and "b.md" in listed and "<html" not in listed

@@ -122,7 +122,7 @@ class _Frame:
 def layout(picture: Picture, limit: int = TASK_PICTURE_LIMIT) -> Layout:
     """Lay out and colour `picture`: tasks one by one up to `limit`, else collapsed: one node per
     stream, or per depth when the view is one stream. `limit=0` asks for the stream graph whatever
-    the size; `limit=len(picture.tasks)` for every task (the full download)."""
+    the size; `limit=len(picture.tasks)` for every task, whatever the size."""
     return _colour(_frame(picture, limit), picture)
 
 

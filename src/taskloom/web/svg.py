@@ -22,7 +22,7 @@ ARROW_ID = "tl-arrow"  # the arrowhead marker, referenced by every edge
 
 
 # Characters XML 1.0 cannot hold even escaped (NUL and most C0 controls): a title may have them,
-# and the downloaded .svg must still parse.
+# and the SVG must still parse as XML (inline in the page, or saved from it).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import anyio
@@ -106,6 +107,16 @@ def _offset(request: Request) -> int:
 
 @page
 async def browser(request: Request, view: View) -> Response:
+    return await view.web.pages.render("artifacts.html", await _browse(request, view))
+
+
+@page
+async def browser_list(request: Request, view: View) -> Response:
+    """The list alone, re-fetched when an artifact is uploaded, linked or collected."""
+    return await view.web.pages.block("artifacts.html", "list", await _browse(request, view))
+
+
+async def _browse(request: Request, view: View) -> dict[str, Any]:
     filters, offset = _filters(request), _offset(request)
     listing = await view.web.app.read(
         artifacts.listing, task=filters.get("task"), stream=filters.get("stream"), sprint=filters.get("sprint"),
@@ -115,11 +126,10 @@ async def browser(request: Request, view: View) -> Response:
     def at(where: int | None) -> str | None:
         return None if where is None else "?" + urlencode({**filters, "offset": where})
 
-    context = view.context(
-        listing=listing, filters=filters, offset=offset, PAGE=PAGE,
+    return view.context(
+        listing=listing, filters=filters, offset=offset, PAGE=PAGE, query=at(offset) if filters or offset else "",
         next_page=at(listing.next_offset), prev_page=at(max(0, offset - PAGE)) if offset else None,
     )
-    return await view.web.pages.render("artifacts.html", context)
 
 
 @page
@@ -164,6 +174,7 @@ async def download(request: Request, view: View) -> Response:
 
 ROUTES = [
     Route("/artifacts", browser, methods=["GET"], name="artifacts"),
+    Route("/artifacts/p/list", browser_list, methods=["GET"]),
     Route("/artifacts/{sha}", artifact_page, methods=["GET"]),
     Route("/artifacts/{sha}/raw", raw, methods=["GET"]),
     Route("/artifacts/{sha}/download", download, methods=["GET"]),
