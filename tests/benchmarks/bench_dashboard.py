@@ -198,7 +198,7 @@ async def _render(path: Path, rounds: int, hub: str) -> dict[str, Any]:
     async with opened(path) as app:
         guard = WebGuard(security_for("127.0.0.1", PORT), None, Sessions(app.clock), name="bench-person")
         asgi = build_web(app, guard)
-        web = asgi.app.state.web  # the Web behind the Host check: its layout cache
+        web = asgi.web  # the dashboard's state: its layout cache
         transport = httpx2.ASGITransport(app=asgi)
         async with httpx2.AsyncClient(transport=transport, base_url=ORIGIN, headers={"origin": ORIGIN}) as client:
             await _get(client, "/ui/")  # the first visit: the session cookie, templates compiled

@@ -180,7 +180,7 @@ def set_cookie(response: Response, session: Session, request: Request) -> None:
     )
 
 
-def build_web(app: Taskloom, guard: WebGuard, broadcaster: Broadcaster | None = None) -> ASGIApp:
+def build_web(app: Taskloom, guard: WebGuard, broadcaster: Broadcaster | None = None) -> HostCheck:
     """The dashboard as an ASGI app whose routes all live under /ui (mounted beside /mcp or alone).
     Without a broadcaster the pages work but do not update live (the tests of single pages)."""
     from taskloom.web.routes import routes
@@ -192,15 +192,16 @@ def build_web(app: Taskloom, guard: WebGuard, broadcaster: Broadcaster | None = 
     web = Starlette(routes=[Mount(PREFIX, routes=inner)])
     web.state.web = Web(app, guard, Pages(environment()), broadcaster)
     # The MCP endpoint's own body limit sits behind the dispatcher: the dashboard needs its own.
-    return HostCheck(RequestBodyLimitMiddleware(web, MAX_BODY), guard)
+    return HostCheck(RequestBodyLimitMiddleware(web, MAX_BODY), guard, web.state.web)
 
 
 class HostCheck:
     """Host and Origin on every request, static files and the event stream included."""
 
-    def __init__(self, app: ASGIApp, guard: WebGuard) -> None:
+    def __init__(self, app: ASGIApp, guard: WebGuard, web: Web) -> None:
         self.app = app
         self.guard = guard
+        self.web = web  # the dashboard's shared state (its layout cache), for benchmarks and tests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
