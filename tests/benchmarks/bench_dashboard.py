@@ -46,7 +46,7 @@ import psutil
 from mcp import Client
 
 from taskloom.config import Settings
-from taskloom.domain.layout import LayoutCache
+from taskloom.domain.layout import TASK_PICTURE_LIMIT, LayoutCache
 from taskloom.models import StreamSpec
 from taskloom.resolver import Resolver
 from taskloom.server.http import security_for
@@ -236,17 +236,18 @@ async def _parts(app: Taskloom, web: Any, times: dict[str, list[float]]) -> None
                           app.settings.offline_seconds)
     t1 = time.perf_counter()
     picture = data.pop("picture")
-    data["graph"] = await _draw(web, picture)
+    data["graph"] = await _draw(web, picture, TASK_PICTURE_LIMIT)
+    data["view"] = "tasks"
     t2 = time.perf_counter()
     view = View(web, Person("bench-person", False, None), request=None)  # the context reads no request
-    web.pages.render(TEMPLATE, view.context(**data))
+    await web.pages.render(TEMPLATE, view.context(**data))
     t3 = time.perf_counter()
     times["read"].append(t1 - t0)
     times["draw"].append(t2 - t1)
     times["template"].append(t3 - t2)
     warm, web.layouts = web.layouts, LayoutCache()
     t4 = time.perf_counter()
-    await _draw(web, picture)
+    await _draw(web, picture, TASK_PICTURE_LIMIT)
     times["draw cold"].append(time.perf_counter() - t4)
     web.layouts = warm
     gc.disable()
