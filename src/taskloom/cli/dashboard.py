@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Callable[[argparse.Argum
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     from taskloom.cli.main import resolve_allow_origins, resolve_http_timeout, resolve_tokens_file
-    from taskloom.server.run import serve_dashboard
+    from taskloom.server.dashboard import serve_dashboard
 
     if not 0 <= args.port <= 65535:
         raise InvalidInput(f"--port {args.port} is not a TCP port.", hint="Give a port from 1 to 65535 (0: any free one).")

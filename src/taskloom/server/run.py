@@ -50,6 +50,13 @@ def freeze_startup() -> None:
     gc.freeze()
 
 
+def authenticator(token: str | None, tokens_file: Path | None) -> Authenticator | None:
+    """Bearer auth when a token or a tokens file is given; None means an open (loopback) server."""
+    if not token and tokens_file is None:
+        return None
+    return Authenticator(token, TokensFile(tokens_file) if tokens_file is not None else None)
+
+
 def check_exposure(host: str, token: str | None, tokens_file: Path | None = None) -> None:
     """No accidental open service: a non-loopback bind needs a token or a tokens file."""
     if not is_loopback(host) and not token and tokens_file is None:
@@ -80,8 +87,7 @@ async def serve(
     if transport != "stdio":
         check_exposure(host, token, tokens_file)
         origins = [origin_of(o) for o in allow_origins or []]
-        if token or tokens_file is not None:
-            auth = Authenticator(token, TokensFile(tokens_file) if tokens_file is not None else None)
+        auth = authenticator(token, tokens_file)
         sock = listen(host, port)
     app = await Taskloom.open(settings, clock)
     try:
@@ -170,10 +176,10 @@ async def _serve_http(
     # The first line stays what scripts parse (it ends with the MCP URL); the dashboard gets its own.
     print(f"taskloom serving {transport} on http://{shown}:{port}{path}", file=sys.stderr, flush=True)
     print(f"taskloom dashboard on http://{shown}:{port}/ui/", file=sys.stderr, flush=True)
-    await _uvicorn(PathDispatch(web, asgi), sock, timeout, lifespan="on", on_exit=broadcaster.closing.set)
+    await run_uvicorn(PathDispatch(web, asgi), sock, timeout, lifespan="on", on_exit=broadcaster.closing.set)
 
 
-async def _uvicorn(
+async def run_uvicorn(
     asgi: Any, sock: socket.socket, timeout: float, *, lifespan: str, on_exit: Callable[[], None]
 ) -> None:
     import uvicorn
@@ -188,54 +194,6 @@ async def _uvicorn(
     )
     # on_exit ends the dashboard's open event streams, which never end by themselves.
     await quiet_server(config, on_exit=on_exit).serve(sockets=[sock])
-
-
-async def serve_dashboard(
-    settings: Settings,
-    host: str = "127.0.0.1",
-    port: int = 8766,
-    token: str | None = None,
-    clock: Clock | None = None,
-    allow_hosts: list[str] | None = None,
-    tokens_file: Path | None = None,
-    http_timeout: float = HTTP_TIMEOUT,
-    allow_origins: list[str] | None = None,
-    person: str | None = None,
-) -> None:
-    """`taskloom dashboard`: the web dashboard alone over a database, beside stdio servers or none.
-
-    It runs a resolver too, so a database whose agents all went away still has its leases expired
-    and its failures escalated while a person watches (resolvers racing on one database are safe)."""
-    check_exposure(host, token, tokens_file)
-    origins = [origin_of(o) for o in allow_origins or []]
-    auth = Authenticator(token, TokensFile(tokens_file) if tokens_file is not None else None) if (
-        token or tokens_file is not None) else None
-    sock = listen(host, port)
-    try:
-        app = await Taskloom.open(settings, clock, create_project=False)
-    except BaseException:
-        sock.close()
-        raise
-    try:
-        feed = ChangeFeed(app)
-        resolver = Resolver(app, feed)
-        bound = sock.getsockname()[1]
-        security = security_for(host, bound, allow_hosts, origins)
-        broadcaster = Broadcaster(feed)
-        web = build_web(app, WebGuard(security, auth, Sessions(app.clock), name=person), broadcaster)
-        freeze_startup()
-        shown = f"[{host}]" if ":" in host else host
-        print(f"taskloom dashboard on http://{shown}:{bound}/ui/", file=sys.stderr, flush=True)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(feed.run, name="taskloom-changes")
-            tg.start_soon(resolver.run, name="taskloom-resolver")
-            tg.start_soon(broadcaster.run, name="taskloom-dashboard")
-            await _uvicorn(web, sock, http_timeout, lifespan="off", on_exit=broadcaster.closing.set)
-            tg.cancel_scope.cancel()
-    finally:
-        sock.close()
-        with anyio.CancelScope(shield=True):
-            await app.close()
 
 
 def request_body_limit(artifact_max_bytes: int) -> int:
