@@ -46,6 +46,8 @@ async def test_a_person_watches_a_run_and_answers_a_blocker_from_the_page(tmp_pa
             cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
     try:
         async with httpx.AsyncClient(base_url=base, timeout=20, headers={"origin": base}) as web:
+            root = await web.get("/")
+            assert root.status_code == 307 and root.headers["location"] == "/ui/"
             signed = await web.post("/ui/login", data={"name": "alice"})
             assert signed.status_code == 303 and COOKIE in web.cookies
             # Wait for the question on the task's live stream, as the page does: no polling.

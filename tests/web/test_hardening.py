@@ -115,3 +115,31 @@ async def test_a_workers_log_is_shown_with_its_secrets_masked(app, web, tmp_path
 
     assert "reading config" in page and key not in page and "sk-ant-api03-a1B2" not in page
 
+
+
+async def test_an_unknown_page_is_a_page_with_the_way_back(web):
+    r = await web.get("/ui/nothing/here")
+    assert r.status_code == 404 and "text/html" in r.headers["content-type"]
+    assert "no dashboard page at /ui/nothing/here" in r.text and 'href="/ui/"' in r.text
+
+
+async def test_a_script_with_a_wrong_token_gets_401_not_the_sign_in_page(app, tmp_path):
+    new_token(tmp_path / "tokens", None, None)
+    async with web_client(app, Authenticator(None, TokensFile(tmp_path / "tokens"))) as web:
+        r = await web.get("/ui/", headers={"authorization": "Bearer wrong"})
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+
+
+async def test_a_person_with_no_name_is_sent_to_say_who_they_are_and_back_to_the_task(app, web):
+    await import_example(app)
+    await blocked_task(app)
+    page = (await web.get("/ui/task/EXP-1")).text
+    assert 'id="answer"' not in page and 'href="/ui/login?next=/ui/task/EXP-1"' in page
+
+    form = (await web.get("/ui/login?next=/ui/task/EXP-1")).text
+    assert 'name="next" value="/ui/task/EXP-1"' in form
+    r = await web.post("/ui/login", data={"name": "alice", "next": "/ui/task/EXP-1"})
+    assert r.status_code == 303 and r.headers["location"] == "/ui/task/EXP-1"
+    assert 'id="answer"' in (await web.get("/ui/task/EXP-1")).text
+    evil = await web.post("/ui/login", data={"name": "alice", "next": "//evil.example/ui/"})
+    assert evil.headers["location"] == "/ui/"

@@ -11,6 +11,7 @@ from taskloom.changes import ChangeFeed
 from taskloom.clock import Clock
 from taskloom.config import HTTP_TIMEOUT, Settings
 from taskloom.resolver import Resolver
+from taskloom.server.dispatch import PathDispatch, nothing_here
 from taskloom.server.http import origin_of, security_for
 from taskloom.server.run import authenticator, check_exposure, freeze_startup, listen, run_uvicorn
 from taskloom.services.app import Taskloom
@@ -59,7 +60,7 @@ async def serve_dashboard(
             tg.start_soon(feed.run, name="taskloom-changes")
             tg.start_soon(resolver.run, name="taskloom-resolver")
             tg.start_soon(broadcaster.run, name="taskloom-dashboard")
-            await run_uvicorn(web, sock, http_timeout, lifespan="off", on_exit=broadcaster.closing.set)
+            await run_uvicorn(PathDispatch(web, nothing_here), sock, http_timeout, lifespan="off", on_exit=broadcaster.closing.set)
             tg.cancel_scope.cancel()
     finally:
         sock.close()

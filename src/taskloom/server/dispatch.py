@@ -29,3 +29,13 @@ class PathDispatch:
                 await send({"type": "http.response.body", "body": b""})
                 return
         await self.mcp(scope, receive, send)
+
+
+async def nothing_here(scope: Scope, receive: Receive, send: Send) -> None:
+    """`taskloom dashboard` has no MCP endpoint: anything outside /ui says where the dashboard is."""
+    if scope["type"] != "http":
+        return
+    body = f"Not found: this is taskloom's dashboard alone; it is at {PREFIX}/.\n".encode()
+    await send({"type": "http.response.start", "status": 404,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

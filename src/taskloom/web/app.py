@@ -166,8 +166,17 @@ def whole(raw: str | None, what: str, *, default: int | None = None, low: int = 
     return int(raw)
 
 
+def local_target(target: str) -> str:
+    """A place to send the browser next: a dashboard page only, never another site."""
+    ok = target.startswith(f"{PREFIX}/") and not target.startswith("//") and not any(c in target for c in "\\\r\n")
+    return target if ok else f"{PREFIX}/"
+
+
 def sign_in_redirect(request: Request) -> Response:
     target = f"{PREFIX}/login"
+    if request.headers.get("authorization"):  # a script with a wrong token: an answer, not a page
+        return Response('{"error": "unauthorized", "message": "Send Authorization: Bearer <token>."}', 401,
+                        media_type="application/json", headers={"www-authenticate": 'Bearer realm="taskloom"'})
     if request.headers.get("hx-request"):
         return Response(status_code=401, headers={"hx-redirect": target})
     return RedirectResponse(target, status_code=303)
@@ -189,10 +198,20 @@ def build_web(app: Taskloom, guard: WebGuard, broadcaster: Broadcaster | None = 
     inner: list[BaseRoute] = [*routes(), Mount("/static", app=static, name="static")]
     if broadcaster is not None:
         inner.append(Route("/events", events_endpoint(broadcaster, allowed=still_signed_in), methods=["GET"]))
-    web = Starlette(routes=[Mount(PREFIX, routes=inner)])
+    web = Starlette(routes=[Mount(PREFIX, routes=inner)],
+                    exception_handlers={404: no_such_page, 405: no_such_page})
     web.state.web = Web(app, guard, Pages(environment()), broadcaster)
     # The MCP endpoint's own body limit sits behind the dispatcher: the dashboard needs its own.
     return HostCheck(RequestBodyLimitMiddleware(web, MAX_BODY), guard, web.state.web)
+
+
+async def no_such_page(request: Request, exc: Exception) -> Response:
+    """An unknown /ui address: a page saying so, with the way back, not a bare 'Not Found'."""
+    web: Web = request.app.state.web
+    error = NotFound(f"There is no dashboard page at {request.url.path[:200]}.", hint="Start again from the overview.")
+    context = {"person": Person(None, False, None), "csrf": "", "project": web.app.settings.project,
+               "now": web.app.clock.now(), "open": web.guard.open, "prefix": PREFIX, "error": error}
+    return await web.pages.render("error.html", context, status=getattr(exc, "status_code", 404))
 
 
 class HostCheck:

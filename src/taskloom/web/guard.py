@@ -113,7 +113,7 @@ class WebGuard:
             return self.sessions.new(name=given, token_digest=None, read_only=False)
         who: Principal | None = self.auth.agent_for(token.strip().encode()) if token.strip() else None
         if who is None:
-            raise Forbidden("That token is not valid here.", hint="Check it was copied whole; `taskloom token list` shows "
+            raise Forbidden("That token is not valid here.", hint="Check it was copied whole; taskloom token list shows "
                             "which tokens exist and when they expire.")
         given = self._checked_name(name)
         if who.agent is None and given is None and not who.read_only:

@@ -8,14 +8,8 @@ from starlette.routing import Route
 
 from taskloom.errors import InvalidInput
 from taskloom.services import messages
-from taskloom.web.app import PREFIX, View, form_of, page
+from taskloom.web.app import View, form_of, local_target, page
 from taskloom.web.routes.tasks import MAX_TEXT
-
-
-def _back(target: str) -> str:
-    """Where to return after sending: only a dashboard page, never another site (no open redirect)."""
-    return target if target.startswith(f"{PREFIX}/") and not target.startswith("//") and "\\" not in target else (
-        f"{PREFIX}/")
 
 
 @page
@@ -28,7 +22,7 @@ async def send(request: Request, view: View) -> Response:
     if len(body) > MAX_TEXT:
         raise InvalidInput(f"The message is {len(body)} characters; at most {MAX_TEXT}.", hint="Shorten it.")
     await view.web.app.write(messages.send, to or None, body, subject, agent=name)
-    return RedirectResponse(_back(form.get("back", "")), status_code=303)
+    return RedirectResponse(local_target(form.get("back", "")), status_code=303)
 
 
 ROUTES = [Route("/messages", send, methods=["POST"])]

@@ -7,7 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from taskloom.errors import TaskloomError
-from taskloom.web.app import PREFIX, Web, form_of, set_cookie
+from taskloom.web.app import PREFIX, Web, form_of, local_target, set_cookie
 from taskloom.web.guard import Person
 from taskloom.web.sessions import COOKIE, NAME_COOKIE
 
@@ -24,6 +24,7 @@ async def _form(web: Web, request: Request, error: TaskloomError | None = None, 
     context = {
         "person": Person(None, False, None), "csrf": "", "project": web.app.settings.project,
         "now": web.app.clock.now(), "open": web.guard.open, "prefix": PREFIX, "error": error,
+        "next": local_target(request.query_params.get("next", "")),
     }
     return await web.pages.render("login.html", context, status=status)
 
@@ -38,7 +39,7 @@ async def login(request: Request) -> Response:
     except TaskloomError as exc:
         return await _form(web, request, exc, status=403 if exc.code == "forbidden" else 400)
     web.guard.sessions.end(request.cookies.get(COOKIE))
-    response = RedirectResponse(f"{PREFIX}/", status_code=303)
+    response = RedirectResponse(local_target(form.get("next", "")), status_code=303)
     set_cookie(response, session, request)
     if web.guard.open and session.name:
         response.set_cookie(NAME_COOKIE, session.name, max_age=NAME_LIFETIME, path=PREFIX, httponly=True,
