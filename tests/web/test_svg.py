@@ -169,3 +169,14 @@ def test_a_collapsed_stream_shows_its_counts_and_a_progress_bar_of_rect_widths()
     assert bar["bar-done"] * 2 == bar["bar"]
     # The declared dependency carries the two task edges it stands for as its label.
     assert [t.text for t in root.iter(f"{NS}text") if t.get("class") == "count"] == ["2"]
+
+
+def test_an_edge_across_a_layer_bows_round_the_boxes_between_its_ends():
+    # a -> b -> c, and a -> c: a straight a-c would run behind b, stacked between them.
+    tasks = tuple(TaskNode(code=c, title=c, status="ready", stream=None) for c in "abc")
+    picture = Picture(tasks=tasks, edges=(("b", "a"), ("c", "b"), ("c", "a")), streams=(), graph_version=1)
+    shape = layout(picture)
+    by_code = {b.code: b for b in shape.boxes}
+    assert by_code["c"].layer - by_code["a"].layer == 2
+    paths = re.findall(r'<path class="edge[^"]*" d="([^"]+)"', picture_svg(shape))
+    assert sum(p.count("Q") for p in paths) == 1 and sum(p.count("L") for p in paths) == 2

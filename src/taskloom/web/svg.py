@@ -105,6 +105,13 @@ def _arrow(arrow: Arrow, src: Box, dst: Box) -> str:
         mx, my = (x1 + x2) // 2, y1 + 40
         d = f"M{x1},{y1} Q{mx},{my} {x2},{y2}"
         lx, ly = mx, y1 + 24
+    elif dst.layer - src.layer > 1:
+        # Across layers in between: bow to the side, so the edge does not run straight behind
+        # the boxes stacked between its ends (there are no dummy nodes to route it around them).
+        x2, y2 = dst.x + dst.w // 2, dst.y
+        mx, my = max(x1, x2) + src.w * 3 // 4, (y1 + y2) // 2
+        d = f"M{x1},{y1} Q{mx},{my} {x2},{y2}"
+        lx, ly = (x1 + x2) // 2 + src.w * 3 // 8, my
     else:
         x2, y2 = dst.x + dst.w // 2, dst.y
         d = f"M{x1},{y1} L{x2},{y2}"
