@@ -183,3 +183,16 @@ async def test_a_foreign_host_gets_421_on_the_agents_and_runs_pages(app, web, tm
                  f"/ui/runs/{run}/log/p/tail"):
         r = await web.get(path, headers={"host": "evil.example"})
         assert r.status_code == 421, path
+
+
+async def test_the_log_regions_last_answer_says_the_run_ended(app, web, tmp_path):
+    log = tmp_path / "w.log"
+    log.write_text("working\n")
+    await import_example(app)
+    run_id = await start_run(app, "EXP-1", "w1", log)
+    assert "running" in (await web.get(f"/ui/runs/{run_id}/log/p/tail")).text
+    await app.write(runs.end, run_id, rules.Outcome.DONE, exit_code=0, agent="w1")
+
+    last = await web.get(f"/ui/runs/{run_id}/log/p/tail")
+
+    assert last.status_code == 286 and "exit code 0" in last.text and "running" not in last.text
