@@ -26,7 +26,7 @@ TX_METHODS = frozenset(name for name, _ in inspect.getmembers(Tx, inspect.isfunc
 # The wrapper that forwards a caller's query name unchanged: it is not a use of its own.
 FORWARDERS = {SRC / "store" / "guard.py"}
 # Defined and used by no code; kept until someone decides (docs/postgres-port.md lists them).
-UNUSED = frozenset({"task_open_counts"})  # superseded by task_counts_all in the outlook module
+UNUSED: frozenset[str] = frozenset()
 
 
 def _tx_calls(folder: Path) -> list[tuple[Path, ast.Call]]:

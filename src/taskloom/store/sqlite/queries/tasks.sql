@@ -92,12 +92,6 @@ WHERE t.project_id = :project
 -- name: task_status_counts
 SELECT status, count(*) AS n FROM tasks WHERE project_id = :project GROUP BY status;
 
--- name: task_open_counts
--- Index probes over open statuses only: cheap however many tasks are closed.
-SELECT status, count(*) AS n FROM tasks
-WHERE project_id = :project AND status IN ('waiting', 'ready', 'in_progress', 'review', 'blocked')
-GROUP BY status;
-
 -- name: task_ready_by_role
 SELECT coalesce(role, '') AS role, count(*) AS n FROM tasks
 WHERE project_id = :project AND status = 'ready' GROUP BY role;
