@@ -84,6 +84,3 @@ RETURNING status, attempts;
 
 -- name: lease_next_expiry
 SELECT min(lease_expires_at) FROM tasks WHERE status = 'in_progress' AND project_id = :project;
-
--- ---------------------------------------------------------------- memory
--- An expired entry is invisible at once; the resolver deletes it later.

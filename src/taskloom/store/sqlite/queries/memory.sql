@@ -1,4 +1,5 @@
 -- Shared memory: keyed values per project or agent, with an optional expiry.
+-- An expired entry is invisible at once; the resolver deletes it later.
 -- Parameters are :named; JSON list parameters are expanded with json_each, so each query
 -- stays one static statement.
 
