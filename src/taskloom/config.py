@@ -68,14 +68,9 @@ def resolve_project(cli_value: str | None, env: dict[str, str] | None = None, cw
     return (cwd or Path.cwd()).resolve().name or "default"
 
 
-def resolve_db(cli_value: str | None, env: dict[str, str] | None = None) -> Path:
-    """`--db`, then `TASKLOOM_DB`, then `.taskloom/taskloom.db` under the current directory."""
-    return Path(resolve_db_value(cli_value, env))
-
-
 def resolve_db_value(cli_value: str | None, env: dict[str, str] | None = None) -> str:
-    """Like `resolve_db`, as given: a path or a URL (`Path` would fold a URL's `//`).
-    store.backends.locate says which database it names."""
+    """`--db`, then `TASKLOOM_DB`, then `.taskloom/taskloom.db` under the current directory, as
+    given: a path or a URL (a `Path` would fold a URL's `//`). store.backends.locate reads it."""
     env = os.environ if env is None else env
     return cli_value or env.get("TASKLOOM_DB") or str(DEFAULT_DB)
 
