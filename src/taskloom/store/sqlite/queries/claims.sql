@@ -31,12 +31,10 @@ WHERE id = :id AND status = 'in_progress' AND claimed_by = :agent
 RETURNING lease_expires_at;
 
 -- name: task_finish
--- The claimer finishes: to done, or to review when the task asks for it.
-UPDATE tasks SET status = CASE WHEN requires_review THEN 'review' ELSE 'done' END,
-    summary = :summary, lease_expires_at = NULL, version = version + 1,
-    completed_at = CASE WHEN requires_review THEN NULL ELSE :now END
-WHERE id = :id AND status = 'in_progress' AND claimed_by = :agent
-RETURNING status;
+-- The claimer finishes: :status is done or review, as domain.statuses.finish_status decides.
+UPDATE tasks SET status = :status, summary = :summary, lease_expires_at = NULL, version = version + 1,
+    completed_at = :completed_at
+WHERE id = :id AND status = 'in_progress' AND claimed_by = :agent;
 
 -- name: task_fail
 -- The claimer gives up an attempt: back to ready while attempts remain (and :retry), else failed.
