@@ -34,7 +34,10 @@ Profile = Literal["worker", "orchestrator", "all"]
 
 @dataclass(frozen=True)
 class Settings:
-    db_path: Path = DEFAULT_DB
+    db_path: Path = DEFAULT_DB  # the SQLite file, unless db_url names another database
+    # A database URL (store/backends.py reads it; the CLI turns a sqlite:/// URL into db_path,
+    # which artifacts and the runner use); None: the SQLite file at db_path.
+    db_url: str | None = None
     project: str = "default"
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     default_agent: str | None = None
@@ -65,14 +68,11 @@ def resolve_project(cli_value: str | None, env: dict[str, str] | None = None, cw
     return (cwd or Path.cwd()).resolve().name or "default"
 
 
-def resolve_db(cli_value: str | None, env: dict[str, str] | None = None) -> Path:
-    """`--db`, then `TASKLOOM_DB`, then `.taskloom/taskloom.db` under the current directory."""
+def resolve_db_value(cli_value: str | None, env: dict[str, str] | None = None) -> str:
+    """`--db`, then `TASKLOOM_DB`, then `.taskloom/taskloom.db` under the current directory, as
+    given: a path or a URL (a `Path` would fold a URL's `//`). store.backends.locate reads it."""
     env = os.environ if env is None else env
-    if cli_value:
-        return Path(cli_value)
-    if env.get("TASKLOOM_DB"):
-        return Path(env["TASKLOOM_DB"])
-    return DEFAULT_DB
+    return cli_value or env.get("TASKLOOM_DB") or str(DEFAULT_DB)
 
 
 def _resolve_seconds(cli_value: float | None, name: str, default: float, env: dict[str, str] | None) -> float:

@@ -14,6 +14,7 @@ from taskloom.domain.statuses import (
     TRANSITIONS,
     TaskStatus,
     check_transition,
+    finish_status,
 )
 from taskloom.errors import InvalidTransition, TaskloomError
 
@@ -100,3 +101,9 @@ def test_done_and_cancelled_satisfy_dependencies_and_failed_does_not():
 
 def test_only_backlog_ready_cancelled_done_and_blocked_are_set_by_hand():
     assert MANUAL_TARGETS == {S.BACKLOG, S.READY, S.CANCELLED, S.DONE, S.BLOCKED}
+
+
+def test_a_finished_task_goes_to_review_only_when_it_asks_for_one():
+    assert finish_status(requires_review=True) is S.REVIEW
+    assert finish_status(requires_review=False) is S.DONE
+    assert {S.REVIEW, S.DONE} <= TRANSITIONS[S.IN_PROGRESS]

@@ -37,7 +37,7 @@ def findings(html: str) -> list[str]:
 async def join(app, name: str, role: str | None = "backend") -> None:
     s = app.settings
     await app.write(agents.init, role, None, resolver_last_run=None, online_seconds=s.online_seconds,
-                    offline_seconds=s.offline_seconds, schema_version=1, agent=name)
+                    offline_seconds=s.offline_seconds, backend="sqlite", schema_version=1, agent=name)
 
 
 async def start_run(app, code: str, agent: str, log: Path | None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -17,10 +18,11 @@ from taskloom.cli import artifacts, dashboard, runner, watch
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
     ARTIFACT_QUOTA_BYTES,
+    DEFAULT_DB,
     ESCALATION_ROLE,
     Settings,
     resolve_allow_origins,
-    resolve_db,
+    resolve_db_value,
     resolve_http_timeout,
     resolve_lease,
     resolve_max_wait,
@@ -31,14 +33,21 @@ from taskloom.config import (
 )
 from taskloom.errors import InvalidInput, NotFound, TaskloomError
 from taskloom.server.errors import from_validation
+from taskloom.store import backends
 
+DB_HELP = "SQLite file or sqlite:///PATH (default .taskloom/taskloom.db, or TASKLOOM_DB)"
 # Commands that only read: they never create a database file or a project.
 READ_ONLY = {"status", "watch", "projects", "workers", "logs", ("artifacts", "ls"), ("artifacts", "get")}
 
 
+def _database(args: argparse.Namespace) -> Settings:
+    db = backends.locate(resolve_db_value(args.db))
+    return Settings(db_path=db.path or DEFAULT_DB, db_url=db.url)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        db_path=resolve_db(args.db),
+    return dataclasses.replace(
+        _database(args),
         project=resolve_project(getattr(args, "project", None)),
         lease_seconds=resolve_lease(getattr(args, "lease_seconds", None)),
         default_agent=os.environ.get("TASKLOOM_AGENT") or None,
@@ -53,7 +62,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="SQLite file (default .taskloom/taskloom.db, or TASKLOOM_DB)")
+    p.add_argument("--db", help=DB_HELP)
     p.add_argument("--project", help="project name (default TASKLOOM_PROJECT, or the current directory's name)")
 
 
@@ -114,13 +123,13 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
     projects = sub.add_parser("projects", help="list the database's projects with their tasks per status")
-    projects.add_argument("--db", help="SQLite file (default .taskloom/taskloom.db, or TASKLOOM_DB)")
+    projects.add_argument("--db", help=DB_HELP)
     projects.add_argument("--json", action="store_true", help="machine-readable output")
 
     check = sub.add_parser(
         "check", help="check the database file: integrity, foreign keys, schema version (exit 1 if damaged)"
     )
-    check.add_argument("--db", help="SQLite file (default .taskloom/taskloom.db, or TASKLOOM_DB)")
+    check.add_argument("--db", help=DB_HELP)
     check.add_argument("--json", action="store_true", help="machine-readable output")
 
     imp = sub.add_parser("import", help="import a plan (JSON or YAML, the shape of plan_import)")
@@ -220,7 +229,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
         return 0
     if args.command == "check":
-        return _check(resolve_db(args.db), args.json)
+        return _check(_database(args), args.json)
     if args.command == "dashboard":
         return await dashboard.run(_settings(args), args)
     if args.command == "watch":
@@ -287,13 +296,10 @@ def _token_new(path: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(path: Path, as_json: bool) -> int:
-    import dataclasses
-
+def _check(settings: Settings, as_json: bool) -> int:
     from taskloom.cli import reports
-    from taskloom.services.app import check_database
 
-    report = check_database(Settings(db_path=path))
+    report = backends.examine(settings)
     if as_json:
         print(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, indent=2))
     else:
@@ -305,9 +311,7 @@ async def _projects(settings: Settings, as_json: bool) -> int:
     from taskloom.cli import reports
     from taskloom.models.overview import ProjectList
     from taskloom.services import projects
-    from taskloom.services.app import open_store
-
-    store = await open_store(settings)
+    store = await backends.open_store(settings)
     try:
         found = ProjectList(database=str(settings.db_path), projects=await store.read(projects.listing))
     finally:

@@ -65,6 +65,11 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
 MANUAL_TARGETS: frozenset[TaskStatus] = frozenset({S.BACKLOG, S.READY, S.CANCELLED, S.DONE, S.BLOCKED})
 
 
+def finish_status(requires_review: bool) -> TaskStatus:
+    """Where a claimer's finished task goes (task_done): to review when the task asks for one."""
+    return S.REVIEW if requires_review else S.DONE
+
+
 def manual_moves(current: TaskStatus | str) -> list[str]:
     """What task_update / task_status_bulk may set from `current` (`ready` means back into play)."""
     current = TaskStatus(current)

@@ -120,6 +120,7 @@ def init(
     resolver_last_run: float | None,
     online_seconds: float,
     offline_seconds: float,
+    backend: str,
     schema_version: int,
 ) -> AgentInit:
     name = scope.require_agent()
@@ -156,7 +157,7 @@ def init(
         agent=agent,
         role=_role(role_row) if role_row else None,
         health=Health(
-            store="sqlite",
+            store=backend,
             schema_version=schema_version,
             server_version=__version__,
             resolver_last_run=iso(last_run),

@@ -17,9 +17,9 @@ from taskloom.clock import Clock, SystemClock
 from taskloom.config import Settings
 from taskloom.services import projects
 from taskloom.services.common import Scope
+from taskloom.store.backends import open_store
 from taskloom.store.base import Store, Tx
 from taskloom.store.blobs import BlobStore
-from taskloom.store.sqlite import SqliteStore, health
 
 T = TypeVar("T")
 
@@ -82,16 +82,6 @@ class Taskloom:
     async def read(self, fn: Callable[..., T], *args: Any, agent: str | None = None, **kwargs: Any) -> T:
         scope = self.scope(agent)
         return await self.store.read(lambda tx: fn(tx, scope, *args, **kwargs))
-
-
-async def open_store(settings: Settings) -> Store:
-    """The one place a backend is chosen. The file is quick-checked before anything uses it."""
-    return await SqliteStore.open(settings.db_path, busy_timeout_ms=settings.busy_timeout_ms)
-
-
-def check_database(settings: Settings) -> health.CheckReport:
-    """`taskloom check`: the backend's full integrity checks, without changing the file."""
-    return health.examine(settings.db_path)
 
 
 def artifacts_dir(settings: Settings) -> Path:

@@ -10,7 +10,14 @@ from taskloom.clock import iso
 from taskloom.domain.events import EventKind
 from taskloom.domain.limits import check_text
 from taskloom.domain.redact import Masked, redact
-from taskloom.domain.statuses import MANUAL_TARGETS, TERMINAL, TaskStatus, check_manual, check_transition
+from taskloom.domain.statuses import (
+    MANUAL_TARGETS,
+    TERMINAL,
+    TaskStatus,
+    check_manual,
+    check_transition,
+    finish_status,
+)
 from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost, TaskloomError
 from taskloom.models import BulkResult, ClaimResult, WorkResult
 from taskloom.services import artifacts, escalation, messages, reservations
@@ -145,7 +152,9 @@ def done(tx: Tx, scope: Scope, code: str, summary: str, attach: list[str] | None
     if attach:
         # In the same transaction: an unknown artifact fails the whole call, the task stays held.
         artifacts.attach(tx, scope, code, attach)
-    status = tx.scalar("task_finish", {"id": row["id"], "agent": agent, "summary": summary, "now": scope.now})
+    status = finish_status(bool(row["requires_review"]))
+    tx.run("task_finish", {"id": row["id"], "agent": agent, "summary": summary, "status": status,
+                           "completed_at": scope.now if status is S.DONE else None})
     event(tx, scope, EventKind.task_moved(status), code)
     reservations.after_move(tx, scope, row["id"], code, status)
     unblocked: list[str] = []

@@ -35,6 +35,7 @@ class Store(Protocol):
     consistent snapshot. Either way the whole function crosses to the database in one hop.
     """
 
+    backend: str  # "sqlite", "postgresql": what health reports
     schema_version: int
 
     async def write(self, fn: Callable[[Tx], T]) -> T: ...

@@ -40,6 +40,7 @@ async def agent_init(
         resolver_last_run=app.resolver_last_run,
         online_seconds=s.online_seconds,
         offline_seconds=s.offline_seconds,
+        backend=app.store.backend,
         schema_version=app.store.schema_version,
         agent=agent,
     )

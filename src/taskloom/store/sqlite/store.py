@@ -113,6 +113,8 @@ def _translate(exc: Exception, path: Path) -> Exception:
 
 
 class SqliteStore:
+    backend = "sqlite"
+
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
