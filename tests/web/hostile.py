@@ -20,18 +20,23 @@ HOSTILE = [
 ]
 
 
+# Elements no page may hold; a caller adds more (an artifact page must not inline an <svg>, say).
+FORBIDDEN = frozenset({"iframe", "object", "embed", "style", "base", "foreignobject"})
+
+
 class Findings(HTMLParser):
     """Elements and attributes a page must not have, given that only the vendored scripts run."""
 
-    def __init__(self) -> None:
+    def __init__(self, forbidden: frozenset[str] = frozenset()) -> None:
         super().__init__(convert_charrefs=True)
         self.bad: list[str] = []
+        self.forbidden = FORBIDDEN | forbidden
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
         if tag == "script" and not (values.get("src") or "").startswith("/ui/static/"):
             self.bad.append(f"script {values}")
-        if tag in ("iframe", "object", "embed", "style", "base", "foreignobject"):
+        if tag in self.forbidden:
             self.bad.append(f"<{tag}>")
         if tag == "link" and values.get("rel") == "stylesheet" and not (values.get("href") or "").startswith("/ui/static/"):
             self.bad.append(f"stylesheet {values}")
@@ -46,8 +51,8 @@ class Findings(HTMLParser):
                 self.bad.append(f"{tag} style=")
 
 
-def findings(html: str) -> list[str]:
-    parser = Findings()
+def findings(html: str, also: frozenset[str] = frozenset()) -> list[str]:
+    parser = Findings(also)
     parser.feed(html)
     parser.close()
     return parser.bad

@@ -3,35 +3,16 @@ with agents, claims and runs made by the real services (the runner's own rows)."
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from pathlib import Path
 
 from taskloom.domain import runs as rules
 from taskloom.services import agents, runs, work
 from taskloom.web.routes.runs import STOP_POLLING, TAIL_LINES
 from tests.web.conftest import import_example
+from tests.web.hostile import findings
 
 HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "../../etc/passwd"]
 POLL = 'hx-trigger="every 2s"'
-
-
-class Findings(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.bad: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "script" and not (values.get("src") or "").startswith("/ui/static/"):
-            self.bad.append(f"script {values}")
-        self.bad += [f"{tag} {k}={v!r}" for k, v in attrs if k.startswith("on") or k == "style"]
-
-
-def findings(html: str) -> list[str]:
-    parser = Findings()
-    parser.feed(html)
-    parser.close()
-    return parser.bad
 
 
 async def join(app, name: str, role: str | None = "backend") -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from html.parser import HTMLParser
 from urllib.parse import unquote
 
 import anyio
@@ -18,6 +17,7 @@ from taskloom.web.guard import WebGuard
 from taskloom.web.routes.artifacts import PREVIEW_BYTES, safe_filename
 from taskloom.web.sessions import Sessions
 from tests.web.conftest import PORT, import_example
+from tests.web.hostile import findings as hostile_findings
 
 SANDBOX = "sandbox; default-src 'none'"
 PNG = base64.b64decode(
@@ -27,27 +27,9 @@ HOSTILE_NAMES = ['"><img src=x onerror=alert(1)>.html', "<svg onload=alert(1)>.s
 HOSTILE_TEXT = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "../../etc/passwd"]
 
 
-class Findings(HTMLParser):
-    """Script elements other than the vendored ones, event-handler attributes, frames."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.bad: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "script" and not (values.get("src") or "").startswith("/ui/static/"):
-            self.bad.append(f"script {values}")
-        if tag in ("iframe", "object", "embed", "svg", "style", "base"):
-            self.bad.append(f"<{tag}>")
-        self.bad += [f"{tag} {k}={v!r}" for k, v in attrs if k.startswith("on") or k == "style"]
-
-
 def findings(html: str) -> list[str]:
-    parser = Findings()
-    parser.feed(html)
-    parser.close()
-    return parser.bad
+    """The shared checks, and no inline <svg> either: an artifact is never drawn into the page."""
+    return hostile_findings(html, also=frozenset({"svg"}))
 
 
 async def put(app, data: bytes | str, name: str, media_type: str | None = None, **kw) -> str:
