@@ -49,6 +49,16 @@ async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Taskloom]
 
 
 @pytest.fixture
+async def other(settings: Settings, clock: ManualClock) -> AsyncIterator[Taskloom]:
+    """A second connection on the same file, as another server process would have."""
+    app = await Taskloom.open(settings, clock)
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+@pytest.fixture
 async def client(app: Taskloom) -> AsyncIterator[Client]:
     async with Client(build_server(app), mode="legacy") as c:
         yield c

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import anyio
-import pytest
 
 from taskloom import changes as changes_module
 from taskloom.changes import MAX_PENDING, ChangeFeed
@@ -24,16 +23,6 @@ from taskloom.services.common import event
 
 TASKLOOM = str(Path(sys.executable).with_name("taskloom"))
 BOUND = 10  # seconds: only a bound on a broken test, never a wait for a result
-
-
-@pytest.fixture
-async def other(settings, clock):
-    """A second connection on the same file, as another server process would have."""
-    app = await Taskloom.open(settings, clock)
-    try:
-        yield app
-    finally:
-        await app.close()
 
 
 async def create(app: Taskloom, *titles: str) -> None:

@@ -32,16 +32,6 @@ def quick_looks(monkeypatch):
     monkeypatch.setattr(changes_module, "PATIENT_LOOK", 0.05)
 
 
-@pytest.fixture
-async def other(settings, clock):
-    """A second connection on the same file, as another server process would have."""
-    app = await Taskloom.open(settings, clock)
-    try:
-        yield app
-    finally:
-        await app.close()
-
-
 @asynccontextmanager
 async def running(app: Taskloom, feed_loop: bool = True, **options: float) -> AsyncIterator[Broadcaster]:
     """A feed and a broadcaster running as `taskloom serve` runs them, stopped at the end.

@@ -44,16 +44,6 @@ def quick_ticks(monkeypatch):
     monkeypatch.setattr(http, "TICK", 0.05)
 
 
-@pytest.fixture
-async def other(settings, clock):
-    """A second connection on the same file, as another server process would have."""
-    app = await Taskloom.open(settings, clock)
-    try:
-        yield app
-    finally:
-        await app.close()
-
-
 class Live:
     def __init__(self, base: str, broadcaster: Broadcaster, server: uvicorn.Server) -> None:
         self.base = base
