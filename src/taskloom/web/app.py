@@ -52,6 +52,8 @@ STATUS_OF: dict[type[TaskloomError], int] = {
     Busy: 503,
     Storage: 503,
 }
+MAX_TEXT = 20_000  # characters a person may type into one answer, reason or message
+NOBODY = Person(None, False, None)  # pages drawn before anyone is known: sign-in, an unknown address
 MAX_BODY = 256 * 1024  # bytes of a dashboard request: a form with a long answer, never an upload
 MAX_FIELDS = 16
 
@@ -69,6 +71,18 @@ class Web:
     layouts: LayoutCache = field(default_factory=LayoutCache)
     layout_lock: anyio.Lock = field(default_factory=anyio.Lock)
 
+    def context(self, person: Person, **values: Any) -> dict[str, Any]:
+        """What every template gets besides its own values."""
+        return {
+            "person": person,
+            "csrf": person.session.csrf if person.session else "",
+            "project": self.app.settings.project,
+            "now": self.app.clock.now(),
+            "open": self.guard.open,
+            "prefix": PREFIX,
+            **values,
+        }
+
 
 @dataclass(frozen=True)
 class View:
@@ -79,17 +93,7 @@ class View:
     request: Request
 
     def context(self, **values: Any) -> dict[str, Any]:
-        """What every template gets besides its own values."""
-        session = self.person.session
-        return {
-            "person": self.person,
-            "csrf": session.csrf if session else "",
-            "project": self.web.app.settings.project,
-            "now": self.web.app.clock.now(),
-            "open": self.web.guard.open,
-            "prefix": PREFIX,
-            **values,
-        }
+        return self.web.context(self.person, **values)
 
 
 Handler = Callable[[Request, View], Awaitable[Response]]
@@ -154,6 +158,16 @@ async def form_of(request: Request) -> dict[str, str]:
     return fields
 
 
+def text_field(form: dict[str, str], key: str, *, required: bool = False) -> str | None:
+    """A typed text field, trimmed; None when empty. InvalidInput when too long, or empty and required."""
+    value = form.get(key, "").strip()
+    if len(value) > MAX_TEXT:
+        raise InvalidInput(f"{key} is {len(value)} characters; at most {MAX_TEXT}.", hint="Shorten it.")
+    if required and not value:
+        raise InvalidInput(f"Write a {key} first.", hint=f"The {key} box cannot be empty.")
+    return value or None
+
+
 def whole(raw: str | None, what: str, *, default: int | None = None, low: int = 0, high: int = 2**62) -> int | None:
     """A whole number from a form field or query parameter; InvalidInput for anything else
     (`isdigit()` alone takes '²', and int() refuses 5,000 digits)."""
@@ -209,8 +223,7 @@ async def no_such_page(request: Request, exc: Exception) -> Response:
     """An unknown /ui address: a page saying so, with the way back, not a bare 'Not Found'."""
     web: Web = request.app.state.web
     error = NotFound(f"There is no dashboard page at {request.url.path[:200]}.", hint="Start again from the overview.")
-    context = {"person": Person(None, False, None), "csrf": "", "project": web.app.settings.project,
-               "now": web.app.clock.now(), "open": web.guard.open, "prefix": PREFIX, "error": error}
+    context = web.context(NOBODY, error=error)
     return await web.pages.render("error.html", context, status=getattr(exc, "status_code", 404))
 
 

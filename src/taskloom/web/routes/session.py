@@ -7,8 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from taskloom.errors import TaskloomError
-from taskloom.web.app import PREFIX, Web, form_of, local_target, set_cookie
-from taskloom.web.guard import Person
+from taskloom.web.app import NOBODY, PREFIX, Web, form_of, local_target, set_cookie
 from taskloom.web.sessions import COOKIE, NAME_COOKIE
 
 MAX_FIELD = 1024  # a token or a name longer than this is not one
@@ -21,11 +20,7 @@ async def login_form(request: Request) -> Response:
 
 
 async def _form(web: Web, request: Request, error: TaskloomError | None = None, status: int = 200) -> Response:
-    context = {
-        "person": Person(None, False, None), "csrf": "", "project": web.app.settings.project,
-        "now": web.app.clock.now(), "open": web.guard.open, "prefix": PREFIX, "error": error,
-        "next": local_target(request.query_params.get("next", "")),
-    }
+    context = web.context(NOBODY, error=error, next=local_target(request.query_params.get("next", "")))
     return await web.pages.render("login.html", context, status=status)
 
 

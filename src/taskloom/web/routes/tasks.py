@@ -13,11 +13,10 @@ from taskloom.errors import InvalidInput, NotFound
 from taskloom.services import activity, history, impact, messages, tasks, work
 from taskloom.services.common import Scope
 from taskloom.store.base import Tx
-from taskloom.web.app import PREFIX, View, form_of, page, whole
+from taskloom.web.app import PREFIX, View, form_of, page, text_field, whole
 
 TEMPLATE = "task.html"
 REGIONS = ("live", "head", "body", "relations", "history", "thread", "actions")
-MAX_TEXT = 20_000  # characters a person may type into one answer, reason or message
 
 
 def task_data(tx: Tx, scope: Scope, code: str) -> dict[str, Any]:
@@ -48,15 +47,6 @@ async def task_region(request: Request, view: View) -> Response:
     return await view.web.pages.block(TEMPLATE, name, view.context(**data))
 
 
-def _text(form: dict[str, str], key: str, *, required: bool = False) -> str | None:
-    value = form.get(key, "").strip()
-    if len(value) > MAX_TEXT:
-        raise InvalidInput(f"{key} is {len(value)} characters; at most {MAX_TEXT}.", hint="Shorten it.")
-    if required and not value:
-        raise InvalidInput(f"Write a {key} first.", hint=f"The {key} box cannot be empty.")
-    return value or None
-
-
 def _version(form: dict[str, str]) -> int | None:
     return whole(form.get("version"), "version")
 
@@ -76,15 +66,15 @@ async def _act(view: View, form: dict[str, str], action: str, code: str, name: s
     app = view.web.app
     version = _version(form)
     if action == "unblock":
-        await app.write(_at(work.unblock), code, version, _text(form, "answer", required=True), agent=name)
+        await app.write(_at(work.unblock), code, version, text_field(form, "answer", required=True), agent=name)
     elif action == "review":
         approve = form.get("approve") == "1"
-        reason = _text(form, "reason", required=not approve)
+        reason = text_field(form, "reason", required=not approve)
         await app.write(_at(work.review), code, version, approve, reason, agent=name)
     elif action in ("retry", "cancel"):
         # What task_update(status=...) does: a checked move.
-        target, reason = ("ready", _text(form, "reason")) if action == "retry" else (
-            "cancelled", _text(form, "reason", required=True))
+        target, reason = ("ready", text_field(form, "reason")) if action == "retry" else (
+            "cancelled", text_field(form, "reason", required=True))
         await app.write(tasks.update, code, {"status": target, "reason": reason}, if_version=version, agent=name)
     elif action == "priority":
         priority = whole(form.get("priority"), "priority", low=0, high=4)
