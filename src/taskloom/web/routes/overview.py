@@ -23,6 +23,7 @@ TEMPLATE = "overview.html"
 REGIONS = ("counts", "streams", "decisions", "agents", "activity", "graph")
 DECISIONS_SHOWN = 50  # of each kind; the heading shows the full counts
 ACTIVITY_SHOWN = 30  # newest events in the activity feed
+NEED_STATUS = frozenset({"counts", "streams", "decisions"})
 
 
 def overview_data(
@@ -32,12 +33,13 @@ def overview_data(
     reads only its own part: the graph's read is the heavy one at 10k tasks."""
     # The event id the page is drawn at: its stream starts there, so nothing between is missed.
     data: dict[str, Any] = {"stream": stream, "since": activity.last_event_id(tx, scope)}
-    status = planning.project_status(tx, scope)
-    data["status"] = status
+    status = None
+    if regions & NEED_STATUS:  # a count and two queries per stream: only for the regions that show it
+        status = data["status"] = planning.project_status(tx, scope)
     if "streams" in regions:
         data["sprints"] = planning.list_sprints(tx, scope).sprints
     if "decisions" in regions:
-        data["decisions"] = decisions.needing_decision(tx, scope, limit=DECISIONS_SHOWN, streams=status.streams)
+        data["decisions"] = decisions.needing_decision(tx, scope, limit=DECISIONS_SHOWN, streams=status.streams if status else None)
     if "agents" in regions:
         data["agents"] = agents.list_agents(tx, scope, online, offline).agents
         data["workers"] = runs.live(tx, scope)
