@@ -1,9 +1,17 @@
-"""Shared fixtures: a real SQLite file per test, an injected clock, an in-process MCP client."""
+"""Shared fixtures: a real database per test, an injected clock, an in-process MCP client.
+
+The database is a SQLite file, and for the suites in `BOTH_BACKENDS` also a PostgreSQL database
+(one per test, copied from a migrated template in a throwaway cluster): each test that takes
+`settings` (and so `app`, `other`, `client`) runs once per backend, `[sqlite]` and `[postgresql]`.
+A test that is about SQLite itself (its file, its pragmas) is marked `sqlite_only`.
+"""
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +24,29 @@ from taskloom.server import build_server
 from taskloom.server.errors import error_of
 from taskloom.services.app import Taskloom
 from taskloom.store.sqlite.store import SqliteTx
+from tests.pg.cluster import Cluster, PostgresMissing, os_user, pg_bin_dir, start, stop
 
+ROOT = Path(__file__).parent
+# The suites whose tests run on both backends (every store-level and tool-level test that uses the
+# in-process `app`); TASKLOOM_TEST_DB=postgresql (or sqlite) runs everything on one backend only.
+BOTH_BACKENDS: tuple[str, ...] = ("store/contract",)  # services and server/tools join once every query is ported
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: about the SQLite file itself; not run on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "settings" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("sqlite_only"):
+        return
+    only = os.environ.get("TASKLOOM_TEST_DB")
+    if only:
+        backends = [only]
+    else:
+        where = Path(metafunc.definition.path).relative_to(ROOT).as_posix()
+        backends = ["sqlite", "postgresql"] if where.startswith(BOTH_BACKENDS) else ["sqlite"]
+    if backends != ["sqlite"]:
+        metafunc.parametrize("backend", backends, scope="function")
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -35,8 +65,54 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(db_path: Path) -> Settings:
-    return Settings(db_path=db_path, project="test", lease_seconds=60.0, default_agent="tester")
+def backend() -> str:
+    """Overridden by pytest_generate_tests where a test runs on both backends."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster per test session (tests/pg/cluster.py). Without PostgreSQL
+    on the machine its tests skip; with TASKLOOM_REQUIRE_PG=1 (CI) they fail instead."""
+    try:
+        pg_bin_dir()
+        os_user()
+    except PostgresMissing as exc:
+        if os.environ.get("TASKLOOM_REQUIRE_PG") == "1":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    c = start()
+    try:
+        yield c
+    finally:
+        stop(c)
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster: Cluster) -> str:
+    """A database migrated to the current schema once per session; tests copy it."""
+    psycopg = pytest.importorskip("psycopg")
+    from taskloom.store.postgres import migrate
+
+    url = pg_cluster.create_database("taskloom_template")
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate.apply(conn)
+    return "taskloom_template"
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster, pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database of this test's own; dropped after it."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    pg_cluster.psql(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield pg_cluster.dsn(name)
+    pg_cluster.psql(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(db_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    return Settings(db_path=db_path, db_url=url, project="test", lease_seconds=60.0, default_agent="tester")
 
 
 @pytest.fixture

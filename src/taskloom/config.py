@@ -18,6 +18,7 @@ DEFAULT_MAX_ATTEMPTS = 3
 RESOLVER_INTERVAL = 1.0  # seconds between resolver passes when nothing wakes it sooner
 RECONCILE_INTERVAL = 30.0  # seconds between full readiness reconciliations
 BUSY_TIMEOUT_MS = 10_000  # SQLite waits this long for another process's write lock
+DB_PATIENCE = 30.0  # seconds: a PostgreSQL server starting up is waited for, not refused
 ONLINE_SECONDS = 120.0  # an agent seen this recently is online
 OFFLINE_SECONDS = 15 * 60.0  # an agent not seen for this long is offline
 ESCALATION_ROLE = "orchestrator"
@@ -44,6 +45,9 @@ class Settings:
     resolver_interval: float = RESOLVER_INTERVAL
     reconcile_interval: float = RECONCILE_INTERVAL
     busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    # Seconds to keep trying a PostgreSQL server that does not answer yet (it may be starting, or
+    # restarting) before saying it cannot be reached. TASKLOOM_DB_PATIENCE.
+    db_patience: float = DB_PATIENCE
     profile: Profile = "all"
     escalation_role: str = ESCALATION_ROLE
     online_seconds: float = ONLINE_SECONDS
@@ -56,6 +60,10 @@ class Settings:
     artifact_roots: tuple[Path, ...] | None = None
     max_wait: float = MAX_WAIT
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_db_patience(env: dict[str, str] | None = None) -> float:
+    return _resolve_seconds(None, "TASKLOOM_DB_PATIENCE", DB_PATIENCE, env)
 
 
 def resolve_project(cli_value: str | None, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:

@@ -1,34 +1,12 @@
-"""PostgreSQL fixtures: one throwaway cluster per test session (tests/pg/cluster.py).
-
-Without PostgreSQL on the machine these tests skip; with TASKLOOM_REQUIRE_PG=1 (CI) they fail
-instead, so a missing install cannot pass as green.
-"""
+"""PostgreSQL fixtures beyond the session cluster (`pg_cluster`, in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from tests.pg.cluster import Cluster, PostgresMissing, os_user, pg_bin_dir, start, stop
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[Cluster]:
-    try:
-        pg_bin_dir()
-        os_user()
-    except PostgresMissing as exc:
-        if os.environ.get("TASKLOOM_REQUIRE_PG") == "1":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-    c = start()
-    try:
-        yield c
-    finally:
-        stop(c)
+from tests.pg.cluster import Cluster
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from taskloom.config import Settings, resolve_db_value
-from taskloom.errors import InvalidInput
+from taskloom.errors import InvalidInput, Storage
 from taskloom.store import backends
 from tests.test_cli import refused, taskloom
 
@@ -34,14 +34,22 @@ def test_a_path_or_a_sqlite_url_selects_sqlite(value: str, path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["postgresql://ann:s3cret@db.local/team", "postgres://db.local/team", "postgresql+psycopg://db.local/t"]
+    ("value", "url"),
+    [
+        ("postgresql://ann:s3cret@db.local/team", "postgresql://ann:s3cret@db.local/team"),
+        ("postgres://db.local/team", "postgres://db.local/team"),
+        # SQLAlchemy's driver suffix, which people paste: libpq does not read it.
+        ("postgresql+psycopg://db.local/t", "postgresql://db.local/t"),
+    ],
 )
-def test_a_postgresql_url_is_refused_as_not_built_yet_without_its_password(url: str) -> None:
-    with pytest.raises(InvalidInput, match="PostgreSQL support is not built yet") as caught:
-        backends.locate(url)
-    assert caught.value.code == "invalid_input"
-    assert "s3cret" not in str(caught.value)
-    assert "SQLite file" in caught.value.hint
+def test_a_postgresql_url_selects_postgresql(value: str, url: str) -> None:
+    assert backends.locate(value) == backends.Database("postgresql", url=url)
+
+
+def test_a_url_is_shown_without_its_password() -> None:
+    assert backends.shown("postgresql://ann:s3cret@db.local/team") == "postgresql://ann:***@db.local/team"
+    settings = Settings(db_url="postgresql://ann:s3cret@db.local/team")
+    assert "s3cret" not in backends.label(settings)
 
 
 @pytest.mark.parametrize("url", ["mysql://db.local/team", "sqlite://db.local/team.db"])
@@ -57,12 +65,17 @@ def test_the_db_value_is_kept_whole_for_a_url() -> None:
     assert resolve_db_value(None, env={}) == ".taskloom/taskloom.db"
 
 
-async def test_settings_naming_a_postgresql_url_open_nothing(tmp_path: Path) -> None:
-    settings = Settings(db_path=tmp_path / "t.db", db_url="postgresql://db.local/team")
-    with pytest.raises(InvalidInput, match="not built yet"):
+async def test_an_unreachable_postgresql_server_is_a_storage_error_naming_it_without_its_password(
+    tmp_path: Path,
+) -> None:
+    # Port 1 on loopback: nothing listens, so every try is refused at once; patience bounds the retries.
+    settings = Settings(db_path=tmp_path / "t.db", db_url="postgresql://ann:s3cret@127.0.0.1:1/team", db_patience=0.5)
+    with pytest.raises(Storage, match="Cannot reach the PostgreSQL database") as caught:
         await backends.open_store(settings)
-    with pytest.raises(InvalidInput, match="not built yet"):
-        backends.examine(settings)
+    assert "s3cret" not in str(caught.value) and "127.0.0.1:1" in str(caught.value)
+    assert "running" in caught.value.hint
+    report = backends.examine(settings)
+    assert not report.ok and "cannot connect" in report.problems[0]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -79,17 +92,21 @@ async def test_a_sqlite_url_in_the_settings_opens_that_file(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("command", [["status"], ["import", "plan.yml"], ["check"], ["projects"]])
-def test_every_command_given_a_postgresql_url_says_it_is_not_built_yet_and_leaves_no_file(
+def test_every_command_given_an_unreachable_postgresql_url_says_so_and_leaves_no_file(
     tmp_path: Path, command: list[str]
 ) -> None:
     (tmp_path / "plan.yml").write_text(PLAN, encoding="utf-8")
-    url = "postgresql://ann:s3cret@db.local/team"
+    url = "postgresql://ann:s3cret@127.0.0.1:1/team"
+    env = {"TASKLOOM_PROJECT": "p", "TASKLOOM_DB_PATIENCE": "0.2"}
     for run in (
-        taskloom(*command, "--db", url, cwd=tmp_path, env={"TASKLOOM_PROJECT": "p"}),
-        taskloom(*command, cwd=tmp_path, env={"TASKLOOM_PROJECT": "p", "TASKLOOM_DB": url}),
+        taskloom(*command, "--db", url, cwd=tmp_path, env=env),
+        taskloom(*command, cwd=tmp_path, env={**env, "TASKLOOM_DB": url}),
     ):
-        refused(run, "invalid_input", "PostgreSQL support is not built yet", "--db PATH")
-        assert "s3cret" not in run.stderr
+        if command == ["check"]:
+            assert run.returncode == 1 and "cannot connect" in run.stdout, run.stdout + run.stderr
+        else:
+            refused(run, "storage", "Cannot reach the PostgreSQL database", "PostgreSQL is running")
+        assert "s3cret" not in run.stderr + run.stdout
     assert [p.name for p in tmp_path.iterdir()] == ["plan.yml"]
 
 

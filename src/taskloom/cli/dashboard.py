@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from taskloom.config import Settings
 from taskloom.errors import InvalidInput, NotFound
+from taskloom.store import backends
 
 DEFAULT_PORT = 8766  # one above serve's 8765, so both can run side by side with their defaults
 
@@ -41,7 +42,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise InvalidInput(f"--port {args.port} is not a TCP port.", hint="Give a port from 1 to 65535 (0: any free one).")
-    if not settings.db_path.exists():
+    if not backends.exists(settings):
         raise NotFound(f"No taskloom database at {settings.db_path}.",
                        hint="Check --db (or TASKLOOM_DB); `taskloom serve` or `taskloom import` creates one.")
     await serve_dashboard(

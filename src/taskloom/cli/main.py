@@ -18,10 +18,12 @@ from taskloom.cli import artifacts, dashboard, runner, watch
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
     ARTIFACT_QUOTA_BYTES,
+    DB_PATIENCE,
     DEFAULT_DB,
     ESCALATION_ROLE,
     Settings,
     resolve_allow_origins,
+    resolve_db_patience,
     resolve_db_value,
     resolve_http_timeout,
     resolve_lease,
@@ -35,14 +37,15 @@ from taskloom.errors import InvalidInput, NotFound, TaskloomError
 from taskloom.server.errors import from_validation
 from taskloom.store import backends
 
-DB_HELP = "SQLite file or sqlite:///PATH (default .taskloom/taskloom.db, or TASKLOOM_DB)"
+DB_HELP = "SQLite file, sqlite:///PATH or postgresql://USER@HOST/DB (default .taskloom/taskloom.db, or TASKLOOM_DB)"
 # Commands that only read: they never create a database file or a project.
 READ_ONLY = {"status", "watch", "projects", "workers", "logs", ("artifacts", "ls"), ("artifacts", "get")}
 
 
 def _database(args: argparse.Namespace) -> Settings:
     db = backends.locate(resolve_db_value(args.db))
-    return Settings(db_path=db.path or DEFAULT_DB, db_url=db.url)
+    patience = resolve_db_patience() if db.url else DB_PATIENCE
+    return Settings(db_path=db.path or DEFAULT_DB, db_url=db.url, db_patience=patience)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -236,7 +239,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
         watch.check_args(args)  # before the database is looked for: the mistake is in the flags
     settings = _settings(args)
     read_only = args.command in READ_ONLY or (args.command, getattr(args, "verb", None)) in READ_ONLY
-    if read_only and not settings.db_path.exists():
+    if read_only and not backends.exists(settings):
         # Opening would create an empty database (and its folder) for a mistyped path.
         raise NotFound(
             f"No taskloom database at {settings.db_path}.",
@@ -313,7 +316,7 @@ async def _projects(settings: Settings, as_json: bool) -> int:
     from taskloom.services import projects
     store = await backends.open_store(settings)
     try:
-        found = ProjectList(database=str(settings.db_path), projects=await store.read(projects.listing))
+        found = ProjectList(database=backends.label(settings), projects=await store.read(projects.listing))
     finally:
         await store.close()
     print(found.model_dump_json(indent=2) if as_json else reports.projects(found))

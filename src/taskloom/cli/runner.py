@@ -17,6 +17,7 @@ import anyio
 from taskloom.errors import InvalidInput, NotFound
 from taskloom.services import runs
 from taskloom.services.app import Taskloom
+from taskloom.store import backends
 
 DEFAULT_MAX_WORKERS = 4
 FOLLOW_LOOK = 0.5  # seconds between looks at a followed log: a file offers no event to wait on
@@ -89,7 +90,7 @@ async def _run(app: Taskloom, args: argparse.Namespace) -> int:
         raise InvalidInput(f"--max-workers {args.max_workers} is less than 1.", hint="Give 1 or more.")
     config = settings.load(_toml(args.config), _plan_runner(args.plan), _overrides(args), plan_source=args.plan)
     connection = presets.Connection(
-        db=str(app.settings.db_path.resolve()), project=app.settings.project, taskloom=presets.taskloom_command(),
+        db=backends.given(app.settings), project=app.settings.project, taskloom=presets.taskloom_command(),
         url=args.url,
     )
     tokens_file = _tokens_for(args)

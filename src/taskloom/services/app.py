@@ -17,7 +17,7 @@ from taskloom.clock import Clock, SystemClock
 from taskloom.config import Settings
 from taskloom.services import projects
 from taskloom.services.common import Scope
-from taskloom.store.backends import open_store
+from taskloom.store.backends import label, open_store
 from taskloom.store.base import Store, Tx
 from taskloom.store.blobs import BlobStore
 
@@ -47,7 +47,7 @@ class Taskloom:
                 tx.run("project_insert", {"name": settings.project, "now": clock.now()})
             row = tx.one("project_get", {"name": settings.project})
             if row is None:
-                raise projects.unknown(tx, settings.project, settings.db_path)
+                raise projects.unknown(tx, settings.project, label(settings))
             return row["id"]
 
         try:

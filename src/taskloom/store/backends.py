@@ -1,8 +1,9 @@
 """The one place a backend is chosen, from the database the settings name.
 
 `--db` (or TASKLOOM_DB) is a path or a URL. A path, or a `sqlite:` URL, is a SQLite file. A
-`postgresql://` URL names a server database; that backend is not built yet, and saying so at
-once beats a SQLite error about a strange file name (and a stray file made under that name).
+`postgresql://` (or `postgres://`) URL is a PostgreSQL database, which several taskloom servers,
+on several machines, can share. Any other scheme is refused here, at once, rather than becoming a
+SQLite error about a strange file name (and a stray file made under that name).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from taskloom.config import Settings
@@ -34,7 +35,7 @@ class Database:
 
 def locate(value: str | Path) -> Database:
     """A `--db` value as given: a path, `sqlite:///relative.db`, `sqlite:////absolute.db`,
-    `sqlite://` (in memory), or a `postgresql://` URL (refused until that backend exists)."""
+    `sqlite://` (in memory), or a `postgresql://` URL."""
     text = str(value)
     found = _SCHEME.match(text)
     if found is None:
@@ -43,13 +44,11 @@ def locate(value: str | Path) -> Database:
     if scheme == "sqlite":
         return Database("sqlite", path=_sqlite_path(text, text[found.end() :]))
     if scheme in POSTGRESQL_SCHEMES:
-        raise InvalidInput(
-            f"PostgreSQL support is not built yet, so taskloom cannot use {shown(text)}.",
-            hint="Use a SQLite file for now: --db PATH (or TASKLOOM_DB=PATH), e.g. .taskloom/taskloom.db.",
-        )
+        # libpq reads postgresql:// and postgres://; a driver suffix is not libpq's, so drop it.
+        return Database("postgresql", url="postgresql" + text[found.end(1) :] if "+" in found.group(1) else text)
     raise InvalidInput(
-        f"{shown(text)} is a {scheme}:// URL; taskloom's database is a SQLite file.",
-        hint="Pass a file path (or sqlite:///PATH) with --db or TASKLOOM_DB.",
+        f"{shown(text)} is a {scheme}:// URL; taskloom's database is a SQLite file or a postgresql:// URL.",
+        hint="Pass a file path (or sqlite:///PATH), or postgresql://USER@HOST/DB, with --db or TASKLOOM_DB.",
     )
 
 
@@ -85,20 +84,56 @@ def database(settings: Settings) -> Database:
     return Database("sqlite", path=settings.db_path)
 
 
+def label(settings: Settings) -> str:
+    """The database as messages name it: the SQLite file, or the URL without its password."""
+    return shown(settings.db_url) if settings.db_url else str(settings.db_path)
+
+
+def given(settings: Settings) -> str:
+    """The database as a child process is told it (`--db`): the URL, or the file's absolute path."""
+    return settings.db_url if settings.db_url else str(settings.db_path.resolve())
+
+
+def exists(settings: Settings) -> bool:
+    """Whether a read-only command has a database to read. A server database is assumed to be
+    there: connecting says otherwise, with the server's own words."""
+    return settings.db_url is not None or settings.db_path.exists()
+
+
 async def open_store(settings: Settings) -> Store:
     """Open (creating and migrating if needed) the settings' database. A SQLite file is
-    quick-checked before anything uses it."""
+    quick-checked before anything uses it; a PostgreSQL server that is still starting is waited for."""
+    found = database(settings)
+    if found.url is not None:
+        return await _postgres().PgStore.open(found.url, patience=settings.db_patience)
     from taskloom.store.sqlite import SqliteStore  # a backend's driver loads when it is chosen
 
-    found = database(settings)
-    assert found.path is not None  # locate refuses every other backend for now: the dispatch goes here
+    assert found.path is not None
     return await SqliteStore.open(found.path, busy_timeout_ms=settings.busy_timeout_ms)
+
+
+def _postgres() -> Any:
+    try:
+        from taskloom.store.postgres import store
+    except ImportError as exc:
+        if exc.name not in ("psycopg", "psycopg_pool"):
+            raise
+        raise InvalidInput(
+            "taskloom was installed without its PostgreSQL driver.",
+            hint="Install it with: pip install 'taskloom[pg]' (psycopg 3 and its pool), then retry.",
+        ) from None
+    return store
 
 
 def examine(settings: Settings) -> CheckReport:
     """`taskloom check`: the backend's full integrity checks, changing nothing."""
+    found = database(settings)
+    if found.url is not None:
+        _postgres()
+        from taskloom.store.postgres import health as pg_health
+
+        return pg_health.examine(found.url)
     from taskloom.store.sqlite import health
 
-    found = database(settings)
     assert found.path is not None
     return health.examine(found.path)

@@ -1,1 +1,5 @@
-"""The PostgreSQL backend: one project served by several taskloom servers (issue 15)."""
+"""The PostgreSQL backend: psycopg 3 (sync) on the store's own database threads.
+
+Loaded only when `--db` names a `postgresql://` database (store/backends.py), so a SQLite user
+never imports psycopg.
+"""

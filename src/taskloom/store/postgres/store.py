@@ -1,0 +1,257 @@
+"""PostgreSQL store: psycopg 3 connections from a pool, each used by one database thread.
+
+Each `read`/`write` ships a whole function to a database thread in one hop, as the SQLite
+store does, so the services are the same sync `fn(tx)` on both backends. Unlike SQLite, up to
+`threads` transactions run at once; writes still serialise on one advisory lock taken first,
+which is what keeps SQLite's rules right here: readiness decided by the last completer, event
+ids that commit in id order (the change feed reads "after my cursor"), one resolver pass at a
+time across replicas. Claims additionally pick rows `FOR UPDATE SKIP LOCKED`.
+docs/postgres-design.md has the figures behind these choices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import socket
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from taskloom.errors import Storage, TaskloomError
+from taskloom.store import guard
+from taskloom.store import queries as named
+from taskloom.store.base import Params
+from taskloom.store.postgres import errors, migrate
+from taskloom.store.postgres.listen import Listener
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock keys: any fixed 64-bit numbers, the same in every replica. Writes take
+# WRITE_LOCK; migrate.py takes its own so a migration and a write never wait on each other's key.
+WRITE_LOCK = int.from_bytes(b"tl:write", "big")
+CHANNEL = "taskloom"
+THREADS = 8  # database threads, and pooled connections, per process
+CONNECT_PATIENCE = 30.0  # seconds `open` keeps trying a server that is not up yet
+RETRIES = 3  # reruns of a transaction PostgreSQL aborted for contention or a dropped connection
+_PARAM = re.compile(r"'(?:[^']|'')*'|(?<!:):([A-Za-z_][A-Za-z0-9_]*)|%")
+
+
+def pyformat(sql: str) -> str:
+    """`:name` -> psycopg's `%(name)s`; a literal `%` doubled; casts (`::text`) and quoted text left alone."""
+
+    def swap(m: re.Match[str]) -> str:
+        text = m.group(0)
+        if text == "%":
+            return "%%"
+        if text.startswith("'"):
+            return text.replace("%", "%%")
+        return f"%({m.group(1)})s"
+
+    return _PARAM.sub(swap, sql)
+
+
+def _load() -> tuple[dict[str, str], dict[str, guard.Fields]]:
+    raw = named.load_dir(Path(__file__).with_name("queries"))
+    return {name: pyformat(sql) for name, sql in raw.items()}, guard.plan(raw)
+
+
+QUERIES, GUARDED = _load()
+
+
+class Row(dict[str, Any]):
+    """A result row as services read it on SQLite: by column name, by position, or `dict(row)`."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str | int) -> Any:
+        if isinstance(key, int):
+            return list(self.values())[key]
+        return dict.__getitem__(self, key)
+
+
+def row_factory(cursor: psycopg.Cursor[Any]) -> Callable[[Any], Row]:
+    names = [c.name for c in cursor.description or ()]
+    return lambda values: Row(zip(names, values, strict=True))
+
+
+class PgTx:
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self._conn = conn
+        self.changed = False  # a notification is sent at commit only when something changed
+
+    def one(self, query: str, params: Params | None = None) -> Row | None:
+        return self._conn.execute(QUERIES[query], params or {}).fetchone()
+
+    def all(self, query: str, params: Params | None = None) -> list[Row]:
+        return self._conn.execute(QUERIES[query], params or {}).fetchall()
+
+    def scalar(self, query: str, params: Params | None = None) -> Any:
+        row = self._conn.execute(QUERIES[query], params or {}).fetchone()
+        return None if row is None else next(iter(row.values()))
+
+    def run(self, query: str, params: Params | None = None) -> int:
+        cursor = self._conn.execute(QUERIES[query], params or {})
+        if cursor.rowcount > 0:
+            self.changed = True
+        return cursor.rowcount
+
+    def many(self, query: str, rows: Iterable[Params]) -> None:
+        batch = list(rows)
+        if batch:
+            with self._conn.cursor() as cursor:
+                cursor.executemany(QUERIES[query], batch)
+            self.changed = True
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    # Who holds a lock shows in pg_stat_activity; a stuck replica cannot hold the write lock for
+    # long; lock_timeout is SQLite's busy timeout.
+    conn.execute(
+        "SELECT set_config('application_name', %s, false), set_config('lock_timeout', '10s', false),"
+        " set_config('statement_timeout', '30s', false),"
+        " set_config('idle_in_transaction_session_timeout', '10s', false)",
+        (f"taskloom {socket.gethostname()} {os.getpid()}"[:63],),
+    )
+
+
+class PgStore:
+    backend = "postgresql"
+
+    def __init__(self, pool: ConnectionPool[Any], url: str, threads: int) -> None:
+        self._pool = pool
+        self.url = url
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="taskloom-pg")
+        self.schema_version = migrate.latest_version()
+        self._listener: Listener | None = None
+
+    @classmethod
+    async def open(cls, url: str, *, threads: int = THREADS, patience: float = CONNECT_PATIENCE) -> PgStore:
+        """Connect (waiting up to `patience` seconds for a server that is starting) and migrate."""
+        # The pool warns on every failed try; what a person needs is the one error `open` raises
+        # when patience runs out, and the store's own reconnect messages.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+        pool: ConnectionPool[Any] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=threads,
+            open=False,
+            configure=_configure,
+            kwargs={"autocommit": True, "row_factory": row_factory, "connect_timeout": 5},
+            name="taskloom",
+        )
+        store = cls(pool, url, threads)
+        try:
+            await store._hop(store._open_and_migrate, patience)
+            store._listener = Listener(url, channel=CHANNEL, probe=store._probe)
+            await store._listener.start()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    def _open_and_migrate(self, patience: float) -> None:
+        try:
+            self._pool.open(wait=True, timeout=patience)
+        except PoolTimeout as exc:
+            cause = self._last_connect_error() or exc
+            raise errors.unreachable(self.url, cause) from None
+        with self._pool.connection() as conn:
+            migrate.apply(conn)
+
+    def _last_connect_error(self) -> BaseException | None:
+        try:
+            psycopg.connect(self.url, connect_timeout=2).close()
+        except psycopg.Error as exc:
+            return exc
+        return None
+
+    async def _hop(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._threads, fn, *args)
+        except TaskloomError:
+            raise
+        except (psycopg.Error, UnicodeEncodeError, OverflowError) as exc:
+            raise errors.translate(exc, self.url) from exc
+
+    def _transaction(self, fn: Callable[[Any], T], *, write: bool) -> T:
+        for attempt in range(RETRIES + 1):
+            committing = False
+            try:
+                with self._pool.connection() as conn:
+                    if write:
+                        conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                        tx = PgTx(conn)
+                        try:
+                            result = fn(guard.Guarded(tx, GUARDED))
+                        except BaseException:
+                            conn.execute("ROLLBACK")
+                            raise
+                        committing = True
+                        conn.execute(f"SELECT pg_notify('{CHANNEL}', ''); COMMIT" if tx.changed else "COMMIT")
+                        return result
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    try:
+                        return fn(PgTx(conn))
+                    finally:
+                        conn.execute("COMMIT")
+            except errors.RETRY as exc:
+                if attempt == RETRIES:
+                    raise
+                log.info("PostgreSQL aborted a transaction for contention (%s); rerunning it", exc.sqlstate)
+            except psycopg.Error as exc:
+                if not errors.is_connection_fault(exc) or attempt == RETRIES:
+                    raise
+                if committing:
+                    # The COMMIT may or may not have landed: rerunning could do the work twice, and
+                    # saying nothing could lose it. Say exactly that; every service write is
+                    # conditional on the state it expects, so the caller's retry is safe.
+                    raise Storage(
+                        "The connection to PostgreSQL broke while a change was being committed, so "
+                        "whether it was saved is unknown.",
+                        hint="Read the state back (e.g. task_get) and retry the call if the change is missing.",
+                    ) from exc
+                log.info("PostgreSQL connection lost before commit (%s); retrying on a new one", exc)
+        raise AssertionError("unreachable")
+
+    async def write(self, fn: Callable[[Any], T]) -> T:
+        result = await self._hop(self._transaction, fn, write=True)
+        if self._listener is not None:
+            self._listener.committed()
+        return result
+
+    async def read(self, fn: Callable[[Any], T]) -> T:
+        return await self._hop(self._transaction, fn, write=False)
+
+    async def read_now(self, fn: Callable[[Any], T]) -> T:
+        # There is no cheap inline read over a network connection: the hop is the cheap part.
+        return await self.read(fn)
+
+    async def _probe(self) -> int:
+        """The newest event id: the poll behind LISTEN compares it between looks."""
+        return await self._hop(self._newest_event)
+
+    def _newest_event(self) -> int:
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT coalesce(max(id), 0) AS id FROM events").fetchone()
+        return int(row["id"]) if row else 0
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        assert self._listener is not None, "wait_for_change before open"
+        return await self._listener.wait(timeout)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._threads, self._pool.close)
+        self._threads.shutdown(wait=False)
