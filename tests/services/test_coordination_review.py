@@ -59,6 +59,7 @@ def _fill_threads(db_path: Path, tasks: int, per_task: int, first: int) -> None:
 # ---------------------------------------------------------------- 1. inbox cost
 
 
+@pytest.mark.sqlite_only  # counts SQLite VM steps
 async def test_the_inbox_of_an_agent_in_no_thread_does_not_cost_more_as_other_threads_grow(app, db_path):
     scope = app.scope("newcomer")
 
@@ -72,6 +73,7 @@ async def test_the_inbox_of_an_agent_in_no_thread_does_not_cost_more_as_other_th
     assert large < small * 1.5 + 50, (small, large)
 
 
+@pytest.mark.sqlite_only  # counts SQLite VM steps
 async def test_acknowledging_one_message_does_not_scan_every_message_of_the_project(app, db_path):
     params = {"project": app.project_id, "ids": "[1]", "me": "newcomer", "ack": True, "now": 1.0}
 

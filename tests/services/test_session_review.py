@@ -71,6 +71,7 @@ async def test_a_stranded_task_is_escalated_once_however_many_tasks_of_its_upstr
 # ---------------------------------------------------------------- SQL cost
 
 
+@pytest.mark.sqlite_only  # counts SQLite VM steps
 async def test_a_tasks_activity_feed_does_not_cost_more_as_other_events_grow(client, app, db_path):
     await call(client, "task_create", tasks=[{"title": "watched"}])
     scope = app.scope("reader")
