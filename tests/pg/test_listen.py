@@ -221,3 +221,33 @@ async def test_close_is_prompt_while_a_connect_hangs_on_a_silent_server(silent_s
     gc.collect()  # a half-made connection left to the collector would warn here (warnings are errors)
     assert set(threading.enumerate()) <= threads
     await listener.close()  # idempotent
+
+
+async def test_a_probe_that_hangs_holds_up_no_wait(dsn: str) -> None:
+    """A probe can be slow (a busy pool, a database going away): waits keep their timeout, and a
+    notification still ends one at once."""
+    release = asyncio.Event()
+    answer = newest_event(dsn)
+    calls = 0
+
+    async def stuck_after_the_first() -> int:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await release.wait()
+        return await answer()
+
+    listener = Listener(dsn, probe=stuck_after_the_first, poll_listening=0.05)
+    await listener.start()
+    try:
+        with anyio.fail_after(5):
+            changed, took = await timed_wait(listener, 0.3)
+            assert (changed, calls) == (False, 2)  # the second probe is under way, and stuck
+            assert took < 0.6
+            await commit_event(dsn)
+            changed, took = await timed_wait(listener, 10)
+            assert changed
+            assert took < 1.0
+    finally:
+        release.set()
+        await listener.close()

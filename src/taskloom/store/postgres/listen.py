@@ -15,7 +15,9 @@ thread, `close` is a task cancellation. A thread blocked in `connect` or `notifi
 told to stop when that call returns, so a thread design would make `close` wait for a connect
 timeout while the server is unreachable, or leave the thread behind.
 
-The probe runs only inside `wait`: a process nobody waits in costs the database nothing.
+The probe runs only while someone waits: a process nobody waits in costs the database nothing.
+Each probe runs as a task of its own, so a slow one (a busy pool) never delays a wait that a
+notification or this process's own commit can end.
 """
 
 from __future__ import annotations
@@ -71,10 +73,11 @@ class Listener:
         self._connect_timeout = connect_timeout
         self._conn: psycopg.AsyncConnection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._probing: asyncio.Task[None] | None = None
         self._changed = False  # something committed since the last wait returned
         self._stirred = asyncio.Event()  # a change, or the listener went up or down: a waiter looks again
         self._seen: int | None = None  # the probe's last answer; None until one succeeds
-        self._probed_at = float("-inf")  # loop time of the last probe
+        self._probed_at = float("-inf")  # loop time the last probe ended
         self._probe_failing = False
         self._closed = False
 
@@ -86,8 +89,8 @@ class Listener:
     async def start(self) -> None:
         """LISTEN, then take the probe's first reading, so a commit after `start` returns is heard.
 
-        A database that cannot be reached does not fail `start`: the listener starts deaf, waits
-        poll every `poll_deaf` seconds, and it keeps reconnecting. Whether PostgreSQL is there at
+        A database that cannot be reached does not fail `start`: the listener starts deaf (waits
+        poll every `poll_deaf` seconds) and keeps reconnecting. Whether PostgreSQL is there at
         all is for the store's pool to say when it opens; a listener that raised here would turn a
         restart that races the server's start into a crash, for a connection that only speeds
         things up.
@@ -97,7 +100,7 @@ class Listener:
         except psycopg.Error as exc:
             log.warning("not listening for changes yet (%s); polling until PostgreSQL answers", _first_line(exc))
         self._task = asyncio.create_task(self._run(up=self._conn is not None), name="taskloom-pg-listen")
-        await self._take_probe()
+        await self._look()
 
     def committed(self) -> None:
         """This process committed a write: the current or next `wait` returns True at once."""
@@ -115,53 +118,60 @@ class Listener:
                 return True
             if self._closed:
                 return False
-            due = self._probed_at + (self._poll_listening if self.listening else self._poll_deaf)
-            if loop.time() >= due:
-                if await self._take_probe():
-                    self._changed = True
-                continue  # a notification may have come in while the probe ran
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            now = loop.time()
+            wake = deadline  # while a probe runs, its end stirs us
+            if self._probing is None:
+                due = self._probed_at + (self._poll_listening if self.listening else self._poll_deaf)
+                if now >= due:
+                    self._probing = asyncio.create_task(self._look(), name="taskloom-pg-probe")
+                else:
+                    wake = min(deadline, due)
+            if now >= deadline:
                 return False
             with suppress(TimeoutError):
-                async with asyncio.timeout(min(remaining, due - loop.time())):
+                async with asyncio.timeout(wake - now):
                     await self._stirred.wait()
 
     async def close(self) -> None:
         """Stop listening and close the connection: prompt even while the server is unreachable."""
         self._closed = True
         self._stirred.set()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        for task in (self._task, self._probing):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._probing = None
         await self._disconnect()
 
     def _take(self) -> bool:
         changed, self._changed = self._changed, False
         return changed
 
-    async def _take_probe(self) -> bool:
-        """Ask the probe; True if its answer moved since the last one."""
-        self._probed_at = asyncio.get_running_loop().time()
+    async def _look(self) -> None:
+        """Ask the probe; a moved answer is a change. The next probe is due an interval after
+        this one ends, so a slow probe is never followed at once by another."""
         try:
             value = await self._probe()
         except (TaskloomError, psycopg.Error) as exc:
             if not self._probe_failing:
                 log.info("change probe failed (%s); trying again at the next poll", _first_line(exc))
             self._probe_failing = True
-            return False
-        self._probe_failing = False
-        moved = self._seen is not None and value != self._seen
-        self._seen = value
-        return moved
+        else:
+            self._probe_failing = False
+            if self._seen is not None and value != self._seen:
+                self._changed = True
+            self._seen = value
+        finally:
+            self._probed_at = asyncio.get_running_loop().time()
+            self._probing = None
+            self._stirred.set()
 
     async def _connect(self) -> None:
         conn = await psycopg.AsyncConnection.connect(
             self._conninfo,
             autocommit=True,
-            connect_timeout=max(1, round(self._connect_timeout)),  # libpq takes whole seconds
+            connect_timeout=max(2, round(self._connect_timeout)),  # whole seconds; libpq's least is 2
             application_name=f"taskloom listen {socket.gethostname()} {os.getpid()}",
             **KEEPALIVES,
         )
@@ -178,7 +188,16 @@ class Listener:
             await conn.close()
 
     async def _run(self, up: bool) -> None:
+        try:
+            await self._keep_listening(up)
+        except Exception:  # top-level handler of a background task: a bug here must not pass silently
+            log.exception("the change listener crashed; waits rely on the poll from now on")
+            await self._disconnect()
+            self._stirred.set()
+
+    async def _keep_listening(self, up: bool) -> None:
         """Until cancelled: hand notifications on; on a drop, reconnect with backoff."""
+        loop = asyncio.get_running_loop()
         backoff = BACKOFF_FIRST
         while True:
             if up:
@@ -186,6 +205,7 @@ class Listener:
                 log.warning("stopped listening for changes (%s); polling every %.1f s while reconnecting",
                             why, self._poll_deaf)
                 self._stirred.set()  # a waiter's next probe is now due sooner
+            lost_at = loop.time()
             while self._conn is None:  # one warning per outage, not one per attempt
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
@@ -193,7 +213,7 @@ class Listener:
                     await self._connect()
                 except psycopg.Error as exc:
                     log.debug("listener reconnect failed: %s", _first_line(exc))
-            log.info("listening for changes again")
+            log.info("listening for changes again after %.1f s", loop.time() - lost_at)
             backoff = BACKOFF_FIRST
             up = True
             # Notifications sent while we were away are lost: report one change, and the
