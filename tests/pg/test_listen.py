@@ -251,3 +251,23 @@ async def test_a_probe_that_hangs_holds_up_no_wait(dsn: str) -> None:
     finally:
         release.set()
         await listener.close()
+
+
+async def test_an_idle_wait_costs_no_cpu_and_no_probes_beyond_the_poll(dsn: str) -> None:
+    answer = newest_event(dsn)
+    calls = 0
+
+    async def counted() -> int:
+        nonlocal calls
+        calls += 1
+        return await answer()
+
+    listener = Listener(dsn, probe=counted, poll_listening=0.25)
+    await listener.start()
+    try:
+        before, cpu = calls, time.process_time()
+        assert await listener.wait(1.0) is False
+        assert time.process_time() - cpu < 0.3  # a busy loop would burn about the whole second
+        assert 2 <= calls - before <= 5  # about one probe per 0.25 s
+    finally:
+        await listener.close()
