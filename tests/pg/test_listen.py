@@ -30,16 +30,19 @@ LOGGER = "taskloom.store.postgres.listen"
 SLOW_POLL = 30.0  # seconds: longer than any wait below, so the probe cannot end one
 
 
-def _database(c: Cluster) -> str:
-    dsn = c.create_database(f"listen_{uuid.uuid4().hex[:12]}")
+def _with_events(dsn: str) -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE events (id bigserial PRIMARY KEY)")
     return dsn
 
 
+def _database(c: Cluster) -> str:
+    return _with_events(c.create_database(f"listen_{uuid.uuid4().hex[:12]}"))
+
+
 @pytest.fixture
-def dsn(pg_cluster: Cluster) -> str:
-    return _database(pg_cluster)
+def dsn(pg_dsn: str) -> str:
+    return _with_events(pg_dsn)
 
 
 @pytest.fixture(scope="module")
