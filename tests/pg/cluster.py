@@ -87,6 +87,7 @@ class Cluster:
     bin_dir: Path
     user: pwd.struct_passwd | None
     timings: dict[str, float] = field(default_factory=dict)  # seconds: initdb, start, stop
+    options: dict[str, str] = field(default_factory=dict)  # the server's settings, for a restart
 
     @property
     def data(self) -> Path:
@@ -116,6 +117,16 @@ class Cluster:
 
     def postmaster_pid(self) -> int | None:
         return _postmaster_pid(self.data)
+
+    def stop_server(self) -> None:
+        """Shut the server down (fast: clients are disconnected) and keep its data, for a test of
+        what clients do while PostgreSQL is away. `start_server` brings it back on the same port."""
+        self.pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
+
+    def start_server(self) -> None:
+        done = _pg_ctl_start(self, self.options)
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl start failed: {done.stderr.strip()}")
 
 
 def _run(argv: list[str], user: pwd.struct_passwd | None, *, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -223,16 +234,21 @@ def start(settings: Mapping[str, str] | None = None) -> Cluster:
 
 
 def _start_on_free_port(c: Cluster, options: Mapping[str, str]) -> None:
-    opts = " ".join(f"-c {k}={v}" for k, v in options.items())
+    c.options = dict(options)
     for attempt in range(PORT_TRIES):
         c.port = _free_port()
-        done = c.pg("pg_ctl", "-D", str(c.data), "-l", str(c.root / "server.log"), "-w", "-t", str(START_TIMEOUT),
-                    "-o", f"-p {c.port} {opts}", "start", check=False)
+        done = _pg_ctl_start(c, options)
         if done.returncode == 0:
             return
         log = (c.root / "server.log").read_text(errors="replace") if (c.root / "server.log").exists() else ""
         if "could not bind" not in log or attempt == PORT_TRIES - 1:
             raise RuntimeError(f"pg_ctl start failed: {done.stderr.strip()}\n{log[-2000:]}")
+
+
+def _pg_ctl_start(c: Cluster, options: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    opts = " ".join(f"-c {k}={v}" for k, v in options.items())
+    return c.pg("pg_ctl", "-D", str(c.data), "-l", str(c.root / "server.log"), "-w", "-t", str(START_TIMEOUT),
+                "-o", f"-p {c.port} {opts}", "start", check=False)
 
 
 def stop(c: Cluster) -> None:
