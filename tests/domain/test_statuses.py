@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from taskloom.domain import statuses
 from taskloom.domain.statuses import (
     MANUAL_TARGETS,
     OPEN,
@@ -101,6 +102,21 @@ def test_done_and_cancelled_satisfy_dependencies_and_failed_does_not():
     assert TERMINAL == {S.DONE, S.CANCELLED}
     assert S.FAILED in OPEN
     assert OPEN == set(S) - {S.DONE, S.CANCELLED}
+
+
+def test_the_named_status_sets_mean_what_their_comments_say():
+    """Written out from the rules, not from the code: the sets every backend's queries name."""
+    assert {str(s) for s in statuses.HELD} == {"in_progress", "blocked"}
+    assert {str(s) for s in statuses.ENDED} == {"done", "cancelled", "failed"}
+    assert {str(s) for s in statuses.PARKED} == {"failed", "backlog"}
+    assert {str(s) for s in statuses.WORKABLE} == {"ready", "in_progress"}
+    assert {str(s) for s in statuses.DONE_WITH_SUBTASKS} == {"waiting", "ready", "in_progress"}
+    assert {str(s) for s in statuses.STARTED} == {"in_progress", "review", "blocked", "done", "failed"}
+    # Each holds together with the transition table.
+    assert all(TRANSITIONS[s] == frozenset() for s in TERMINAL)
+    assert statuses.ENDED - TERMINAL == {S.FAILED}
+    assert all(s in TRANSITIONS[S.IN_PROGRESS] or s is S.IN_PROGRESS for s in statuses.STARTED)
+    assert all(S.DONE in TRANSITIONS[s] for s in statuses.DONE_WITH_SUBTASKS)
 
 
 def test_only_backlog_ready_cancelled_done_and_blocked_are_set_by_hand():

@@ -6,8 +6,10 @@ change) obeys the same table, and an invalid one names the transitions that are 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Literal
 
 from taskloom.errors import InvalidTransition
@@ -40,13 +42,46 @@ class SprintStatus(StrEnum):
 
 S = TaskStatus
 
+# Named sets of task statuses. Queries use them by name as placeholders (`status IN {HELD}`),
+# which the store's query loader expands to a literal list, so each rule is written once here.
+
 # A dependency is satisfied by these; a failed dependency keeps its dependents waiting.
 SATISFIED: frozenset[TaskStatus] = frozenset({S.DONE, S.CANCELLED})
 # A subtask in one of these keeps its parent from being offered; a stream stays open while any task is.
 OPEN: frozenset[TaskStatus] = frozenset(set(S) - SATISFIED)
+# Final: no transition leads out of these. A task's escalations and subtasks close with it.
 TERMINAL: frozenset[TaskStatus] = frozenset({S.DONE, S.CANCELLED})
 # Statuses the resolver may move between ready and waiting as the graph changes.
 SCHEDULABLE: frozenset[TaskStatus] = frozenset({S.WAITING, S.READY})
+# A parent in one of these is done once its subtasks are all closed, at least one done; a parent
+# kept out of play on purpose (backlog, blocked, review, failed) is left for a person.
+DONE_WITH_SUBTASKS: frozenset[TaskStatus] = frozenset({S.WAITING, S.READY, S.IN_PROGRESS})
+# Its claimer holds a task in these: working on it, or blocked on a question with the lease paused.
+HELD: frozenset[TaskStatus] = frozenset({S.IN_PROGRESS, S.BLOCKED})
+# No work goes on in these until someone reopens the task; entering one stamps completed_at.
+ENDED: frozenset[TaskStatus] = frozenset({S.DONE, S.CANCELLED, S.FAILED})
+# Out of play until a person acts: a task that depends on one of these will not run by itself.
+PARKED: frozenset[TaskStatus] = frozenset({S.FAILED, S.BACKLOG})
+# A worker could take a task in these, or is doing it: a stream's worker is needed while any is.
+WORKABLE: frozenset[TaskStatus] = frozenset({S.READY, S.IN_PROGRESS})
+# Work on a task in these has begun (or ended other than by cancelling): its stream is under way.
+STARTED: frozenset[TaskStatus] = frozenset({S.IN_PROGRESS, S.REVIEW, S.BLOCKED, S.DONE, S.FAILED})
+
+# The sets a query may name as {NAME}.
+STATUS_SETS: Mapping[str, frozenset[TaskStatus]] = MappingProxyType(
+    {
+        "SATISFIED": SATISFIED,
+        "OPEN": OPEN,
+        "TERMINAL": TERMINAL,
+        "SCHEDULABLE": SCHEDULABLE,
+        "DONE_WITH_SUBTASKS": DONE_WITH_SUBTASKS,
+        "HELD": HELD,
+        "ENDED": ENDED,
+        "PARKED": PARKED,
+        "WORKABLE": WORKABLE,
+        "STARTED": STARTED,
+    }
+)
 
 TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     S.BACKLOG: frozenset({S.WAITING, S.CANCELLED}),

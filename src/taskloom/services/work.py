@@ -11,7 +11,9 @@ from taskloom.domain.events import EventKind
 from taskloom.domain.limits import check_text
 from taskloom.domain.redact import Masked, redact
 from taskloom.domain.statuses import (
+    HELD,
     MANUAL_TARGETS,
+    SCHEDULABLE,
     TERMINAL,
     TaskStatus,
     after_attempt,
@@ -115,7 +117,7 @@ def _not_held(tx: Tx, scope: Scope, row: Row, agent: str) -> TaskloomError:
         return LeaseLost(f"You no longer hold {code}: {state}.", details=details)
     if status is S.READY:
         hint = f"Call task_claim(task={code!r}) first, then work on it."
-    elif status in (S.IN_PROGRESS, S.BLOCKED):
+    elif status in HELD:
         hint = f"Only its holder can renew, finish, fail or release it; message {holder} to coordinate, or task_claim other work."
     else:
         hint = "There is nothing for you to do on it; task_claim gets you ready work."
@@ -309,7 +311,7 @@ def move(tx: Tx, scope: Scope, code: str, target: TaskStatus | str, reason: str 
     check_manual(code, status, target)
     settle = Settle(tx, scope)
     if target is S.READY:
-        if status in (S.WAITING, S.READY):
+        if status in SCHEDULABLE:
             return WorkResult(task=brief_by_id(tx, row["id"]), message=f"{code} is already in play.")
         # Back into play: via waiting, then readiness decides. A failed task starts its attempts afresh.
         _move(tx, scope, row, S.WAITING, reason=reason, clear_claim=True, reset_attempts=status is S.FAILED)
