@@ -5,14 +5,19 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from taskloom.domain import statuses
 from taskloom.domain.statuses import (
     MANUAL_TARGETS,
     OPEN,
     SATISFIED,
     TERMINAL,
     TRANSITIONS,
+    Attempt,
     TaskStatus,
+    after_attempt,
     check_transition,
     finish_status,
 )
@@ -99,6 +104,21 @@ def test_done_and_cancelled_satisfy_dependencies_and_failed_does_not():
     assert OPEN == set(S) - {S.DONE, S.CANCELLED}
 
 
+def test_the_named_status_sets_mean_what_their_comments_say():
+    """Written out from the rules, not from the code: the sets every backend's queries name."""
+    assert {str(s) for s in statuses.HELD} == {"in_progress", "blocked"}
+    assert {str(s) for s in statuses.ENDED} == {"done", "cancelled", "failed"}
+    assert {str(s) for s in statuses.PARKED} == {"failed", "backlog"}
+    assert {str(s) for s in statuses.WORKABLE} == {"ready", "in_progress"}
+    assert {str(s) for s in statuses.DONE_WITH_SUBTASKS} == {"waiting", "ready", "in_progress"}
+    assert {str(s) for s in statuses.STARTED} == {"in_progress", "review", "blocked", "done", "failed"}
+    # Each holds together with the transition table.
+    assert all(TRANSITIONS[s] == frozenset() for s in TERMINAL)
+    assert statuses.ENDED - TERMINAL == {S.FAILED}
+    assert all(s in TRANSITIONS[S.IN_PROGRESS] or s is S.IN_PROGRESS for s in statuses.STARTED)
+    assert all(S.DONE in TRANSITIONS[s] for s in statuses.DONE_WITH_SUBTASKS)
+
+
 def test_only_backlog_ready_cancelled_done_and_blocked_are_set_by_hand():
     assert MANUAL_TARGETS == {S.BACKLOG, S.READY, S.CANCELLED, S.DONE, S.BLOCKED}
 
@@ -107,3 +127,46 @@ def test_a_finished_task_goes_to_review_only_when_it_asks_for_one():
     assert finish_status(requires_review=True) is S.REVIEW
     assert finish_status(requires_review=False) is S.DONE
     assert {S.REVIEW, S.DONE} <= TRANSITIONS[S.IN_PROGRESS]
+
+
+def test_a_retried_attempt_puts_the_task_back_in_the_queue_unclaimed():
+    assert after_attempt(attempts=0, max_attempts=3, retry=True) == Attempt(
+        S.READY, attempts=1, clear_claim=True, stamp="ready_at"
+    )
+
+
+def test_the_last_attempt_fails_for_good_even_when_a_retry_is_asked_for():
+    assert after_attempt(attempts=2, max_attempts=3, retry=True) == Attempt(
+        S.FAILED, attempts=3, clear_claim=False, stamp="completed_at"
+    )
+    assert after_attempt(attempts=0, max_attempts=1, retry=True).status is S.FAILED
+
+
+def test_an_attempt_given_up_without_retry_fails_for_good_with_attempts_left():
+    assert after_attempt(attempts=0, max_attempts=3, retry=False) == Attempt(
+        S.FAILED, attempts=1, clear_claim=False, stamp="completed_at"
+    )
+
+
+def test_a_count_already_past_the_budget_still_fails():
+    """max_attempts lowered by task_update below the attempts already used: no retry."""
+    assert after_attempt(attempts=5, max_attempts=2, retry=True).status is S.FAILED
+
+
+@given(attempts=st.integers(0, 200), max_attempts=st.integers(1, 100), retry=st.booleans())
+def test_after_attempt_uses_one_attempt_and_retries_exactly_while_the_budget_allows(attempts, max_attempts, retry):
+    out = after_attempt(attempts, max_attempts, retry)
+    assert out.attempts == attempts + 1
+    # Written from the rule, not the code: a retry needs one to be asked for and an attempt left over.
+    retried = retry and attempts + 1 < max_attempts
+    assert out.status is (S.READY if retried else S.FAILED)
+    assert out.retried is retried
+    assert out.clear_claim is retried
+    assert out.stamp == ("ready_at" if retried else "completed_at")
+    assert out.status in TRANSITIONS[S.IN_PROGRESS]
+
+
+def test_an_attempt_outcome_is_a_value_nobody_can_change():
+    out = after_attempt(0, 3, True)
+    with pytest.raises(AttributeError):
+        out.status = S.FAILED  # type: ignore[misc]

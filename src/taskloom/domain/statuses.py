@@ -6,7 +6,11 @@ change) obeys the same table, and an invalid one names the transitions that are 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal
 
 from taskloom.errors import InvalidTransition
 
@@ -38,13 +42,46 @@ class SprintStatus(StrEnum):
 
 S = TaskStatus
 
+# Named sets of task statuses. Queries use them by name as placeholders (`status IN {HELD}`),
+# which the store's query loader expands to a literal list, so each rule is written once here.
+
 # A dependency is satisfied by these; a failed dependency keeps its dependents waiting.
 SATISFIED: frozenset[TaskStatus] = frozenset({S.DONE, S.CANCELLED})
 # A subtask in one of these keeps its parent from being offered; a stream stays open while any task is.
 OPEN: frozenset[TaskStatus] = frozenset(set(S) - SATISFIED)
+# Final: no transition leads out of these. A task's escalations and subtasks close with it.
 TERMINAL: frozenset[TaskStatus] = frozenset({S.DONE, S.CANCELLED})
 # Statuses the resolver may move between ready and waiting as the graph changes.
 SCHEDULABLE: frozenset[TaskStatus] = frozenset({S.WAITING, S.READY})
+# A parent in one of these is done once its subtasks are all closed, at least one done; a parent
+# kept out of play on purpose (backlog, blocked, review, failed) is left for a person.
+DONE_WITH_SUBTASKS: frozenset[TaskStatus] = frozenset({S.WAITING, S.READY, S.IN_PROGRESS})
+# Its claimer holds a task in these: working on it, or blocked on a question with the lease paused.
+HELD: frozenset[TaskStatus] = frozenset({S.IN_PROGRESS, S.BLOCKED})
+# No work goes on in these until someone reopens the task; entering one stamps completed_at.
+ENDED: frozenset[TaskStatus] = frozenset({S.DONE, S.CANCELLED, S.FAILED})
+# Out of play until a person acts: a task that depends on one of these will not run by itself.
+PARKED: frozenset[TaskStatus] = frozenset({S.FAILED, S.BACKLOG})
+# A worker could take a task in these, or is doing it: a stream's worker is needed while any is.
+WORKABLE: frozenset[TaskStatus] = frozenset({S.READY, S.IN_PROGRESS})
+# Work on a task in these has begun (or ended other than by cancelling): its stream is under way.
+STARTED: frozenset[TaskStatus] = frozenset({S.IN_PROGRESS, S.REVIEW, S.BLOCKED, S.DONE, S.FAILED})
+
+# The sets a query may name as {NAME}.
+STATUS_SETS: Mapping[str, frozenset[TaskStatus]] = MappingProxyType(
+    {
+        "SATISFIED": SATISFIED,
+        "OPEN": OPEN,
+        "TERMINAL": TERMINAL,
+        "SCHEDULABLE": SCHEDULABLE,
+        "DONE_WITH_SUBTASKS": DONE_WITH_SUBTASKS,
+        "HELD": HELD,
+        "ENDED": ENDED,
+        "PARKED": PARKED,
+        "WORKABLE": WORKABLE,
+        "STARTED": STARTED,
+    }
+)
 
 TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     S.BACKLOG: frozenset({S.WAITING, S.CANCELLED}),
@@ -68,6 +105,32 @@ MANUAL_TARGETS: frozenset[TaskStatus] = frozenset({S.BACKLOG, S.READY, S.CANCELL
 def finish_status(requires_review: bool) -> TaskStatus:
     """Where a claimer's finished task goes (task_done): to review when the task asks for one."""
     return S.REVIEW if requires_review else S.DONE
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Where a task goes when its claimer uses up an attempt (task_fail, or a lease that ran out)."""
+
+    status: TaskStatus  # ready (it is retried) or failed (for good)
+    attempts: int  # the count after this attempt
+    clear_claim: bool  # a retried task is nobody's; a failed one keeps its last claimer on record
+    stamp: Literal["ready_at", "completed_at"]  # back in the queue from now, or finished now
+
+    @property
+    def retried(self) -> bool:
+        return self.status is S.READY
+
+
+def after_attempt(attempts: int, max_attempts: int, retry: bool) -> Attempt:
+    """Decide the outcome of one more used attempt, from the counts before it.
+
+    Retried while attempts remain and the claimer (or the lease sweep) asks for a retry; failed
+    for good otherwise. The caller writes the result guarded by the counts it decided from.
+    """
+    used = attempts + 1
+    if retry and used < max_attempts:
+        return Attempt(S.READY, used, clear_claim=True, stamp="ready_at")
+    return Attempt(S.FAILED, used, clear_claim=False, stamp="completed_at")
 
 
 def manual_moves(current: TaskStatus | str) -> list[str]:

@@ -15,6 +15,7 @@ from taskloom.domain import graph
 from taskloom.domain.events import EventKind
 from taskloom.domain.limits import MAX_LABELS, MAX_SUBTASK_DEPTH, check_batch, check_text, check_title
 from taskloom.domain.redact import redact
+from taskloom.domain.statuses import TERMINAL
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.models import TaskCreated, TaskSpec
 from taskloom.services import ranks, waits
@@ -212,7 +213,7 @@ def _parent(
         row = tx.one("task_ref", {"project": scope.project_id, "ref": spec.parent})
         if row is None:
             raise NotFound(f"Parent task {spec.parent} does not exist.", hint="Check the parent's code.")
-    if row["status"] in ("done", "cancelled"):
+    if row["status"] in TERMINAL:
         raise Conflict(f"Parent task {row['code']} is {row['status']}; it cannot take new subtasks.")
     depth = row["depth"] + 1
     if depth > MAX_SUBTASK_DEPTH:

@@ -13,7 +13,7 @@ empty answer carries an `outlook`:
 
 from __future__ import annotations
 
-from taskloom.domain.statuses import TaskStatus
+from taskloom.domain.statuses import PARKED, TaskStatus
 from taskloom.models import ClaimResult
 from taskloom.services.common import Scope, claim_filters
 from taskloom.store.base import Tx
@@ -39,10 +39,10 @@ def nothing_ready(
     params = claim_filters(tx, scope, role, stream, labels)
     filters = describe(params["role"], stream, labels)
     mine = {r["status"]: r["n"] for r in tx.all("task_open_counts_matching", params)} if filters else everything
-    open_tasks = sum(n for s, n in everything.items() if s not in (S.FAILED, S.BACKLOG))
+    open_tasks = sum(n for s, n in everything.items() if s not in PARKED)
     ready, queued, blocked = mine.get(S.READY, 0), mine.get(S.WAITING, 0), mine.get(S.BLOCKED, 0)
     working = mine.get(S.IN_PROGRESS, 0) + mine.get(S.REVIEW, 0)
-    parked = mine.get(S.FAILED, 0) + mine.get(S.BACKLOG, 0)
+    parked = sum(mine.get(s, 0) for s in PARKED)
     if ready:
         return _empty(
             open_tasks, "retry",

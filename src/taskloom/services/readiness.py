@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from taskloom.domain.events import EventKind
-from taskloom.domain.statuses import SCHEDULABLE, StreamStatus, TaskStatus
+from taskloom.domain.statuses import DONE_WITH_SUBTASKS, SCHEDULABLE, StreamStatus, TaskStatus
 from taskloom.services.common import Scope, event
 from taskloom.store.base import Tx
 
@@ -58,7 +58,7 @@ class Settle:
         if row is None:
             return
         status = S(row["status"])
-        if status not in SCHEDULABLE and status is not S.IN_PROGRESS:
+        if status not in DONE_WITH_SUBTASKS:
             return
         kids = tx.one("task_children", {"id": task_id})
         if kids["total"] and not kids["open"] and kids["done"]:

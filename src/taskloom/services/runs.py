@@ -14,6 +14,7 @@ from typing import Any
 
 from taskloom.domain import runs as rules
 from taskloom.domain.events import EventKind
+from taskloom.domain.statuses import WORKABLE
 from taskloom.errors import Conflict, NotFound
 from taskloom.services import messages, work
 from taskloom.services.common import Scope, event
@@ -187,7 +188,7 @@ def unit_finished(tx: Tx, scope: Scope, unit: Unit) -> bool:
     stream has nothing ready or in progress."""
     if unit.task is not None:
         row = tx.one("task_by_code", {"project": scope.project_id, "code": unit.task})
-        return row is None or row["status"] not in ("in_progress", "ready")
+        return row is None or row["status"] not in WORKABLE
     # Not runner_ready_streams: it leaves out the stream of a live run, which this unit's is.
     return not tx.scalar("stream_open_work", {"stream_id": unit.stream_id, "role": unit.role})
 

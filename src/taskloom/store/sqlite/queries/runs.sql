@@ -106,4 +106,4 @@ WHERE r.id = :id;
 -- name: stream_open_work
 -- Tasks of a stream a stream worker (of :role, when the runner has one) could still take or is doing.
 SELECT count(*) FROM tasks
-WHERE stream_id = :stream_id AND status IN ('ready', 'in_progress') AND (:role IS NULL OR role = :role);
+WHERE stream_id = :stream_id AND status IN {WORKABLE} AND (:role IS NULL OR role = :role);
