@@ -290,9 +290,6 @@ async def test_a_pg_store_hears_another_replica_s_commit_by_its_notification(pg_
         await store.close()
 
 
-@pytest.mark.xfail(
-    strict=True, raises=TypeError, reason="PgStore.write passes write=True to _hop, which takes no keywords"
-)
 async def test_a_pg_store_hears_its_own_commit_at_once(pg_url: str) -> None:
     store = await PgStore.open(pg_url)
     try:
