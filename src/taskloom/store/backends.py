@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from taskloom.clock import Clock
 from taskloom.config import Settings
 from taskloom.errors import InvalidInput
 from taskloom.store.base import CheckReport, Store
+from taskloom.store.blobs import Blobs, BlobStore
 
 Backend = Literal["sqlite", "postgresql"]
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -93,6 +95,20 @@ async def open_store(settings: Settings) -> Store:
     found = database(settings)
     assert found.path is not None  # locate refuses every other backend for now: the dispatch goes here
     return await SqliteStore.open(found.path, busy_timeout_ms=settings.busy_timeout_ms)
+
+
+def open_blobs(settings: Settings, clock: Clock | None = None) -> Blobs:
+    """Where the settings' database keeps artifact bytes: files beside a SQLite file, or the
+    PostgreSQL database itself, so every replica reaches them. Blocking (PostgreSQL connects):
+    call it off the event loop."""
+    found = database(settings)
+    if found.backend == "postgresql":
+        from taskloom.store.postgres.blobs import PgBlobs
+
+        assert found.url is not None
+        return PgBlobs.open(found.url, clock)
+    assert found.path is not None
+    return BlobStore.beside(found.path)
 
 
 def examine(settings: Settings) -> CheckReport:
