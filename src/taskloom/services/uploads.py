@@ -65,8 +65,9 @@ async def upload(
     with reader:
         sha = hashlib.sha256(reader.getbuffer()).hexdigest() if isinstance(reader, io.BytesIO) else None
         await app.peek(artifacts.precheck, links or ["project"], total, quota, sha, agent=agent)
-        # Bytes in memory are hashed already: if they are on disk, copying them again is waste.
-        kept = app.blobs.known(sha, total) if sha else None
+        # Bytes in memory are hashed already: if they are stored, copying them again is waste.
+        # Off the loop: with PostgreSQL this is a round trip.
+        kept = await anyio.to_thread.run_sync(app.blobs.known, sha, total) if sha else None
         if kept is not None:
             stored, head = kept, reader.getvalue()[:8192]  # type: ignore[union-attr]
         else:
