@@ -177,6 +177,16 @@ def test_a_blob_is_stored_as_whole_chunks_in_order_and_a_damaged_chunk_is_never_
         pg_blobs.read(sha)
 
 
+def test_a_read_under_way_when_gc_deletes_the_blob_still_returns_every_byte(pg_blobs):
+    data = os.urandom(3 * CHUNK)
+    sha = pg_blobs.put(data, limit=len(data)).sha256
+    reading = pg_blobs._chunks(sha, None)  # the generator read() drains, stopped after one chunk
+    first = next(reading)
+    assert pg_blobs.delete(sha) == len(data)  # committed on another connection meanwhile
+    assert first + b"".join(reading) == data  # the read's snapshot still holds them
+    assert not pg_blobs.exists(sha)
+
+
 # A child process: stores `size` bytes of content(seed); with `stall` >= 0 its commit says so
 # and waits, mid-COPY, after that many chunks (until killed, or until a line on stdin).
 WRITER = """
