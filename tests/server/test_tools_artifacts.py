@@ -97,6 +97,14 @@ async def test_get_with_want_path_gives_a_local_client_the_blobs_read_only_file(
     assert Path(got["path"]).is_relative_to(app.blobs.root)
 
 
+async def test_get_with_want_path_of_bytes_missing_from_disk_is_not_found_instead_of_a_dead_path(client, app):
+    art = await upload(client, "data.bin", b"\x00\x01")
+    app.blobs.path(art["sha256"]).unlink()
+    for want in ("path", "base64"):
+        error = await call_error(client, "artifacts_get", artifact=art["uri"], want=want)
+        assert error["code"] == "not_found" and "missing" in error["message"], want
+
+
 async def test_get_with_want_path_is_refused_to_a_client_over_http(settings: Settings, clock: ManualClock):
     app = await Taskloom.open(dataclasses.replace(settings, transport="http"), clock)
     try:

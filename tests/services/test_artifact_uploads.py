@@ -10,6 +10,7 @@ import base64
 import dataclasses
 import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from taskloom.config import Settings
 from taskloom.errors import TaskloomError
 from taskloom.services import artifacts, uploads
 from taskloom.services.app import Taskloom
+from taskloom.store.blobs import BlobStore, Stored
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(40))
 
@@ -329,3 +331,24 @@ def test_a_directory_swapped_for_a_symlink_mid_open_never_lets_an_outside_file_b
         stop.set()
         swapper.join()
     assert read_inside and refused  # the race really ran both ways
+
+
+class LoopWatching(BlobStore):
+    """The real disk store, noting whether each blob call ran on the event loop's thread."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.on_loop: list[str] = []
+
+    def known(self, sha256: str, size: int) -> Stored | None:
+        if threading.current_thread() is threading.main_thread():
+            self.on_loop.append("known")
+        return super().known(sha256, size)
+
+
+async def test_looking_up_bytes_already_stored_runs_off_the_event_loop(app):
+    # With PostgreSQL the lookup is a network round trip: on the loop it would stall every client.
+    app.blobs = LoopWatching(app.blobs.root)
+    await uploads.upload(app, uploads.Source(content="seen twice"), name="a.txt")
+    again = await uploads.upload(app, uploads.Source(content="seen twice"), name="b.txt")
+    assert again.new is False and app.blobs.on_loop == []

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from taskloom.config import Settings
 from taskloom.errors import TooLarge
 from taskloom.services import artifacts
+from taskloom.store.backends import open_blobs
 from taskloom.store.blobs import CHUNK, BlobStore
 
 MiB = 1024 * 1024
@@ -190,3 +192,18 @@ async def test_a_writer_killed_mid_upload_leaves_no_visible_blob_and_gc_removes_
     assert result.temp_files_removed == 1
     assert temps(root) == []
     assert result.blobs_removed == 1  # the earlier blob had no row: an orphan, collected with no grace
+
+
+# ---------------------------------------------------------------- which blobs a database gets
+
+
+def test_a_sqlite_files_blobs_live_beside_it_named_after_its_whole_name(tmp_path):
+    for settings in (Settings(db_path=tmp_path / "team.db"), Settings(db_url=f"sqlite:///{tmp_path}/team.db")):
+        blobs = open_blobs(settings)
+        assert isinstance(blobs, BlobStore) and blobs.root == tmp_path / "team.db-artifacts"
+    assert open_blobs(Settings(db_path=tmp_path / "team.sqlite")).root == tmp_path / "team.sqlite-artifacts"
+
+
+def test_each_in_memory_database_gets_blobs_of_its_own(tmp_path):
+    first, second = (open_blobs(Settings(db_path=Path(":memory:"))) for _ in range(2))
+    assert first.root != second.root and not first.root.exists()

@@ -7,30 +7,29 @@ through here, so they share one set of rules.
 
 from __future__ import annotations
 
-import tempfile
-import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
+
+import anyio
 
 from taskloom.clock import Clock, SystemClock
 from taskloom.config import Settings
 from taskloom.services import projects
 from taskloom.services.common import Scope
-from taskloom.store.backends import label, open_store
+from taskloom.store.backends import label, open_blobs, open_store
 from taskloom.store.base import Store, Tx
-from taskloom.store.blobs import BlobStore
+from taskloom.store.blobs import Blobs
 
 T = TypeVar("T")
 
 
 class Taskloom:
-    def __init__(self, store: Store, settings: Settings, clock: Clock, project_id: int) -> None:
+    def __init__(self, store: Store, blobs: Blobs, settings: Settings, clock: Clock, project_id: int) -> None:
         self.store = store
+        self.blobs = blobs
         self.settings = settings
         self.clock = clock
         self.project_id = project_id
-        self.blobs = BlobStore(artifacts_dir(settings))
         # When this process's resolver last finished a pass (health in agent_init).
         self.resolver_last_run: float | None = None
 
@@ -52,13 +51,17 @@ class Taskloom:
 
         try:
             project_id = await (store.write if create_project else store.read)(find_project)
+            blobs = await anyio.to_thread.run_sync(open_blobs, settings, clock)
         except BaseException:
             await store.close()
             raise
-        return cls(store, settings, clock, project_id)
+        return cls(store, blobs, settings, clock, project_id)
 
     async def close(self) -> None:
-        await self.store.close()
+        try:
+            await anyio.to_thread.run_sync(self.blobs.close)
+        finally:
+            await self.store.close()
 
     def scope(self, agent: str | None = None) -> Scope:
         return Scope(
@@ -83,12 +86,3 @@ class Taskloom:
         scope = self.scope(agent)
         return await self.store.read(lambda tx: fn(tx, scope, *args, **kwargs))
 
-
-def artifacts_dir(settings: Settings) -> Path:
-    """Blobs live beside the database file, named after its whole name (`team.db-artifacts`, like
-    SQLite's `-wal`): two databases in one directory must never share blobs, or one's gc would
-    collect the other's, and `team.db` and `team.sqlite` share a stem. An in-memory database gets a
-    private temp directory (created only when the first artifact is written)."""
-    if str(settings.db_path) == ":memory:":
-        return Path(tempfile.gettempdir()) / f"taskloom-artifacts-{uuid.uuid4().hex}"
-    return settings.db_path.parent / f"{settings.db_path.name}-artifacts"

@@ -1,6 +1,6 @@
 """Artifact use cases inside one transaction: record an upload, list, link, unlink, collect garbage.
 
-The bytes are already on disk (store/blobs.py) when `record` runs: a blob without a row is
+The bytes are already stored (store/blobs.py) when `record` runs: a blob without a row is
 invisible and `gc` removes it later, while a row without its blob can never be committed.
 """
 
@@ -17,7 +17,7 @@ from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.models import Artifact, ArtifactPage, GcResult, Uploaded
 from taskloom.services.common import Scope, event, sprint_id, stream_id, task_row
 from taskloom.store.base import Row, Tx
-from taskloom.store.blobs import BlobStore, Stored
+from taskloom.store.blobs import Blobs, Stored
 
 Target = tuple[LinkKind, int, str]  # kind, row id, label ('task:T-1')
 
@@ -53,7 +53,7 @@ def precheck(tx: Tx, scope: Scope, links: list[str], size: int, quota: int, sha:
         _check_quota(tx, scope, size, quota)
 
 
-def discard(tx: Tx, scope: Scope, sha: str, blobs: BlobStore) -> None:
+def discard(tx: Tx, scope: Scope, sha: str, blobs: Blobs) -> None:
     """Remove a blob an upload wrote but could not record, unless some row holds it by now."""
     if not tx.scalar("artifact_sha_held", {"sha": sha}):
         blobs.delete(sha)
@@ -80,7 +80,7 @@ def record(
     description: str | None,
     links: list[str],
     quota: int,
-    blobs: BlobStore,
+    blobs: Blobs,
 ) -> Uploaded:
     wanted = targets(tx, scope, links or ["project"])
     row = tx.one("artifact_by_sha", {"project": scope.project_id, "sha": stored.sha256})
@@ -218,7 +218,7 @@ def attach(tx: Tx, scope: Scope, task_code: str, refs: list[str]) -> None:
         _link(tx, scope, row["id"], sha, [("task", task_id, f"task:{task_code}")])
 
 
-def gc(tx: Tx, scope: Scope, blobs: BlobStore, *, older_than: float, dry_run: bool) -> GcResult:
+def gc(tx: Tx, scope: Scope, blobs: Blobs, *, older_than: float, dry_run: bool) -> GcResult:
     """Remove artifacts unlinked for `older_than` seconds, then blobs no row in any project holds.
 
     Runs inside the write transaction: no upload can record a blob while its file is judged.

@@ -65,8 +65,9 @@ async def upload(
     with reader:
         sha = hashlib.sha256(reader.getbuffer()).hexdigest() if isinstance(reader, io.BytesIO) else None
         await app.peek(artifacts.precheck, links or ["project"], total, quota, sha, agent=agent)
-        # Bytes in memory are hashed already: if they are on disk, copying them again is waste.
-        kept = app.blobs.known(sha, total) if sha else None
+        # Bytes in memory are hashed already: if they are stored, copying them again is waste.
+        # Off the loop: with PostgreSQL this is a round trip.
+        kept = await anyio.to_thread.run_sync(app.blobs.known, sha, total) if sha else None
         if kept is not None:
             stored, head = kept, reader.getvalue()[:8192]  # type: ignore[union-attr]
         else:
@@ -259,21 +260,21 @@ async def read(
 ) -> ArtifactContent:
     """The artifact's metadata and its content as text, base64 or a local path (see artifacts_get)."""
     meta = await app.peek(artifacts.get, ref_sha, agent=agent)
-    path = app.blobs.path(meta.sha256)
     if want == "path":
         if app.settings.transport != "stdio":
             raise InvalidInput(
                 "A local path is only given to local (stdio) clients.", hint="Ask for text or base64 instead."
             )
+        try:
+            path = await anyio.to_thread.run_sync(app.blobs.local_path, meta.sha256)
+        except FileNotFoundError:
+            raise missing(meta.sha256) from None
         return ArtifactContent(artifact=meta, encoding="path", path=str(path))
     as_text = want == "text" or (want == "auto" and is_text(meta.media_type))
     try:
         data = await anyio.to_thread.run_sync(app.blobs.read, meta.sha256, max_bytes)
     except FileNotFoundError:
-        raise NotFound(
-            f"The bytes of artifact {meta.sha256} are missing from disk.",
-            hint="Upload the file again; the data directory was changed outside taskloom.",
-        ) from None
+        raise missing(meta.sha256) from None
     truncated = meta.size > max_bytes
     if as_text:
         # A cut may split a character, and a text type may hold stray bytes: neither is an error.
@@ -288,3 +289,10 @@ async def read(
             f"or read the resource {meta.uri}.",
         )
     return ArtifactContent(artifact=meta, encoding="base64", base64=base64.b64encode(data).decode())
+
+
+def missing(sha: str) -> NotFound:
+    return NotFound(
+        f"The bytes of artifact {sha} are missing from disk.",
+        hint="Upload the file again; the data directory was changed outside taskloom.",
+    )

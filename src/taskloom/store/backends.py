@@ -8,15 +8,18 @@ SQLite error about a strange file name (and a stray file made under that name).
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from taskloom.clock import Clock
 from taskloom.config import Settings
 from taskloom.errors import InvalidInput
 from taskloom.store.base import CheckReport, Store
+from taskloom.store.blobs import Blobs, BlobStore
 
 Backend = Literal["sqlite", "postgresql"]
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -112,9 +115,10 @@ async def open_store(settings: Settings) -> Store:
     return await SqliteStore.open(found.path, busy_timeout_ms=settings.busy_timeout_ms)
 
 
-def _postgres() -> Any:
+def _postgres(module: str = "store") -> Any:
+    """A module of the PostgreSQL backend; a clear error if its driver is not installed."""
     try:
-        from taskloom.store.postgres import store
+        found = importlib.import_module(f"taskloom.store.postgres.{module}")
     except ImportError as exc:
         if exc.name not in ("psycopg", "psycopg_pool"):
             raise
@@ -122,17 +126,26 @@ def _postgres() -> Any:
             "taskloom was installed without its PostgreSQL driver.",
             hint="Install it with: pip install 'taskloom[pg]' (psycopg 3 and its pool), then retry.",
         ) from None
-    return store
+    return found
+
+
+def open_blobs(settings: Settings, clock: Clock | None = None) -> Blobs:
+    """Where the settings' database keeps artifact bytes: files beside a SQLite file, or the
+    PostgreSQL database itself, so every replica reaches them. Blocking (PostgreSQL connects):
+    call it off the event loop."""
+    found = database(settings)
+    if found.backend == "postgresql":
+        assert found.url is not None
+        return _postgres("blobs").PgBlobs.open(found.url, clock)
+    assert found.path is not None
+    return BlobStore.beside(found.path)
 
 
 def examine(settings: Settings) -> CheckReport:
     """`taskloom check`: the backend's full integrity checks, changing nothing."""
     found = database(settings)
     if found.url is not None:
-        _postgres()
-        from taskloom.store.postgres import health as pg_health
-
-        return pg_health.examine(found.url)
+        return _postgres("health").examine(found.url)
     from taskloom.store.sqlite import health
 
     assert found.path is not None

@@ -83,11 +83,12 @@ async def _meta(request: Request, view: View) -> Artifact:
     return await view.web.app.read(artifacts.get, _sha(request))
 
 
-def _blob(view: View, meta: Artifact) -> Path:
-    path = view.web.app.blobs.path(meta.sha256)
-    if not path.is_file():
-        raise _missing(meta)
-    return path
+async def _blob(view: View, meta: Artifact) -> Path:
+    """A local file with the bytes (PostgreSQL: a verified copy), for a FileResponse's ranges."""
+    try:
+        return await anyio.to_thread.run_sync(view.web.app.blobs.local_path, meta.sha256)
+    except FileNotFoundError:
+        raise _missing(meta) from None
 
 
 def _missing(meta: Artifact) -> NotFound:
@@ -139,17 +140,12 @@ async def artifact_page(request: Request, view: View) -> Response:
     text: str | None = None
     if shown in ("text", "markdown"):
         try:
-            data = await anyio.to_thread.run_sync(_head, view.web.app.blobs.path(meta.sha256))
+            data = await anyio.to_thread.run_sync(view.web.app.blobs.read, meta.sha256, PREVIEW_BYTES)
         except FileNotFoundError:
             raise _missing(meta) from None
         text = data.decode("utf-8", "replace")  # a cut may split a character: not an error
     context = view.context(a=meta, kind=shown, text=text, cut=meta.size > PREVIEW_BYTES, PREVIEW_BYTES=PREVIEW_BYTES)
     return await view.web.pages.render("artifact.html", context)
-
-
-def _head(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(PREVIEW_BYTES)
 
 
 @page
@@ -162,14 +158,14 @@ async def raw(request: Request, view: View) -> Response:
         media, headers = "text/plain; charset=utf-8", {}
     else:
         media, headers = "application/octet-stream", {"content-disposition": disposition(meta.name)}
-    return FileResponse(_blob(view, meta), media_type=media, headers={**BYTES_HEADERS, **headers})
+    return FileResponse(await _blob(view, meta), media_type=media, headers={**BYTES_HEADERS, **headers})
 
 
 @page
 async def download(request: Request, view: View) -> Response:
     meta = await _meta(request, view)
     headers = {**BYTES_HEADERS, "content-disposition": disposition(meta.name)}
-    return FileResponse(_blob(view, meta), media_type="application/octet-stream", headers=headers)
+    return FileResponse(await _blob(view, meta), media_type="application/octet-stream", headers=headers)
 
 
 ROUTES = [
