@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from taskloom.errors import Storage
 
@@ -45,12 +46,15 @@ def latest_version() -> int:
 
 def current_version(conn: psycopg.Connection) -> int | None:
     """The schema version, 0 for an empty database, None for a database that is not taskloom's."""
-    if conn.execute("SELECT to_regclass('taskloom_schema')").fetchone()[0] is not None:
-        return conn.execute("SELECT coalesce(max(version), 0) FROM taskloom_schema").fetchone()[0]
-    tables = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
-    ).fetchone()[0]
+    if _value(conn, "SELECT to_regclass('taskloom_schema')") is not None:
+        return _value(conn, "SELECT coalesce(max(version), 0) FROM taskloom_schema")
+    tables = _value(conn, "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()")
     return None if tables else 0
+
+
+def _value(conn: psycopg.Connection, sql: str) -> object:
+    # Whatever row factory the caller's connection has (the store's rows are by name).
+    return conn.cursor(row_factory=tuple_row).execute(sql).fetchone()[0]
 
 
 def apply(conn: psycopg.Connection, *, now: float | None = None) -> int:
@@ -91,9 +95,9 @@ def apply(conn: psycopg.Connection, *, now: float | None = None) -> int:
 
 def _target_schema(conn: psycopg.Connection) -> str:
     """Where the tables go: the first existing schema on the search_path."""
-    name = conn.execute("SELECT current_schema()").fetchone()[0]
+    name = _value(conn, "SELECT current_schema()")
     if name is None:
-        path = conn.execute("SHOW search_path").fetchone()[0]
+        path = _value(conn, "SHOW search_path")
         raise Storage(
             f"No schema on the search_path ({path}) exists in this database, so taskloom has nowhere to make its tables.",
             hint="Create the schema first (CREATE SCHEMA name) or fix search_path in the URL's options.",
