@@ -78,7 +78,7 @@ class Both:
         lite, pg = self.run(name, params)
         if not ordered:
             lite, pg = sorted(lite, key=repr), sorted(pg, key=repr)
-        assert pg == lite, f"{name}{params}: PostgreSQL differs from SQLite"
+        assert pg == lite, f"{name}{params}: PostgreSQL differs from SQLite:\n  pg:     {pg}\n  sqlite: {lite}"
         return pg
 
     def raw(self, sql: str) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from taskloom.domain.statuses import after_attempt
 from tests.pg.cluster import Cluster
 
 psycopg = pytest.importorskip("psycopg")
@@ -146,6 +147,15 @@ def fresh(pg_cluster: Cluster) -> Iterator[Both]:
     b.close()
 
 
+def _attempt(task_id: int, attempts: int, *, retry: bool, now: float) -> dict[str, object]:
+    """task_fail's and lease_expire's parameters as services/common.py attempt_params makes them."""
+    outcome = after_attempt(attempts, 3, retry)
+    return {"id": task_id, "attempts": attempts, "max_attempts": 3, "status": outcome.status,
+            "new_attempts": outcome.attempts, "clear_claim": outcome.clear_claim,
+            "completed_at": now if outcome.stamp == "completed_at" else None,
+            "ready_at": now if outcome.stamp == "ready_at" else None, "now": now}
+
+
 def test_the_work_cycle_writes_answer_as_sqlite_does(fresh: Both) -> None:
     claim = {"project": 1, "agent": "ann", "expires": NOW + 60, "now": NOW, "role": "dev", "stream_id": None,
              "labels": "[]", "label_count": 0}
@@ -153,11 +163,19 @@ def test_the_work_cycle_writes_answer_as_sqlite_does(fresh: Both) -> None:
     assert taken["code"] == "C-1"
     assert fresh.same("claim_next", claim) == []  # nothing else ready for dev
     fresh.same("lease_renew", {"id": taken["id"], "agent": "ann", "expires": NOW + 120})
-    fresh.same("task_fail", {"id": taken["id"], "agent": "ann", "reason": "flaky", "retry": True, "now": NOW + 1})
+    fresh.same("task_fail", {**_attempt(taken["id"], 0, retry=True, now=NOW + 1), "agent": "ann", "reason": "flaky"})
     fresh.same("task_by_id", {"id": taken["id"]})
     fresh.same("claim_code", {**claim, "code": "C-1", "now": NOW + 2})
-    fresh.same("leases_expired", {"project": 1, "now": NOW + 500, "limit": 10})
-    fresh.same("lease_expire", {"id": taken["id"], "now": NOW + 500})
+    fresh.same("task_move", {"id": ID["X-2"], "from": "waiting", "to": "in_progress", "reason": None,
+                             "clear_claim": False, "lease_expires_at": NOW + 61, "reset_attempts": False,
+                             "now": NOW + 2, "summary": None})
+    assert [r["code"] for r in fresh.same("task_in_progress", {"project": 1, "limit": 10})] == ["X-2", "C-1"]
+    expired, _ = fresh.same("leases_expired", {"project": 1, "now": NOW + 500, "limit": 10})
+    assert expired["code"] == "C-1"
+    stale = _attempt(taken["id"], 0, retry=True, now=NOW + 500)
+    assert fresh.run("lease_expire", stale) == ([], [])  # decided from a stale count: changes nothing
+    fresh.same("lease_expire", _attempt(taken["id"], expired["attempts"], retry=True, now=NOW + 500))
+    fresh.same("task_by_id", {"id": taken["id"]})
     fresh.same("task_move", {"id": ID["F-1"], "from": "failed", "to": "ready", "reason": None, "clear_claim": True,
                              "lease_expires_at": None, "reset_attempts": True, "now": NOW + 3, "summary": None})
     fresh.same("task_update_fields", {"id": ID["X-1"], "version": 1, "title": None, "description": "d",
