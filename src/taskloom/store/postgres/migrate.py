@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from taskloom.errors import Storage
 
@@ -45,12 +46,15 @@ def latest_version() -> int:
 
 def current_version(conn: psycopg.Connection) -> int | None:
     """The schema version, 0 for an empty database, None for a database that is not taskloom's."""
-    if conn.execute("SELECT to_regclass('taskloom_schema')").fetchone()[0] is not None:
-        return conn.execute("SELECT coalesce(max(version), 0) FROM taskloom_schema").fetchone()[0]
-    tables = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
-    ).fetchone()[0]
+    if _value(conn, "SELECT to_regclass('taskloom_schema')") is not None:
+        return _value(conn, "SELECT coalesce(max(version), 0) FROM taskloom_schema")
+    tables = _value(conn, "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()")
     return None if tables else 0
+
+
+def _value(conn: psycopg.Connection, sql: str) -> object:
+    # Whatever row factory the caller's connection has (the store's rows are by name).
+    return conn.cursor(row_factory=tuple_row).execute(sql).fetchone()[0]
 
 
 def apply(conn: psycopg.Connection, *, now: float | None = None) -> int:
@@ -60,18 +64,20 @@ def apply(conn: psycopg.Connection, *, now: float | None = None) -> int:
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
-        where = _target_schema(conn)
+        where = f"{_value(conn, 'SELECT current_database()')} (schema {_target_schema(conn)})"
         current = current_version(conn)
         target = latest_version()
         if current is None:
             raise Storage(
-                f"The PostgreSQL schema {where} has tables, but not taskloom's (there is no taskloom_schema table).",
-                hint="Point --db (or TASKLOOM_DB) at a database of taskloom's, or an empty one; or give taskloom "
-                "a schema of its own with `?options=-csearch_path%3Dtaskloom` on the URL (after CREATE SCHEMA taskloom).",
+                f"The PostgreSQL database {where} has tables, but is not a taskloom one (it has no taskloom_schema "
+                "table).",
+                hint="Point --db (or TASKLOOM_DB) at a taskloom database or an empty one, or give taskloom a schema "
+                "of its own: CREATE SCHEMA taskloom, then add ?options=-csearch_path%3Dtaskloom to the URL.",
             )
         if current > target:
             raise Storage(
-                f"The database has taskloom schema version {current}; this taskloom knows versions up to {target}.",
+                f"The PostgreSQL database {where} has taskloom schema version {current}; this taskloom knows "
+                f"versions up to {target}.",
                 hint="A newer taskloom has migrated this database: upgrade taskloom on this machine to that version.",
             )
         if current == target:
@@ -91,9 +97,9 @@ def apply(conn: psycopg.Connection, *, now: float | None = None) -> int:
 
 def _target_schema(conn: psycopg.Connection) -> str:
     """Where the tables go: the first existing schema on the search_path."""
-    name = conn.execute("SELECT current_schema()").fetchone()[0]
+    name = _value(conn, "SELECT current_schema()")
     if name is None:
-        path = conn.execute("SHOW search_path").fetchone()[0]
+        path = _value(conn, "SHOW search_path")
         raise Storage(
             f"No schema on the search_path ({path}) exists in this database, so taskloom has nowhere to make its tables.",
             hint="Create the schema first (CREATE SCHEMA name) or fix search_path in the URL's options.",
