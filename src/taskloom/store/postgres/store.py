@@ -14,21 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import socket
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from taskloom.errors import Storage, TaskloomError
-from taskloom.store import guard
-from taskloom.store import queries as named
+from taskloom.store import guard, queries
 from taskloom.store.base import Params
-from taskloom.store.postgres import errors, migrate
+from taskloom.store.postgres import errors, migrate, named
 from taskloom.store.postgres.listen import Listener
 
 T = TypeVar("T")
@@ -41,26 +38,11 @@ CHANNEL = "taskloom"
 THREADS = 8  # database threads, and pooled connections, per process
 CONNECT_PATIENCE = 30.0  # seconds `open` keeps trying a server that is not up yet
 RETRIES = 3  # reruns of a transaction PostgreSQL aborted for contention or a dropped connection
-_PARAM = re.compile(r"'(?:[^']|'')*'|(?<!:):([A-Za-z_][A-Za-z0-9_]*)|%")
-
-
-def pyformat(sql: str) -> str:
-    """`:name` -> psycopg's `%(name)s`; a literal `%` doubled; casts (`::text`) and quoted text left alone."""
-
-    def swap(m: re.Match[str]) -> str:
-        text = m.group(0)
-        if text == "%":
-            return "%%"
-        if text.startswith("'"):
-            return text.replace("%", "%%")
-        return f"%({m.group(1)})s"
-
-    return _PARAM.sub(swap, sql)
 
 
 def _load() -> tuple[dict[str, str], dict[str, guard.Fields]]:
-    raw = named.load_dir(Path(__file__).with_name("queries"))
-    return {name: pyformat(sql) for name, sql in raw.items()}, guard.plan(raw)
+    raw = queries.load_dir(named.FOLDER)
+    return {name: named.pyformat(sql) for name, sql in raw.items()}, guard.plan(raw)
 
 
 QUERIES, GUARDED = _load()

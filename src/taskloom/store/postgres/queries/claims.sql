@@ -62,7 +62,7 @@ UPDATE tasks SET status = :to, version = version + 1,
     claimed_by = CASE WHEN :clear_claim THEN NULL ELSE claimed_by END,
     lease_expires_at = :lease_expires_at,
     attempts = CASE WHEN :reset_attempts THEN 0 ELSE attempts END,
-    completed_at = CASE WHEN :to IN ('done', 'cancelled', 'failed') THEN :now ELSE completed_at END,
+    completed_at = CASE WHEN :to IN {ENDED} THEN :now ELSE completed_at END,
     ready_at = CASE WHEN :to = 'ready' THEN :now ELSE ready_at END,
     summary = coalesce(:summary, summary)
 WHERE id = :id AND status = :from;

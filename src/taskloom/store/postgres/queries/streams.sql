@@ -50,10 +50,10 @@ SELECT EXISTS (SELECT 1 FROM stream_deps d JOIN streams s ON s.id = d.depends_on
 -- Each EXISTS is a few index probes on (stream_id, status), whatever the stream's size.
 SELECT
     EXISTS (SELECT 1 FROM tasks WHERE stream_id = :id AND status IN
-            ('backlog', 'waiting', 'ready', 'in_progress', 'review', 'blocked', 'failed'))::int AS open,
+            {OPEN})::int AS open,
     EXISTS (SELECT 1 FROM tasks WHERE stream_id = :id)::int AS any_task,
     EXISTS (SELECT 1 FROM tasks WHERE stream_id = :id AND status IN
-            ('in_progress', 'review', 'blocked', 'done', 'failed'))::int AS started;
+            {STARTED})::int AS started;
 
 -- name: stream_set_status
 UPDATE streams SET status = :to,
@@ -65,7 +65,7 @@ WHERE id = :id AND status = :from;
 SELECT stream_id FROM stream_deps WHERE depends_on_id = :id;
 
 -- name: stream_schedulable_tasks
-SELECT id FROM tasks WHERE stream_id = :id AND status IN ('waiting', 'ready');
+SELECT id FROM tasks WHERE stream_id = :id AND status IN {SCHEDULABLE};
 
 -- name: stream_ids
 SELECT id FROM streams WHERE project_id = :project;

@@ -69,7 +69,7 @@ SELECT id, code FROM tasks WHERE project_id = :project AND key = :key;
 SELECT EXISTS (SELECT 1 FROM tasks WHERE project_id = :project AND code = :code)::int;
 
 -- name: task_open_subtasks
-SELECT id FROM tasks WHERE parent_id = :id AND status NOT IN ('done', 'cancelled');
+SELECT id FROM tasks WHERE parent_id = :id AND status NOT IN {TERMINAL};
 
 -- name: task_list
 -- Filters are optional (NULL means any); JSON lists are matched with jsonb_array_elements_text.

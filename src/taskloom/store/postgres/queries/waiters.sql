@@ -40,7 +40,7 @@ DELETE FROM claim_waiters WHERE project_id = :project AND until <= :now;
 -- about waiting on. Read only when a claim found nothing.
 SELECT t.status, count(*) AS n FROM tasks t
 WHERE t.project_id = :project
-  AND t.status IN ('backlog', 'waiting', 'ready', 'in_progress', 'review', 'blocked', 'failed')
+  AND t.status IN {OPEN}
   AND (:role::text IS NULL OR t.role = :role OR t.role IS NULL)
   AND (:stream_id::bigint IS NULL OR t.stream_id = :stream_id)
   AND (:label_count = 0 OR (SELECT count(*) FROM task_labels l WHERE l.task_id = t.id
@@ -54,7 +54,7 @@ SELECT count(*) FROM claim_waiters WHERE project_id = :project;
 -- Tasks per status that are not done or cancelled: index probes per status, however many closed.
 SELECT status, count(*) AS n FROM tasks
 WHERE project_id = :project
-  AND status IN ('backlog', 'waiting', 'ready', 'in_progress', 'review', 'blocked', 'failed')
+  AND status IN {OPEN}
 GROUP BY status;
 
 -- name: task_waiting_stuck_matching
@@ -67,7 +67,7 @@ WHERE t.project_id = :project AND t.status = 'waiting'
   AND (:label_count = 0 OR (SELECT count(*) FROM task_labels l WHERE l.task_id = t.id
                             AND l.label IN (SELECT jsonb_array_elements_text(:labels::jsonb))) = :label_count)
   AND EXISTS (SELECT 1 FROM task_deps d JOIN tasks x ON x.id = d.depends_on_id
-              WHERE d.task_id = t.id AND x.status IN ('failed', 'backlog'));
+              WHERE d.task_id = t.id AND x.status IN {PARKED});
 
 -- name: project_has_tasks
 -- Whether anything was ever planned: a project with no tasks yet is not finished, only empty.
