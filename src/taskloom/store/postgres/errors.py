@@ -50,7 +50,7 @@ def translate(exc: BaseException, url: str) -> TaskloomError:
         )
     if isinstance(exc, pg.IntegrityError):
         return Conflict(f"The change conflicts with existing data: {_first_line(exc)}.")
-    if isinstance(exc, RETRY | pg.LockNotAvailable):
+    if isinstance(exc, (*RETRY, pg.LockNotAvailable)):
         return Busy(f"The database stayed locked by other writers: {_first_line(exc)}.")
     if is_connection_fault(exc):
         return unreachable(url, exc)
