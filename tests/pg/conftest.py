@@ -7,6 +7,7 @@ instead, so a missing install cannot pass as green.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -28,3 +29,9 @@ def pg_cluster() -> Iterator[Cluster]:
         yield c
     finally:
         stop(c)
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster: Cluster) -> str:
+    """A new empty database of its own for one test: its URL."""
+    return pg_cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")

@@ -1,0 +1,1 @@
+"""The PostgreSQL backend: one project served by several taskloom servers (issue 15)."""

@@ -1,0 +1,181 @@
+-- Tasks: reads, creation, edits, labels, dependencies and notes.
+-- Parameters are :named (store/postgres/named.py rewrites them for psycopg); JSON list
+-- parameters are expanded with jsonb_array_elements_text, so each query stays one static statement.
+-- A parameter that is only compared with NULL first gets a cast there (:role::text IS NULL):
+-- PostgreSQL cannot otherwise tell its type.
+
+-- name: task_by_code
+SELECT t.*, s.code AS stream_code, sp.code AS sprint_code, p.code AS parent_code
+FROM tasks t
+LEFT JOIN streams s ON s.id = t.stream_id
+LEFT JOIN sprints sp ON sp.id = t.sprint_id
+LEFT JOIN tasks p ON p.id = t.parent_id
+WHERE t.project_id = :project AND t.code = :code;
+
+-- name: task_by_id
+SELECT t.*, s.code AS stream_code, sp.code AS sprint_code, p.code AS parent_code
+FROM tasks t
+LEFT JOIN streams s ON s.id = t.stream_id
+LEFT JOIN sprints sp ON sp.id = t.sprint_id
+LEFT JOIN tasks p ON p.id = t.parent_id
+WHERE t.id = :id;
+
+-- name: task_full_by_code
+-- A task with its codes, labels, subtasks, dependencies and latest notes in one statement:
+-- the hot path of task_get and task_claim. Each list is JSON text, as SQLite's json_group_array
+-- gives: json_agg of no rows is NULL (hence coalesce), it keeps no subquery's order (hence the
+-- ORDER BY inside it), and ::text keeps psycopg from parsing it before the service does.
+SELECT t.*, s.code AS stream_code, sp.code AS sprint_code, p.code AS parent_code,
+    (SELECT coalesce(json_agg(label ORDER BY label), '[]')::text FROM task_labels WHERE task_id = t.id)
+        AS labels_json,
+    (SELECT coalesce(json_agg(c.code ORDER BY c.id), '[]')::text FROM tasks c WHERE c.parent_id = t.id)
+        AS subtasks_json,
+    (SELECT coalesce(json_agg(json_build_object('code', u.code, 'title', u.title, 'status', u.status,
+                                                'summary', u.summary, 'reason', u.reason) ORDER BY u.id), '[]')::text
+     FROM task_deps d JOIN tasks u ON u.id = d.depends_on_id WHERE d.task_id = t.id) AS deps_json,
+    (SELECT coalesce(json_agg(json_build_object('kind', n.kind, 'body', n.body, 'agent', n.agent,
+                                                'at', n.created_at) ORDER BY n.id DESC), '[]')::text
+     FROM (SELECT * FROM notes WHERE task_id = t.id ORDER BY id DESC LIMIT :notes) n) AS notes_json,
+    (SELECT coalesce(json_agg(json_build_object('trigger', e.trigger, 'reason', e.reason, 'at', e.created_at)
+                              ORDER BY e.id DESC), '[]')::text
+     FROM (SELECT * FROM escalations WHERE task_id = t.id ORDER BY id DESC LIMIT :notes) e) AS escalations_json,
+    -- Its own artifacts first, then those of dependencies that are done: what the last agent left.
+    (SELECT coalesce(json_agg(json_build_object('sha', a.sha256, 'name', a.name, 'media_type', a.media_type,
+                                                'size', a.size, 'task', a.task)
+                              ORDER BY a.own DESC, a.linked_at, a.id), '[]')::text
+     FROM (SELECT a.id, a.sha256, a.name, a.media_type, a.size, lt.code AS task, l.target_id = t.id AS own,
+                  l.linked_at
+           FROM artifact_links l JOIN artifacts a ON a.id = l.artifact_id JOIN tasks lt ON lt.id = l.target_id
+           WHERE l.kind = 'task' AND (l.target_id = t.id OR l.target_id IN (
+               SELECT d.depends_on_id FROM task_deps d JOIN tasks u ON u.id = d.depends_on_id
+               WHERE d.task_id = t.id AND u.status = 'done'))
+           ORDER BY own DESC, l.linked_at, a.id LIMIT :artifacts) a) AS artifacts_json
+FROM tasks t
+LEFT JOIN streams s ON s.id = t.stream_id
+LEFT JOIN sprints sp ON sp.id = t.sprint_id
+LEFT JOIN tasks p ON p.id = t.parent_id
+WHERE t.project_id = :project AND t.code = :code;
+
+-- name: task_ref
+-- A task by code or, failing that, by idempotency key.
+SELECT id, code, key, status, depth, stream_id, parent_id FROM tasks
+WHERE project_id = :project AND (code = :ref OR key = :ref)
+ORDER BY code = :ref DESC LIMIT 1;
+
+-- name: task_by_key
+SELECT id, code FROM tasks WHERE project_id = :project AND key = :key;
+
+-- name: task_code_taken
+SELECT EXISTS (SELECT 1 FROM tasks WHERE project_id = :project AND code = :code)::int;
+
+-- name: task_open_subtasks
+SELECT id FROM tasks WHERE parent_id = :id AND status NOT IN ('done', 'cancelled');
+
+-- name: task_list
+-- Filters are optional (NULL means any); JSON lists are matched with jsonb_array_elements_text.
+SELECT t.id, t.code, t.title, t.status, t.priority, t.role, t.claimed_by, t.version, s.code AS stream_code
+FROM tasks t LEFT JOIN streams s ON s.id = t.stream_id
+WHERE t.project_id = :project
+  AND (:statuses::jsonb IS NULL OR t.status IN (SELECT jsonb_array_elements_text(:statuses::jsonb)))
+  AND (:role::text IS NULL OR t.role = :role)
+  AND (:stream_id::bigint IS NULL OR t.stream_id = :stream_id)
+  AND (:sprint_id::bigint IS NULL OR t.sprint_id = :sprint_id)
+  AND (:parent_id::bigint IS NULL OR t.parent_id = :parent_id)
+  AND (:claimed_by::text IS NULL OR t.claimed_by = :claimed_by)
+  AND (:label::text IS NULL OR EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = t.id AND l.label = :label))
+ORDER BY t.id LIMIT :limit OFFSET :offset;
+
+-- name: task_list_count
+SELECT count(*) FROM tasks t
+WHERE t.project_id = :project
+  AND (:statuses::jsonb IS NULL OR t.status IN (SELECT jsonb_array_elements_text(:statuses::jsonb)))
+  AND (:role::text IS NULL OR t.role = :role)
+  AND (:stream_id::bigint IS NULL OR t.stream_id = :stream_id)
+  AND (:sprint_id::bigint IS NULL OR t.sprint_id = :sprint_id)
+  AND (:parent_id::bigint IS NULL OR t.parent_id = :parent_id)
+  AND (:claimed_by::text IS NULL OR t.claimed_by = :claimed_by)
+  AND (:label::text IS NULL OR EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = t.id AND l.label = :label));
+
+-- name: task_status_counts
+SELECT status, count(*) AS n FROM tasks WHERE project_id = :project GROUP BY status;
+
+-- name: task_ready_by_role
+SELECT coalesce(role, '') AS role, count(*) AS n FROM tasks
+WHERE project_id = :project AND status = 'ready' GROUP BY role;
+
+-- name: task_in_progress
+SELECT t.id, t.code, t.title, t.status, t.priority, t.role, t.claimed_by, t.version, s.code AS stream_code
+FROM tasks t LEFT JOIN streams s ON s.id = t.stream_id
+WHERE t.project_id = :project AND t.status = 'in_progress' ORDER BY t.started_at LIMIT :limit;
+
+-- name: task_graph_nodes
+SELECT t.id, t.code, t.title, t.status, t.rank, t.stream_id FROM tasks t
+WHERE t.project_id = :project AND (:stream_id::bigint IS NULL OR t.stream_id = :stream_id)
+ORDER BY t.id;
+
+-- name: task_edges
+-- Every task dependency in the project, for ranks and reconciliation.
+SELECT d.task_id, d.depends_on_id FROM task_deps d JOIN tasks t ON t.id = d.task_id
+WHERE t.project_id = :project;
+
+-- name: task_insert
+INSERT INTO tasks (project_id, code, key, title, description, acceptance, context, status, priority,
+    role, stream_id, sprint_id, parent_id, depth, requires_review, max_attempts, rank, created_by, created_at)
+VALUES (:project, :code, :key, :title, :description, :acceptance, :context, :status, :priority,
+    :role, :stream_id, :sprint_id, :parent_id, :depth, :requires_review, :max_attempts, :rank, :agent, :now)
+RETURNING id;
+
+-- name: task_label_insert
+INSERT INTO task_labels (task_id, label) VALUES (:task_id, :label) ON CONFLICT DO NOTHING;
+
+-- name: task_labels_clear
+DELETE FROM task_labels WHERE task_id = :id;
+
+-- name: task_dep_insert
+INSERT INTO task_deps (task_id, depends_on_id) VALUES (:task_id, :depends_on_id) ON CONFLICT DO NOTHING;
+
+-- name: task_deps_clear
+DELETE FROM task_deps WHERE task_id = :id;
+
+-- name: task_update_fields
+-- NULL leaves a field as it is. Guarded by :version so a concurrent change is a conflict.
+UPDATE tasks SET
+    title = coalesce(:title, title),
+    description = coalesce(:description, description),
+    acceptance = coalesce(:acceptance, acceptance),
+    priority = coalesce(:priority, priority),
+    role = CASE WHEN :role::text IS NULL THEN role WHEN :role = '' THEN NULL ELSE :role END,
+    stream_id = CASE WHEN :set_stream THEN :stream_id ELSE stream_id END,
+    sprint_id = CASE WHEN :set_sprint THEN :sprint_id ELSE sprint_id END,
+    max_attempts = coalesce(:max_attempts, max_attempts),
+    requires_review = coalesce(:requires_review, requires_review),
+    version = version + 1
+WHERE id = :id AND version = :version;
+
+-- name: task_set_rank
+UPDATE tasks SET rank = :rank WHERE id = :id;
+
+-- name: task_rank
+SELECT rank FROM tasks WHERE id = :id;
+
+-- name: task_dependency_ids
+SELECT depends_on_id FROM task_deps WHERE task_id = :id;
+
+-- name: task_dependent_ids
+SELECT task_id FROM task_deps WHERE depends_on_id = :id;
+
+-- name: task_touch
+UPDATE tasks SET version = version + 1 WHERE id = :id;
+
+-- name: task_context_set
+UPDATE tasks SET context = :context, version = version + 1 WHERE id = :id AND version = :version;
+
+-- name: note_insert
+INSERT INTO notes (task_id, kind, body, agent, created_at) VALUES (:task_id, :kind, :body, :agent, :now);
+
+-- name: task_codes_with_prefix
+-- Completion: task codes starting with a prefix (the caller escapes %, _ and \), oldest first,
+-- optionally within one stream. ILIKE: SQLite's LIKE is ASCII case-insensitive, PostgreSQL's is not.
+SELECT code FROM tasks WHERE project_id = :project AND code ILIKE :pattern ESCAPE '\'
+  AND (:stream_id::bigint IS NULL OR stream_id = :stream_id)
+ORDER BY id LIMIT :limit;
