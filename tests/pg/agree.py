@@ -2,15 +2,14 @@
 
 A project is built through the real tools on a SQLite file, then copied row for row into a
 PostgreSQL database made from store/postgres/schema.sql. `Both` runs a named query on each with
-the same parameters; PostgreSQL's side binds them as psycopg does for the store (`:name`
-rewritten to `%(name)s`, literal `%` doubled), so untyped NULLs and Python bools reach the
-server as they will. Results come back with each value's type, so a Decimal where SQLite gives
-an int is a difference.
+the same parameters; PostgreSQL's side binds them as psycopg does for the store
+(store/postgres/named.py rewrites `:name` to `%(name)s`), so untyped NULLs and Python bools
+reach the server as they will. Results come back with each value's type, so a Decimal where
+SQLite gives an int is a difference.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -20,21 +19,17 @@ from mcp import Client
 
 from taskloom.services import uploads
 from taskloom.services.app import Taskloom
+from taskloom.store.postgres.named import pyformat
 from taskloom.store.queries import load
 from tests.conftest import call
 
 STORE = Path(__file__).resolve().parents[2] / "src" / "taskloom" / "store"
 FILES = ("coordination", "artifacts", "runs", "dashboard", "overview", "reservations")
-_PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 # SQLite stores these as 0/1 and PostgreSQL as boolean; the services only test their truth.
 FLAGS = {"ack_required", "exclusive", "requires_review", "open_subtasks", "acted"}
 # No ORDER BY: their callers make sets of them, so only the rows count, not their order.
 UNORDERED = {"thread_members", "task_pages_showing", "task_streams_by_codes", "artifact_all_shas", "agent_names",
              "agents_in_roles", "agents_with_role", "artifact_gc_candidates"}
-
-
-def pyformat(sql: str) -> str:
-    return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
 def queries(backend: str) -> dict[str, str]:
@@ -162,7 +157,7 @@ class Both:
         self.lite.close()
         self.pg.close()
 
-    def one(self, sql: str) -> Any:
+    def value(self, sql: str) -> Any:
         return self.lite.execute(sql).fetchone()[0]
 
     def read(self, name: str, params: dict[str, Any]) -> tuple[Any, Any]:
@@ -233,10 +228,10 @@ def _truth(plain: Any) -> bool:
 
 class Ids:
     def __init__(self, both: Both) -> None:
-        self.project = both.one("SELECT id FROM projects")
+        self.project = both.value("SELECT id FROM projects")
         self.task = {c: i for c, i in both.lite.execute("SELECT code, id FROM tasks")}
         self.stream = {c: i for c, i in both.lite.execute("SELECT code, id FROM streams")}
-        self.sprint = both.one("SELECT id FROM sprints")
+        self.sprint = both.value("SELECT id FROM sprints")
         self.artifact = {n: (i, sha) for n, i, sha in both.lite.execute("SELECT name, id, sha256 FROM artifacts")}
         self.run = [r[0] for r in both.lite.execute("SELECT id FROM runs ORDER BY id")]
-        self.now = both.one("SELECT max(at) FROM events") + 1.0
+        self.now = both.value("SELECT max(at) FROM events") + 1.0

@@ -99,9 +99,8 @@ SELECT EXISTS (SELECT 1 FROM artifacts WHERE sha256 = :sha);
 SELECT DISTINCT sha256 FROM artifacts WHERE id NOT IN (SELECT jsonb_array_elements_text(:except::jsonb)::bigint);
 
 -- name: artifact_by_prefix
--- A sha256 by its leading hex digits (the CLI shows 12); two rows back means ambiguous. The
--- range walks the index; starts_with keeps it exact under a collation that skips punctuation.
+-- A sha256 by its leading hex digits (the CLI shows 12); two rows back means ambiguous.
+-- artifacts.sha256 is COLLATE "C", so the range is a prefix whatever the database's collation.
 SELECT sha256 FROM artifacts
 WHERE project_id = :project AND sha256 >= :prefix::text AND sha256 < :prefix || 'g'
-  AND starts_with(sha256, :prefix)
 ORDER BY sha256 LIMIT 2;
