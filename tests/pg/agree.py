@@ -166,7 +166,10 @@ class Both:
         pg.execute(pyformat(POSTGRES[name]), params)
         return _result(lite), _result(pg)
 
-    def write(self, name: str, params: dict[str, Any], tables: list[str]) -> tuple[Any, Any]:
+    def write(self, name: str, params: dict[str, Any], tables: list[str],
+              before: tuple[tuple[str, dict[str, Any]], ...] = ()) -> tuple[Any, Any]:
+        """`name`'s result, row count and `tables` after it, on each; `before` runs first, in the
+        same transaction (an UPDATE moves a row in PostgreSQL's heap, not in SQLite's b-tree)."""
         # A sequence hands out numbers even to rolled-back or conflicting inserts; SQLite takes
         # max(id) + 1. Line them up so new rows get the same ids on both.
         for (table,) in self.pg.execute("SELECT table_name FROM information_schema.columns"
@@ -176,6 +179,9 @@ class Both:
         self.lite.execute("BEGIN")
         self.pg.execute("BEGIN")
         try:
+            for earlier, values in before:
+                self.lite.execute(SQLITE[earlier], values)
+                self.pg.execute(pyformat(POSTGRES[earlier]), values)
             lite = self.lite.execute(SQLITE[name], params)
             lite_out = (_result(lite) if lite.description else None, lite.rowcount)
             pg = self.pg.cursor()

@@ -182,6 +182,11 @@ async def test_every_write_query_changes_the_same_rows_on_postgresql_as_on_sqlit
     run = {"project": i.project, "runner": "r3", "runner_pid": 42, "runner_started": now, "agent": "w9",
            "preset": "claude", "host": "h1", "now": now, "held_until": now + 30}
     holds = ["file_reservations"]
+    # Bob holds two globs, the older renewed: the rows come back in the order they were taken.
+    renew = (("reservation_upsert", {**p, "agent": "bob", "glob": "z/**", "exclusive": True, "task_id": t1,
+                                     "reason": None, "ttl_seconds": 60, "now": now, "expires_at": now + 60}),
+             ("reservation_upsert", {**p, "agent": "bob", "glob": "docs/*.md", "exclusive": True, "task_id": t1,
+                                     "reason": None, "ttl_seconds": 60, "now": now, "expires_at": now + 60}))
     cases: list[tuple[str, dict[str, Any], list[str]]] = [
         ("agent_register", {**p, "name": "erin", "role": None, "capabilities": None, "now": now}, ["agents"]),
         ("agent_register", {**p, "name": "alice", "role": None, "capabilities": '["sql"]', "now": now}, ["agents"]),
@@ -240,6 +245,12 @@ async def test_every_write_query_changes_the_same_rows_on_postgresql_as_on_sqlit
     found = []
     for name, params, tables in cases:
         lite, pg = both.write(name, params, tables)
+        if lite != pg:
+            found.append(f"{name} {params}:\n  sqlite   {lite}\n  postgres {pg}")
+    for name, params in [("reservations_release_agent", {**p, "agent": "bob"}),
+                         ("reservations_release_task", {"task_id": t1})]:
+        lite, pg = both.write(name, params, holds, before=renew)
+        assert len(lite[0][1]) == 2
         if lite != pg:
             found.append(f"{name} {params}:\n  sqlite   {lite}\n  postgres {pg}")
     assert not found, "\n".join(found)

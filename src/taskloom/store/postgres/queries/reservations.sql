@@ -1,6 +1,8 @@
 -- Advisory file reservations. Which globs overlap is a domain rule (domain/reservations.py), so
 -- these queries only store, list and drop holds; no GLOB or LIKE on paths here.
--- PostgreSQL: the same text as store/sqlite/queries/reservations.sql (portable; exclusive is boolean).
+-- PostgreSQL: store/sqlite/queries/reservations.sql. Released rows come back in the order they
+-- were taken, as SQLite gives them: PostgreSQL's RETURNING follows the heap, where an update
+-- (a renewal) moves a row to the end.
 
 -- name: reservations_purge
 -- Holds past their expiry conflict with nothing already; this drops their rows.
@@ -27,13 +29,14 @@ DELETE FROM file_reservations WHERE project_id = :project AND agent = :agent AND
 RETURNING glob, expires_at;
 
 -- name: reservations_release_agent
-DELETE FROM file_reservations WHERE project_id = :project AND agent = :agent
-RETURNING glob, expires_at;
+WITH gone AS (DELETE FROM file_reservations WHERE project_id = :project AND agent = :agent
+              RETURNING id, glob, expires_at)
+SELECT glob, expires_at FROM gone ORDER BY id;
 
 -- name: reservations_release_task
 -- A task's holder stopped holding it (done, failed, released, cancelled, lease expired).
-DELETE FROM file_reservations WHERE task_id = :task_id
-RETURNING agent, glob, expires_at;
+WITH gone AS (DELETE FROM file_reservations WHERE task_id = :task_id RETURNING id, agent, glob, expires_at)
+SELECT agent, glob, expires_at FROM gone ORDER BY id;
 
 -- name: reservations_renew_task
 -- A heartbeat on the task keeps its live holds alive for their own TTL again (never shortens one).
