@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from taskloom.domain.statuses import (
     MANUAL_TARGETS,
@@ -12,7 +14,9 @@ from taskloom.domain.statuses import (
     SATISFIED,
     TERMINAL,
     TRANSITIONS,
+    Attempt,
     TaskStatus,
+    after_attempt,
     check_transition,
     finish_status,
 )
@@ -107,3 +111,46 @@ def test_a_finished_task_goes_to_review_only_when_it_asks_for_one():
     assert finish_status(requires_review=True) is S.REVIEW
     assert finish_status(requires_review=False) is S.DONE
     assert {S.REVIEW, S.DONE} <= TRANSITIONS[S.IN_PROGRESS]
+
+
+def test_a_retried_attempt_puts_the_task_back_in_the_queue_unclaimed():
+    assert after_attempt(attempts=0, max_attempts=3, retry=True) == Attempt(
+        S.READY, attempts=1, clear_claim=True, stamp="ready_at"
+    )
+
+
+def test_the_last_attempt_fails_for_good_even_when_a_retry_is_asked_for():
+    assert after_attempt(attempts=2, max_attempts=3, retry=True) == Attempt(
+        S.FAILED, attempts=3, clear_claim=False, stamp="completed_at"
+    )
+    assert after_attempt(attempts=0, max_attempts=1, retry=True).status is S.FAILED
+
+
+def test_an_attempt_given_up_without_retry_fails_for_good_with_attempts_left():
+    assert after_attempt(attempts=0, max_attempts=3, retry=False) == Attempt(
+        S.FAILED, attempts=1, clear_claim=False, stamp="completed_at"
+    )
+
+
+def test_a_count_already_past_the_budget_still_fails():
+    """max_attempts lowered by task_update below the attempts already used: no retry."""
+    assert after_attempt(attempts=5, max_attempts=2, retry=True).status is S.FAILED
+
+
+@given(attempts=st.integers(0, 200), max_attempts=st.integers(1, 100), retry=st.booleans())
+def test_after_attempt_uses_one_attempt_and_retries_exactly_while_the_budget_allows(attempts, max_attempts, retry):
+    out = after_attempt(attempts, max_attempts, retry)
+    assert out.attempts == attempts + 1
+    # Written from the rule, not the code: a retry needs one to be asked for and an attempt left over.
+    retried = retry and attempts + 1 < max_attempts
+    assert out.status is (S.READY if retried else S.FAILED)
+    assert out.retried is retried
+    assert out.clear_claim is retried
+    assert out.stamp == ("ready_at" if retried else "completed_at")
+    assert out.status in TRANSITIONS[S.IN_PROGRESS]
+
+
+def test_an_attempt_outcome_is_a_value_nobody_can_change():
+    out = after_attempt(0, 3, True)
+    with pytest.raises(AttributeError):
+        out.status = S.FAILED  # type: ignore[misc]

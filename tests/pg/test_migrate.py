@@ -110,7 +110,7 @@ def test_someone_elses_database_is_refused_and_left_as_it_was(pg_dsn: str) -> No
     with psycopg.connect(pg_dsn) as conn:
         conn.execute("CREATE TABLE invoices (id int PRIMARY KEY)")
         conn.commit()
-        with pytest.raises(Storage, match="not taskloom's") as raised:
+        with pytest.raises(Storage, match="is not a taskloom one") as raised:
             migrate.apply(conn)
         assert "search_path" in raised.value.hint
         assert _tables(conn) == {"invoices"}

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import pytest
 
+from taskloom.domain.statuses import after_attempt
 from taskloom.errors import InvalidTransition, LeaseLost
 from taskloom.models import TaskSpec
 from taskloom.resolver import Resolver
 from taskloom.services import creation, tasks, work
+from taskloom.services.common import attempt_params
 
 LEASE = 60.0
 
@@ -343,3 +345,64 @@ async def test_unblocking_a_task_that_is_being_worked_on_is_an_invalid_transitio
         await app.write(work.unblock, "W", None, agent="lead")
     t = await task(app, "W")
     assert (t.status, t.claimed_by) == ("in_progress", "alice")
+
+
+# ---------------------------------------------------------------- a decision taken from a stale row
+
+
+async def _row(app, code: str) -> dict:
+    return await app.read(lambda tx, scope: dict(tx.one("task_by_code", {"project": scope.project_id, "code": code})))
+
+
+async def _expire_as_decided_from(app, stale: dict) -> int:
+    """What expire_leases writes for `stale`, as it would had it read the row before the others wrote."""
+    out = after_attempt(stale["attempts"], stale["max_attempts"], retry=True)
+    return await app.write(lambda tx, scope: tx.run("lease_expire", attempt_params(scope, stale, out)))
+
+
+async def _fail_as_decided_from(app, stale: dict) -> int:
+    out = after_attempt(stale["attempts"], stale["max_attempts"], retry=True)
+    extra = {"agent": stale["claimed_by"], "reason": "stale"}
+    return await app.write(lambda tx, scope: tx.run("task_fail", {**attempt_params(scope, stale, out), **extra}))
+
+
+async def test_an_expiry_decided_from_a_stale_attempts_count_changes_nothing(app, clock):
+    """The sweep read W at attempts 0; meanwhile alice failed it, bob claimed it and his lease ran
+    out too. Writing the stale decision would count bob's lost attempt as the first: it must miss."""
+    await one_task(app)
+    await claim(app, "W", "alice")
+    clock.advance(LEASE + 1)
+    stale = await _row(app, "W")
+    await app.write(work.fail, "W", "first try", True, agent="alice")
+    await claim(app, "W", "bob")
+    clock.advance(LEASE + 1)
+    before = await _row(app, "W")
+    assert (before["status"], before["attempts"], before["claimed_by"]) == ("in_progress", 1, "bob")
+    assert await _expire_as_decided_from(app, stale) == 0
+    assert await _row(app, "W") == before
+    # The sweep, reading afresh, counts bob's attempt as the second.
+    assert await expire(app, clock, 0) == ["W"]
+    assert (await task(app, "W")).attempts == 2
+
+
+async def test_a_failure_decided_from_a_stale_attempts_count_changes_nothing(app, clock):
+    await one_task(app)
+    await claim(app, "W", "alice")
+    stale = await _row(app, "W")
+    await app.write(work.fail, "W", "first try", True, agent="alice")
+    await claim(app, "W", "alice")
+    before = await _row(app, "W")
+    assert await _fail_as_decided_from(app, stale) == 0
+    assert await _row(app, "W") == before
+
+
+async def test_a_failure_decided_before_max_attempts_was_raised_changes_nothing(app, clock):
+    """Decided at max_attempts 1 (fail for good); an orchestrator has since allowed three."""
+    await one_task(app, max_attempts=1)
+    await claim(app, "W", "alice")
+    stale = await _row(app, "W")
+    await app.write(tasks.update, "W", {"max_attempts": 3})
+    before = await _row(app, "W")
+    assert before["max_attempts"] == 3
+    assert await _fail_as_decided_from(app, stale) == 0
+    assert await _row(app, "W") == before

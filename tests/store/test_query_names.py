@@ -3,8 +3,12 @@
 Services speak to a `Tx` by query name, so a name missing from one backend's `queries/` folder
 fails only when that line runs, perhaps in production on the other backend. These tests read the
 names off the source instead: every call of a `Tx` method (read from the protocol in
-store/base.py) whose first argument is a string. Parametrised by backend: PostgreSQL joins
-`BACKENDS` when it has a folder of its own.
+store/base.py) whose first argument is a string. Parametrised by backend.
+
+PostgreSQL's queries are ported in two halves on two branches (h-pgsql-a, h-pgsql-b): until both
+are merged its folder lacks names, so the checks that need the whole set are expected to fail
+for it (xfail, not strict: they pass, and say so, once both halves are in). Each file that is
+there must already define exactly the names of SQLite's file of the same name.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from taskloom.store.base import Tx
 
 SRC = Path(taskloom.__file__).parent
 TESTS = Path(__file__).parents[1]
-BACKENDS = {"sqlite": SRC / "store" / "sqlite" / "queries"}
+BACKENDS = {
+    "sqlite": SRC / "store" / "sqlite" / "queries",
+    "postgres": SRC / "store" / "postgres" / "queries",
+}
+UNTIL_BOTH_HALVES = pytest.mark.xfail(
+    strict=False, reason="until h-pgsql-b merges: the PostgreSQL port of the other half of the query files"
+)
+# The checks that need every query of a backend: PostgreSQL's only once both halves are in.
+COMPLETE = [pytest.param(b, marks=UNTIL_BOTH_HALVES) if b == "postgres" else b for b in sorted(BACKENDS)]
 TX_METHODS = frozenset(name for name, _ in inspect.getmembers(Tx, inspect.isfunction) if not name.startswith("_"))
 # The wrapper that forwards a caller's query name unchanged: it is not a use of its own.
 FORWARDERS = {SRC / "store" / "guard.py"}
@@ -70,7 +82,7 @@ def test_every_query_name_in_the_package_is_a_literal() -> None:
     assert hidden == []
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", COMPLETE)
 def test_every_query_name_used_in_the_code_exists_in_the_backend(backend: str) -> None:
     defined = queries.load_dir(BACKENDS[backend])
     missing = {name: where for name, where in used_names().items() if name not in defined}
@@ -103,3 +115,22 @@ def test_each_query_file_of_the_backend_loads_on_its_own(backend: str) -> None:
     per_file = [queries.load(path) for path in sorted(BACKENDS[backend].glob("*.sql"))]
     assert all(per_file), "a query file with no named query"
     assert sum(len(names) for names in per_file) == len(queries.load_dir(BACKENDS[backend]))
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=UNTIL_BOTH_HALVES)])
+def test_every_backend_has_the_query_files_of_sqlite(backend: str) -> None:
+    assert sorted(p.name for p in BACKENDS[backend].glob("*.sql")) == \
+        sorted(p.name for p in BACKENDS["sqlite"].glob("*.sql"))
+
+
+@pytest.mark.parametrize("backend", sorted(set(BACKENDS) - {"sqlite"}))
+def test_each_query_file_of_the_backend_defines_the_names_of_sqlites_file(backend: str) -> None:
+    """Same file names, same query names: a query is found in the same place on every backend."""
+    differ = {}
+    for path in sorted(BACKENDS[backend].glob("*.sql")):
+        lite = BACKENDS["sqlite"] / path.name
+        mine = set(queries.load(path))
+        theirs = set(queries.load(lite)) if lite.exists() else set()
+        if mine != theirs:
+            differ[path.name] = {"only here": sorted(mine - theirs), "only in sqlite": sorted(theirs - mine)}
+    assert differ == {}

@@ -6,7 +6,9 @@ change) obeys the same table, and an invalid one names the transitions that are 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from taskloom.errors import InvalidTransition
 
@@ -68,6 +70,32 @@ MANUAL_TARGETS: frozenset[TaskStatus] = frozenset({S.BACKLOG, S.READY, S.CANCELL
 def finish_status(requires_review: bool) -> TaskStatus:
     """Where a claimer's finished task goes (task_done): to review when the task asks for one."""
     return S.REVIEW if requires_review else S.DONE
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Where a task goes when its claimer uses up an attempt (task_fail, or a lease that ran out)."""
+
+    status: TaskStatus  # ready (it is retried) or failed (for good)
+    attempts: int  # the count after this attempt
+    clear_claim: bool  # a retried task is nobody's; a failed one keeps its last claimer on record
+    stamp: Literal["ready_at", "completed_at"]  # back in the queue from now, or finished now
+
+    @property
+    def retried(self) -> bool:
+        return self.status is S.READY
+
+
+def after_attempt(attempts: int, max_attempts: int, retry: bool) -> Attempt:
+    """Decide the outcome of one more used attempt, from the counts before it.
+
+    Retried while attempts remain and the claimer (or the lease sweep) asks for a retry; failed
+    for good otherwise. The caller writes the result guarded by the counts it decided from.
+    """
+    used = attempts + 1
+    if retry and used < max_attempts:
+        return Attempt(S.READY, used, clear_claim=True, stamp="ready_at")
+    return Attempt(S.FAILED, used, clear_claim=False, stamp="completed_at")
 
 
 def manual_moves(current: TaskStatus | str) -> list[str]:

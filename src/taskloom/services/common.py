@@ -11,6 +11,7 @@ from taskloom.domain.artifacts import uri_of
 from taskloom.domain.events import EventKind
 from taskloom.domain.limits import LATEST_NOTES, TASK_ARTIFACTS
 from taskloom.domain.redact import Masked, redact
+from taskloom.domain.statuses import Attempt
 from taskloom.errors import InvalidInput, NotFound
 from taskloom.models import TaskBrief, TaskDetail
 from taskloom.store.base import Row, Tx
@@ -79,6 +80,25 @@ def note(tx: Tx, scope: Scope, task_id: int, kind: str, body: str) -> None:
         "note_insert",
         {"task_id": task_id, "kind": kind, "body": body, "agent": scope.agent, "now": scope.now},
     )
+
+
+def attempt_params(scope: Scope, row: Row, outcome: Attempt) -> dict[str, Any]:
+    """What task_fail and lease_expire write for `outcome`, decided by after_attempt from `row`.
+
+    Guarded by the counts the decision was taken from: a row changed since it was read is left
+    as it is (0 rows), and the caller treats that as a lost race.
+    """
+    return {
+        "id": row["id"],
+        "attempts": row["attempts"],
+        "max_attempts": row["max_attempts"],
+        "status": outcome.status,
+        "new_attempts": outcome.attempts,
+        "clear_claim": outcome.clear_claim,
+        "completed_at": scope.now if outcome.stamp == "completed_at" else None,
+        "ready_at": scope.now if outcome.stamp == "ready_at" else None,
+        "now": scope.now,
+    }
 
 
 def task_row(tx: Tx, scope: Scope, code: str) -> Row:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from taskloom.domain.events import EventKind
+from taskloom.domain.statuses import after_attempt
 from taskloom.services import escalation, reservations
-from taskloom.services.common import Scope, event, note
+from taskloom.services.common import Scope, attempt_params, event, note
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Tx
 
@@ -15,26 +16,22 @@ def expire_leases(tx: Tx, scope: Scope) -> list[str]:
     """Return expired leases to the queue (attempts + 1), or fail them at max_attempts."""
     expired: list[str] = []
     for row in tx.all("leases_expired", {"project": scope.project_id, "now": scope.now, "limit": SWEEP_BATCH}):
-        out = tx.one("lease_expire", {"id": row["id"], "now": scope.now})
-        if out is None:  # another process got there first
+        out = after_attempt(row["attempts"], row["max_attempts"], retry=True)
+        if not tx.run("lease_expire", attempt_params(scope, row, out)):
+            # Another process got there first, or the task changed since the sweep read it.
             continue
         expired.append(row["code"])
-        verdict = "it failed for good" if out["status"] == "failed" else "it is back in the queue"
-        note(
-            tx,
-            scope,
-            row["id"],
-            "system",
-            f"Lease held by {row['claimed_by']} expired (attempt {out['attempts']} of {row['max_attempts']}); {verdict}.",
-        )
-        event(tx, scope, EventKind.LEASE_EXPIRED, row["code"], agent=row["claimed_by"], status=out["status"])
-        reservations.after_move(tx, scope, row["id"], row["code"], out["status"])
-        why = f"The lease held by {row['claimed_by']} expired (attempt {out['attempts']} of {row['max_attempts']})"
-        if out["status"] == "failed":
+        used = f"attempt {out.attempts} of {row['max_attempts']}"
+        verdict = "it is back in the queue" if out.retried else "it failed for good"
+        note(tx, scope, row["id"], "system", f"Lease held by {row['claimed_by']} expired ({used}); {verdict}.")
+        event(tx, scope, EventKind.LEASE_EXPIRED, row["code"], agent=row["claimed_by"], status=out.status)
+        reservations.after_move(tx, scope, row["id"], row["code"], out.status)
+        why = f"The lease held by {row['claimed_by']} expired ({used})"
+        if out.retried:
+            escalation.escalate(tx, scope, row, "lease_expired", why + "; it is back in the queue.")
+        else:
             event(tx, scope, EventKind.TASK_FAILED, row["code"], reason="lease expired at max_attempts")
             escalation.after_failure(tx, scope, row, why + ".")
-        else:
-            escalation.escalate(tx, scope, row, "lease_expired", why + "; it is back in the queue.")
         # Back to ready, but a parent that gained subtasks meanwhile must wait for them.
         Settle(tx, scope).tasks([row["id"]]).streams([row["stream_id"]]).run()
     return expired

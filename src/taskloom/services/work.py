@@ -14,6 +14,7 @@ from taskloom.domain.statuses import (
     MANUAL_TARGETS,
     TERMINAL,
     TaskStatus,
+    after_attempt,
     check_manual,
     check_transition,
     finish_status,
@@ -21,7 +22,16 @@ from taskloom.domain.statuses import (
 from taskloom.errors import InvalidInput, InvalidTransition, LeaseLost, TaskloomError
 from taskloom.models import BulkResult, ClaimResult, WorkResult
 from taskloom.services import artifacts, escalation, messages, reservations
-from taskloom.services.common import Scope, brief_by_id, claim_filters, detail, event, note, task_row
+from taskloom.services.common import (
+    Scope,
+    attempt_params,
+    brief_by_id,
+    claim_filters,
+    detail,
+    event,
+    note,
+    task_row,
+)
 from taskloom.services.readiness import Settle
 from taskloom.store.base import Row, Tx
 
@@ -172,18 +182,24 @@ def fail(tx: Tx, scope: Scope, code: str, reason: str, retry: bool) -> WorkResul
     clean = redact(reason)
     reason = clean.text
     row = _held(tx, scope, code, agent)
-    out = tx.one("task_fail", {"id": row["id"], "agent": agent, "reason": reason, "retry": retry, "now": scope.now})
+    out = after_attempt(row["attempts"], row["max_attempts"], retry)
+    if not tx.run("task_fail", {**attempt_params(scope, row, out), "agent": agent, "reason": reason}):
+        # The row changed after _held read it (only possible where writers are not serialised):
+        # nothing was written; say why as _held would, or that it moved under us.
+        _held(tx, scope, code, agent)
+        raise InvalidTransition(f"Task {code} changed while failing it; re-read it with task_get.")
+    used = f"attempt {out.attempts} of {row['max_attempts']}"
     # Our own words around a masked reason: nothing for the guard to scan again.
-    note(tx, scope, row["id"], "system", Masked(f"Attempt {out['attempts']} of {out['max_attempts']} failed: {reason}"))
-    event(tx, scope, EventKind.TASK_FAILED if out["status"] == S.FAILED else EventKind.TASK_RETRY, code, reason=reason)
-    reservations.after_move(tx, scope, row["id"], code, out["status"])
+    note(tx, scope, row["id"], "system", Masked(f"{used.capitalize()} failed: {reason}"))
+    event(tx, scope, EventKind.TASK_RETRY if out.retried else EventKind.TASK_FAILED, code, reason=reason)
+    reservations.after_move(tx, scope, row["id"], code, out.status)
     became = Settle(tx, scope).tasks([row["id"]]).streams([row["stream_id"]]).run()
-    if out["status"] == S.FAILED:
-        escalation.after_failure(tx, scope, row, reason)
-        tries = f"{out['attempts']} attempt{'' if out['attempts'] == 1 else 's'}"
-        msg = f"{code} failed for good after {tries}; it is escalated and its dependents stay waiting."
+    if out.retried:
+        msg = f"{code} is back in the queue ({used} used)."
     else:
-        msg = f"{code} is back in the queue (attempt {out['attempts']} of {out['max_attempts']} used)."
+        escalation.after_failure(tx, scope, row, reason)
+        tries = f"{out.attempts} attempt{'' if out.attempts == 1 else 's'}"
+        msg = f"{code} failed for good after {tries}; it is escalated and its dependents stay waiting."
     return WorkResult(task=brief_by_id(tx, row["id"]), unblocked=became, redacted=clean.count, message=msg)
 
 

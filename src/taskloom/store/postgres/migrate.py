@@ -64,18 +64,20 @@ def apply(conn: psycopg.Connection, *, now: float | None = None) -> int:
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
-        where = _target_schema(conn)
+        where = f"{_value(conn, 'SELECT current_database()')} (schema {_target_schema(conn)})"
         current = current_version(conn)
         target = latest_version()
         if current is None:
             raise Storage(
-                f"The PostgreSQL schema {where} has tables, but not taskloom's (there is no taskloom_schema table).",
-                hint="Point --db (or TASKLOOM_DB) at a database of taskloom's, or an empty one; or give taskloom "
-                "a schema of its own with `?options=-csearch_path%3Dtaskloom` on the URL (after CREATE SCHEMA taskloom).",
+                f"The PostgreSQL database {where} has tables, but is not a taskloom one (it has no taskloom_schema "
+                "table).",
+                hint="Point --db (or TASKLOOM_DB) at a taskloom database or an empty one, or give taskloom a schema "
+                "of its own: CREATE SCHEMA taskloom, then add ?options=-csearch_path%3Dtaskloom to the URL.",
             )
         if current > target:
             raise Storage(
-                f"The database has taskloom schema version {current}; this taskloom knows versions up to {target}.",
+                f"The PostgreSQL database {where} has taskloom schema version {current}; this taskloom knows "
+                f"versions up to {target}.",
                 hint="A newer taskloom has migrated this database: upgrade taskloom on this machine to that version.",
             )
         if current == target:

@@ -104,9 +104,10 @@ SELECT coalesce(role, '') AS role, count(*) AS n FROM tasks
 WHERE project_id = :project AND status = 'ready' GROUP BY role;
 
 -- name: task_in_progress
+-- NULLS FIRST: where SQLite puts a NULL in ascending order (PostgreSQL puts it last).
 SELECT t.id, t.code, t.title, t.status, t.priority, t.role, t.claimed_by, t.version, s.code AS stream_code
 FROM tasks t LEFT JOIN streams s ON s.id = t.stream_id
-WHERE t.project_id = :project AND t.status = 'in_progress' ORDER BY t.started_at LIMIT :limit;
+WHERE t.project_id = :project AND t.status = 'in_progress' ORDER BY t.started_at NULLS FIRST LIMIT :limit;
 
 -- name: task_graph_nodes
 SELECT t.id, t.code, t.title, t.status, t.rank, t.stream_id FROM tasks t

@@ -37,14 +37,15 @@ UPDATE tasks SET status = :status, summary = :summary, lease_expires_at = NULL, 
 WHERE id = :id AND status = 'in_progress' AND claimed_by = :agent;
 
 -- name: task_fail
--- The claimer gives up an attempt: back to ready while attempts remain (and :retry), else failed.
-UPDATE tasks SET attempts = attempts + 1, reason = :reason, lease_expires_at = NULL, version = version + 1,
-    status = CASE WHEN :retry AND attempts + 1 < max_attempts THEN 'ready' ELSE 'failed' END,
-    claimed_by = CASE WHEN :retry AND attempts + 1 < max_attempts THEN NULL ELSE claimed_by END,
-    completed_at = CASE WHEN :retry AND attempts + 1 < max_attempts THEN NULL ELSE :now END,
-    ready_at = CASE WHEN :retry AND attempts + 1 < max_attempts THEN :now ELSE ready_at END
+-- The claimer gives up an attempt. domain.statuses.after_attempt decides from :attempts and
+-- :max_attempts; the guard on both makes a decision taken from a stale row change nothing.
+UPDATE tasks SET attempts = :new_attempts, status = :status, reason = :reason, lease_expires_at = NULL,
+    version = version + 1,
+    claimed_by = CASE WHEN :clear_claim THEN NULL ELSE claimed_by END,
+    completed_at = :completed_at,
+    ready_at = coalesce(:ready_at, ready_at)
 WHERE id = :id AND status = 'in_progress' AND claimed_by = :agent
-RETURNING status, attempts, max_attempts;
+  AND attempts = :attempts AND max_attempts = :max_attempts;
 
 -- name: task_release
 UPDATE tasks SET status = 'ready', claimed_by = NULL, lease_expires_at = NULL, version = version + 1,
@@ -71,14 +72,14 @@ WHERE status = 'in_progress' AND lease_expires_at < :now
 ORDER BY lease_expires_at LIMIT :limit;
 
 -- name: lease_expire
-UPDATE tasks SET attempts = attempts + 1, lease_expires_at = NULL, version = version + 1,
+-- Decided and guarded as task_fail is; the lease must still be out of date.
+UPDATE tasks SET attempts = :new_attempts, status = :status, lease_expires_at = NULL, version = version + 1,
     reason = 'lease expired while held by ' || claimed_by,
-    status = CASE WHEN attempts + 1 < max_attempts THEN 'ready' ELSE 'failed' END,
-    claimed_by = CASE WHEN attempts + 1 < max_attempts THEN NULL ELSE claimed_by END,
-    completed_at = CASE WHEN attempts + 1 < max_attempts THEN NULL ELSE :now END,
-    ready_at = CASE WHEN attempts + 1 < max_attempts THEN :now ELSE ready_at END
+    claimed_by = CASE WHEN :clear_claim THEN NULL ELSE claimed_by END,
+    completed_at = :completed_at,
+    ready_at = coalesce(:ready_at, ready_at)
 WHERE id = :id AND status = 'in_progress' AND lease_expires_at < :now
-RETURNING status, attempts;
+  AND attempts = :attempts AND max_attempts = :max_attempts;
 
 -- name: lease_next_expiry
 SELECT min(lease_expires_at) FROM tasks WHERE status = 'in_progress' AND project_id = :project;
