@@ -23,6 +23,8 @@ URL = "postgresql://ann:s3cret@db.local/team"
         (pg.ForeignKeyViolation("violates foreign key constraint"), "conflict"),
         (pg.NumericValueOutOfRange("bigint out of range"), "invalid_input"),
         (pg.UntranslatableCharacter("unsupported Unicode escape sequence"), "invalid_input"),
+        (psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"), "invalid_input"),
+        (UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), "invalid_input"),
         (psycopg.OperationalError("connection to server at 127.0.0.1 failed"), "storage"),
         (pg.AdminShutdown("terminating connection due to administrator command"), "storage"),
         (pg.DiskFull("could not extend file"), "storage"),
@@ -38,3 +40,11 @@ def test_each_kind_of_database_error_has_its_stable_code(exc: Exception, code: s
 def test_an_internal_error_hides_the_database_text() -> None:
     err = translate(pg.UndefinedTable('relation "tasks" does not exist'), URL)
     assert "tasks" not in err.message and "nothing was changed" in err.message
+
+
+async def test_a_nul_in_a_title_is_invalid_input_through_the_tool_and_nothing_is_stored(client, app) -> None:
+    from tests.conftest import call, call_error
+
+    err = await call_error(client, "task_create", tasks=[{"code": "N", "title": "a\x00b"}])
+    assert err["code"] == "invalid_input" and "NUL" in err["message"]
+    assert (await call(client, "task_list"))["tasks"] == []

@@ -44,6 +44,13 @@ def translate(exc: BaseException, url: str) -> TaskloomError:
             "A text argument is not valid Unicode (it has an unpaired surrogate or a NUL).",
             hint="Send well-formed UTF-8 text; binary data belongs in artifacts_upload's content_base64.",
         )
+    if isinstance(exc, psycopg.DataError) and "NUL" in str(exc):
+        # SQLite stores a NUL character; PostgreSQL's text cannot hold one (psycopg refuses it
+        # before sending), so on this backend it is the caller's input to fix.
+        return InvalidInput(
+            "A text argument contains a NUL character (\\x00), which the PostgreSQL database cannot store.",
+            hint="Remove the NUL characters from the text; binary data belongs in artifacts_upload's content_base64.",
+        )
     if isinstance(exc, OverflowError | pg.NumericValueOutOfRange):
         return InvalidInput(
             "A number is out of range (integers must fit in 64 bits).", hint="Send a smaller number."

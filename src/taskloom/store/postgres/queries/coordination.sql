@@ -27,7 +27,7 @@ SELECT * FROM agents WHERE project_id = :project AND name = :name;
 -- Each agent with what it holds; the held count and current task come from the tasks it claims.
 SELECT a.*,
     (SELECT count(*) FROM tasks t WHERE t.project_id = a.project_id AND t.claimed_by = a.name
-        AND t.status IN ('in_progress', 'blocked')) AS held,
+        AND t.status IN {HELD}) AS held,
     (SELECT t.code FROM tasks t WHERE t.project_id = a.project_id AND t.claimed_by = a.name
         AND t.status = 'in_progress' ORDER BY t.started_at DESC NULLS LAST LIMIT 1) AS current_task
 FROM agents a WHERE a.project_id = :project AND (:name::text IS NULL OR a.name = :name)
@@ -49,7 +49,7 @@ SELECT count(*) FROM agents WHERE project_id = :project AND name != :name;
 -- name: tasks_held
 -- A task blocked before it started has no started_at: first, as SQLite sorts NULL.
 SELECT t.*, s.code AS stream_code FROM tasks t LEFT JOIN streams s ON s.id = t.stream_id
-WHERE t.project_id = :project AND t.claimed_by = :agent AND t.status IN ('in_progress', 'blocked')
+WHERE t.project_id = :project AND t.claimed_by = :agent AND t.status IN {HELD}
 ORDER BY t.started_at NULLS FIRST;
 
 -- name: tasks_claimable
@@ -180,7 +180,7 @@ WHERE t.id IN (
     UNION SELECT w.id FROM stream_deps sd JOIN tasks w ON w.stream_id = sd.stream_id
     WHERE sd.depends_on_id = (SELECT stream_id FROM tasks WHERE id = :id)
 )
-AND t.status NOT IN ('done', 'cancelled', 'failed')
+AND t.status NOT IN {ENDED}
 -- Once per stranding: another failure upstream adds nothing while this one is unsettled.
 AND NOT EXISTS (SELECT 1 FROM escalations e JOIN messages m ON m.id = e.message_id
                 WHERE e.task_id = t.id AND e.trigger = 'dependency_failed' AND m.acked_at IS NULL)
@@ -239,5 +239,5 @@ LIMIT :limit;
 SELECT m.id, m.subject, m.created_at, t.code AS task_code FROM messages m
 LEFT JOIN tasks t ON t.id = m.task_id
 WHERE m.project_id = :project AND m.kind = 'escalation' AND m.acked_at IS NULL
-  AND (t.status IS NULL OR t.status NOT IN ('done', 'cancelled'))
+  AND (t.status IS NULL OR t.status NOT IN {TERMINAL})
 ORDER BY m.id DESC LIMIT :limit;

@@ -11,7 +11,7 @@ SELECT
     (SELECT count(*) FROM tasks WHERE project_id = :project AND status = 'review') AS review,
     (SELECT count(*) FROM messages m LEFT JOIN tasks t ON t.id = m.task_id
      WHERE m.project_id = :project AND m.kind = 'escalation' AND m.acked_at IS NULL
-       AND (t.status IS NULL OR t.status NOT IN ('done', 'cancelled'))) AS escalations;
+       AND (t.status IS NULL OR t.status NOT IN {TERMINAL})) AS escalations;
 
 -- name: task_status_events
 -- The newest :limit events of one task that can move it between statuses (the task.* family and
@@ -23,7 +23,7 @@ ORDER BY id DESC LIMIT :limit;
 -- name: impact_dependents
 -- A task's direct dependents, oldest first, with their stream and whether open subtasks hold them.
 SELECT t.id, t.code, t.title, t.status, s.code AS stream_code, s.status AS stream_status,
-    EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = t.id AND c.status NOT IN ('done', 'cancelled'))
+    EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = t.id AND c.status NOT IN {TERMINAL})
         AS open_subtasks
 FROM task_deps d JOIN tasks t ON t.id = d.task_id LEFT JOIN streams s ON s.id = t.stream_id
 WHERE d.depends_on_id = :id
@@ -37,7 +37,7 @@ SELECT count(*) FROM task_deps WHERE depends_on_id = :id;
 SELECT d.task_id, u.code FROM task_deps x
 JOIN task_deps d ON d.task_id = x.task_id
 JOIN tasks u ON u.id = d.depends_on_id
-WHERE x.depends_on_id = :id AND d.depends_on_id != :id AND u.status NOT IN ('done', 'cancelled')
+WHERE x.depends_on_id = :id AND d.depends_on_id != :id AND u.status NOT IN {SATISFIED}
 ORDER BY d.task_id, u.id;
 
 -- name: impact_transitive_count
@@ -51,7 +51,7 @@ SELECT count(*) FROM down;
 -- name: impact_last_open_in_stream
 -- 1 if no other task of :stream_id is open: finishing :id would close the stream.
 SELECT NOT EXISTS (SELECT 1 FROM tasks WHERE stream_id = :stream_id AND id != :id
-                   AND status NOT IN ('done', 'cancelled'));
+                   AND status NOT IN {SATISFIED});
 
 -- name: impact_streams_opening
 -- Waiting streams that depend on :stream_id and on no other stream that is not done.

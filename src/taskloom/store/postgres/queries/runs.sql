@@ -108,4 +108,4 @@ WHERE r.id = :id;
 -- name: stream_open_work
 -- Tasks of a stream a stream worker (of :role, when the runner has one) could still take or is doing.
 SELECT count(*) FROM tasks
-WHERE stream_id = :stream_id AND status IN ('ready', 'in_progress') AND (:role::text IS NULL OR role = :role);
+WHERE stream_id = :stream_id AND status IN {WORKABLE} AND (:role::text IS NULL OR role = :role);
