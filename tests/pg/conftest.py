@@ -14,8 +14,3 @@ def pg_dsn(pg_cluster: Cluster) -> str:
     """A new empty database of its own for one test: its URL."""
     return pg_cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
-
-@pytest.fixture
-def backend() -> str:
-    """`settings`, `app` and `client` in tests/pg are on PostgreSQL."""
-    return "postgresql"

@@ -42,6 +42,11 @@ def test_an_internal_error_hides_the_database_text() -> None:
     assert "tasks" not in err.message and "nothing was changed" in err.message
 
 
+@pytest.fixture
+def backend() -> str:
+    return "postgresql"  # `client` and `app` below are on PostgreSQL
+
+
 async def test_a_nul_in_a_title_is_invalid_input_through_the_tool_and_nothing_is_stored(client, app) -> None:
     from tests.conftest import call, call_error
 

@@ -26,7 +26,7 @@ from taskloom.server import errors, prompts, protocol, resources
 from taskloom.server.auth import token_agent, token_read_only
 from taskloom.server.push import ListenBus, Push
 from taskloom.server.schema import compact
-from taskloom.server.tools import PROFILES, READ_ONLY_TOOLS, register
+from taskloom.server.tools import PROFILES, READ_ONLY_TOOLS, argument_names, sdk_tools
 from taskloom.server.tools.common import keeps_connection, stateless_missing_agent
 from taskloom.services import agents, artifacts
 from taskloom.services.app import Taskloom
@@ -257,8 +257,9 @@ def build_server(app: Taskloom, profile: Profile = "all", feed: ChangeFeed | Non
         lifespan=lifespan,
         log_level="WARNING",
         subscriptions=bus,
+        tools=list(sdk_tools(PROFILES[profile])),
     )
-    server.argument_names = register(server, PROFILES[profile])
+    server.argument_names = argument_names(PROFILES[profile])
     server.lean_outputs = profile == "worker"
     server.profile = profile
     resources.register(server, app)
