@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 
@@ -34,6 +35,7 @@ RESTART_AFTER = 30  # acknowledged task_done calls before PostgreSQL is restarte
 LEASE = "5"  # seconds: a claim whose answer the outage lost comes back to the queue this soon
 RETRY_AFTER = 0.2  # seconds an agent waits before retrying a call that failed for the outage
 OUTAGE_CODES = {"storage", "busy"}  # what a call may answer while PostgreSQL is away
+PATIENCE = "2"  # seconds (TASKLOOM_DB_PATIENCE) a call waits for a server that is away
 DEADLINE = 60.0  # seconds: a safety net for the whole run, never reached when it works
 
 
@@ -149,6 +151,39 @@ async def test_postgresql_restarted_under_sixteen_claiming_agents_loses_no_ackno
                 code = made["tasks"][0]["code"]
                 assert (await agent.ok("task_claim", task=code))["claimed"]
                 assert (await agent.ok("task_done", task=code, summary="ok"))["task"]["status"] == "done"
+        assert not log_trouble(servers)
+
+
+async def test_after_a_restart_the_first_call_succeeds_and_while_postgresql_is_away_calls_answer_storage_soon(
+    tmp_path: Path, restartable: Cluster, db_url: str
+) -> None:
+    # Both seen failing before the fix: after a restart the first call drew one dead pooled
+    # connection per rerun and failed with the server up; and with no pooled connection left,
+    # a call made during an outage answered after 90-120 s (each rerun waited the pool's 30 s),
+    # past any client's tool-call timeout.
+    with replicas(tmp_path, db_url, n=1, env={"TASKLOOM_DB_PATIENCE": PATIENCE}) as servers:
+        async with agents(servers, AGENTS) as team:
+
+            async def fill_the_pool() -> None:  # every pooled connection in use at once
+                await asyncio.gather(*(a.ok("task_create", tasks=[{"title": a.name}]) for a in team))
+
+            await fill_the_pool()
+            restartable.stop_server()
+            restartable.start_server()
+            await team[0].ok("task_create", tasks=[{"title": "the first call after the restart"}])
+
+            await fill_the_pool()
+            restartable.stop_server()
+            try:
+                # The first calls meet the dead connections; then none are left and a call waits.
+                for _ in range(3):
+                    with anyio.fail_after(4 * float(PATIENCE)):
+                        refused = await team[0].call("task_create", tasks=[{"title": "during the outage"}])
+                    assert refused.is_error and error_code(refused) == "storage", refused.content[0].text
+            finally:
+                restartable.start_server()
+            await team[0].ok("task_create", tasks=[{"title": "after the outage"}])
+        assert rows(db_url, "SELECT count(*) FROM tasks") == [(2 * AGENTS + 2,)]
         assert not log_trouble(servers)
 
 
