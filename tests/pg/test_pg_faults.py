@@ -27,7 +27,8 @@ from tests.pg.replicas import Agent, agents, error_code, log_trouble, overlappin
 from tests.server.test_transports import PROJECT, TASKLOOM, free_port, terminate
 
 psycopg = pytest.importorskip("psycopg")
-from taskloom.store.postgres import migrate  # after importorskip: it needs psycopg
+from taskloom.store.postgres import migrate  # after importorskip: they need psycopg
+from taskloom.store.postgres.store import THREADS
 
 AGENTS = 16
 TASKS = 120
@@ -162,7 +163,7 @@ async def test_after_a_restart_the_first_call_succeeds_and_while_postgresql_is_a
     # a call made during an outage answered after 90-120 s (each rerun waited the pool's 30 s),
     # past any client's tool-call timeout.
     with replicas(tmp_path, db_url, n=1, env={"TASKLOOM_DB_PATIENCE": PATIENCE}) as servers:
-        async with agents(servers, AGENTS) as team:
+        async with agents(servers, THREADS) as team:
 
             async def fill_the_pool() -> None:  # every pooled connection in use at once
                 await asyncio.gather(*(a.ok("task_create", tasks=[{"title": a.name}]) for a in team))
@@ -183,7 +184,7 @@ async def test_after_a_restart_the_first_call_succeeds_and_while_postgresql_is_a
             finally:
                 restartable.start_server()
             await team[0].ok("task_create", tasks=[{"title": "after the outage"}])
-        assert rows(db_url, "SELECT count(*) FROM tasks") == [(2 * AGENTS + 2,)]
+        assert rows(db_url, "SELECT count(*) FROM tasks") == [(2 * THREADS + 2,)]
         assert not log_trouble(servers)
 
 
