@@ -39,6 +39,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from taskloom.server.errors import error_of
 from tests.faults.common import exec_server, integrity, rows, serve_argv
 from tests.server.test_transports import TASKLOOM, serving
 
@@ -534,3 +535,20 @@ async def test_three_scripted_workers_on_the_worker_profile_wait_their_way_throu
     assert {r["status"] for r in rows(db, "SELECT status FROM streams")} == {"done"}
     assert line(db) == []
     assert integrity(db) == "ok"
+
+
+# ------------------------------------------------------------------ 7. a waiting call refused over HTTP
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_waiting_call_refused_over_http_answers_its_own_error_not_internal(tmp_path, mode):
+    # Found by tests/pg/test_pg_faults.py: a storage error during a waiting claim reached a
+    # session HTTP client as `internal` ("a taskloom bug"), wrapped by the disconnect watcher's
+    # task group. Any error raised inside the wait took the same road.
+    with serving(tmp_path, "http", tmp_path / "w.db", agent="w") as (url, server, log):
+        async with Client(url, mode=mode) as client:
+            claim = await client.call_tool("task_claim", {"wait_seconds": 5, "stream": "S-NOPE"})
+            inbox = await client.call_tool("message_inbox", {"wait_seconds": 5, "task": "NOPE"})
+        for result in (claim, inbox):
+            assert result.is_error and error_of(result)["code"] == "not_found", result.content[0].text
+        assert server.poll() is None and "Traceback" not in log.read_text()

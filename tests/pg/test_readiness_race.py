@@ -40,7 +40,12 @@ def _finish(dsn: str, dep: int, barrier: threading.Barrier, lock: str) -> None:
             barrier.wait(timeout=10)
         if lock == "row":
             conn.execute("SELECT id FROM t WHERE id = %s FOR UPDATE", (X,))
-        if conn.execute(UNMET, (X,)).fetchone()[0] == 0:
+        unmet = conn.execute(UNMET, (X,)).fetchone()[0]
+        if lock == "none":
+            # Both have counted before either commits: otherwise one side may count and commit
+            # before the other counts, and the outcome depends on the scheduler.
+            barrier.wait(timeout=10)
+        if unmet == 0:
             conn.execute("UPDATE t SET status = 'ready' WHERE id = %s AND status = 'waiting'", (X,))
         conn.commit()
 

@@ -13,7 +13,7 @@ from mcp.types import ToolAnnotations
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import Field
 
-from taskloom.errors import InvalidInput
+from taskloom.errors import InvalidInput, TaskloomError
 from taskloom.services.app import Taskloom
 
 # No description: agent_init documents it once, and a sentence repeated on every tool costs each
@@ -78,10 +78,17 @@ async def while_caller_listens(ctx: Context) -> AsyncIterator[None]:
         ):
             yield
             return
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_end_on_disconnect, receive, gone)
-            yield
-            tg.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_end_on_disconnect, receive, gone)
+                yield
+                tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The task group wraps what the waiting call raised; unwrapped, the call's own error
+            # (not_found, storage...) reaches the caller instead of `internal`.
+            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], TaskloomError):
+                raise group.exceptions[0] from group.exceptions[0].__cause__
+            raise
 
 
 async def _end_on_disconnect(receive: Callable[[], Any], gone: anyio.CancelScope) -> None:

@@ -37,6 +37,9 @@ WRITE_LOCK = int.from_bytes(b"tl:write", "big")
 CHANNEL = "taskloom"
 THREADS = 8  # database threads, and pooled connections, per process
 CONNECT_PATIENCE = 30.0  # seconds `open` keeps trying a server that is not up yet
+# Seconds one call waits for a connection while the server is away (a restart takes a few):
+# then `storage`, well inside a client's tool-call timeout. At most the process's patience.
+CALL_PATIENCE = 10.0
 RETRIES = 3  # reruns of a transaction PostgreSQL aborted for contention or a dropped connection
 
 
@@ -108,6 +111,8 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 class PgStore:
     backend = "postgresql"
+    # Only tests/pg/test_write_lock.py turns this off, to show what the lock prevents.
+    _lock_writes = True
 
     def __init__(self, pool: ConnectionPool[Any], url: str, threads: int) -> None:
         self._pool = pool
@@ -129,6 +134,7 @@ class PgStore:
             open=False,
             configure=_configure,
             kwargs={"autocommit": True, "row_factory": row_factory, "connect_timeout": 5},
+            timeout=min(patience, CALL_PATIENCE),
             name="taskloom",
         )
         store = cls(pool, url, threads)
@@ -172,7 +178,8 @@ class PgStore:
             try:
                 with self._pool.connection() as conn:
                     if write:
-                        conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                        lock = f"; SELECT pg_advisory_xact_lock({WRITE_LOCK})" if self._lock_writes else ""
+                        conn.execute("BEGIN" + lock)
                         tx = PgTx(conn)
                         try:
                             result = fn(guard.Guarded(tx, GUARDED))
@@ -191,6 +198,8 @@ class PgStore:
                 if attempt == RETRIES:
                     raise
                 log.info("PostgreSQL aborted a transaction for contention (%s); rerunning it", exc.sqlstate)
+            except PoolTimeout:
+                raise  # it has waited CALL_PATIENCE for a connection already: no rerun waits again
             except psycopg.Error as exc:
                 if not errors.is_connection_fault(exc) or attempt == RETRIES:
                     raise
@@ -204,6 +213,9 @@ class PgStore:
                         hint="Read the state back (e.g. task_get) and retry the call if the change is missing.",
                     ) from exc
                 log.info("PostgreSQL connection lost before commit (%s); retrying on a new one", exc)
+                # A restart kills every pooled connection at once: drop the dead ones now, or each
+                # rerun draws another and the call fails with the server up again.
+                self._pool.check()
         raise AssertionError("unreachable")
 
     async def write(self, fn: Callable[[Any], T]) -> T:
