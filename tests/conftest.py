@@ -192,6 +192,31 @@ def table_rows(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> li
     return [tuple(int(v) if isinstance(v, bool) else v for v in r) for r in rows]
 
 
+def stored_bytes(settings: Settings) -> bytes:
+    """Everything the test's database holds, for scans that no secret is stored: the SQLite file
+    and its WAL byte for byte, or on PostgreSQL every row of every table as text."""
+    if settings.db_url is None:
+        return disk_bytes(settings.db_path)
+    import psycopg
+
+    with psycopg.connect(settings.db_url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        rows = [r[0] for t in tables for r in conn.execute(f'SELECT t::text FROM "{t}" t')]
+    return "\n".join(rows).encode()
+
+
+def write_verbatim(settings: Settings, sql: str, params: tuple[Any, ...]) -> None:
+    """One raw write past every guard of taskloom's (`?` placeholders), as a control for scans."""
+    if settings.db_url is None:
+        with sqlite3.connect(settings.db_path) as conn:
+            conn.execute(sql, params)
+        return
+    import psycopg
+
+    with psycopg.connect(settings.db_url, autocommit=True) as conn:
+        conn.execute(sql.replace("?", "%s"), params)
+
+
 def vm_steps(db_path: Path, fn: Callable[[SqliteTx], Any]) -> int:
     """SQLite VM steps (in units of 100) that `fn(tx)` costs on a fresh connection: a cost that,
     unlike a timing, does not move with the machine's load."""

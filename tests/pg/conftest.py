@@ -13,3 +13,9 @@ from tests.pg.cluster import Cluster
 def pg_dsn(pg_cluster: Cluster) -> str:
     """A new empty database of its own for one test: its URL."""
     return pg_cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def backend() -> str:
+    """`settings`, `app` and `client` in tests/pg are on PostgreSQL."""
+    return "postgresql"

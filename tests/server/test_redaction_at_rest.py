@@ -16,7 +16,7 @@ from taskloom.clock import ManualClock
 from taskloom.config import Settings
 from taskloom.server import build_server
 from taskloom.services.app import Taskloom
-from tests.conftest import call, disk_bytes
+from tests.conftest import call, stored_bytes, write_verbatim
 
 # Fake credentials, each used on exactly one path so a leak names its path.
 SECRETS = {
@@ -177,13 +177,13 @@ async def test_no_plaintext_secret_reaches_the_database_or_its_wal(settings: Set
             assert "[REDACTED]" in note["task"]["context"]
             assert "[REDACTED]" in note["task"]["description"]
             assert note["task"]["summary"] == f"{M['done_summary']} key [REDACTED]"
-        # While open, the latest writes sit in the WAL.
-        assert Path(str(db_path) + "-wal").exists()
-        assert_clean(disk_bytes(db_path), "the open database and its WAL")
+        if settings.db_url is None:  # while open, the latest writes sit in the WAL
+            assert Path(str(db_path) + "-wal").exists()
+        assert_clean(stored_bytes(settings), "the open database and its WAL")
     finally:
         await app.close()
 
-    assert_clean(disk_bytes(db_path), "the closed database")
+    assert_clean(stored_bytes(settings), "the closed database")
     assert counts == {
         "message_send": 2,  # body + subject
         "task_note": 2,  # AWS key + password assignment
@@ -199,25 +199,22 @@ async def test_no_plaintext_secret_reaches_the_database_or_its_wal(settings: Set
 async def test_the_scan_finds_a_secret_written_past_the_guard(settings: Settings, clock: ManualClock):
     """The control: a secret written by raw SQL (no path of taskloom's stores one verbatim any more)
     is found by the same scan."""
-    db_path = settings.db_path
     app = await Taskloom.open(settings, clock)
     verbatim = "AKIA" + "MEMORYVERBATIM01"
     try:
-        await app.store.write_raw(
-            lambda conn: conn.execute(
-                "INSERT INTO memory (project_id, scope, key, value, updated_at) VALUES (?, 'project', 'k', ?, 0)",
-                (app.project_id, verbatim),
-            )
+        write_verbatim(
+            settings,
+            "INSERT INTO memory (project_id, scope, key, value, updated_at) VALUES (?, 'project', 'k', ?, 0)",
+            (app.project_id, verbatim),
         )
     finally:
         await app.close()
-    assert verbatim.encode() in disk_bytes(db_path)
+    assert verbatim.encode() in stored_bytes(settings)
 
 
 # Regression: the default subject used to be cut to 77 characters *before* redaction, so a key
 # cut in half no longer matched its pattern and most of it was stored in the subject.
 async def test_a_secret_cut_by_the_default_subject_is_not_stored(settings: Settings, clock: ManualClock):
-    db_path = settings.db_path
     token = "ghp_" + "Cut0123456789abcdefghijklmnopqrstuv"  # 36 characters after the prefix
     prefix = "Please deploy the release branch now, using "  # puts the 77-character cut inside the token
     app = await Taskloom.open(settings, clock)
@@ -230,6 +227,6 @@ async def test_a_secret_cut_by_the_default_subject_is_not_stored(settings: Setti
             assert msg["body"] == prefix + "[REDACTED]"
     finally:
         await app.close()
-    stored = disk_bytes(db_path)
+    stored = stored_bytes(settings)
     # 20 characters of the token's secret part are enough to call it leaked.
     assert token[4:24].encode() not in stored

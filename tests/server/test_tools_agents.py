@@ -7,6 +7,7 @@ test starts real `taskloom serve` stdio processes and SIGKILLs one.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -27,6 +28,7 @@ from taskloom.resolver import Resolver
 from taskloom.server import build_server
 from taskloom.services import planning
 from taskloom.services.app import Taskloom
+from taskloom.store.postgres import migrate as pg_migrate
 from taskloom.store.sqlite import migrate
 from tests.conftest import call, call_error
 
@@ -36,10 +38,10 @@ PRESENCE_EVERY = 5.0  # taskloom.server.build.PRESENCE_EVERY
 
 
 @asynccontextmanager
-async def own_app(db_path: Path, clock: ManualClock, **overrides: Any) -> AsyncIterator[Taskloom]:
-    """A Taskloom with settings other than the conftest ones (a long lease unless told otherwise)."""
-    settings = Settings(**{"db_path": db_path, "project": "test", "lease_seconds": 3600.0, **overrides})
-    app = await Taskloom.open(settings, clock)
+async def own_app(settings: Settings, clock: ManualClock, **overrides: Any) -> AsyncIterator[Taskloom]:
+    """A Taskloom on the test's database with settings other than the conftest ones (a long lease
+    unless told otherwise)."""
+    app = await Taskloom.open(dataclasses.replace(settings, **{"lease_seconds": 3600.0, **overrides}), clock)
     try:
         yield app
     finally:
@@ -78,7 +80,7 @@ def codes(briefs: list[dict[str, Any]]) -> list[str]:
 # ---------------------------------------------------------------- agent_init: what it returns
 
 
-async def test_agent_init_registers_the_agent_and_reports_health(client, clock):
+async def test_agent_init_registers_the_agent_and_reports_health(client, clock, backend):
     out = await call(client, "agent_init", agent="w1", role="backend", capabilities=["sql", "python", "sql"])
     now = iso(clock.now())
     assert out["agent"] == {
@@ -92,8 +94,8 @@ async def test_agent_init_registers_the_agent_and_reports_health(client, clock):
         "registered_at": now,
     }
     assert out["health"] == {
-        "store": "sqlite",
-        "schema_version": migrate.latest_version(),
+        "store": backend,
+        "schema_version": {"sqlite": migrate.latest_version(), "postgresql": pg_migrate.latest_version()}[backend],
         "server_version": __version__,
         "resolver_last_run": None,  # no resolver has run on this database yet
     }
@@ -108,7 +110,7 @@ async def test_agent_init_registers_the_agent_and_reports_health(client, clock):
 
 
 async def test_health_shows_the_last_resolver_pass_of_this_process_or_of_another_on_the_database(
-    app, client, clock, db_path
+    app, client, clock, settings
 ):
     await Resolver(app).run_once()
     ran = clock.now()
@@ -118,7 +120,7 @@ async def test_health_shows_the_last_resolver_pass_of_this_process_or_of_another
 
     # Another process's resolver records its pass in the database; the later of the two shows.
     clock.advance(30)
-    async with own_app(db_path, clock) as other:
+    async with own_app(settings, clock) as other:
         await Resolver(other).run_once(reconcile=True)
     other_ran = clock.now()
     clock.advance(5)
@@ -288,8 +290,8 @@ async def test_agent_init_lists_the_tasks_it_holds_and_says_to_resume_them(clien
 # ---------------------------------------------------------------- the connection's agent
 
 
-async def test_a_call_without_agent_on_the_same_connection_acts_as_the_agent_of_agent_init(db_path, clock):
-    async with own_app(db_path, clock, default_agent=None) as app:
+async def test_a_call_without_agent_on_the_same_connection_acts_as_the_agent_of_agent_init(settings, clock):
+    async with own_app(settings, clock, default_agent=None) as app:
         server = build_server(app)
         async with Client(server, mode="legacy") as w1, Client(server, mode="legacy") as other:
             await call(w1, "task_create", tasks=[{"title": "a"}, {"title": "b"}], agent="lead")
@@ -332,7 +334,7 @@ async def test_an_explicit_agent_wins_over_the_bound_one_and_a_new_init_rebinds(
     assert set(await agents_by_name(client)) == {"tester", "w1", "w2", "w9"}
 
 
-async def test_without_agent_init_a_connection_acts_as_the_default_agent(app, db_path, clock):
+async def test_without_agent_init_a_connection_acts_as_the_default_agent(app, settings, clock):
     server = build_server(app)
     async with Client(server, mode="legacy") as bound, Client(server, mode="legacy") as plain:
         await call(bound, "agent_init", agent="w1")
@@ -372,10 +374,10 @@ async def test_an_agent_is_online_then_idle_after_online_seconds_then_offline_af
 
 
 async def test_an_agent_holding_an_in_progress_or_blocked_task_is_busy_however_quiet_until_offline(
-    db_path, clock
+    settings, clock
 ):
     async with (
-        own_app(db_path, clock, default_agent="lead") as app,
+        own_app(settings, clock, default_agent="lead") as app,
         Client(build_server(app), mode="legacy") as c,
     ):
         await call(c, "task_create", tasks=[{"title": "a"}, {"title": "b"}])
@@ -500,9 +502,9 @@ async def test_agent_list_filters_by_status_and_lists_the_most_recently_seen_fir
     assert (await call_error(client, "agent_list", status="asleep"))["code"] == "invalid_input"
 
 
-async def test_presence_windows_follow_the_settings(db_path, clock):
+async def test_presence_windows_follow_the_settings(settings, clock):
     windows = {"online_seconds": 10.0, "offline_seconds": 30.0}
-    async with own_app(db_path, clock, default_agent="lead", **windows) as app:
+    async with own_app(settings, clock, default_agent="lead", **windows) as app:
         server = build_server(app)
         async with Client(server, mode="legacy") as w1, Client(server, mode="legacy") as watcher:
             await call(w1, "agent_init", agent="w1")
@@ -637,9 +639,9 @@ async def test_the_hint_for_an_unusable_agent_name_suggests_a_usable_one(client)
     assert err["hint"] == "Pick a short agent name such as 'backend-1'."
 
 
-async def test_agent_init_with_an_empty_name_and_no_default_agent_is_invalid_input(db_path, clock):
+async def test_agent_init_with_an_empty_name_and_no_default_agent_is_invalid_input(settings, clock):
     async with (
-        own_app(db_path, clock, default_agent=None) as app,
+        own_app(settings, clock, default_agent=None) as app,
         Client(build_server(app), mode="legacy") as c,
     ):
         for args in ({"agent": ""}, {}):

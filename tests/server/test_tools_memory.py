@@ -8,7 +8,7 @@ from taskloom.config import Settings
 from taskloom.resolver import Resolver
 from taskloom.server import build_server
 from taskloom.services.app import Taskloom
-from tests.conftest import call, call_error
+from tests.conftest import call, call_error, stored_bytes, table_rows
 
 
 async def test_a_value_set_is_read_back_with_who_set_it(client):
@@ -53,16 +53,12 @@ async def test_setting_an_expired_key_starts_it_afresh(client, clock):
     assert (entry["value"], entry["version"], entry["expires_at"]) == ("new", 1, None)
 
 
-async def test_the_resolver_deletes_expired_entries_from_the_database(app, client, clock, db_path):
-    import sqlite3
-
+async def test_the_resolver_deletes_expired_entries_from_the_database(app, client, clock, settings):
     await call(client, "memory_set", key="short", value="x", ttl_seconds=5)
     await call(client, "memory_set", key="long", value="y")
     clock.advance(10)
     await Resolver(app).run_once(reconcile=True)
-    with sqlite3.connect(db_path) as conn:
-        keys = [k for (k,) in conn.execute("SELECT key FROM memory ORDER BY key")]
-    assert keys == ["long"]
+    assert table_rows(settings, "SELECT key FROM memory ORDER BY key") == [("long",)]
 
 
 async def test_listing_filters_by_prefix_in_key_order_and_pages(client):
@@ -115,9 +111,9 @@ async def test_durable_memory_survives_a_restart_of_the_server(db_path, clock, s
             await app.close()
 
 
-async def test_a_secret_in_a_memory_value_is_masked_before_it_is_stored(client, db_path):
+async def test_a_secret_in_a_memory_value_is_masked_before_it_is_stored(client, settings):
     token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
     out = await call(client, "memory_set", key="creds/github", value=f"use token {token} for the API")
     assert out["redacted"] == 1
     assert token not in (await call(client, "memory_get", key="creds/github"))["value"]
-    assert token.encode() not in db_path.read_bytes() + db_path.with_name(db_path.name + "-wal").read_bytes()
+    assert token.encode() not in stored_bytes(settings)

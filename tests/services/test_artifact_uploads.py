@@ -284,6 +284,24 @@ async def test_names_are_stored_nfc_normalised_and_stripped_so_both_spellings_fi
         assert [a.name for a in page.artifacts] == ["caf\u00e9 notes.md"]
 
 
+async def test_a_name_filter_matches_percent_underscore_and_brackets_as_themselves(app):
+    names = ["100%.txt", "1000.txt", "a_b.md", "axb.md", "shot [2].png", "shot 2.png", "what?.txt"]
+    for name in names:
+        await uploads.upload(app, uploads.Source(content=name), name=name)
+
+    async def found(query: str) -> list[str]:
+        return sorted(a.name for a in (await app.read(artifacts.listing, name=query)).artifacts)
+
+    assert await found("%") == ["100%.txt"]
+    assert await found("_") == ["a_b.md"]
+    assert await found("[2]") == ["shot [2].png"]
+    assert await found("SHOT [2]*") == ["shot [2].png"]
+    assert await found("*.MD") == ["a_b.md", "axb.md"]
+    assert await found("what?.txt") == ["what?.txt"]
+    assert await found("?????.md") == []
+    assert await found("???.md") == ["a_b.md", "axb.md"]
+
+
 async def test_names_with_separators_control_characters_or_too_long_are_refused(app):
     for name in ["", "   ", "dir/file.txt", "..\\evil.txt", "line\nbreak", "tab\there", "nul\x00", "del\x7f", "a" * 256]:
         await refused(app, "invalid_input", uploads.Source(content="x"), name=name)

@@ -29,11 +29,7 @@ BACKENDS = {
     "sqlite": SRC / "store" / "sqlite" / "queries",
     "postgres": SRC / "store" / "postgres" / "queries",
 }
-UNTIL_BOTH_HALVES = pytest.mark.xfail(
-    strict=False, reason="until h-pgsql-b merges: the PostgreSQL port of the other half of the query files"
-)
-# The checks that need every query of a backend: PostgreSQL's only once both halves are in.
-COMPLETE = [pytest.param(b, marks=UNTIL_BOTH_HALVES) if b == "postgres" else b for b in sorted(BACKENDS)]
+COMPLETE = sorted(BACKENDS)
 TX_METHODS = frozenset(name for name, _ in inspect.getmembers(Tx, inspect.isfunction) if not name.startswith("_"))
 # The wrapper that forwards a caller's query name unchanged: it is not a use of its own.
 FORWARDERS = {SRC / "store" / "guard.py"}
@@ -117,7 +113,7 @@ def test_each_query_file_of_the_backend_loads_on_its_own(backend: str) -> None:
     assert sum(len(names) for names in per_file) == len(queries.load_dir(BACKENDS[backend]))
 
 
-@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=UNTIL_BOTH_HALVES)])
+@pytest.mark.parametrize("backend", ["postgres"])
 def test_every_backend_has_the_query_files_of_sqlite(backend: str) -> None:
     assert sorted(p.name for p in BACKENDS[backend].glob("*.sql")) == \
         sorted(p.name for p in BACKENDS["sqlite"].glob("*.sql"))

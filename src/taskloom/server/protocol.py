@@ -38,6 +38,9 @@ LEVELS: tuple[LoggingLevel, ...] = (
     "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"
 )
 MAX_VALUES = 100  # the spec's cap on completion values per response
+# Agents an agent-name completion looks through, most recently seen first. A bound, not -1 ("all"):
+# PostgreSQL refuses a negative LIMIT.
+AGENTS_SCANNED = 100_000
 
 # (reference, argument) -> what the argument names. A reference is a prompt name or a template URI.
 COMPLETES: dict[tuple[str, str], str] = {
@@ -110,7 +113,7 @@ def _candidates(tx: Tx, scope: Scope, kind: str, prefix: str, stream: str | None
         return [r["code"] for r in rows if r["code"].casefold().startswith(wanted)][: MAX_VALUES + 1]
     if kind == "agent":
         # Most recently seen first: the agent one is most likely to mean.
-        rows = tx.all("agent_list", {"project": scope.project_id, "name": None, "limit": -1})  # -1: all
+        rows = tx.all("agent_list", {"project": scope.project_id, "name": None, "limit": AGENTS_SCANNED})
         return [r["name"] for r in rows if r["name"].casefold().startswith(wanted)][: MAX_VALUES + 1]
     return _task_codes(tx, scope, wanted, stream)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from taskloom.clock import iso
 from taskloom.domain.artifacts import MAX_LINKS, LinkKind, parse_link, uri_of
 from taskloom.domain.events import EventKind
+from taskloom.domain.globs import name_filter
 from taskloom.domain.limits import MAX_PAGE, check_batch
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.models import Artifact, ArtifactPage, GcResult, Uploaded
@@ -183,8 +184,7 @@ def listing(
         "task_id": task_row(tx, scope, task)["id"] if task else None,
         "stream_id": stream_id(tx, scope, stream),
         "sprint_id": sprint_id(tx, scope, sprint),
-        # Names match case-insensitively; a pattern without wildcards matches as a substring.
-        "name_glob": None if not name else (name.lower() if any(c in name for c in "*?[") else f"*{name.lower()}*"),
+        "name_like": name_filter(name) if name else None,
         "media_prefix": media_type.lower() if media_type else None,
     }
     rows = tx.all("artifact_list", {**params, "limit": limit, "offset": offset})

@@ -44,13 +44,20 @@ def translate(exc: BaseException, url: str) -> TaskloomError:
             "A text argument is not valid Unicode (it has an unpaired surrogate or a NUL).",
             hint="Send well-formed UTF-8 text; binary data belongs in artifacts_upload's content_base64.",
         )
+    if isinstance(exc, psycopg.DataError) and "NUL" in str(exc):
+        # SQLite stores a NUL character; PostgreSQL's text cannot hold one (psycopg refuses it
+        # before sending), so on this backend it is the caller's input to fix.
+        return InvalidInput(
+            "A text argument contains a NUL character (\\x00), which the PostgreSQL database cannot store.",
+            hint="Remove the NUL characters from the text; binary data belongs in artifacts_upload's content_base64.",
+        )
     if isinstance(exc, OverflowError | pg.NumericValueOutOfRange):
         return InvalidInput(
             "A number is out of range (integers must fit in 64 bits).", hint="Send a smaller number."
         )
     if isinstance(exc, pg.IntegrityError):
         return Conflict(f"The change conflicts with existing data: {_first_line(exc)}.")
-    if isinstance(exc, RETRY | pg.LockNotAvailable):
+    if isinstance(exc, (*RETRY, pg.LockNotAvailable)):
         return Busy(f"The database stayed locked by other writers: {_first_line(exc)}.")
     if is_connection_fault(exc):
         return unreachable(url, exc)

@@ -43,8 +43,8 @@ FROM artifact_links l WHERE l.artifact_id = :id ORDER BY l.linked_at, l.kind, l.
 
 -- name: artifact_list
 -- Newest first. Filters are optional (NULL means any). A stream or sprint filter also matches
--- artifacts linked to the stream's or sprint's tasks. :name_glob is a GLOB pattern on the
--- lower-cased name; :media_prefix matches 'image/' or a whole type.
+-- artifacts linked to the stream's or sprint's tasks. :name_like is a LIKE pattern (escape '\')
+-- on the lower-cased name, from domain/globs.py; :media_prefix matches 'image/' or a whole type.
 SELECT a.* FROM artifacts a
 WHERE a.project_id = :project
   AND (:task_id IS NULL OR EXISTS (
@@ -57,7 +57,7 @@ WHERE a.project_id = :project
         SELECT 1 FROM artifact_links l WHERE l.artifact_id = a.id
           AND ((l.kind = 'sprint' AND l.target_id = :sprint_id)
                OR (l.kind = 'task' AND l.target_id IN (SELECT id FROM tasks WHERE sprint_id = :sprint_id)))))
-  AND (:name_glob IS NULL OR lower(a.name) GLOB :name_glob)
+  AND (:name_like IS NULL OR lower(a.name) LIKE :name_like ESCAPE '\')
   AND (:media_prefix IS NULL OR substr(a.media_type, 1, length(:media_prefix)) = :media_prefix)
 ORDER BY a.uploaded_at DESC, a.id DESC
 LIMIT :limit OFFSET :offset;
@@ -75,7 +75,7 @@ WHERE a.project_id = :project
         SELECT 1 FROM artifact_links l WHERE l.artifact_id = a.id
           AND ((l.kind = 'sprint' AND l.target_id = :sprint_id)
                OR (l.kind = 'task' AND l.target_id IN (SELECT id FROM tasks WHERE sprint_id = :sprint_id)))))
-  AND (:name_glob IS NULL OR lower(a.name) GLOB :name_glob)
+  AND (:name_like IS NULL OR lower(a.name) LIKE :name_like ESCAPE '\')
   AND (:media_prefix IS NULL OR substr(a.media_type, 1, length(:media_prefix)) = :media_prefix);
 
 -- name: artifact_gc_candidates

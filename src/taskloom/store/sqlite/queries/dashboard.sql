@@ -1,5 +1,6 @@
 -- What the dashboard's pages read: what needs a decision, a task's status history, what finishing
--- a task unblocks, and a task's thread. Portable SQL: the PostgreSQL backend reuses these.
+-- a task unblocks, and a task's thread. Portable SQL: store/postgres/queries/dashboard.sql is the
+-- same text.
 
 -- name: decision_counts
 -- How many tasks wait on a person in each way, and how many escalations are open (as
