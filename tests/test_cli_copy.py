@@ -68,7 +68,7 @@ async def rows_of(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     store = await backends.open_store(settings)
     try:
         def read(tx):
-            row = tx.one("project_get", {"name": PROJECT})
+            row = tx.one("project_get", {"name": settings.project})
             return copying.read_rows(tx, row["id"])
 
         found = await store.read(read)
