@@ -151,3 +151,21 @@ async def test_a_damaged_artifact_in_the_source_stops_the_copy_before_any_row_la
 
     assert sqlite3.connect(target).execute("SELECT count(*) FROM projects").fetchone() == (0,)
     assert not backends.BlobStore.beside(target).exists(sha)
+
+
+async def test_the_verification_names_a_blob_the_destination_lost(tmp_path, clock):
+    source = Settings(db_path=tmp_path / "a.db", project=PROJECT)
+    await build_project(source, clock)
+    store = await backends.open_store(source)
+    try:
+        found = await store.read(lambda tx: copying.read_projects(tx, PROJECT, "a.db"))
+    finally:
+        await store.close()
+    here, there = backends.BlobStore.beside(tmp_path / "a.db"), backends.BlobStore.beside(tmp_path / "b.db")
+    copying.copy_blobs(found, here, there)
+    (sha,) = [a["sha256"] for a in found[0].rows["artifacts"]]
+    assert copying.bad_blobs(found, there) == ([], len(BLOB))
+
+    there.delete(sha)
+
+    assert copying.bad_blobs(found, there) == ([sha], 0)

@@ -154,3 +154,13 @@ def _read_rows_on(url: str) -> dict[str, object]:
 
     with psycopg.connect(url, autocommit=True, row_factory=row_factory) as conn:
         return copying.read_rows(PgTx(conn), 1)
+
+
+@pytest.mark.parametrize("spelled", ["{url}", "{url}?application_name=other", "{url}?connect_timeout=3"])
+def test_two_spellings_of_one_postgresql_database_are_the_same_database(pg_url, spelled):
+    with pytest.raises(InvalidInput, match="the same database"):
+        copying.check_pair(pg(pg_url), pg(spelled.format(url=pg_url)))
+
+
+def test_another_database_on_the_same_server_is_not_the_same(pg_url):
+    copying.check_pair(pg(pg_url), pg(pg_url.rsplit("/", 1)[0] + "/postgres"))

@@ -269,6 +269,22 @@ SELECT
         WHERE a.project_id = :project) AS artifact_links;
 
 -- name: copy_identities_reset
--- Nothing to move on SQLite: a rowid is max(id) + 1 at insert, and AUTOINCREMENT's sqlite_sequence
--- (events) follows the largest id written, copied ones included. Kept so both backends name it.
-SELECT 0 AS moved;
+-- Nothing to move on SQLite: a new rowid is max(id) + 1, and AUTOINCREMENT's sqlite_sequence
+-- (events) follows the largest id written, copied ones included. So this only answers what
+-- PostgreSQL's version does: the id each table hands out next.
+SELECT
+    (SELECT coalesce(max(id), 0) + 1 FROM projects) AS projects,
+    (SELECT coalesce(max(id), 0) + 1 FROM sprints) AS sprints,
+    (SELECT coalesce(max(id), 0) + 1 FROM streams) AS streams,
+    (SELECT coalesce(max(id), 0) + 1 FROM tasks) AS tasks,
+    (SELECT coalesce(max(id), 0) + 1 FROM notes) AS notes,
+    (SELECT coalesce(max(id), 0) + 1 FROM events) AS events,
+    (SELECT coalesce(max(id), 0) + 1 FROM memory) AS memory,
+    (SELECT coalesce(max(id), 0) + 1 FROM agents) AS agents,
+    (SELECT coalesce(max(id), 0) + 1 FROM roles) AS roles,
+    (SELECT coalesce(max(id), 0) + 1 FROM messages) AS messages,
+    (SELECT coalesce(max(id), 0) + 1 FROM escalations) AS escalations,
+    (SELECT coalesce(max(id), 0) + 1 FROM claim_waiters) AS claim_waiters,
+    (SELECT coalesce(max(id), 0) + 1 FROM runs) AS runs,
+    (SELECT coalesce(max(id), 0) + 1 FROM file_reservations) AS file_reservations,
+    (SELECT coalesce(max(id), 0) + 1 FROM artifacts) AS artifacts;
