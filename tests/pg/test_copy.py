@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 
 from taskloom.config import Settings
-from taskloom.errors import Conflict, InvalidInput
+from taskloom.errors import Conflict, InvalidInput, Storage
 from taskloom.server import build_server
 from taskloom.services import copying
 from taskloom.services.app import Taskloom
@@ -123,6 +123,25 @@ async def test_a_row_postgresql_refuses_halfway_leaves_the_destination_without_t
         )
 
     with pytest.raises(InvalidInput, match="out of range"):
+        await copying.copy(source, pg(pg_url), None)
+
+    assert {t: count(pg_url, t) for t in ("projects", "tasks", "events", "messages", "artifacts")} == \
+        dict.fromkeys(("projects", "tasks", "events", "messages", "artifacts"), 0)
+
+
+async def test_a_destination_that_goes_away_mid_copy_is_left_without_the_project(tmp_path, pg_url, clock):
+    source = lite(tmp_path / "a.db")
+    await build_project(source, clock)
+    # The destination's server drops the connection when the copy reaches file reservations,
+    # after the project, its tasks, messages and events are written; and again on each retry.
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION go_away() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$;"
+            " CREATE TRIGGER go_away BEFORE INSERT ON file_reservations FOR EACH ROW EXECUTE FUNCTION go_away()"
+        )
+
+    with pytest.raises(Storage, match="Cannot reach the PostgreSQL database"):
         await copying.copy(source, pg(pg_url), None)
 
     assert {t: count(pg_url, t) for t in ("projects", "tasks", "events", "messages", "artifacts")} == \
