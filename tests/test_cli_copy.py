@@ -169,3 +169,18 @@ async def test_the_verification_names_a_blob_the_destination_lost(tmp_path, cloc
     there.delete(sha)
 
     assert copying.bad_blobs(found, there) == ([sha], 0)
+
+
+def test_a_copy_that_differs_is_reported_as_not_verified_table_by_table():
+    from taskloom.cli.copy import render
+    from taskloom.models.copying import CopyReport, TableCount
+
+    report = CopyReport(source="a.db", destination="b.db", projects=[PROJECT], blobs=1, blob_bytes=0,
+                        tables=[TableCount(table="tasks", source=4, destination=4),
+                                TableCount(table="events", source=9, destination=8)], bad_blobs=["ab" * 32])
+
+    text = render(report)
+
+    assert not report.verified and json.loads(report.model_dump_json())["verified"] is False
+    assert "  events         9         8  DIFFERS\n" in text and "  tasks          4         4\n" in text
+    assert f"missing or damaged in the destination: {'ab' * 32}" in text and "NOT verified" in text
