@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from taskloom import __version__
 from taskloom.cli import artifacts, dashboard, runner, watch
+from taskloom.cli import copy as copy_command
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
     ARTIFACT_QUOTA_BYTES,
@@ -139,6 +140,7 @@ def parser() -> argparse.ArgumentParser:
     _common(imp)
     imp.add_argument("file", type=Path)
 
+    copy_command.add_parser(sub)
     artifacts.add_parser(sub, _common)
     runner.add_parser(sub, _common)
     dashboard.add_parser(sub, _common)
@@ -233,6 +235,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "check":
         return _check(_database(args), args.json)
+    if args.command == "copy":
+        return await copy_command.run(args)
     if args.command == "dashboard":
         return await dashboard.run(_settings(args), args)
     if args.command == "watch":

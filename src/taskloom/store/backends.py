@@ -80,6 +80,24 @@ def shown(url: str) -> str:
     return url.replace(f":{password}@", ":***@", 1)
 
 
+def same_server_database(a: str, b: str) -> bool:
+    """Whether two postgresql:// URLs name one database: the same host, port and database name,
+    however else they are spelled (a password, options, the host in the query string)."""
+
+    def key(url: str) -> tuple[str, int, str]:
+        parts = urlsplit(url)
+        query = dict(pair.partition("=")[::2] for pair in parts.query.split("&") if pair)
+        host = (query.get("host") or parts.hostname or "localhost").lower()
+        port = int(query.get("port") or parts.port or 5432)
+        name = query.get("dbname") or parts.path.lstrip("/") or parts.username or ""
+        return host, port, name
+
+    try:
+        return key(a) == key(b)
+    except ValueError:  # a malformed port: connecting will say so
+        return False
+
+
 def database(settings: Settings) -> Database:
     """The database the settings name: `db_url` when set, else the SQLite file `db_path`."""
     if settings.db_url:
