@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,20 @@ from taskloom.store.sqlite.store import SqliteTx
 from tests.pg.cluster import Cluster, PostgresMissing, os_user, pg_bin_dir, start, stop
 
 ROOT = Path(__file__).parent
-# The suites whose tests run on both backends (every store-level and tool-level test that uses the
-# in-process `app`); TASKLOOM_TEST_DB=postgresql (or sqlite) runs everything on one backend only.
-BOTH_BACKENDS: tuple[str, ...] = ("store/contract",)  # services and server/tools join once every query is ported
+# The suites whose tests run on both backends: the services and every tool-level suite that uses
+# the in-process `app`, together a subset that covers every tool. Not the ones about the disk
+# (the SQLite file, blobs as files: tests/pg pins PostgreSQL's own) or about processes and
+# transports, which are the same code whatever the backend. TASKLOOM_TEST_DB=postgresql (or
+# sqlite) runs every test that takes `settings` on that backend alone.
+BOTH_BACKENDS = (
+    "services/",
+    "server/test_tools_",
+    "server/test_waiting",
+    "server/test_push.py",
+    "server/test_redaction_at_rest.py",
+    "server/test_prompts.py",
+)
+ON_DISK = ("services/test_artifact_uploads.py", "services/test_artifacts.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,7 +54,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         backends = [only]
     else:
         where = Path(metafunc.definition.path).relative_to(ROOT).as_posix()
-        backends = ["sqlite", "postgresql"] if where.startswith(BOTH_BACKENDS) else ["sqlite"]
+        both = where.startswith(BOTH_BACKENDS) and not where.startswith(ON_DISK)
+        backends = ["sqlite", "postgresql"] if both else ["sqlite"]
     if backends != ["sqlite"]:
         metafunc.parametrize("backend", backends, scope="function")
 
