@@ -147,6 +147,16 @@ def pg_url(pg_cluster: Cluster, pg_shared: Any) -> str:
 
 
 @pytest.fixture
+def pg_own_url(pg_cluster: Cluster, pg_admin: Any, pg_template: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of this test's own, for a test that changes the schema
+    (a trigger, a dropped table), which the shared one must never keep; dropped after it."""
+    name = "t_" + os.urandom(6).hex()
+    pg_admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}" STRATEGY FILE_COPY')
+    yield pg_cluster.dsn(name)
+    pg_admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def settings(db_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
     url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
     return Settings(db_path=db_path, db_url=url, project="test", lease_seconds=60.0, default_agent="tester")

@@ -129,12 +129,12 @@ async def test_a_row_postgresql_refuses_halfway_leaves_the_destination_without_t
         dict.fromkeys(("projects", "tasks", "events", "messages", "artifacts"), 0)
 
 
-async def test_a_destination_that_goes_away_mid_copy_is_left_without_the_project(tmp_path, pg_url, clock):
+async def test_a_destination_that_goes_away_mid_copy_is_left_without_the_project(tmp_path, pg_own_url, clock):
     source = lite(tmp_path / "a.db")
     await build_project(source, clock)
     # The destination's server drops the connection when the copy reaches file reservations,
     # after the project, its tasks, messages and events are written; and again on each retry.
-    with psycopg.connect(pg_url, autocommit=True) as conn:
+    with psycopg.connect(pg_own_url, autocommit=True) as conn:
         conn.execute(
             "CREATE FUNCTION go_away() RETURNS trigger LANGUAGE plpgsql AS"
             " $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$;"
@@ -142,9 +142,9 @@ async def test_a_destination_that_goes_away_mid_copy_is_left_without_the_project
         )
 
     with pytest.raises(Storage, match="Cannot reach the PostgreSQL database"):
-        await copying.copy(source, pg(pg_url), None)
+        await copying.copy(source, pg(pg_own_url), None)
 
-    assert {t: count(pg_url, t) for t in ("projects", "tasks", "events", "messages", "artifacts")} == \
+    assert {t: count(pg_own_url, t) for t in ("projects", "tasks", "events", "messages", "artifacts")} == \
         dict.fromkeys(("projects", "tasks", "events", "messages", "artifacts"), 0)
 
 
