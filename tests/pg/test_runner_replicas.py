@@ -83,10 +83,17 @@ def test_two_runners_each_on_its_own_replica_start_one_worker_per_task(tmp_path:
             (gate / "go").write_text("")
             errs = [p.communicate(timeout=BOUND)[1] for p in procs]
         finally:
+            # On a failure: SIGTERM makes a runner stop its workers' groups (they live in sessions
+            # of their own, so a kill would leave them waiting on the gate); the gate lets go any left.
+            (gate / "go").touch()
             for p in procs:
                 if p.poll() is None:
-                    p.kill()
-                    p.wait(10)
+                    p.terminate()
+                    try:
+                        p.wait(30)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.wait(10)
         assert [p.returncode for p in procs] == [0, 0], errs
         assert all("the project is finished" in e for e in errs), errs
         assert not log_trouble(servers)
