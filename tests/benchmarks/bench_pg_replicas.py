@@ -11,6 +11,8 @@ the round trips one write costs on each backend.
    cores. All agents start together (a barrier after their warm-up call). Reported: claims/s,
    p50/p95 claim latency, CPU per claim (our servers, PostgreSQL's processes), and the database
    checked afterwards: every task done, claimed exactly once, no claim opened while another was.
+   On PostgreSQL a sampler looks at the write lock every 20 ms: free, or held by a transaction
+   that is running a statement, flushing the WAL, or waiting for its replica's next statement.
    Repetitions alternate the order (SQLite first, then PostgreSQL first) to show the noise.
 2. Round trips per write, in process through the services (`app.write(work.claim)`,
    `app.write(work.done)` of a task with 5 dependents that it makes ready): every statement the
@@ -23,8 +25,9 @@ The cluster runs with durable commits (fsync, synchronous_commit, full_page_writ
 SQLite's commits are (WAL, synchronous=NORMAL: durable against a process crash, not power loss;
 PostgreSQL's synchronous_commit=on flushes the WAL at every commit, which is stricter).
 
-    .venv/bin/python -m tests.benchmarks.bench_pg_replicas [--tasks 2000] [--agents 16] [--reps 4] [--replicas 2,4]
-    .venv/bin/python -m tests.benchmarks.bench_pg_replicas --quick     # under a minute
+    .venv/bin/python -m tests.benchmarks.bench_pg_replicas [--tasks 1000] [--agents 16] [--reps 3] [--replicas 2,4]
+    .venv/bin/python -m tests.benchmarks.bench_pg_replicas --quick     # about a minute
+    (--fast: the cluster without fsync; --json FILE: the whole result)
 Goal (issue 15): PostgreSQL with 2 replicas >= 1.0x SQLite's claims/s on this 2-core machine.
 """
 
@@ -148,15 +151,53 @@ def import_plan(db: str, plan: Path) -> None:
                                                            if not k.startswith("TASKLOOM_")})
 
 
+HOLDER = """SELECT a.state, coalesce(a.wait_event_type || ':' || a.wait_event, '') AS waiting_on,
+  (SELECT count(*) FROM pg_locks w WHERE w.locktype = 'advisory' AND NOT w.granted) AS queued
+FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.granted"""
+SAMPLE_S = 0.02  # seconds between looks at who holds the write lock
+
+
+def sample_lock(db: str, stop: threading.Event, out: Counter) -> None:
+    """What the holder of the write lock is doing, sampled: `active` (PostgreSQL works on a
+    statement, or waits on the WAL flush), or `idle in transaction` (PostgreSQL waits for the
+    replica's next statement: the lock is held across a round trip and the replica's own CPU)."""
+    import psycopg
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        while not stop.wait(SAMPLE_S):
+            rows = conn.execute(HOLDER).fetchall()
+            if not rows:
+                out["free"] += 1
+            for state, waiting_on, queued in rows:
+                out[_holder(state, waiting_on)] += 1
+                out["queued"] += queued
+
+
+def _holder(state: str, waiting_on: str) -> str:
+    if state.startswith("idle in transaction"):
+        return "waiting for the replica"
+    if waiting_on.startswith("IO:WAL"):
+        return "flushing the WAL"
+    return "running a statement"
+
+
 def one_run(db: str, replicas: int, agents: int, logs: Path, postmaster: int | None) -> dict[str, Any]:
+    held: Counter = Counter()
+    stop_sampling = threading.Event()
     with ExitStack() as stack:
         servers = [stack.enter_context(http_server(db, "bench-http", log_dir=logs)) for _ in range(replicas)]  # type: ignore[arg-type]
         time.sleep(1.0)  # each server's first resolver pass, off the clock
         pids = [p.pid for _, p in servers]
         pg_pids = child_pids(postmaster) if postmaster else []
         cpu0 = [_cpu(pids), _cpu(pg_pids)]
+        if postmaster:
+            sampler = threading.Thread(target=sample_lock, args=(db, stop_sampling, held), daemon=True)
+            sampler.start()
         outs = drive([u for u, _ in servers], agents)
         cpu = [_cpu(pids) - cpu0[0], _cpu(pg_pids) - cpu0[1]]
+        if postmaster:
+            stop_sampling.set()
+            sampler.join()
     claims = [c for o in outs for c in o["codes"]]
     lat = [x for o in outs for x in o["claim_s"]]
     done = [x for o in outs for x in o["done_s"]]
@@ -168,7 +209,16 @@ def one_run(db: str, replicas: int, agents: int, logs: Path, postmaster: int | N
             "errors": dict(sum((Counter(o["errors"]) for o in outs), Counter())),
             "cpu_servers_ms_per_claim": cpu[0] / max(1, len(claims)) * 1e3,
             "cpu_pg_ms_per_claim": cpu[1] / max(1, len(claims)) * 1e3,
-            "loadavg_after": os.getloadavg(), "db": db_check(db)}
+            "loadavg_after": os.getloadavg(), "db": db_check(db), "write_lock": lock_shares(held)}
+
+
+def lock_shares(held: Counter) -> dict[str, float]:
+    looks = sum(n for k, n in held.items() if k != "queued")
+    if not looks:
+        return {}
+    out = {k: n / looks for k, n in held.most_common() if k != "queued"}
+    out["queued_mean"] = held["queued"] / looks
+    return out
 
 
 def _cpu(pids: list[int]) -> float:
@@ -270,8 +320,7 @@ def label(sql: str, names: dict[str, str]) -> str:
 
 
 def _patterns(names: dict[str, str]) -> dict[str, re.Pattern[str]]:
-    return {name: re.compile(re.sub(r"(?<!:):[a-z_]+", lambda _: ".*?", re.escape(text).replace(r"\:", ":"),
-                                    flags=re.S))
+    return {name: re.compile(re.sub(r"(?<!:):[a-z_]+", ".*?", re.escape(text).replace(r"\:", ":")))
             for text, name in names.items()}
 
 
@@ -326,14 +375,14 @@ async def round_trips(settings: Any, calls: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- the benchmark
 
 
-def run(tasks: int = 2000, agents: int = 16, reps: int = 4, replica_counts: tuple[int, ...] = (2, 4),
-        rt_calls: int = 20, workdir: Path | None = None, quick: bool = False) -> dict:
+def run(tasks: int = 1000, agents: int = 16, reps: int = 3, replica_counts: tuple[int, ...] = (2, 4),
+        rt_calls: int = 20, workdir: Path | None = None, quick: bool = False, durable: bool = True) -> dict:
     from taskloom.config import Settings
     from tests.pg.cluster import start, stop
 
     workdir = workdir_or_temp(workdir)
     plan = write_plan(workdir / "plan.json", tasks)
-    cluster = start(DURABLE)
+    cluster = start(DURABLE if durable else None)
     runs: list[dict[str, Any]] = []
     try:
         postmaster = cluster.postmaster_pid()
@@ -353,6 +402,10 @@ def run(tasks: int = 2000, agents: int = 16, reps: int = 4, replica_counts: tupl
                       f" claim p50 {r['claim_p50_ms']:.1f} / p95 {r['claim_p95_ms']:.1f} ms, done p50"
                       f" {r['done_p50_ms']:.1f} ms, CPU/claim servers {r['cpu_servers_ms_per_claim']:.2f} ms +"
                       f" PostgreSQL {r['cpu_pg_ms_per_claim']:.2f} ms, errors {r['errors']}, db {r['db']}", flush=True)
+                if r["write_lock"]:
+                    print("    write lock, sampled: " + ", ".join(f"{k} {v:.0%}" if k != "queued_mean" else
+                                                              f"writers queued {v:.1f}"
+                                                              for k, v in r["write_lock"].items()), flush=True)
         sqlite_rt = anyio.run(round_trips, Settings(db_path=workdir / "rt.db", project=PROJECT, default_agent="rt"),
                               rt_calls)
         rt_db = cluster.create_database("bench_rt")
@@ -360,21 +413,22 @@ def run(tasks: int = 2000, agents: int = 16, reps: int = 4, replica_counts: tupl
     finally:
         stop(cluster)
     return report(runs, sqlite_rt, pg_rt, tasks=tasks, agents=agents, reps=reps, replica_counts=replica_counts,
-                  quick=quick)
+                  quick=quick, durable=durable)
 
 
 def report(runs: list[dict[str, Any]], sqlite_rt: dict, pg_rt: dict, **params: Any) -> dict:
     q = " --quick" if params["quick"] else ""
     cmd = f"{PY} -m tests.benchmarks.bench_pg_replicas{q}" if q else (
         f"{PY} -m tests.benchmarks.bench_pg_replicas --tasks {params['tasks']} --agents {params['agents']} "
-        f"--reps {params['reps']} --replicas {','.join(map(str, params['replica_counts']))}")
+        f"--reps {params['reps']} --replicas {','.join(map(str, params['replica_counts']))}"
+        + ("" if params["durable"] else " --fast"))
     by: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
         by.setdefault(r["kind"], []).append(r)
     sqlite = by["sqlite"]
     figures = []
     for kind, rs in by.items():
-        where = "1 SQLite HTTP server" if kind == "sqlite" else f"{kind[2:]} PostgreSQL replicas"
+        where = "1 SQLite HTTP server" if kind == "sqlite" else f"{kind[2:]} PostgreSQL replica" + ("s" if kind != "pg1" else "")
         figures += [
             Figure(f"claims/s (claim + done), {params['agents']} agents on {where}, each rep",
                    " / ".join(f"{r['rate']:.0f}" for r in rs), "/s", command=cmd),
@@ -386,6 +440,11 @@ def report(runs: list[dict[str, Any]], sqlite_rt: dict, pg_rt: dict, **params: A
                    f"{median([r['cpu_pg_ms_per_claim'] for r in rs]):.2f}", "ms", command=cmd),
         ]
         if kind != "sqlite":
+            idle = [r["write_lock"].get("waiting for the replica", 0.0) for r in rs]
+            queued = [r["write_lock"].get("queued_mean", 0.0) for r in rs]
+            figures.append(Figure(f"write lock held by a transaction waiting for its replica's next statement, "
+                                  f"share of samples, {where} (writers queued, mean)",
+                                  f"{median(idle):.0%} ({median(queued):.1f})", "", command=cmd))
             ratios = [r["rate"] / s["rate"] for r, s in zip(rs, sqlite, strict=False)]
             goal = kind == "pg2"
             figures.append(Figure(f"claims/s ratio, {where} / SQLite, each rep (median)",
@@ -409,25 +468,27 @@ def report(runs: list[dict[str, Any]], sqlite_rt: dict, pg_rt: dict, **params: A
             print(f"  {name} {op}: {r['median']:g} round trips (min {r['min']}, max {r['max']}): "
                   + ", ".join(f"{k} x{v}" if v > 1 else k for k, v in Counter(r["statements"]).items()))
     details = {"runs": runs, "round_trips": {"postgresql": pg_rt, "sqlite": sqlite_rt},
-               "pg_settings": DURABLE}
+               "pg_settings": DURABLE if params["durable"] else "tests.pg.cluster.FAST"}
     return result("pg_replicas", {**params, "replica_counts": list(params["replica_counts"])}, figures, details)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tasks", type=int, default=2000, help="ready tasks imported per run")
+    ap.add_argument("--tasks", type=int, default=1000, help="ready tasks imported per run")
     ap.add_argument("--agents", type=int, default=16, help="agent processes per run")
-    ap.add_argument("--reps", type=int, default=4, help="repetitions, alternating which backend goes first")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions, alternating which backend goes first")
     ap.add_argument("--replicas", type=lambda s: tuple(int(x) for x in s.split(",")), default=(2, 4),
                     help="PostgreSQL replica counts to run, e.g. 2,4")
     ap.add_argument("--rt-calls", type=int, default=20, help="calls whose round trips are counted")
-    ap.add_argument("--quick", action="store_true", help="300 tasks, 8 agents, 2 reps, 2 replicas only")
+    ap.add_argument("--quick", action="store_true", help="200 tasks, 8 agents, 2 reps, 2 replicas only")
+    ap.add_argument("--fast", action="store_true", help="the cluster without fsync (throwaway settings), to see "
+                    "what durable commits cost")
     ap.add_argument("--json", type=Path, help="also write the result here")
     a = ap.parse_args()
     if a.quick:
-        a.tasks, a.agents, a.reps, a.replicas, a.rt_calls = 300, 8, 2, (2,), 5
+        a.tasks, a.agents, a.reps, a.replicas, a.rt_calls = 200, 8, 2, (2,), 3
     out = script(run, tasks=a.tasks, agents=a.agents, reps=a.reps, replica_counts=a.replicas, rt_calls=a.rt_calls,
-                 quick=a.quick)
+                 quick=a.quick, durable=not a.fast)
     if a.json:
         a.json.write_text(json.dumps(out, indent=1, default=str))
 
