@@ -27,7 +27,8 @@ PostgreSQL's synchronous_commit=on flushes the WAL at every commit, which is str
 
     .venv/bin/python -m tests.benchmarks.bench_pg_replicas [--tasks 1000] [--agents 16] [--reps 3] [--replicas 2,4]
     .venv/bin/python -m tests.benchmarks.bench_pg_replicas --quick     # about a minute
-    (--fast: the cluster without fsync; --json FILE: the whole result)
+    (--fast: the cluster without fsync; --unlocked: also a run without the write lock, a
+    diagnostic; --json FILE: the whole result)
 Goal (issue 15): PostgreSQL with 2 replicas >= 1.0x SQLite's claims/s on this 2-core machine.
 """
 
@@ -67,6 +68,7 @@ from tests.benchmarks.common import (
 
 GOAL_RATIO = 1.0
 DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+UNLOCKED = "tests.benchmarks.pg_unlocked_server"
 DEPENDENTS = 5  # dependents made ready by the task_done whose round trips are counted
 META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "taskloom-bench", "version": "0"},
@@ -181,11 +183,13 @@ def _holder(state: str, waiting_on: str) -> str:
     return "running a statement"
 
 
-def one_run(db: str, replicas: int, agents: int, logs: Path, postmaster: int | None) -> dict[str, Any]:
+def one_run(db: str, replicas: int, agents: int, logs: Path, postmaster: int | None,
+            module: str | None = None) -> dict[str, Any]:
     held: Counter = Counter()
     stop_sampling = threading.Event()
     with ExitStack() as stack:
-        servers = [stack.enter_context(http_server(db, "bench-http", log_dir=logs)) for _ in range(replicas)]  # type: ignore[arg-type]
+        servers = [stack.enter_context(http_server(db, "bench-http", log_dir=logs, module=module))  # type: ignore[arg-type]
+                   for _ in range(replicas)]
         time.sleep(1.0)  # each server's first resolver pass, off the clock
         pids = [p.pid for _, p in servers]
         pg_pids = child_pids(postmaster) if postmaster else []
@@ -376,7 +380,8 @@ async def round_trips(settings: Any, calls: int) -> dict[str, Any]:
 
 
 def run(tasks: int = 1000, agents: int = 16, reps: int = 3, replica_counts: tuple[int, ...] = (2, 4),
-        rt_calls: int = 20, workdir: Path | None = None, quick: bool = False, durable: bool = True) -> dict:
+        rt_calls: int = 20, workdir: Path | None = None, quick: bool = False, durable: bool = True,
+        unlocked: bool = False) -> dict:
     from taskloom.config import Settings
     from tests.pg.cluster import start, stop
 
@@ -387,6 +392,7 @@ def run(tasks: int = 1000, agents: int = 16, reps: int = 3, replica_counts: tupl
     try:
         postmaster = cluster.postmaster_pid()
         kinds = ["sqlite", *(f"pg{n}" for n in replica_counts)]
+        kinds += [f"pg{replica_counts[0]}-unlocked"] if unlocked else []
         for rep in range(reps):
             order = kinds if rep % 2 == 0 else [*kinds[1:], kinds[0]]
             for kind in order:
@@ -395,8 +401,10 @@ def run(tasks: int = 1000, agents: int = 16, reps: int = 3, replica_counts: tupl
                 else:
                     db = cluster.create_database(f"bench_{rep}_{kind}")
                 import_plan(db, plan)
-                n = 1 if kind == "sqlite" else int(kind[2:])
-                r = {"kind": kind, "rep": rep, **one_run(db, n, agents, workdir, None if kind == "sqlite" else postmaster)}
+                n = 1 if kind == "sqlite" else int(kind[2:].split("-")[0])
+                module = UNLOCKED if kind.endswith("-unlocked") else None
+                r = {"kind": kind, "rep": rep,
+                     **one_run(db, n, agents, workdir, None if kind == "sqlite" else postmaster, module)}
                 runs.append(r)
                 print(f"  [rep {rep} {kind}] {r['claims']} claims+dones in {r['wall_s']:.2f} s = {r['rate']:.0f} claims/s,"
                       f" claim p50 {r['claim_p50_ms']:.1f} / p95 {r['claim_p95_ms']:.1f} ms, done p50"
@@ -413,7 +421,7 @@ def run(tasks: int = 1000, agents: int = 16, reps: int = 3, replica_counts: tupl
     finally:
         stop(cluster)
     return report(runs, sqlite_rt, pg_rt, tasks=tasks, agents=agents, reps=reps, replica_counts=replica_counts,
-                  quick=quick, durable=durable)
+                  quick=quick, durable=durable, unlocked=unlocked)
 
 
 def report(runs: list[dict[str, Any]], sqlite_rt: dict, pg_rt: dict, **params: Any) -> dict:
@@ -421,14 +429,16 @@ def report(runs: list[dict[str, Any]], sqlite_rt: dict, pg_rt: dict, **params: A
     cmd = f"{PY} -m tests.benchmarks.bench_pg_replicas{q}" if q else (
         f"{PY} -m tests.benchmarks.bench_pg_replicas --tasks {params['tasks']} --agents {params['agents']} "
         f"--reps {params['reps']} --replicas {','.join(map(str, params['replica_counts']))}"
-        + ("" if params["durable"] else " --fast"))
+        + ("" if params["durable"] else " --fast") + (" --unlocked" if params["unlocked"] else ""))
     by: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
         by.setdefault(r["kind"], []).append(r)
     sqlite = by["sqlite"]
     figures = []
     for kind, rs in by.items():
-        where = "1 SQLite HTTP server" if kind == "sqlite" else f"{kind[2:]} PostgreSQL replica" + ("s" if kind != "pg1" else "")
+        n = kind[2:].split("-")[0]
+        where = "1 SQLite HTTP server" if kind == "sqlite" else (
+            f"{n} PostgreSQL replica{'s' if n != '1' else ''}" + (" WITHOUT the write lock" if "-" in kind else ""))
         figures += [
             Figure(f"claims/s (claim + done), {params['agents']} agents on {where}, each rep",
                    " / ".join(f"{r['rate']:.0f}" for r in rs), "/s", command=cmd),
@@ -483,12 +493,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="200 tasks, 8 agents, 2 reps, 2 replicas only")
     ap.add_argument("--fast", action="store_true", help="the cluster without fsync (throwaway settings), to see "
                     "what durable commits cost")
+    ap.add_argument("--unlocked", action="store_true", help="also the first replica count with the write lock "
+                    "off (a diagnostic: tests/benchmarks/pg_unlocked_server.py)")
     ap.add_argument("--json", type=Path, help="also write the result here")
     a = ap.parse_args()
     if a.quick:
         a.tasks, a.agents, a.reps, a.replicas, a.rt_calls = 200, 8, 2, (2,), 3
     out = script(run, tasks=a.tasks, agents=a.agents, reps=a.reps, replica_counts=a.replicas, rt_calls=a.rt_calls,
-                 quick=a.quick, durable=not a.fast)
+                 quick=a.quick, durable=not a.fast, unlocked=a.unlocked)
     if a.json:
         a.json.write_text(json.dumps(out, indent=1, default=str))
 
