@@ -298,3 +298,30 @@ async def test_a_pg_store_hears_its_own_commit_at_once(pg_url: str) -> None:
         assert await store.wait_for_change(0) is True
     finally:
         await store.close()
+
+
+async def test_a_burst_of_commits_from_another_replica_is_reported_a_few_times_not_once_each(pg_url: str) -> None:
+    """Every replica hears every commit; each report sends the change feed into a read, so a
+    burst must gather into a few reports (SQLite's poll gathers them for free)."""
+    store = await PgStore.open(pg_url)
+    try:
+        assert await store.wait_for_change(0) is False
+        burst = 40
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as replica:
+
+            async def commit_burst() -> None:
+                for _ in range(burst):
+                    await replica.execute("SELECT pg_notify('taskloom', '')")  # one replica write each
+                    await asyncio.sleep(0.001)
+
+            sender = asyncio.create_task(commit_burst())
+            reports = 0
+            while not sender.done() or await store.wait_for_change(0.2):
+                if sender.done():
+                    reports += 1
+                    continue
+                reports += await store.wait_for_change(0.2)
+            await sender
+        assert 1 <= reports <= burst // 4, reports
+    finally:
+        await store.close()

@@ -144,6 +144,10 @@ class Listener:
         self._task = self._probing = None
         await self._disconnect()
 
+    def drain(self) -> None:
+        """Forget the commits heard so far: the caller is about to read everything committed."""
+        self._changed = False
+
     def _take(self) -> bool:
         changed, self._changed = self._changed, False
         return changed

@@ -40,6 +40,11 @@ CONNECT_PATIENCE = 30.0  # seconds `open` keeps trying a server that is not up y
 # Seconds one call waits for a connection while the server is away (a restart takes a few):
 # then `storage`, well inside a client's tool-call timeout. At most the process's patience.
 CALL_PATIENCE = 10.0
+# Seconds a reported change waits for the rest of its burst. Each agent call commits once, on
+# some replica, and every replica hears each commit; reporting each one sent every replica's
+# change feed into a read transaction per commit. SQLite's poll gathers commits for 20-65 ms
+# for free; this gathers for as long, and the feed's one read then covers them all.
+GATHER = 0.02
 RETRIES = 3  # reruns of a transaction PostgreSQL aborted for contention or a dropped connection
 
 
@@ -242,7 +247,12 @@ class PgStore:
 
     async def wait_for_change(self, timeout: float) -> bool:
         assert self._listener is not None, "wait_for_change before open"
-        return await self._listener.wait(timeout)
+        if not await self._listener.wait(timeout):
+            return False
+        if timeout > 0:
+            await asyncio.sleep(GATHER)
+            self._listener.drain()  # every commit heard meanwhile is visible to the caller's read
+        return True
 
     async def close(self) -> None:
         if self._listener is not None:
