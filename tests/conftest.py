@@ -32,6 +32,7 @@ ROOT = Path(__file__).parent
 # transports, which are the same code whatever the backend. TASKLOOM_TEST_DB=postgresql (or
 # sqlite) runs every test that takes `settings` on that backend alone.
 BOTH_BACKENDS = (
+    "store/contract/",
     "services/",
     "server/test_tools_",
     "server/test_waiting",
