@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -35,15 +34,15 @@ from taskloom.clock import Clock, SystemClock
 from taskloom.errors import Storage
 from taskloom.store import queries
 from taskloom.store.blobs import CHUNK, SHA256, Stored, check_expected, fill, too_large
+from taskloom.store.postgres import named
 
 POOL_SIZE = 4  # connections: blob I/O is a few uploads and reads at a time
-_PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
 def load_queries() -> dict[str, str]:
-    """blobs.sql with `:name` parameters in psycopg's `%(name)s` form (a literal % doubled)."""
+    """blobs.sql, rewritten for psycopg by the backend's one `:name` rewrite (named.py)."""
     loaded = queries.load(Path(__file__).with_name("blobs.sql"))
-    return {name: _PARAM.sub(r"%(\1)s", sql.replace("%", "%%")) for name, sql in loaded.items()}
+    return {name: named.pyformat(sql) for name, sql in loaded.items()}
 
 
 class PgBlobWriter:
