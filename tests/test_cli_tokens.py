@@ -75,7 +75,8 @@ def test_revoke_removes_the_token_atomically_keeps_the_rest_and_mode_0600_and_th
     assert [e.sha256 for e in reader.entries()] == [digest(bob)]
     assert "# keep this comment" in path.read_text()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_ino != inode
-    assert [p.name for p in tmp_path.iterdir()] == ["tokens.jsonl"], "no temporary file left behind"
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".tokens.jsonl.lock", "tokens.jsonl"], "no temporary file left behind, only the edit lock"
 
 
 def test_revoke_refuses_an_ambiguous_or_unknown_prefix_and_changes_nothing(tmp_path):

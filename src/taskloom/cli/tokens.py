@@ -1,7 +1,9 @@
 """`taskloom token list|revoke`: the tokens file as people manage it.
 
 Revoking rewrites the file atomically (a temporary file renamed over it, with the same
-permissions), so a server re-reading it sees either the old list or the new one, never half.
+permissions), so a server re-reading it sees either the old list or the new one, never half. It
+holds the file's edit lock (`auth.editing`) while it does, so no `token new` appends in between;
+a hand edit meanwhile (which takes no lock) is still noticed and the rewrite done again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from taskloom.errors import Conflict, InvalidInput, NotFound
-from taskloom.server.auth import parse_line
+from taskloom.server.auth import editing, parse_line
 
 PREFIX_SHOWN = 12  # hex digits of a token's hash shown by `list`, and plenty for `revoke`
 _HEX = re.compile(r"^[0-9a-f]{4,64}$")
@@ -70,6 +72,12 @@ def revoke(path: Path, prefix: str) -> tuple[str, int]:
             f"{prefix!r} is not a token hash prefix.",
             hint="Give 4 or more hex digits of the hash, as `taskloom token list` shows them.",
         )
+    _read(path)  # a missing or unreadable file is named before any lock file is made beside it
+    with editing(path):
+        return _revoke(path, prefix)
+
+
+def _revoke(path: Path, prefix: str) -> tuple[str, int]:
     for _ in range(3):
         before = _key(path)
         lines = _read(path).splitlines(keepends=True)

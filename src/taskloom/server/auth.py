@@ -14,6 +14,7 @@ so new and revoked tokens take effect without a restart.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
@@ -22,7 +23,8 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -233,6 +235,23 @@ class Authenticator:
         return None
 
 
+@contextmanager
+def editing(path: Path) -> Iterator[None]:
+    """Hold the tokens file's edit lock: `token new` appending and `token revoke` rewriting take turns.
+
+    Without it a revoke that read the file could rename its rewrite over a line appended meanwhile
+    (two runners minting and revoking their workers' tokens at once lost one in ~3,000). The lock is
+    a file beside the tokens file, not the file itself, because a revoke replaces that file's inode;
+    readers (the servers) never take it: they only ever see whole versions.
+    """
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock, also when the process dies holding it
+
+
 def new_token(
     path: Path, agent: str | None, ttl: float | None, now: float | None = None, *, read_only: bool = False
 ) -> tuple[str, dict[str, Any]]:
@@ -249,12 +268,13 @@ def new_token(
         "created": iso(now),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE)
-    try:
-        size = os.fstat(fd).st_size
-        glue = b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b""  # a hand edit without a final newline
-        # One write() of one line: a server re-reading the file sees the whole line or none of it.
-        os.write(fd, glue + (json.dumps(entry) + "\n").encode())
-    finally:
-        os.close(fd)
+    with editing(path):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        try:
+            size = os.fstat(fd).st_size
+            glue = b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b""  # a hand edit without a final newline
+            # One write() of one line: a server re-reading the file sees the whole line or none of it.
+            os.write(fd, glue + (json.dumps(entry) + "\n").encode())
+        finally:
+            os.close(fd)
     return token, entry
