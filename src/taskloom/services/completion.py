@@ -18,6 +18,7 @@ from taskloom.domain import completion as rules
 from taskloom.domain.artifacts import uri_of
 from taskloom.domain.history import Move, spans
 from taskloom.errors import InvalidInput, TooLarge
+from taskloom.models import Uploaded
 from taskloom.models.completion import (
     AgentWork,
     CompletionReport,
@@ -29,6 +30,8 @@ from taskloom.models.completion import (
     ReportArtifact,
     Trouble,
 )
+from taskloom.services import uploads
+from taskloom.services.app import Taskloom
 from taskloom.services.common import Scope, sprint_id, stream_id
 from taskloom.store.base import Row, Tx
 
@@ -219,3 +222,31 @@ def _artifacts(tx: Tx, params: dict) -> list[ReportArtifact]:
             )
         found[r["id"]].linked_to.append(link)
     return list(found.values())
+
+
+def link_of(report: CompletionReport) -> str:
+    """What a saved report is linked to: its sprint, its stream, or the project."""
+    return "project" if report.code is None else f"{report.scope}:{report.code}"
+
+
+def file_name(report: CompletionReport) -> str:
+    """`report-sprint-S1-20270115-080640.md`: what it covers and when it was made, so saved reports
+    of one sprint list apart."""
+    stamp = report.generated_at[:19].replace("-", "").replace(":", "").replace("T", "-")
+    what = report.scope if report.code is None else f"{report.scope}-{report.code}"
+    return f"report-{what}-{stamp}.md"
+
+
+async def save(app: Taskloom, report: CompletionReport, text: str, agent: str | None = None) -> Uploaded:
+    """Store `text`, the report rendered, as a text/markdown artifact linked to what it covers."""
+    covers = "the project" if report.code is None else f"{report.scope} {report.code}"
+    return await uploads.upload(
+        app,
+        uploads.Source(content=text),
+        name=file_name(report),
+        media_type="text/markdown",
+        description=f"Completion report of {covers}, generated {report.generated_at}.",
+        links=[link_of(report)],
+        agent=agent,
+        local_paths=False,
+    )
