@@ -191,3 +191,48 @@ async def test_a_report_of_a_sprint_and_a_stream_at_once_or_of_an_unknown_one_is
     with pytest.raises(NotFound, match="Stream nope does not exist"):
         await app.read(completion.build, None, "nope")
 
+
+
+class Counting:
+    """A Tx that counts the statements run through it."""
+
+    def __init__(self, tx) -> None:
+        self.tx, self.statements = tx, 0
+
+    def __getattr__(self, name: str):
+        method = getattr(self.tx, name)
+
+        def counted(*args, **kwargs):
+            self.statements += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+async def statements(app, sprint: str) -> int:
+    def build(tx, scope):
+        counting = Counting(tx)
+        completion.build(counting, scope, sprint, None)
+        return counting.statements
+
+    return await app.read(build)
+
+
+async def test_a_report_costs_the_same_statements_for_two_tasks_as_for_forty(app, client, clock):
+    for sprint, n in (("small", 2), ("big", 40)):
+        await call(client, "sprint_create", code=sprint, title=sprint)
+        codes = [f"{sprint}-{i}" for i in range(n)]
+        await call(client, "task_create", tasks=[
+            {"code": c, "title": c, "sprint": sprint, "depends_on": codes[i - 1:i]} for i, c in enumerate(codes)
+        ])
+        for c in codes:
+            await call(client, "task_claim", task=c, agent="alice")
+            clock.advance(1)
+            await call(client, "task_fail" if c.endswith("-0") else "task_done", task=c, agent="alice",
+                       **({"reason": "flaky"} if c.endswith("-0") else {"summary": "ok"}))
+            if c.endswith("-0"):
+                await call(client, "task_claim", task=c, agent="alice")
+                await call(client, "task_done", task=c, summary="ok", agent="alice")
+        await call(client, "artifacts_upload", name=f"{sprint}.md", content=sprint, links=[f"task:{c}" for c in codes])
+    assert len((await app.read(completion.build, "big", None)).done) == 40
+    assert await statements(app, "big") == await statements(app, "small") == 6  # the sprint, then five

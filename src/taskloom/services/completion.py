@@ -46,16 +46,15 @@ def target(tx: Tx, scope: Scope, sprint: str | None, stream: str | None) -> dict
             "A report covers a sprint or a stream, not both.",
             hint="Give only --sprint (sprint) or only --stream (stream); neither reports the whole project.",
         )
+    # An unknown code: sprint_id and stream_id raise the not_found every other use of it gets.
     if sprint:
-        sid = sprint_id(tx, scope, sprint)
-        row = tx.one("sprint_by_code", {"project": scope.project_id, "code": sprint})
+        row = tx.one("sprint_by_code", {"project": scope.project_id, "code": sprint}) or sprint_id(tx, scope, sprint)
         return {"scope": "sprint", "code": sprint, "title": row["title"], "goal": row["goal"],
-                "stream_id": None, "sprint_id": sid}
+                "stream_id": None, "sprint_id": row["id"]}
     if stream:
-        sid = stream_id(tx, scope, stream)
-        row = tx.one("stream_by_code", {"project": scope.project_id, "code": stream})
+        row = tx.one("stream_by_code", {"project": scope.project_id, "code": stream}) or stream_id(tx, scope, stream)
         return {"scope": "stream", "code": stream, "title": row["name"], "goal": row["description"],
-                "stream_id": sid, "sprint_id": None}
+                "stream_id": row["id"], "sprint_id": None}
     return {"scope": "project", "code": None, "title": scope.project, "goal": "", "stream_id": None, "sprint_id": None}
 
 
