@@ -14,7 +14,7 @@ import re
 import pytest
 
 from taskloom.clock import iso
-from taskloom.errors import InvalidInput, NotFound
+from taskloom.errors import InvalidInput, NotFound, TooLarge
 from taskloom.resolver import Resolver
 from taskloom.services import completion
 from taskloom.services.completion_md import render
@@ -191,6 +191,16 @@ async def test_a_report_of_a_sprint_and_a_stream_at_once_or_of_an_unknown_one_is
     with pytest.raises(NotFound, match="Stream nope does not exist"):
         await app.read(completion.build, None, "nope")
 
+
+
+async def test_a_report_over_its_task_limit_is_too_large_and_says_to_report_a_sprint_or_stream(app, client, monkeypatch):
+    monkeypatch.setattr(completion, "MAX_TASKS", 2)
+    await call(client, "task_create", tasks=[{"title": "one"}, {"title": "two"}])
+    assert (await app.read(completion.build)).counts == {"ready": 2}
+    await call(client, "task_create", tasks=[{"title": "three"}])
+    with pytest.raises(TooLarge, match="more than 2 tasks") as err:
+        await app.read(completion.build)
+    assert "--sprint" in err.value.hint
 
 
 class Counting:

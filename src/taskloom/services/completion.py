@@ -44,7 +44,7 @@ def target(tx: Tx, scope: Scope, sprint: str | None, stream: str | None) -> dict
     if sprint and stream:
         raise InvalidInput(
             "A report covers a sprint or a stream, not both.",
-            hint="Give only --sprint (sprint) or only --stream (stream); neither reports the whole project.",
+            hint="Ask for one sprint or one stream, or for neither to report the whole project.",
         )
     # An unknown code: sprint_id and stream_id raise the not_found every other use of it gets.
     if sprint:
