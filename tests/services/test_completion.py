@@ -163,11 +163,17 @@ async def test_a_stream_report_and_the_project_report_cover_their_own_tasks(team
     clock.advance(30)
     await call(client, "task_done", task="A", summary="ok", agent="alice")
     await call(client, "task_update", task="B", status="cancelled", reason="not needed", agent="boss")
+    await call(client, "artifacts_upload", name="design.md", content="d", links=["stream:api", "task:B"])
+    await call(client, "artifacts_upload", name="readme.md", content="r")  # the project's
 
     stream = await app.read(completion.build, None, "api")
     assert (stream.scope, stream.title, stream.goal, stream.counts) == ("stream", "Public API", "v1 routes", {"done": 1})
+    assert [(a.name, a.linked_to) for a in stream.artifacts] == [("design.md", ["stream:api"])]
     project = await app.read(completion.build)
     assert (project.scope, project.code, project.counts) == ("project", None, {"cancelled": 1, "done": 1})
+    assert [(a.name, a.linked_to) for a in project.artifacts] == [
+        ("design.md", ["stream:api", "task:B"]), ("readme.md", ["project"])
+    ]
     assert [s.code for s in project.planned_path] == ["A"]  # a cancelled task is no part of the plan
     got = sections(render(project))
     assert table(got["Not done"]) == [["B", "outside", "cancelled", "not needed"]]
