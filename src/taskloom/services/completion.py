@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from taskloom.clock import iso
 from taskloom.domain import completion as rules
 from taskloom.domain.artifacts import uri_of
+from taskloom.domain.events import EventKind
 from taskloom.domain.history import Move, spans
+from taskloom.domain.statuses import TaskStatus as S
 from taskloom.errors import InvalidInput, TooLarge
 from taskloom.models import Uploaded
 from taskloom.models.completion import (
@@ -76,7 +78,7 @@ def build(tx: Tx, scope: Scope, sprint: str | None = None, stream: str | None = 
     done_event: dict[str, int] = {}  # the event that finished each task: orders dones at one time
     for e in tx.all("report_task_events", params):
         moves[e["subject"]].append(Move(e["at"], e["kind"], e["agent"], json.loads(e["payload"]) if e["payload"] else {}))
-        if e["kind"] == "task.done":
+        if e["kind"] == EventKind.TASK_DONE:
             done_event[e["subject"]] = e["id"]
     timings = _timings(tasks, moves, scope.now)
     done = sorted(
@@ -96,7 +98,7 @@ def build(tx: Tx, scope: Scope, sprint: str | None = None, stream: str | None = 
     for r in tasks:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     found = {code: rules.incidents(ms) for code, ms in moves.items()}
-    planned = [r["id"] for r in tasks if r["status"] != "cancelled"]
+    planned = [r["id"] for r in tasks if r["status"] != S.CANCELLED]
     return CompletionReport(
         project=scope.project,
         scope=where["scope"],
@@ -113,7 +115,7 @@ def build(tx: Tx, scope: Scope, sprint: str | None = None, stream: str | None = 
         lease_expiries=sum(1 for i in found.values() for x in i if x.what == "lease_expired"),
         done=[_done(r, timings[r["id"]]) for r in done],
         not_done=[OpenTask(code=r["code"], title=r["title"], status=r["status"], reason=r["reason"])
-                  for r in tasks if r["status"] != "done"],
+                  for r in tasks if r["status"] != S.DONE],
         agents=_agents(done, timings),
         planned_path=[step(n) for n in rules.planned_path(planned, deps)],
         actual_path=[step(n) for n in rules.actual_path([r["id"] for r in done], deps)],
@@ -128,7 +130,7 @@ def _timings(tasks: list[Row], moves: Mapping[str, list[Move]], now: float) -> d
     for r in tasks:
         ms = moves.get(r["code"], [])
         out[r["id"]] = rules.timing(ms, spans(ms, r["status"]), now)
-        if r["status"] == "done" and out[r["id"]].done_at is None:
+        if r["status"] == S.DONE and out[r["id"]].done_at is None:
             # Done with no events to show it (a copied project): the row's own time stands in.
             t = out[r["id"]]
             out[r["id"]] = rules.Timing(t.first_claimed, r["completed_at"] or r["created_at"], t.in_progress,
@@ -202,10 +204,10 @@ def _settled(e: Row) -> str:
 
 def _outcome(r: Row, t: rules.Timing) -> str:
     tries = f"{t.claims} claim{'' if t.claims == 1 else 's'}"
-    if r["status"] == "done":
+    if r["status"] == S.DONE:
         who = f" by {t.done_by}" if t.done_by else ""
         return f"done{who} at {rules.short_time(t.done_at)} ({tries})"
-    if r["status"] in ("failed", "cancelled"):
+    if r["status"] in (S.FAILED, S.CANCELLED):
         return f"{r['status']}: {r['reason'] or 'no reason given'}"
     return f"still {r['status']} ({tries})"
 
