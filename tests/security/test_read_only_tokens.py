@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from taskloom.clock import ManualClock
 from taskloom.config import Settings
@@ -121,6 +122,19 @@ async def test_a_read_only_token_reads_tools_and_resources_as_any_token_does_and
         resource = await dave.read_resource(f"taskloom://tasks/{code}")
         assert "read me" in " ".join(c.text for c in resource.contents)
     # No sighting of dave either: a read-only token writes nothing at all.
+    assert dump(db) == before
+
+
+async def test_a_read_only_token_reads_the_completion_report_but_may_not_save_it(served):
+    transport, url, db = served
+    await set_up_work(url, transport)
+    before = dump(db)
+    async with connect(url, transport, READER) as alice:
+        report = (await alice.get_prompt("completion_report", {})).messages[0].content.text
+        assert report.startswith("# Completion report: project")
+        with pytest.raises(MCPError) as refused:
+            await alice.get_prompt("completion_report", {"save": "yes"})
+        assert refused.value.message.startswith("read_only: save=yes stores an artifact")
     assert dump(db) == before
 
 

@@ -1,4 +1,5 @@
-"""The MCP prompts: a fresh worker's bootstrap and the orchestrator's brief, through a real client."""
+"""The MCP prompts: a fresh worker's bootstrap, the orchestrator's brief and the completion report,
+through a real client."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ async def prompt(client, name: str, **args: str) -> str:
 
 async def test_both_prompts_are_listed_with_described_arguments(client):
     prompts = {p.name: p for p in (await client.list_prompts()).prompts}
-    assert set(prompts) == {"worker_instructions", "orchestrator_brief"}
+    assert set(prompts) == {"worker_instructions", "orchestrator_brief", "completion_report"}
     args = {a.name: a for a in prompts["worker_instructions"].arguments}
     assert set(args) == {"agent", "task", "stream"}
     assert all(a.description and not a.required for a in args.values())
     assert prompts["orchestrator_brief"].arguments == []
+    report = {a.name: a for a in prompts["completion_report"].arguments}
+    assert set(report) == {"sprint", "stream", "save"}
+    assert all(a.description and not a.required for a in report.values())
 
 
 async def test_worker_instructions_carry_identity_role_protocol_and_the_tasks_context(client):
@@ -116,3 +120,37 @@ async def test_an_argument_a_prompt_does_not_take_is_invalid_params_naming_the_o
     with pytest.raises(MCPError) as caught:
         await client.get_prompt("orchestrator_brief", {"task": "T-1"})
     assert "Arguments: none" in caught.value.error.message
+
+
+async def test_the_completion_report_of_a_sprint_is_its_markdown_and_save_stores_it_linked_to_the_sprint(client):
+    await call(client, "sprint_create", code="S1", title="First")
+    await call(client, "task_create", tasks=[{"code": "A", "title": "Schema", "sprint": "S1"}, {"title": "Elsewhere"}])
+    await call(client, "task_claim", task="A", agent="ada")
+    await call(client, "task_done", task="A", summary="tables in 0001.sql", agent="ada")
+
+    text = await prompt(client, "completion_report", sprint="S1")
+    assert text.startswith("# Completion report: sprint S1: First\n")
+    changelog = text.split("\n## Changelog\n", 1)[1]
+    assert changelog.strip().splitlines()[0].startswith("1. **A** Schema (") and "Elsewhere" not in text
+    assert (await call(client, "artifacts_list"))["total"] == 0  # reading it stores nothing
+
+    saved = await prompt(client, "completion_report", sprint="S1", save="yes")
+    [artifact] = (await call(client, "artifacts_list", sprint="S1"))["artifacts"]
+    assert artifact["media_type"] == "text/markdown" and artifact["links"] == ["sprint:S1"]
+    assert artifact["uploaded_by"] == "tester"  # the server's agent (TASKLOOM_AGENT in the test settings)
+    assert saved.endswith(f"Saved as {artifact['name']} ({artifact['uri']}), linked to sprint:S1.\n")
+    stored = (await call(client, "artifacts_get", artifact=artifact["sha256"]))["text"]
+    assert saved.startswith(stored) and stored.startswith("# Completion report: sprint S1")
+
+
+async def test_the_completion_report_refuses_an_unknown_sprint_both_scopes_and_a_save_that_is_not_yes_or_no(client):
+    await call(client, "stream_create", code="api", name="API")
+    for args, says in (
+        ({"sprint": "S9"}, "not_found: Sprint S9 does not exist"),
+        ({"sprint": "S9", "stream": "api"}, "invalid_input: A report covers a sprint or a stream, not both."),
+        ({"stream": "api", "save": "please"}, "invalid_input: save is 'please'; it takes yes or no."),
+    ):
+        with pytest.raises(MCPError) as err:
+            await prompt(client, "completion_report", **args)
+        assert err.value.error.code == INVALID_PARAMS and err.value.message.startswith(says)
+    assert (await call(client, "artifacts_list"))["total"] == 0

@@ -176,6 +176,15 @@ async def test_stream_codes_complete_for_the_worker_prompt_and_the_stream_templa
         assert (await complete(client, ref, arg, "w"))[0] == ["web"]
 
 
+async def test_sprint_and_stream_codes_complete_for_the_completion_report(client):
+    for code in ("S1", "S2", "T1"):
+        await call(client, "sprint_create", code=code, title=code)
+    await call(client, "stream_create", code="api", name="api")
+    assert (await complete(client, prompt_ref("completion_report"), "sprint", "s"))[0] == ["S1", "S2"]
+    assert (await complete(client, prompt_ref("completion_report"), "stream", "a"))[0] == ["api"]
+    assert (await complete(client, prompt_ref("completion_report"), "save", "y"))[0] == []
+
+
 async def test_agent_names_complete_for_the_worker_prompt_and_the_inbox_template(client):
     for name in ("ada", "adam", "grace"):
         await call(client, "agent_init", agent=name)

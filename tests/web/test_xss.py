@@ -37,7 +37,7 @@ async def hostile_project(app) -> list[str]:
 
 async def test_every_page_and_region_renders_hostile_text_inert(app, web):
     codes = await hostile_project(app)
-    paths = ["/ui/", "/ui/?stream=s-a", "/ui/login"]
+    paths = ["/ui/", "/ui/?stream=s-a", "/ui/login", "/ui/report", "/ui/report?stream=s-a"]
     paths += [f"/ui/p/{r}" for r in ("counts", "streams", "decisions", "agents", "activity", "graph")]
     for code in codes[:4]:
         paths += [f"/ui/task/{code}"] + [f"/ui/task/{code}/p/{r}" for r in ("live", "head", "body", "relations", "history",

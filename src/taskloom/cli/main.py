@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from taskloom import __version__
-from taskloom.cli import artifacts, dashboard, runner, watch
+from taskloom.cli import artifacts, completion, dashboard, runner, watch
 from taskloom.cli import copy as copy_command
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
@@ -140,6 +140,11 @@ def parser() -> argparse.ArgumentParser:
     _common(imp)
     imp.add_argument("file", type=Path)
 
+    report = sub.add_parser("report", help="write a completion report (Markdown) of a sprint, a stream or the project")
+    _common(report)
+    completion.add_arguments(report)
+    report.add_subparsers(dest="report_what", required=False)  # other reports: `report time`, ...
+
     copy_command.add_parser(sub)
     artifacts.add_parser(sub, _common)
     runner.add_parser(sub, _common)
@@ -239,6 +244,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await copy_command.run(args)
     if args.command == "dashboard":
         return await dashboard.run(_settings(args), args)
+    if args.command == "report" and args.report_what is None:
+        return await completion.run(_settings(args), args)
     if args.command == "watch":
         watch.check_args(args)  # before the database is looked for: the mistake is in the flags
     settings = _settings(args)

@@ -1,16 +1,22 @@
-"""MCP prompts: the bootstrap for a fresh worker, and the orchestrator's brief."""
+"""MCP prompts: the bootstrap for a fresh worker, the orchestrator's brief and completion reports.
+
+Prompts cost no tokens in tools/list, so the completion report is one, and `save` stores it too.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from taskloom.errors import InvalidInput, ReadOnly
+from taskloom.server.auth import token_agent, token_read_only
 from taskloom.server.errors import as_mcp_error
-from taskloom.services import briefing
+from taskloom.services import briefing, completion
 from taskloom.services.agents import check_agent_name
 from taskloom.services.app import Taskloom
+from taskloom.services.completion_md import render
 
 
 def register(server: MCPServer[Any], app: Taskloom) -> None:
@@ -39,3 +45,37 @@ def register(server: MCPServer[Any], app: Taskloom) -> None:
         s = app.settings
         with as_mcp_error():
             return await app.read(briefing.orchestrator_brief, s.online_seconds, s.offline_seconds)
+
+    @server.prompt(
+        name="completion_report",
+        title="Completion report",
+        description="Markdown report of a sprint, a stream or the project: what was done and by whom, durations, "
+        "the critical path planned and actual, failures, retries and escalations and how each was settled, "
+        "artifacts, and a changelog. save=yes also stores it as an artifact linked to the sprint or stream.",
+    )
+    async def completion_report(
+        ctx: Context,
+        sprint: Annotated[str, Field(description="a sprint code; with neither sprint nor stream, the whole project")] = "",
+        stream: Annotated[str, Field(description="or a stream code")] = "",
+        save: Annotated[str, Field(description="yes: also store it as a text/markdown artifact")] = "",
+    ) -> str:
+        with as_mcp_error():
+            keep = _yes(save)
+            if keep and token_read_only(ctx):
+                raise ReadOnly("save=yes stores an artifact, and this connection's token may only read.",
+                               hint="Leave save out to read the report; a write token can save it.")
+            report = await app.read(completion.build, sprint or None, stream or None)
+            text = render(report)
+            if not keep:
+                return text
+            saved = (await completion.save(app, report, text, agent=token_agent(ctx) or app.settings.default_agent)).artifact
+            return f"{text}\nSaved as {saved.name} ({saved.uri}), linked to {completion.link_of(report)}.\n"
+
+
+def _yes(value: str) -> bool:
+    answer = value.strip().lower()
+    if answer in ("", "no", "false"):
+        return False
+    if answer in ("yes", "true"):
+        return True
+    raise InvalidInput(f"save is {value[:40]!r}; it takes yes or no.", hint="Pass save=yes to store the report.")

@@ -47,6 +47,8 @@ COMPLETES: dict[tuple[str, str], str] = {
     ("worker_instructions", "agent"): "agent",
     ("worker_instructions", "task"): "task",
     ("worker_instructions", "stream"): "stream",
+    ("completion_report", "sprint"): "sprint",
+    ("completion_report", "stream"): "stream",
     ("taskloom://tasks/{code}", "code"): "task",
     ("taskloom://streams/{code}", "code"): "stream",
     ("taskloom://agents/{name}/inbox", "name"): "agent",
@@ -108,8 +110,11 @@ def register(server: MCPServer[Any]) -> None:
 def _candidates(tx: Tx, scope: Scope, kind: str, prefix: str, stream: str | None) -> list[str]:
     """Up to MAX_VALUES + 1 names of `kind` starting with `prefix` (one extra says there are more)."""
     wanted = prefix.casefold()
-    if kind == "stream":
-        rows = tx.all("stream_list", {"project": scope.project_id})
+    if kind in ("stream", "sprint"):
+        if kind == "stream":
+            rows = tx.all("stream_list", {"project": scope.project_id})
+        else:
+            rows = tx.all("sprint_list", {"project": scope.project_id})
         return [r["code"] for r in rows if r["code"].casefold().startswith(wanted)][: MAX_VALUES + 1]
     if kind == "agent":
         # Most recently seen first: the agent one is most likely to mean.

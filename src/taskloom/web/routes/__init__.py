@@ -6,7 +6,7 @@ from starlette.routing import BaseRoute
 
 
 def routes() -> list[BaseRoute]:
-    from taskloom.web.routes import agents, artifacts, messages, overview, runs, session, tasks
+    from taskloom.web.routes import agents, artifacts, messages, overview, report, runs, session, tasks
 
     return [*overview.ROUTES, *tasks.ROUTES, *messages.ROUTES, *session.ROUTES, *agents.ROUTES, *runs.ROUTES,
-            *artifacts.ROUTES]
+            *artifacts.ROUTES, *report.ROUTES]
