@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from taskloom import __version__
-from taskloom.cli import artifacts, dashboard, runner, watch
+from taskloom.cli import artifacts, dashboard, runner, timesheet, watch
 from taskloom.cli import copy as copy_command
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
@@ -145,6 +145,8 @@ def parser() -> argparse.ArgumentParser:
     runner.add_parser(sub, _common)
     dashboard.add_parser(sub, _common)
     watch.add_parser(sub, _common)
+    report = sub.add_parser("report", help="reports from the project's record: `report time` for where the time went")
+    timesheet.add_parser(report.add_subparsers(dest="report_what", required=False), _common)
 
     token = sub.add_parser("token", help="manage bearer tokens for the HTTP transports")
     token_sub = token.add_subparsers(dest="token_command", required=True)
@@ -239,6 +241,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await copy_command.run(args)
     if args.command == "dashboard":
         return await dashboard.run(_settings(args), args)
+    if args.command == "report":
+        if args.report_what == "time":
+            return await timesheet.run(_settings(args), args)
+        raise InvalidInput("Say which report.", hint="`taskloom report time` shows where the time went.")
     if args.command == "watch":
         watch.check_args(args)  # before the database is looked for: the mistake is in the flags
     settings = _settings(args)
