@@ -23,6 +23,7 @@ from taskloom.services.common import SYSTEM_AGENT, Scope, sprint_id, stream_id
 from taskloom.store.base import Row, Tx
 
 S = TaskStatus
+_STATUS_PAYLOADS = frozenset({EventKind.TASK_CREATED, EventKind.LEASE_EXPIRED})
 
 
 def timesheet(
@@ -48,8 +49,8 @@ def timesheet(
     tasks = tx.all("timesheet_tasks", {"project": scope.project_id, **scoped, "until": window.end})
     moves, signs = _read_events(tx, scope, window, away_after)
     pieces = {t["code"]: ts.cut(spans(moves.get(t["code"], []), t["status"]), window) for t in tasks}
-    runs = tx.all("timesheet_runs", {"project": scope.project_id, "since": window.start, "until": window.end})
-    started = [r for r in runs if r["started_at"] >= window.start]
+    runs = _Runs(tx.all("timesheet_runs", {"project": scope.project_id, "since": window.start, "until": window.end}),
+                 window, scope.now)
     shown = [t for t in tasks if t["in_scope"] and pieces[t["code"]]]
     return Timesheet(
         project=scope.project,
@@ -58,9 +59,9 @@ def timesheet(
         since=iso(since),
         until=iso(window.end),
         made_at=iso(scope.now),
-        tasks=[_task(t, pieces[t["code"]], moves.get(t["code"], []), window, started) for t in shown],
-        agents=_agents(tx, scope, pieces, signs, runs, started, window, away_after),
-        spans=_spans(shown, pieces, window),
+        tasks=[_task(t, pieces[t["code"]], moves.get(t["code"], []), window, runs.of_task[t["code"]]) for t in shown],
+        agents=_agents(tx, scope, pieces, signs, runs, window, away_after),
+        spans=_spans(shown, pieces),
     )
 
 
@@ -71,7 +72,9 @@ def _read_events(tx: Tx, scope: Scope, window: ts.Window, away_after: float):
     near = (window.start - away_after, window.end + away_after)
     rows = tx.all("timesheet_events", {"project": scope.project_id, "signs_from": near[0], "signs_to": near[1]})
     for r in rows:
-        move = Move(r["at"], r["kind"], r["agent"], json.loads(r["payload"]) if r["payload"] else {})
+        # Only a creation's and an expiry's payload say where the task went.
+        payload = json.loads(r["payload"]) if r["payload"] and r["kind"] in _STATUS_PAYLOADS else {}
+        move = Move(r["at"], r["kind"], r["agent"], payload)
         if r["kind"] == EventKind.TASK_CREATED or entered(move) is not None:
             moves[r["subject"]].append(move)
         if r["agent"] and r["agent"] != SYSTEM_AGENT and near[0] <= r["at"] <= near[1]:
@@ -79,9 +82,23 @@ def _read_events(tx: Tx, scope: Scope, window: ts.Window, away_after: float):
     return moves, signs
 
 
-def _task(row: Row, pieces: list[ts.Piece], moves: list[Move], window: ts.Window, runs: list[Row]) -> TaskTime:
+class _Runs:
+    """The runs that overlap the window, by agent (each as an interval, an unfinished one ending
+    now); and those that started in it, whose cost and turns the report counts, by task and agent."""
+
+    def __init__(self, rows: list[Row], window: ts.Window, now: float) -> None:
+        self.spans: dict[str, list[ts.Interval]] = defaultdict(list)
+        self.of_task: dict[str | None, list[Row]] = defaultdict(list)
+        self.of_agent: dict[str, list[Row]] = defaultdict(list)
+        for r in rows:
+            self.spans[r["agent"]].append((r["started_at"], now if r["ended_at"] is None else r["ended_at"]))
+            if r["started_at"] >= window.start:
+                self.of_task[r["task"]].append(r)
+                self.of_agent[r["agent"]].append(r)
+
+
+def _task(row: Row, pieces: list[ts.Piece], moves: list[Move], window: ts.Window, mine: list[Row]) -> TaskTime:
     per_status = ts.totals(pieces)
-    mine = [r for r in runs if r["task"] == row["code"]]
     return TaskTime(
         code=row["code"],
         title=row["title"],
@@ -101,28 +118,27 @@ def _task(row: Row, pieces: list[ts.Piece], moves: list[Move], window: ts.Window
     )
 
 
-def _agents(tx, scope, pieces, signs, runs, started, window, away_after) -> list[AgentTime]:
+def _agents(tx, scope, pieces, signs, runs: _Runs, window, away_after) -> list[AgentTime]:
     holds: dict[str, dict[S, list[ts.Interval]]] = defaultdict(lambda: {S.IN_PROGRESS: [], S.BLOCKED: []})
-    held: dict[str, list[str]] = defaultdict(list)
+    held: dict[str, dict[str, None]] = defaultdict(dict)  # an ordered set of codes
     for code, cut in pieces.items():
         for p in cut:
             if p.holder is not None:
                 holds[p.holder][p.status].append((p.start, p.end))
-                if code not in held[p.holder]:
-                    held[p.holder].append(code)
+                held[p.holder][code] = None
     rows = {r["name"]: r for r in tx.all("timesheet_agents", {"project": scope.project_id})}
     out = []
-    for name in sorted(set(rows) | set(holds) | {r["agent"] for r in runs}):
+    for name in sorted(set(rows) | set(holds) | set(runs.spans)):
         row = rows.get(name)
         seen = [*signs.get(name, []), *((row["registered_at"], row["last_seen_at"]) if row else ())]
-        ran = [(r["started_at"], scope.now if r["ended_at"] is None else r["ended_at"]) for r in runs if r["agent"] == name]
-        got = ts.agent_time(seen, holds[name][S.IN_PROGRESS], holds[name][S.BLOCKED], ran, window, scope.now, away_after)
-        mine = [r for r in started if r["agent"] == name]
+        got = ts.agent_time(seen, holds[name][S.IN_PROGRESS], holds[name][S.BLOCKED], runs.spans[name], window,
+                            scope.now, away_after)
+        mine = runs.of_agent[name]
         if got.present == 0 and not mine and not got.present_at_end:
             continue
         out.append(AgentTime(
             name=name, role=row["role"] if row else None, present=got.present, busy=got.busy,
-            blocked=got.blocked, idle=got.idle, present_at_end=got.present_at_end, tasks=held[name],
+            blocked=got.blocked, idle=got.idle, present_at_end=got.present_at_end, tasks=list(held[name]),
             runs=len(mine), **_spent(mine),
         ))
     return out
@@ -134,7 +150,7 @@ def _spent(runs: Iterable[Row]) -> dict:
     return {"cost_usd": sum(costs) if costs else None, "turns": sum(turns) if turns else None}
 
 
-def _spans(tasks: list[Row], pieces: dict[str, list[ts.Piece]], window: ts.Window) -> list[TimeSpan]:
+def _spans(tasks: list[Row], pieces: dict[str, list[ts.Piece]]) -> list[TimeSpan]:
     order = []
     for i, t in enumerate(tasks):
         for j, p in enumerate(pieces[t["code"]]):
