@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from taskloom import __version__
-from taskloom.cli import artifacts, completion, dashboard, runner, watch
+from taskloom.cli import artifacts, completion, dashboard, runner, timesheet, watch
 from taskloom.cli import copy as copy_command
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
@@ -140,10 +140,14 @@ def parser() -> argparse.ArgumentParser:
     _common(imp)
     imp.add_argument("file", type=Path)
 
-    report = sub.add_parser("report", help="write a completion report (Markdown) of a sprint, a stream or the project")
+    report = sub.add_parser(
+        "report", help="a completion report (Markdown) of a sprint, a stream or the project; `report time` for where the time went"
+    )
     _common(report)
     completion.add_arguments(report)
-    report.add_subparsers(dest="report_what", required=False)  # other reports: `report time`, ...
+    # `report time` repeats the flags it shares with `report` (argparse lets a subcommand's defaults
+    # overwrite its parent's values), so they go after the subcommand: `taskloom report time --sprint S`.
+    timesheet.add_parser(report.add_subparsers(dest="report_what", required=False), _common)
 
     copy_command.add_parser(sub)
     artifacts.add_parser(sub, _common)
@@ -244,7 +248,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await copy_command.run(args)
     if args.command == "dashboard":
         return await dashboard.run(_settings(args), args)
-    if args.command == "report" and args.report_what is None:
+    if args.command == "report":
+        if args.report_what == "time":
+            return await timesheet.run(_settings(args), args)
         return await completion.run(_settings(args), args)
     if args.command == "watch":
         watch.check_args(args)  # before the database is looked for: the mistake is in the flags

@@ -5,6 +5,10 @@ in_progress), a retry after a failed attempt (`task.retry`) and a release (`task
 into ready, and a lease expiry (`lease.expired`, into the status its payload names: ready, or
 failed, which a `task.failed` then repeats). `task.created` names no status before its payload
 carries one: a task is created in backlog or waiting, and only its next move tells which.
+
+A span in a held status (in progress, blocked) also names its holder: the agent whose claim
+started it, kept through a block and an unblock (which another agent may make), and nobody for a
+task blocked before anyone claimed it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskloom.domain.events import EventKind, kind_of
-from taskloom.domain.statuses import TaskStatus
+from taskloom.domain.statuses import HELD, TaskStatus
 
 S = TaskStatus
 _INTO = {EventKind.TASK_CLAIMED: S.IN_PROGRESS, EventKind.TASK_RETRY: S.READY, EventKind.TASK_RELEASED: S.READY}
@@ -35,7 +39,8 @@ class Span:
     status: TaskStatus
     entered_at: float
     left_at: float | None
-    agent: str | None
+    agent: str | None  # who made the move into it
+    holder: str | None = None  # who held the task meanwhile: held statuses only
 
 
 def entered(move: Move) -> TaskStatus | None:
@@ -65,10 +70,19 @@ def spans(moves: Iterable[Move], current: TaskStatus | str) -> list[Span]:
             status = _created_as(steps[i + 1][1] if i + 1 < len(steps) else None, S(current))
         if out and out[-1].status is status:
             continue
+        holder = _holder(move, status, out[-1] if out else None)
         if out:
-            out[-1] = Span(out[-1].status, out[-1].entered_at, move.at, out[-1].agent)
-        out.append(Span(status, move.at, None, move.agent))
+            out[-1] = Span(out[-1].status, out[-1].entered_at, move.at, out[-1].agent, out[-1].holder)
+        out.append(Span(status, move.at, None, move.agent, holder))
     return out
+
+
+def _holder(move: Move, status: TaskStatus, before: Span | None) -> str | None:
+    if status not in HELD:
+        return None
+    if move.kind == EventKind.TASK_CLAIMED:
+        return move.agent
+    return before.holder if before is not None and before.status in HELD else None
 
 
 def _created_as(next_status: TaskStatus | None, current: TaskStatus) -> TaskStatus:
