@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 
 import anyio
-import yaml
-from pydantic import ValidationError
 
 from taskloom import __version__
 from taskloom.cli import artifacts, dashboard, runner, watch
@@ -34,8 +32,7 @@ from taskloom.config import (
     resolve_size,
     resolve_tokens_file,
 )
-from taskloom.errors import InvalidInput, NotFound, TaskloomError
-from taskloom.server.errors import from_validation
+from taskloom.errors import InvalidInput, NotFound, TaskloomError, from_validation
 from taskloom.store import backends
 
 DB_HELP = "SQLite file, sqlite:///PATH or postgresql://USER@HOST/DB (default .taskloom/taskloom.db, or TASKLOOM_DB)"
@@ -359,6 +356,9 @@ async def _status(app, as_json: bool) -> int:
 
 
 async def _import(app, path: Path) -> int:
+    import yaml
+    from pydantic import ValidationError
+
     from taskloom.models import Plan
     from taskloom.services import planning
 
