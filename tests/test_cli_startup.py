@@ -71,3 +71,9 @@ def test_token_commands_import_no_server_stack(tmp_path: Path):
     assert loaded_by(tmp_path, SERVER_STACK + DRAWING, "token", "new", "--tokens", tokens) == []
     assert loaded_by(tmp_path, SERVER_STACK + DRAWING, "token", "list", "--tokens", tokens) == []
 
+
+async def test_a_stdio_server_does_not_load_the_dashboard(app: Taskloom, tmp_path: Path):
+    # stdin at EOF: the server starts, opens the database, serves stdio, sees its client gone, exits.
+    # Not rich: the SDK's MCPServer sets up its logging with it.
+    argv = ("serve", "--transport", "stdio", "--db", str(app.settings.db_path), "--project", app.settings.project)
+    assert loaded_by(tmp_path, ("jinja2", "markdown_it", "networkx", "yaml", "taskloom.web"), *argv) == []
