@@ -33,7 +33,7 @@ print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
 """
 
 
-def loaded_by(cwd: Path, heavy: tuple[str, ...], *argv: str) -> list[str]:
+def loaded_by(cwd: Path, heavy: tuple[str, ...], *argv: str, code: int = 0) -> list[str]:
     """Run `taskloom ARGV` in a fresh interpreter; the heavy packages it imported."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLOOM_")}
     run = subprocess.run(
@@ -41,7 +41,7 @@ def loaded_by(cwd: Path, heavy: tuple[str, ...], *argv: str) -> list[str]:
         capture_output=True, text=True, timeout=60, cwd=cwd, env=env, stdin=subprocess.DEVNULL, check=False,
     )
     last = (run.stderr.strip().splitlines() or [""])[-1]
-    assert last.startswith('{"code": 0,'), run.stderr
+    assert last.startswith(f'{{"code": {code},'), run.stderr
     report = json.loads(last)
     return report["loaded"]
 
@@ -77,3 +77,16 @@ async def test_a_stdio_server_does_not_load_the_dashboard(app: Taskloom, tmp_pat
     # Not rich: the SDK's MCPServer sets up its logging with it.
     argv = ("serve", "--transport", "stdio", "--db", str(app.settings.db_path), "--project", app.settings.project)
     assert loaded_by(tmp_path, ("jinja2", "markdown_it", "networkx", "yaml", "taskloom.web"), *argv) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("serve", "--lease-seconds", "-5"),
+        ("dashboard", "--port", "70000"),
+        ("dashboard", "--db", "missing.db"),
+    ],
+    ids=" ".join,
+)
+def test_a_server_command_with_a_bad_flag_is_refused_before_the_server_stack_loads(tmp_path: Path, argv):
+    assert loaded_by(tmp_path, SERVER_STACK + DRAWING, *argv, code=2) == []
