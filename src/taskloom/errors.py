@@ -8,7 +8,10 @@ ones, never rename.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class TaskloomError(Exception):
@@ -130,3 +133,20 @@ ALL_ERRORS: tuple[type[TaskloomError], ...] = (
     Storage,
     Internal,
 )
+
+
+_TOO_LARGE_TYPES = {"string_too_long", "too_long", "bytes_too_long"}
+
+
+def from_validation(exc: ValidationError) -> TaskloomError:
+    """Name the fields and what is wrong with them, never echo the (possibly huge) values."""
+    problems = []
+    too_large = False
+    for err in exc.errors(include_url=False, include_input=False)[:10]:
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        problems.append(f"{where}: {err['msg']}")
+        too_large |= err["type"] in _TOO_LARGE_TYPES
+    text = "Invalid arguments: " + "; ".join(problems) + "."
+    if too_large:
+        return TooLarge(text, hint="Shorten the fields named; nothing was stored.")
+    return InvalidInput(text, hint="Fix the fields named, following the tool's input schema, and call again.")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from taskloom.cli import watch
+from taskloom.cli import watch_board
 from taskloom.models import TaskSpec
 from taskloom.services import creation, runs
 from tests.conftest import call
@@ -54,17 +54,17 @@ async def hostile_project(client) -> None:
     await call(client, "task_create", tasks=[{"title": "waits forever", "stream": "later"}])
 
 
-def draw(board: watch.Board, **console: object) -> tuple[str, str]:
+def draw(board: watch_board.Board, **console: object) -> tuple[str, str]:
     """The board as a recorded 100-column console prints it: (plain text, bytes written)."""
     out = io.StringIO()
     rec = Console(record=True, width=100, file=out, **console)
-    rec.print(watch.render(board))
+    rec.print(watch_board.render(board))
     return rec.export_text(styles=False), out.getvalue()
 
 
 async def test_hostile_agent_text_is_shown_literally_never_obeyed(app, client):
     await hostile_project(client)
-    board = await app.read(watch.watch_data)
+    board = await app.read(watch_board.watch_data)
     assert {d.kind for d in board.decisions} == {"blocked", "failed", "review", "escalation", "stuck"}
     for console in ({"force_terminal": True, "color_system": "truecolor"}, {"force_terminal": False}):
         text, written = draw(board, **console)
@@ -86,7 +86,7 @@ async def test_the_board_shows_totals_streams_agents_decisions_and_the_newest_ac
     claimed = (await call(client, "task_claim", agent="alice"))["detail"]["task"]["code"]
     await call(client, "task_done", task=claimed, summary="ok", agent="alice")
     await call(client, "task_claim", agent="alice")
-    text, _ = draw(await app.read(watch.watch_data, 3), force_terminal=False)
+    text, _ = draw(await app.read(watch_board.watch_data, 3), force_terminal=False)
     assert "1/4 closed" in text
     assert "[#####---------------]   25%" in text  # the stream's bar, as `taskloom status` draws it
     assert "alice" in text and "busy" in text
@@ -101,7 +101,7 @@ async def test_the_board_shows_the_runners_live_workers_and_what_they_hold(app):
     [(unit, _)] = await app.read(runs.ready_units, "task", None)
     await app.write(runs.start, unit, runner=runs.Runner("r1", "h", 4242, 1.0), preset="claude",
                     held_until=app.clock.now() + 30, agent="worker-1")
-    text, _ = draw(await app.read(watch.watch_data), force_terminal=False)
+    text, _ = draw(await app.read(watch_board.watch_data), force_terminal=False)
     assert "Workers (taskloom run): 1 running" in text
     [line] = [ln for ln in text.splitlines() if ln.startswith("worker-1") and "claude" in ln]
     assert "A-1" in line and "started 0s ago" in line

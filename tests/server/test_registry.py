@@ -6,12 +6,15 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
 
 from taskloom.cli.main import tools_markdown
+from taskloom.config import Settings
 from taskloom.server import build_server
 from taskloom.server.tools import ALL
+from taskloom.services.app import Taskloom
 from tests.conftest import call, call_error
 
 TOOLS_MD = Path(__file__).resolve().parents[2] / "tools.md"
@@ -108,9 +111,22 @@ async def listed(client: Client) -> dict:
     return {t.name: t for t in (await client.list_tools()).tools}
 
 
-@pytest.fixture
-async def tools(client) -> dict:
-    return await listed(client)
+@pytest.fixture(scope="module")
+def tools(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """tools/list of the full profile, as the SDK's client reads it from a server over a real
+    database (the `client` fixture's settings), read once for the ~180 tests that each check one
+    tool of it: the listing is the same whichever test asks."""
+
+    async def read() -> dict:
+        path = tmp_path_factory.mktemp("registry") / "taskloom.db"
+        app = await Taskloom.open(Settings(db_path=path, project="test", lease_seconds=60.0, default_agent="tester"))
+        try:
+            async with Client(build_server(app), mode="legacy") as client:
+                return await listed(client)
+        finally:
+            await app.close()
+
+    return anyio.run(read)
 
 
 async def test_the_server_offers_exactly_the_documented_tools_in_order(client):

@@ -11,8 +11,10 @@ from pathlib import Path
 from taskloom.domain.artifacts import URI_PREFIX, sha_of
 from taskloom.errors import NotFound
 from taskloom.models import Artifact
-from taskloom.services import artifacts, uploads
 from taskloom.services.app import Taskloom
+
+# services.artifacts and services.uploads are imported by the functions that call them: every
+# command imports this module for its flags, and only `taskloom artifacts` needs them.
 
 
 def add_parser(sub: argparse._SubParsersAction, common) -> None:
@@ -46,6 +48,8 @@ def add_parser(sub: argparse._SubParsersAction, common) -> None:
 
 
 async def run(app: Taskloom, args: argparse.Namespace) -> int:
+    from taskloom.services import artifacts
+
     if args.verb == "ls":
         page = await app.read(
             artifacts.listing, task=args.task, stream=args.stream, sprint=args.sprint, name=args.name,
@@ -76,6 +80,8 @@ async def run(app: Taskloom, args: argparse.Namespace) -> int:
 
 
 async def _put(app: Taskloom, args: argparse.Namespace) -> int:
+    from taskloom.services import uploads
+
     agent = app.settings.default_agent or getpass.getuser()
     if args.file == "-":
         source = uploads.Source(content_base64=base64.b64encode(sys.stdin.buffer.read()).decode())
@@ -100,6 +106,8 @@ async def _put(app: Taskloom, args: argparse.Namespace) -> int:
 
 
 async def _resolve(app: Taskloom, ref: str) -> str:
+    from taskloom.services import artifacts
+
     ref = ref.strip().lower().removeprefix(URI_PREFIX)
     return sha_of(ref) if len(ref) == 64 else await app.read(artifacts.by_prefix, ref)
 

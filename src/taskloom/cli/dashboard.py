@@ -38,13 +38,14 @@ def add_parser(sub: argparse._SubParsersAction, common: Callable[[argparse.Argum
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     from taskloom.cli.main import resolve_allow_origins, resolve_http_timeout, resolve_tokens_file
-    from taskloom.server.dashboard import serve_dashboard
 
     if not 0 <= args.port <= 65535:
         raise InvalidInput(f"--port {args.port} is not a TCP port.", hint="Give a port from 1 to 65535 (0: any free one).")
     if not backends.exists(settings):
         raise NotFound(f"No taskloom database at {settings.db_path}.",
                        hint="Check --db (or TASKLOOM_DB); `taskloom serve` or `taskloom import` creates one.")
+    from taskloom.server.dashboard import serve_dashboard  # the HTTP stack, once the flags are known good
+
     await serve_dashboard(
         settings, args.host, args.port, args.token,
         allow_hosts=args.allow_host,

@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 
 import anyio
-import yaml
-from pydantic import ValidationError
 
 from taskloom import __version__
 from taskloom.cli import artifacts, completion, dashboard, runner, timesheet, watch
@@ -34,8 +32,7 @@ from taskloom.config import (
     resolve_size,
     resolve_tokens_file,
 )
-from taskloom.errors import InvalidInput, NotFound, TaskloomError
-from taskloom.server.errors import from_validation
+from taskloom.errors import InvalidInput, NotFound, TaskloomError, from_validation
 from taskloom.store import backends
 
 DB_HELP = "SQLite file, sqlite:///PATH or postgresql://USER@HOST/DB (default .taskloom/taskloom.db, or TASKLOOM_DB)"
@@ -220,20 +217,25 @@ async def _dispatch(args: argparse.Namespace) -> int:
     from taskloom.services.app import Taskloom
 
     if args.command == "serve":
-        from taskloom.server.run import serve
-
         if not 0 <= args.port <= 65535:
             raise InvalidInput(f"--port {args.port} is not a TCP port.", hint="Give a port from 1 to 65535 (0: any free one).")
+        # Flags and environment first: a mistake is refused before the MCP SDK (a second of CPU) loads.
+        settings = _settings(args)
+        origins = resolve_allow_origins(args.allow_origin)
+        tokens_file = resolve_tokens_file(args.tokens)
+        http_timeout = resolve_http_timeout(args.http_timeout)
+        from taskloom.server.run import serve
+
         await serve(
-            _settings(args),
+            settings,
             args.transport,
             args.host,
             args.port,
             args.token,
             allow_hosts=args.allow_host,
-            allow_origins=resolve_allow_origins(args.allow_origin),
-            tokens_file=resolve_tokens_file(args.tokens),
-            http_timeout=resolve_http_timeout(args.http_timeout),
+            allow_origins=origins,
+            tokens_file=tokens_file,
+            http_timeout=http_timeout,
         )
         return 0
     if args.command == "token":
@@ -372,6 +374,9 @@ async def _status(app, as_json: bool) -> int:
 
 
 async def _import(app, path: Path) -> int:
+    import yaml
+    from pydantic import ValidationError
+
     from taskloom.models import Plan
     from taskloom.services import planning
 

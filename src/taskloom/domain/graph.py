@@ -7,15 +7,21 @@ reported as the path an agent can read and break, e.g. `Stream-A -> Stream-B -> 
 from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Iterable, Mapping
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from taskloom.errors import CycleDetected
+
+# networkx is imported inside the functions that call it: it costs ~150 ms of start-up, and a
+# command that prints the status board or makes a token never builds a graph.
+if TYPE_CHECKING:
+    import networkx as nx
 
 Edge = tuple[Hashable, Hashable]
 
 
 def build(nodes: Iterable[Hashable], edges: Iterable[Edge]) -> nx.DiGraph:
+    import networkx as nx
+
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
     graph.add_edges_from(edges)
@@ -23,12 +29,16 @@ def build(nodes: Iterable[Hashable], edges: Iterable[Edge]) -> nx.DiGraph:
 
 
 def is_acyclic(graph: nx.DiGraph) -> bool:
+    import networkx as nx
+
     # find_cycle alone re-walks upstream from every start node: quadratic on a large DAG.
     return nx.is_directed_acyclic_graph(graph)
 
 
 def check_acyclic(graph: nx.DiGraph, kind: str, label: Mapping[Hashable, str] | None = None) -> None:
     """Raise `CycleDetected` with the cycle's path if `graph` has one (self-loops included)."""
+    import networkx as nx
+
     if is_acyclic(graph):
         return
     cycle = nx.find_cycle(graph)
@@ -46,6 +56,8 @@ def downstream_ranks(graph: nx.DiGraph) -> dict[Hashable, int]:
     A task with nothing waiting on it has rank 1; claiming higher ranks first shortens the
     critical path.
     """
+    import networkx as nx
+
     rank: dict[Hashable, int] = {}
     # Dependents are predecessors here (edges point at dependencies): visit them first.
     for node in nx.topological_sort(graph):
@@ -55,6 +67,8 @@ def downstream_ranks(graph: nx.DiGraph) -> dict[Hashable, int]:
 
 def depths(graph: nx.DiGraph) -> dict[Hashable, int]:
     """0 for nodes with no dependencies; otherwise 1 + the deepest dependency."""
+    import networkx as nx
+
     depth: dict[Hashable, int] = {}
     for node in reversed(list(nx.topological_sort(graph))):
         depth[node] = 1 + max((depth[s] for s in graph.successors(node)), default=-1)
@@ -63,6 +77,8 @@ def depths(graph: nx.DiGraph) -> dict[Hashable, int]:
 
 def critical_path(graph: nx.DiGraph) -> list[Hashable]:
     """The longest dependency chain, first dependency first."""
+    import networkx as nx
+
     if graph.number_of_nodes() == 0:
         return []
     # networkx walks edges forward; ours point at dependencies, so reverse for start-to-finish order.
@@ -79,6 +95,8 @@ def remaining_critical_path(
     sorting is most of the cost, and statuses change far more often than the graph does.
     """
     if order is None:
+        import networkx as nx
+
         order = reversed(list(nx.topological_sort(graph)))
     length: dict[Hashable, int] = {}
     via: dict[Hashable, Hashable | None] = {}

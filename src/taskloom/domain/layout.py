@@ -17,12 +17,13 @@ from collections import Counter, OrderedDict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Literal
-
-import networkx as nx
+from typing import TYPE_CHECKING, Literal
 
 from taskloom.domain import graph
 from taskloom.domain.statuses import TERMINAL
+
+if TYPE_CHECKING:  # imported where called, as in domain.graph: most processes never draw a picture
+    import networkx as nx
 
 TASK_PICTURE_LIMIT = 300  # tasks drawn one by one; past this, one node per stream (or per layer)
 AGGREGATED_ARROWS = 60  # dashed arrows drawn between groups at most, the heaviest: more is a hairball
@@ -217,6 +218,8 @@ def _by_layer(picture: Picture, tasks: nx.DiGraph, limit: int) -> _Frame:
 
 def _layers(g: nx.DiGraph) -> dict[Hashable, int]:
     """Depths, or on a cyclic graph the depths of its condensation: a cycle shares one layer."""
+    import networkx as nx
+
     if graph.is_acyclic(g):
         return graph.depths(g)
     condensed = nx.condensation(g)
@@ -264,6 +267,8 @@ def _place(
 
 
 def _order_of(tasks: nx.DiGraph) -> tuple[str, ...] | None:
+    import networkx as nx
+
     try:  # one sort, where a check for cycles first would walk the graph twice
         return tuple(reversed(list(nx.topological_sort(tasks))))
     except nx.NetworkXUnfeasible:

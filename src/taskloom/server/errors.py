@@ -10,26 +10,16 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, TextContent
 from pydantic import ValidationError
 
-from taskloom.errors import Busy, Internal, InvalidInput, NotFound, Storage, TaskloomError, TooLarge
+from taskloom.errors import (
+    Busy,
+    Internal,
+    NotFound,
+    Storage,
+    TaskloomError,
+    from_validation,
+)
 
 log = logging.getLogger(__name__)
-
-_TOO_LARGE_TYPES = {"string_too_long", "too_long", "bytes_too_long"}
-
-
-def from_validation(exc: ValidationError) -> TaskloomError:
-    """Name the fields and what is wrong with them, never echo the (possibly huge) values."""
-    problems = []
-    too_large = False
-    for err in exc.errors(include_url=False, include_input=False)[:10]:
-        where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        problems.append(f"{where}: {err['msg']}")
-        too_large |= err["type"] in _TOO_LARGE_TYPES
-    text = "Invalid arguments: " + "; ".join(problems) + "."
-    if too_large:
-        return TooLarge(text, hint="Shorten the fields named; nothing was stored.")
-    return InvalidInput(text, hint="Fix the fields named, following the tool's input schema, and call again.")
-
 
 META_KEY = "taskloom/error"
 

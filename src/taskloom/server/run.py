@@ -9,7 +9,7 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -20,7 +20,6 @@ from taskloom.errors import InvalidInput
 from taskloom.resolver import Resolver
 from taskloom.server.auth import Authenticator, TokensFile
 from taskloom.server.build import TaskloomMCP, build_server
-from taskloom.server.dispatch import PathDispatch
 from taskloom.server.http import (
     KEEP_ALIVE,
     BearerAuth,
@@ -30,13 +29,13 @@ from taskloom.server.http import (
     quiet_server,
     security_for,
 )
-from taskloom.server.request_ids import BadIdGuard
 from taskloom.server.stdio import stdio_streams
 from taskloom.services.app import Taskloom
-from taskloom.web.app import build_web
-from taskloom.web.broadcast import Broadcaster
-from taskloom.web.guard import WebGuard
-from taskloom.web.sessions import Sessions
+
+# The dashboard (jinja2, markdown-it: ~100 ms to import) is imported by the HTTP transports that
+# serve it, not by every stdio server an agent's client starts.
+if TYPE_CHECKING:
+    from taskloom.web.broadcast import Broadcaster
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +103,8 @@ async def serve(
             if transport == "stdio":
                 await _serve_stdio(server)
             else:
+                from taskloom.web.broadcast import Broadcaster
+
                 broadcaster = Broadcaster(feed)
                 tg.start_soon(broadcaster.run, name="taskloom-dashboard")
                 await _serve_http(server, transport, sock, host, auth, allow_hosts, origins, http_timeout, broadcaster)
@@ -155,6 +156,12 @@ async def _serve_http(
     timeout: float,
     broadcaster: Broadcaster,
 ) -> None:
+    from taskloom.server.dispatch import PathDispatch
+    from taskloom.server.request_ids import BadIdGuard
+    from taskloom.web.app import build_web
+    from taskloom.web.guard import WebGuard
+    from taskloom.web.sessions import Sessions
+
     port = sock.getsockname()[1]  # the port bound, which --port 0 leaves to the OS
     security = security_for(host, port, allow_hosts, allow_origins)
     limit = request_body_limit(server.app.settings.artifact_max_bytes)
