@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -82,6 +82,9 @@ class PgTx:
 
     def all(self, query: str, params: Params | None = None) -> list[Row]:
         return self._conn.execute(QUERIES[query], params or {}).fetchall()
+
+    def each(self, query: str, params: Params | None = None) -> Iterator[Row]:
+        return iter(self._conn.execute(QUERIES[query], params or {}))
 
     def scalar(self, query: str, params: Params | None = None) -> Any:
         row = self._conn.execute(QUERIES[query], params or {}).fetchone()
