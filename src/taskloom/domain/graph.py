@@ -14,6 +14,9 @@ import networkx as nx
 from taskloom.errors import CycleDetected, Internal
 
 Edge = tuple[Hashable, Hashable]
+# Array type code for node positions, counts and ranks in `chain_ranks`: 4 bytes, half of "q";
+# a project would need 2**31 tasks to overflow it (and array would raise, not wrap).
+INDEX = "i"
 
 
 class _DiGraph(nx.DiGraph):
@@ -76,23 +79,23 @@ def chain_ranks(n: int, dependents: Sequence[int], dependencies: Sequence[int]) 
     made, so one here is a bug, not bad input.
     """
     # Each node's dependencies, contiguous: deps[start[u]:start[u + 1]].
-    start = array("q", bytes(8 * (n + 1)))
+    start = array(INDEX, [0]) * (n + 1)
     for u in dependents:
         start[u + 1] += 1
     for u in range(n):
         start[u + 1] += start[u]
-    deps = array("q", bytes(8 * len(dependencies)))
+    deps = array(INDEX, [0]) * len(dependencies)
     fill = start[:-1]
     for u, v in zip(dependents, dependencies, strict=True):
         deps[fill[u]] = v
         fill[u] += 1
     del fill
     # Kahn's pass from the nodes nothing waits on: a node is ranked once all its dependents are.
-    unranked = array("q", bytes(8 * n))
+    unranked = array(INDEX, [0]) * n
     for v in dependencies:
         unranked[v] += 1
-    rank = array("q", [1]) * n
-    ready = array("q", (u for u in range(n) if not unranked[u]))
+    rank = array(INDEX, [1]) * n
+    ready = array(INDEX, (u for u in range(n) if not unranked[u]))
     done = 0
     while ready:
         u = ready.pop()

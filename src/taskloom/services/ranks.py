@@ -23,9 +23,17 @@ from taskloom.store.base import Tx
 class Snapshot:
     version: int  # the project's graph_version when read
     ids: array[int]  # task ids, ascending
-    ranks: array[int]  # ranks[i] is the stored rank of ids[i]
+    ranks: array[int]  # ranks[i] is the stored rank of ids[i] (graph.INDEX: a rank is at most the task count)
     dependents: array[int]  # edge k: the task at position dependents[k] waits for
     dependencies: array[int]  # ...the task at position dependencies[k]
+
+
+@dataclass(frozen=True)
+class Changes:
+    """New ranks, as arrays: a re-rank can move every task's rank."""
+
+    ids: array[int]
+    ranks: array[int]
 
 
 def raise_upstream(tx: Tx, start: dict[int, int]) -> None:
@@ -42,11 +50,11 @@ def raise_upstream(tx: Tx, start: dict[int, int]) -> None:
 
 def snapshot(tx: Tx, project_id: int) -> Snapshot:
     version = tx.one("project_by_id", {"project": project_id})["graph_version"]
-    ids, ranks = array("q"), array("q")
+    ids, ranks = array("q"), array(graph.INDEX)
     for r in tx.each("task_ranks", {"project": project_id}):
         ids.append(r["id"])
         ranks.append(r["rank"])
-    dependents, dependencies = array("q"), array("q")
+    dependents, dependencies = array(graph.INDEX), array(graph.INDEX)
     for r in tx.each("task_edges", {"project": project_id}):
         u, v = _position(ids, r["task_id"]), _position(ids, r["depends_on_id"])
         # Both ends are the project's own tasks (dependencies are made by code within a project);
@@ -62,17 +70,18 @@ def _position(ids: array[int], task_id: int) -> int:
     return i if i < len(ids) and ids[i] == task_id else -1
 
 
-def compute_changes(snap: Snapshot) -> dict[int, int]:
+def compute_changes(snap: Snapshot) -> Changes:
     """The tasks whose rank differs from the snapshot's, with their new rank."""
     fresh = graph.chain_ranks(len(snap.ids), snap.dependents, snap.dependencies)
-    return {snap.ids[i]: r for i, r in enumerate(fresh) if snap.ranks[i] != r}
+    moved = array(graph.INDEX, (i for i in range(len(fresh)) if snap.ranks[i] != fresh[i]))
+    return Changes(array("q", (snap.ids[i] for i in moved)), array(graph.INDEX, (fresh[i] for i in moved)))
 
 
-def apply_changes(tx: Tx, project_id: int, version: int, changes: dict[int, int]) -> bool:
+def apply_changes(tx: Tx, project_id: int, version: int, changes: Changes) -> bool:
     """Write ranks computed from the snapshot at `version`; skipped if the graph moved since."""
     project = tx.one("project_by_id", {"project": project_id})
     if project["graph_version"] != version:
         return False
-    tx.many("task_set_rank", ({"id": tid, "rank": r} for tid, r in changes.items()))
+    tx.many("task_set_rank", ({"id": tid, "rank": r} for tid, r in zip(changes.ids, changes.ranks, strict=True)))
     tx.run("project_mark_ranked", {"project": project_id, "version": version})
     return True
