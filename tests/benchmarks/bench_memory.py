@@ -3,7 +3,8 @@
 Two stdio server processes, started the same way in the same run, each driven by a bare JSON-RPC
 client (so the figures are the server's alone). The big database has `--tasks` tasks and 1.5
 dependencies per task, its ranks marked stale, so the server's first resolver pass re-ranks the
-whole graph (what follows a plan import or a large edit). Measured with psutil: resident memory
+whole graph (what follows a plan import or a large edit); with `--reset-ranks` every rank is wrong
+too, so that pass rewrites all of them. Measured with psutil: resident memory
 after start-up and the first resolver pass, again after a working session (agent_init,
 project_status, task lists, claims and completions), and the process's high-water mark (VmHWM).
 
@@ -45,9 +46,12 @@ from tests.benchmarks.common import (
 SETTLE_DEADLINE = 120.0  # seconds for the first resolver pass (a 100k-task re-rank on a loaded machine)
 
 
-def _stale_ranks(path: Path) -> None:
+def _stale_ranks(path: Path, reset: bool = False) -> None:
+    """Mark the ranks stale; `reset` also sets every rank to 1, so the re-rank rewrites them all."""
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("UPDATE projects SET ranked_version = graph_version - 1 WHERE name = ?", (PROJECT,))
+    if reset:
+        conn.execute("UPDATE tasks SET rank = 1")
     conn.close()
 
 
@@ -112,7 +116,6 @@ def measure(path: Path, cycles: int, src: Path | None = None) -> dict[str, Any]:
 def build(empty: Path, big: Path, n_tasks: int) -> None:
     anyio.run(lambda: build_bulk(empty, 0, 0))
     anyio.run(lambda: build_bulk(big, n_tasks, n_tasks * 3 // 2))
-    _stale_ranks(big)
 
 
 def _build_with(src: Path, empty: Path, big: Path, n_tasks: int) -> None:
@@ -125,13 +128,14 @@ def _build_with(src: Path, empty: Path, big: Path, n_tasks: int) -> None:
     )
 
 
-def side(workdir: Path, n_tasks: int, cycles: int, src: Path | None, name: str) -> dict[str, Any]:
+def side(workdir: Path, n_tasks: int, cycles: int, src: Path | None, name: str, reset: bool) -> dict[str, Any]:
     empty, big = workdir / f"memory_empty_{name}.db", workdir / f"memory_big_{name}.db"
     t0 = time.perf_counter()
     if src is None:
         build(empty, big, n_tasks)
     else:
         _build_with(src, empty, big, n_tasks)
+    _stale_ranks(big, reset)
     build_s = time.perf_counter() - t0
     idle = measure(empty, cycles, src)
     loaded = measure(big, cycles, src)
@@ -162,18 +166,22 @@ def figures_of(d: dict[str, Any], n_tasks: int, cmd: str) -> list[Figure]:
     ]
 
 
-def run(n_tasks: int = 100_000, cycles: int = 50, workdir: Path | None = None, base: Path | None = None) -> dict[str, Any]:
+def run(
+    n_tasks: int = 100_000, cycles: int = 50, workdir: Path | None = None, base: Path | None = None,
+    reset_ranks: bool = False,
+) -> dict[str, Any]:
     workdir = workdir_or_temp(workdir)
     cmd = f"{PY} -m tests.benchmarks.bench_memory --tasks {n_tasks} --cycles {cycles}"
-    params = {"tasks": n_tasks, "deps": n_tasks * 3 // 2, "cycles": cycles}
+    params = {"tasks": n_tasks, "deps": n_tasks * 3 // 2, "cycles": cycles, "reset_ranks": reset_ranks}
+    cmd += " --reset-ranks" if reset_ranks else ""
     if base is None:
-        details = side(workdir, n_tasks, cycles, None, "this")
+        details = side(workdir, n_tasks, cycles, None, "this", reset_ranks)
         figures = figures_of(details, n_tasks, cmd)
         print_figures("server memory: 100k tasks beside an idle server", figures)
         return result("memory", params, figures, details)
     cmd += f" --base {base}"
-    old = side(workdir, n_tasks, cycles, base / "src", "base")
-    new = side(workdir, n_tasks, cycles, None, "this")
+    old = side(workdir, n_tasks, cycles, base / "src", "base", reset_ranks)
+    new = side(workdir, n_tasks, cycles, None, "this", reset_ranks)
     print_figures(f"server memory, base ({base})", figures_of(old, n_tasks, cmd))
     print_figures("server memory, this checkout", figures_of(new, n_tasks, cmd))
     after = lambda d, key: d["loaded"]["after_session"][key]
@@ -200,8 +208,10 @@ def main() -> None:
     ap.add_argument("--cycles", type=int, default=50, help="claim + done pairs in the working session")
     ap.add_argument("--quick", action="store_true", help="10k tasks")
     ap.add_argument("--base", type=Path, help="another checkout to measure in the same run (its src/ is imported)")
+    ap.add_argument("--reset-ranks", action="store_true",
+                    help="every rank set to 1 first, so the first re-rank rewrites them all (the worst case)")
     a = ap.parse_args()
-    script(run, n_tasks=10_000 if a.quick else a.tasks, cycles=a.cycles, base=a.base)
+    script(run, n_tasks=10_000 if a.quick else a.tasks, cycles=a.cycles, base=a.base, reset_ranks=a.reset_ranks)
 
 
 if __name__ == "__main__":
