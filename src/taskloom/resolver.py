@@ -64,10 +64,9 @@ class Resolver:
         if not await app.peek(stale):
             return
         snap = await app.read(lambda tx, scope: ranks.snapshot(tx, scope.project_id))
-        version, current, edges = snap
         # CPU-bound graph work runs off the event loop and off the database thread.
-        changes = await anyio.to_thread.run_sync(ranks.compute_changes, current, edges)
-        await app.write(lambda tx, scope: ranks.apply_changes(tx, scope.project_id, version, changes))
+        changes = await anyio.to_thread.run_sync(ranks.compute_changes, snap)
+        await app.write(lambda tx, scope: ranks.apply_changes(tx, scope.project_id, snap.version, changes))
 
     async def run(self) -> None:
         """Loop until cancelled. Errors are logged and the loop goes on: it must outlive bad passes."""

@@ -3,17 +3,24 @@
 Two stdio server processes, started the same way in the same run, each driven by a bare JSON-RPC
 client (so the figures are the server's alone). The big database has `--tasks` tasks and 1.5
 dependencies per task, its ranks marked stale, so the server's first resolver pass re-ranks the
-whole graph (what follows a plan import or a large edit). Measured with psutil: resident memory
+whole graph (what follows a plan import or a large edit); with `--reset-ranks` every rank is wrong
+too, so that pass rewrites all of them. Measured with psutil: resident memory
 after start-up and the first resolver pass, again after a working session (agent_init,
 project_status, task lists, claims and completions), and the process's high-water mark (VmHWM).
 
-    .venv/bin/python -m tests.benchmarks.bench_memory [--tasks 100000] [--cycles 50]
+    .venv/bin/python -m tests.benchmarks.bench_memory [--tasks 100000] [--cycles 50] [--base DIR]
+
+`--base DIR` measures a second checkout (e.g. the previous release's commit, made with
+`git worktree add --detach DIR COMMIT`) in the same run: its databases are built and its servers
+run with PYTHONPATH at DIR/src, each side's figures printed, then the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +31,8 @@ from tests.benchmarks.clients import BareClient, memory_mb
 from tests.benchmarks.common import (
     PROJECT,
     PY,
+    PYTHON,
+    ROOT,
     Figure,
     build_bulk,
     child_env,
@@ -37,9 +46,12 @@ from tests.benchmarks.common import (
 SETTLE_DEADLINE = 120.0  # seconds for the first resolver pass (a 100k-task re-rank on a loaded machine)
 
 
-def _stale_ranks(path: Path) -> None:
+def _stale_ranks(path: Path, reset: bool = False) -> None:
+    """Mark the ranks stale; `reset` also sets every rank to 1, so the re-rank rewrites them all."""
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("UPDATE projects SET ranked_version = graph_version - 1 WHERE name = ?", (PROJECT,))
+    if reset:
+        conn.execute("UPDATE tasks SET rank = 1")
     conn.close()
 
 
@@ -84,8 +96,13 @@ def _session(client: BareClient, cycles: int) -> int:
     return done
 
 
-def measure(path: Path, cycles: int) -> dict[str, Any]:
-    client = BareClient(serve_argv(path), child_env(TASKLOOM_AGENT="bench-memory"))
+def measure(path: Path, cycles: int, src: Path | None = None) -> dict[str, Any]:
+    """One server over `path`; `src` runs another checkout's code (`python -m taskloom` from it)."""
+    if src is None:
+        client = BareClient(serve_argv(path), child_env(TASKLOOM_AGENT="bench-memory"))
+    else:
+        argv = serve_argv(path, server=f"{PYTHON} -m taskloom serve")
+        client = BareClient(argv, child_env(TASKLOOM_AGENT="bench-memory", PYTHONPATH=f"{src}{os.pathsep}{ROOT}"))
     try:
         settle_s = _settle(client, path)
         started = memory_mb(client.pid)
@@ -96,23 +113,44 @@ def measure(path: Path, cycles: int) -> dict[str, Any]:
     return {"settle_s": settle_s, "after_start": started, "after_session": worked, "tasks_done": done}
 
 
-def run(n_tasks: int = 100_000, cycles: int = 50, workdir: Path | None = None) -> dict[str, Any]:
-    workdir = workdir_or_temp(workdir)
-    empty, big = workdir / "memory_empty.db", workdir / "memory_big.db"
+def build(empty: Path, big: Path, n_tasks: int) -> None:
     anyio.run(lambda: build_bulk(empty, 0, 0))
-    t0 = time.perf_counter()
     anyio.run(lambda: build_bulk(big, n_tasks, n_tasks * 3 // 2))
-    _stale_ranks(big)
+
+
+def _build_with(src: Path, empty: Path, big: Path, n_tasks: int) -> None:
+    """Build with `src`'s own code, so each side's database has that side's schema."""
+    code = "import sys; from pathlib import Path; from tests.benchmarks.bench_memory import build; " \
+        "build(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))"
+    subprocess.run(
+        [PYTHON, "-c", code, str(empty), str(big), str(n_tasks)],
+        check=True, cwd=str(ROOT), env={**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT}"},
+    )
+
+
+def side(workdir: Path, n_tasks: int, cycles: int, src: Path | None, name: str, reset: bool) -> dict[str, Any]:
+    empty, big = workdir / f"memory_empty_{name}.db", workdir / f"memory_big_{name}.db"
+    t0 = time.perf_counter()
+    if src is None:
+        build(empty, big, n_tasks)
+    else:
+        _build_with(src, empty, big, n_tasks)
+    _stale_ranks(big, reset)
     build_s = time.perf_counter() - t0
-    idle = measure(empty, cycles)
-    loaded = measure(big, cycles)
+    idle = measure(empty, cycles, src)
+    loaded = measure(big, cycles, src)
     if loaded["tasks_done"] != cycles:
         raise RuntimeError(f"only {loaded['tasks_done']} of {cycles} claim/done cycles ran")
+    return {"build_s": round(build_s, 2), "idle": idle, "loaded": loaded,
+            "db_bytes": big.stat().st_size, "empty_db_bytes": empty.stat().st_size}
+
+
+def figures_of(d: dict[str, Any], n_tasks: int, cmd: str) -> list[Figure]:
+    idle, loaded = d["idle"], d["loaded"]
     rss = lambda r, when: r[when]["rss_mb"]
     delta = rss(loaded, "after_session") - rss(idle, "after_session")
-    cmd = f"{PY} -m tests.benchmarks.bench_memory --tasks {n_tasks} --cycles {cycles}"
     big_label = f"{n_tasks:,} tasks / {n_tasks * 3 // 2:,} deps"
-    figures = [
+    return [
         Figure("server RSS, idle on an empty database", round(rss(idle, "after_session"), 1), "MiB", command=cmd),
         Figure(f"server RSS at {big_label}, after a working session", round(rss(loaded, "after_session"), 1),
                "MiB", command=cmd),
@@ -126,14 +164,42 @@ def run(n_tasks: int = 100_000, cycles: int = 50, workdir: Path | None = None) -
         Figure(f"first resolver pass with a full re-rank at {n_tasks:,} tasks (until ranks current)",
                round(loaded["settle_s"], 2), "s", command=cmd),
     ]
-    print_figures("server memory: 100k tasks beside an idle server", figures)
-    return result(
-        "memory",
-        {"tasks": n_tasks, "deps": n_tasks * 3 // 2, "cycles": cycles},
-        figures,
-        {"build_s": round(build_s, 2), "idle": idle, "loaded": loaded,
-         "db_bytes": big.stat().st_size, "empty_db_bytes": empty.stat().st_size},
-    )
+
+
+def run(
+    n_tasks: int = 100_000, cycles: int = 50, workdir: Path | None = None, base: Path | None = None,
+    reset_ranks: bool = False,
+) -> dict[str, Any]:
+    workdir = workdir_or_temp(workdir)
+    cmd = f"{PY} -m tests.benchmarks.bench_memory --tasks {n_tasks} --cycles {cycles}"
+    params = {"tasks": n_tasks, "deps": n_tasks * 3 // 2, "cycles": cycles, "reset_ranks": reset_ranks}
+    cmd += " --reset-ranks" if reset_ranks else ""
+    if base is None:
+        details = side(workdir, n_tasks, cycles, None, "this", reset_ranks)
+        figures = figures_of(details, n_tasks, cmd)
+        print_figures("server memory: 100k tasks beside an idle server", figures)
+        return result("memory", params, figures, details)
+    cmd += f" --base {base}"
+    old = side(workdir, n_tasks, cycles, base / "src", "base", reset_ranks)
+    new = side(workdir, n_tasks, cycles, None, "this", reset_ranks)
+    print_figures(f"server memory, base ({base})", figures_of(old, n_tasks, cmd))
+    print_figures("server memory, this checkout", figures_of(new, n_tasks, cmd))
+    after = lambda d, key: d["loaded"]["after_session"][key]
+    figures = [
+        Figure(f"server RSS at {n_tasks:,} tasks after a working session, base -> this",
+               f"{after(old, 'rss_mb'):.1f} -> {after(new, 'rss_mb'):.1f} ({after(new, 'rss_mb') / after(old, 'rss_mb'):.2f}x)",
+               "MiB", goal="<= 100 MiB", met=after(new, "rss_mb") <= 100, command=cmd),
+        Figure(f"peak RSS (VmHWM) at {n_tasks:,} tasks, base -> this",
+               f"{after(old, 'peak_mb'):.1f} -> {after(new, 'peak_mb'):.1f} ({after(new, 'peak_mb') / after(old, 'peak_mb'):.2f}x)",
+               "MiB", goal="<= 130 MiB", met=after(new, "peak_mb") <= 130, command=cmd),
+        Figure("idle RSS, base -> this",
+               f"{old['idle']['after_session']['rss_mb']:.1f} -> {new['idle']['after_session']['rss_mb']:.1f}", "MiB",
+               command=cmd),
+        Figure(f"first resolver pass with a full re-rank at {n_tasks:,} tasks, base -> this",
+               f"{old['loaded']['settle_s']:.2f} -> {new['loaded']['settle_s']:.2f}", "s", command=cmd),
+    ]
+    print_figures("server memory: base beside this checkout, same run", figures)
+    return result("memory", {**params, "base": str(base)}, figures, {"base": old, "this": new})
 
 
 def main() -> None:
@@ -141,8 +207,11 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--cycles", type=int, default=50, help="claim + done pairs in the working session")
     ap.add_argument("--quick", action="store_true", help="10k tasks")
+    ap.add_argument("--base", type=Path, help="another checkout to measure in the same run (its src/ is imported)")
+    ap.add_argument("--reset-ranks", action="store_true",
+                    help="every rank set to 1 first, so the first re-rank rewrites them all (the worst case)")
     a = ap.parse_args()
-    script(run, n_tasks=10_000 if a.quick else a.tasks, cycles=a.cycles)
+    script(run, n_tasks=10_000 if a.quick else a.tasks, cycles=a.cycles, base=a.base, reset_ranks=a.reset_ranks)
 
 
 if __name__ == "__main__":

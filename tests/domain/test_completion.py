@@ -3,6 +3,8 @@ against as it happened, a task's times and holders, and what went wrong with it.
 
 from __future__ import annotations
 
+import gc
+
 from taskloom.clock import ManualClock
 from taskloom.domain.completion import actual_path, duration_text, incidents, planned_path, timing
 from taskloom.domain.history import Move, spans
@@ -81,3 +83,17 @@ def test_durations_read_as_people_write_them():
     assert [duration_text(s) for s in (None, 0, 42, 200, 3900, 2 * 86400 + 3 * 3600)] == [
         "-", "0s", "42s", "3m20s", "1h05m", "2d03h"
     ]
+
+
+def test_the_planned_path_leaves_no_graph_for_the_cycle_collector():
+    # A report over a whole project walks a graph of every task: it must go when the walk ends.
+    order = [f"T-{i}" for i in range(200)]
+    deps = {order[i]: [order[i - 1]] for i in range(1, 200)}
+    planned_path(order, deps)  # the first call may set up networkx's own caches
+    gc.collect()
+    gc.disable()
+    try:
+        assert planned_path(order, deps) == order
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import networkx as nx
 
 from taskloom.domain.events import EventKind, kind_of
+from taskloom.domain.graph import build as build_graph
 from taskloom.domain.history import Move, Span
 from taskloom.domain.statuses import TaskStatus
 
@@ -32,9 +33,7 @@ def planned_path(
     outside `order` are ignored; each node weighs `weight[node]`, or 1. Ties go to the node
     earlier in `order`, so the same plan always gives the same path."""
     index = {node: i for i, node in enumerate(order)}
-    graph = nx.DiGraph()
-    graph.add_nodes_from(order)
-    graph.add_edges_from((dep, node) for node in order for dep in deps.get(node, ()) if dep in index)
+    graph = build_graph(order, ((dep, node) for node in order for dep in deps.get(node, ()) if dep in index))
     total: dict[Hashable, float] = {}
     via: dict[Hashable, Hashable | None] = {}
     for node in nx.lexicographical_topological_sort(graph, key=index.__getitem__):

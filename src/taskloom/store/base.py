@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -17,6 +17,11 @@ class Tx(Protocol):
     def one(self, query: str, params: Params | None = None) -> Row | None: ...
 
     def all(self, query: str, params: Params | None = None) -> list[Row]: ...
+
+    def each(self, query: str, params: Params | None = None) -> Iterator[Row]:
+        """Rows one at a time, for results too big to hold as a list of rows; read them all before
+        the next query."""
+        ...
 
     def scalar(self, query: str, params: Params | None = None) -> Any: ...
 

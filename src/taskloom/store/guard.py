@@ -14,7 +14,7 @@ names would collapse into one. A name never needs to hold a secret.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,6 +205,9 @@ class Guarded:
 
     def all(self, query: str, params: Params | None = None) -> list[Row]:
         return self._tx.all(query, self._clean(query, params))
+
+    def each(self, query: str, params: Params | None = None) -> Iterator[Row]:
+        return self._tx.each(query, self._clean(query, params))
 
     def scalar(self, query: str, params: Params | None = None) -> Any:
         return self._tx.scalar(query, self._clean(query, params))

@@ -84,6 +84,35 @@ async def test_a_commit_is_seen_by_another_process_and_rows_read_by_name_and_pos
     assert await second.read(lambda tx: tx.scalar("project_get", {"name": "p"})) == pid
 
 
+async def test_each_streams_the_rows_all_would_return_by_name_and_position(store: Store) -> None:
+    def setup(tx) -> int:
+        pid = project(tx, "p")
+        for key in ("a", "b", "c"):
+            remember(tx, pid, key, key.upper())
+        return pid
+
+    pid = await store.write(setup)
+    params = {"project": pid, "scope": "project", "prefix": "", "upper": None, "now": 2.0, "limit": 10, "offset": 0}
+
+    def both(tx) -> tuple[list, list, bool]:
+        rows = tx.each("memory_list", params)
+        streamed = [(r["value"], r[3]) for r in rows]  # column 3 is the key
+        return streamed, [(r["value"], r[3]) for r in tx.all("memory_list", params)], not isinstance(rows, list)
+
+    streamed, listed, lazy = await store.read(both)
+    assert streamed == listed == [("A", "a"), ("B", "b"), ("C", "c")] and lazy
+
+
+async def test_many_writes_every_row_of_a_batch_larger_than_any_backend_chunk(store: Store) -> None:
+    pid = await store.write(lambda tx: project(tx, "p"))
+    rows = ({"project": pid, "scope": "project", "key": f"k{i:04}", "value": str(i), "expires_at": None,
+             "now": 1.0, "agent": "a"} for i in range(2500))
+    await store.write(lambda tx: tx.many("memory_set", rows))
+    params = {"project": pid, "scope": "project", "prefix": "", "upper": None, "now": 2.0, "limit": 5000, "offset": 0}
+    keys = await store.read(lambda tx: [r["key"] for r in tx.each("memory_list", params)])
+    assert keys == [f"k{i:04}" for i in range(2500)]
+
+
 async def test_every_write_passes_the_redaction_gate(store: Store) -> None:
     pid = await store.write(lambda tx: project(tx, "p"))
     secret = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"

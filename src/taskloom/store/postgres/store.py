@@ -15,8 +15,9 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from typing import Any, TypeVar
 
 import psycopg
@@ -45,6 +46,7 @@ CALL_PATIENCE = 10.0
 # change feed into a read transaction per commit. SQLite's poll gathers commits for 20-65 ms
 # for free; this gathers for as long, and the feed's one read then covers them all.
 GATHER = 0.02
+MANY_CHUNK = 1000  # rows per executemany in `PgTx.many`
 RETRIES = 3  # reruns of a transaction PostgreSQL aborted for contention or a dropped connection
 
 
@@ -83,6 +85,9 @@ class PgTx:
     def all(self, query: str, params: Params | None = None) -> list[Row]:
         return self._conn.execute(QUERIES[query], params or {}).fetchall()
 
+    def each(self, query: str, params: Params | None = None) -> Iterator[Row]:
+        return iter(self._conn.execute(QUERIES[query], params or {}))
+
     def scalar(self, query: str, params: Params | None = None) -> Any:
         row = self._conn.execute(QUERIES[query], params or {}).fetchone()
         return None if row is None else next(iter(row.values()))
@@ -94,8 +99,9 @@ class PgTx:
         return cursor.rowcount
 
     def many(self, query: str, rows: Iterable[Params]) -> None:
-        batch = list(rows)
-        if batch:
+        # In chunks, not one list: a full re-rank can write a row per task (100k dicts: tens of MiB).
+        pending = iter(rows)
+        while batch := list(islice(pending, MANY_CHUNK)):
             with self._conn.cursor() as cursor:
                 cursor.executemany(QUERIES[query], batch)
             self.changed = True

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +44,9 @@ class SqliteTx:
 
     def all(self, query: str, params: Params | None = None) -> list[Row]:
         return self._conn.execute(QUERIES[query], params or {}).fetchall()
+
+    def each(self, query: str, params: Params | None = None) -> Iterator[Row]:
+        return iter(self._conn.execute(QUERIES[query], params or {}))
 
     def scalar(self, query: str, params: Params | None = None) -> Any:
         row = self._conn.execute(QUERIES[query], params or {}).fetchone()

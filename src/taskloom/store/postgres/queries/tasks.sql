@@ -114,6 +114,10 @@ SELECT t.id, t.code, t.title, t.status, t.rank, t.stream_id FROM tasks t
 WHERE t.project_id = :project AND (:stream_id::bigint IS NULL OR t.stream_id = :stream_id)
 ORDER BY t.id;
 
+-- name: task_ranks
+-- Every task's id and rank, in id order, for a full re-rank (two integers a row: 100k rows are read).
+SELECT t.id, t.rank FROM tasks t WHERE t.project_id = :project ORDER BY t.id;
+
 -- name: task_edges
 -- Every task dependency in the project, for ranks and reconciliation.
 SELECT d.task_id, d.depends_on_id FROM task_deps d JOIN tasks t ON t.id = d.task_id
