@@ -14,8 +14,6 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import networkx as nx
-
 from taskloom.domain.events import EventKind, kind_of
 from taskloom.domain.graph import build as build_graph
 from taskloom.domain.history import Move, Span
@@ -32,6 +30,8 @@ def planned_path(
     """The heaviest dependency chain among `order`'s nodes, first dependency first. Dependencies
     outside `order` are ignored; each node weighs `weight[node]`, or 1. Ties go to the node
     earlier in `order`, so the same plan always gives the same path."""
+    import networkx as nx  # only when a report is made: networkx stays out of start-up
+
     index = {node: i for i, node in enumerate(order)}
     graph = build_graph(order, ((dep, node) for node in order for dep in deps.get(node, ()) if dep in index))
     total: dict[Hashable, float] = {}
