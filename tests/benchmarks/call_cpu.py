@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks.clients import BareClient, cpu_seconds
-from tests.benchmarks.common import PROJECT, ROOT
+from tests.benchmarks.common import PROJECT
 
 NOOP_SERVER = "tests.benchmarks.noop_server"
 CALLS = {"task_get": "get", "task_claim": "claim"}  # tool -> which database it runs on
@@ -86,7 +86,3 @@ def check(res: dict[str, Any], tool: str) -> None:
         raise RuntimeError(f"{tool} failed: {res}")
     if tool == "task_claim" and not res["structuredContent"]["claimed"]:
         raise RuntimeError("task_claim found nothing to claim: the claim database is too small")
-
-
-def this_tree() -> Path:
-    return ROOT
