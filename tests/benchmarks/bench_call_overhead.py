@@ -8,7 +8,11 @@ call), stdio with a bare JSON-RPC client (plus `echo_detail`: the same result fr
 streamable HTTP with the SDK client, with a session (`legacy`, the handshake era) and stateless
 (the 2026 era, one POST per call). Goal: p50(task_get) / p50(noop) <= 1.15.
 
-    .venv/bin/python -m tests.benchmarks.bench_call_overhead [--tasks 10000] [--calls 2000]
+Issue 17's goal 1, the server CPU a call adds over `noop` (task_get <= 150 us, task_claim <= 300
+us), is measured by call_cpu.py; `--base DIR` (a checkout of the previous release, e.g. a
+worktree at its commit) measures that tree beside this one in the same run.
+
+    .venv/bin/python -m tests.benchmarks.bench_call_overhead [--tasks 10000] [--calls 2000] [--base DIR]
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from mcp import Client
 
 from taskloom.models import TaskSpec
 from taskloom.services import creation, tasks, work
+from tests.benchmarks.call_cpu import added_cpu_us
 from tests.benchmarks.clients import BareClient, child_pids, cpu_seconds
 from tests.benchmarks.common import (
     PY,
+    ROOT,
     Figure,
     build_bulk,
     checkpoint,
@@ -45,6 +51,9 @@ from tests.benchmarks.common import (
 NOOP_SERVER = "tests.benchmarks.noop_server"
 TARGET = "GET-TARGET"
 GOAL_RATIO = 1.15
+GOAL_ADDED_US = {"task_get": 150.0, "task_claim": 300.0}  # server CPU over noop per call
+# /proc counts CPU in 10 ms ticks: a block shorter than ~1 s is noise at the scale of these goals.
+MIN_CPU_CALLS = 1000
 
 
 async def build_db(path: Path, n_tasks: int) -> None:
@@ -177,11 +186,22 @@ def measure_raw(path: Path, calls: int, warmup: int) -> dict[str, Any]:
     return {"times": times}
 
 
-def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Path | None = None) -> dict:
+def run(
+    n_tasks: int = 10_000,
+    calls: int = 2000,
+    warmup: int = 200,
+    workdir: Path | None = None,
+    base: Path | None = None,
+    cpu_calls: int | None = None,
+    cpu_rounds: int = 6,
+) -> dict:
+    cpu_calls = cpu_calls or max(MIN_CPU_CALLS, calls // 2)
     path = workdir_or_temp(workdir) / "call_overhead.db"
     t0 = time.perf_counter()
     anyio.run(build_db, path, n_tasks)
     build_s = time.perf_counter() - t0
+    cmd = f"{PY} -m tests.benchmarks.bench_call_overhead --tasks {n_tasks} --calls {calls}"
+    added, added_figures = measure_added(path, base, cpu_calls, cpu_rounds, cmd)
     out = anyio.run(measure, stdio_params(path, "bench-reader", module=NOOP_SERVER), calls, warmup)
     raw = measure_raw(path, calls, warmup)
     http = {}
@@ -199,7 +219,6 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
     h50 = {mode: p(r["times"], 50) for mode, r in http.items()}
     cpu = out["cpu_ms"]
     ratio = lambda d: d["task_get"] / d["noop"]
-    cmd = f"{PY} -m tests.benchmarks.bench_call_overhead --tasks {n_tasks} --calls {calls}"
 
     def fig(name: str, value: Any, unit: str = "x", goal: bool = False) -> Figure:
         if goal:
@@ -234,6 +253,7 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
         fig("noop p50 over HTTP stateless / over stdio, bare clients (the server's transport cost)",
             round(h50["bare"]["noop"] / raw50["noop"], 2)),
     ]
+    figures += added_figures
     print_figures("call overhead: task_get vs noop over stdio and streamable HTTP", figures)
     round3 = lambda d: {k: round(v, 3) for k, v in d.items()}
     return result(
@@ -246,6 +266,8 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
             "stdio_sdk": {"p50_ms": round3(p50), "p99_ms": round3(p99),
                           "p90_ms": round3(p(out["times"], 90)), "max_ms": round3(p(out["times"], 100))},
             "stdio_sdk_cpu_ms_per_call": cpu,
+            "added_server_cpu_us": added,
+            "base": str(base) if base else None,
             "stdio_bare": {"p50_ms": round3(raw50), "p99_ms": round3(p(raw["times"], 99))},
             "http": {mode: {"p50_ms": round3(h50[mode]), "p99_ms": round3(p(r["times"], 99))}
                      for mode, r in http.items()},
@@ -254,16 +276,54 @@ def run(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 200, workdir: Pa
     )
 
 
+def run_cpu_only(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 0, workdir: Path | None = None,
+                 base: Path | None = None, cpu_calls: int | None = None, cpu_rounds: int = 6) -> dict:
+    """Goal 1 of issue 17 alone: the server CPU task_get and task_claim add over noop."""
+    cpu_calls = cpu_calls or max(MIN_CPU_CALLS, calls // 2)
+    path = workdir_or_temp(workdir) / "call_overhead.db"
+    anyio.run(build_db, path, n_tasks)
+    cmd = f"{PY} -m tests.benchmarks.bench_call_overhead --cpu-only --tasks {n_tasks}"
+    added, figures = measure_added(path, base, cpu_calls, cpu_rounds, cmd)
+    print_figures("server CPU added per call over noop (issue 17, goal 1)", figures)
+    params = {"tasks": n_tasks, "cpu_calls": cpu_calls, "cpu_rounds": cpu_rounds, "base": str(base) if base else None}
+    return result("call_cpu", params, figures, {"added_server_cpu_us": added})
+
+
+def measure_added(
+    path: Path, base: Path | None, cpu_calls: int, cpu_rounds: int, cmd: str
+) -> tuple[dict[str, dict[str, float]], list[Figure]]:
+    """call_cpu's figures for this tree, and beside it `base` when given: task_get on `path`,
+    task_claim on a new database of ready tasks, enough for every claim of the run."""
+    claim_db = path.with_name("call_cpu_claims.db")
+    anyio.run(lambda: build_bulk(claim_db, 200 + cpu_calls * cpu_rounds + 100, 0, all_ready=True))
+    trees = {"before": base, "now": ROOT} if base else {"now": ROOT}
+    added = added_cpu_us(trees, path, claim_db, TARGET, cpu_calls, cpu_rounds)
+    added = {label: {k: round(v, 1) for k, v in d.items()} for label, d in added.items()}
+    figures = []
+    for tool, goal in GOAL_ADDED_US.items():
+        now = added["now"][tool]
+        shown = f"{added['before'][tool]:.0f} -> {now:.0f}" if base else f"{now:.0f}"
+        name = f"server CPU added per call over noop, {tool}" + (" (previous release -> now)" if base else "")
+        figures.append(Figure(name, shown, "us", f"<= {goal:.0f}", now <= goal, cmd + (f" --base {base}" if base else "")))
+    return added, figures
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", type=int, default=10_000)
     ap.add_argument("--calls", type=int, default=2000, help="measured calls of each tool")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--quick", action="store_true", help="1k tasks, 300 calls")
+    ap.add_argument("--base", type=Path, help="another checkout to measure beside this one (CPU added per call)")
+    ap.add_argument("--cpu-calls", type=int, help="calls per block in the CPU-added measurement (default: calls/2, at least 1000)")
+    ap.add_argument("--cpu-rounds", type=int, default=6)
+    ap.add_argument("--cpu-only", action="store_true", help="only the CPU added per call (skip latency, HTTP)")
     a = ap.parse_args()
     if a.quick:
         a.tasks, a.calls, a.warmup = 1000, 300, 50
-    script(run, n_tasks=a.tasks, calls=a.calls, warmup=a.warmup)
+    fn = run_cpu_only if a.cpu_only else run
+    script(fn, n_tasks=a.tasks, calls=a.calls, warmup=a.warmup, base=a.base, cpu_calls=a.cpu_calls,
+           cpu_rounds=a.cpu_rounds)
 
 
 if __name__ == "__main__":

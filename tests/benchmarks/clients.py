@@ -40,12 +40,12 @@ class BareClient:
     the server's (and the pipes'). Blocking; one request in flight.
     """
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
         self.proc = subprocess.Popen(
             args,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            cwd=str(ROOT),
+            cwd=str(cwd),
             env={**os.environ, **(env or {})},
         )
         self.pid = self.proc.pid

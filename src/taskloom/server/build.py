@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, CallToolResult, TextContent
+from mcp.types import INVALID_PARAMS, CallToolResult
 from mcp.types import Tool as MCPTool
 
 from taskloom import __version__
@@ -22,7 +21,7 @@ from taskloom.changes import ChangeFeed
 from taskloom.config import Profile
 from taskloom.domain.artifacts import URI_PREFIX, sha_of
 from taskloom.errors import InvalidInput, NotFound, ReadOnly, TaskloomError
-from taskloom.server import errors, prompts, protocol, resources
+from taskloom.server import errors, prompts, protocol, resources, results
 from taskloom.server.auth import token_agent, token_read_only
 from taskloom.server.push import ListenBus, Push
 from taskloom.server.schema import compact
@@ -168,20 +167,32 @@ class TaskloomMCP(MCPServer[Taskloom]):
         if agent is not None and known is not None and "agent" in known:
             arguments = {**arguments, "agent": agent}
         try:
-            result = await super().call_tool(name, arguments, context)
+            result = await self._run_tool(name, arguments, context)
         except ToolError as exc:
             err = errors.map_exception(name, exc)
             if isinstance(err, MissingAgent) and context is not None and not keeps_connection(context.request_context):
                 err = stateless_missing_agent()  # "call agent_init" would not help here
             result = errors.to_result(err)
-        if isinstance(result, CallToolResult) and result.structured_content is not None and not result.is_error:
-            result.content = [TextContent(type="text", text=text_copy(result.structured_content))]
-            if agent and not read_only:
-                # Only a call that succeeded is a sighting: a refused call commits nothing at all
-                # (the fuzz suite checks it for every tool), and leaves no mistyped agent behind.
-                # A read-only token writes nothing, presence included.
-                await self._seen(agent)
+        succeeded = isinstance(result, CallToolResult) and result.structured_content is not None and not result.is_error
+        if succeeded and agent and not read_only:
+            # Only a call that succeeded is a sighting: a refused call commits nothing at all
+            # (the fuzz suite checks it for every tool), and leaves no mistyped agent behind.
+            # A read-only token writes nothing, presence included.
+            await self._seen(agent)
         return result
+
+    async def _run_tool(self, name: str, arguments: dict[str, Any], context: Any) -> Any:
+        """`MCPServer.call_tool`, but the result is built once, by `results.to_result`."""
+        if context is None:
+            context = Context(mcp_server=self, subscriptions=self._subscriptions)
+        tool = self._tool_manager.get_tool(name)  # private in SDK 2.3; tests/server/test_results.py covers it
+        if tool is None:
+            raise ToolError(f"Unknown tool: {name}")
+        value = await tool.run(arguments, context)
+        try:
+            return results.to_result(tool, value)
+        except (ValueError, TypeError) as exc:  # a value that does not convert: a crash, as in the SDK
+            raise UnexpectedToolError(f"Error executing tool {name}") from exc
 
     def _agent_for(self, arguments: dict[str, Any], context: Any, fixed: str | None = None) -> str | None:
         if fixed is not None:
@@ -218,24 +229,6 @@ def connection_of(session: Any) -> Any:
     connection is its private `_connection` (tests/server cover this against the pinned SDK).
     """
     return getattr(session, "_connection", session)
-
-
-def text_copy(structured: dict[str, Any]) -> str:
-    """The text block models read: compact JSON without nulls and empties.
-
-    The SDK's default is indent-2 JSON of everything. That is about twice the bytes and tokens,
-    and it was most of what task_get cost beyond a no-op call. `structuredContent` keeps every
-    field for programs.
-    """
-    return pydantic_core.to_json(_prune(structured)).decode()
-
-
-def _prune(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _prune(v) for k, v in value.items() if v is not None and v != "" and v != [] and v != {}}
-    if isinstance(value, list):
-        return [_prune(v) for v in value]
-    return value
 
 
 def build_server(app: Taskloom, profile: Profile = "all", feed: ChangeFeed | None = None) -> TaskloomMCP:

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic_core import from_json
+
 from taskloom.clock import iso
 from taskloom.domain.artifacts import uri_of
 from taskloom.domain.events import EventKind
@@ -183,12 +185,12 @@ def _task_fields(row: Row, dependencies: list[dict]) -> dict:
         "status": row["status"],
         "priority": row["priority"],
         "role": row["role"],
-        "labels": json.loads(row["labels_json"]),
+        "labels": from_json(row["labels_json"]),
         "stream": row["stream_code"],
         "sprint": row["sprint_code"],
         "parent": row["parent_code"],
         "depends_on": [d["code"] for d in dependencies],
-        "subtasks": json.loads(row["subtasks_json"]),
+        "subtasks": from_json(row["subtasks_json"]),
         "requires_review": bool(row["requires_review"]),
         "rank": row["rank"],
         "version": row["version"],
@@ -229,18 +231,18 @@ def detail(tx: Tx, scope: Scope, code: str) -> TaskDetail:
             "summary": d["summary"] if d["status"] == "done" else d["reason"],
             "outcome": d["status"] if d["status"] in _OUTCOMES else "pending",
         }
-        for d in json.loads(full["deps_json"])
+        for d in from_json(full["deps_json"])
     ]
     latest = [
         {"kind": n["kind"], "body": n["body"], "agent": n["agent"], "at": iso(n["at"])}
-        for n in json.loads(full["notes_json"])
+        for n in from_json(full["notes_json"])
     ]
     escalations = [
-        {"trigger": e["trigger"], "reason": e["reason"], "at": iso(e["at"])} for e in json.loads(full["escalations_json"])
+        {"trigger": e["trigger"], "reason": e["reason"], "at": iso(e["at"])} for e in from_json(full["escalations_json"])
     ]
     artifacts = [
         {"uri": uri_of(a["sha"]), "name": a["name"], "media_type": a["media_type"], "size": a["size"], "task": a["task"]}
-        for a in json.loads(full["artifacts_json"])
+        for a in from_json(full["artifacts_json"])
     ]
     return TaskDetail.model_validate(
         {
