@@ -115,9 +115,10 @@ def redact(text: str | None) -> Redacted:
     if isinstance(text, Masked):
         return Redacted(text, 0)
     folded = _fold(text)
-    if not any(trigger in folded for trigger in _TRIGGERS):
-        return Redacted(Masked(text), 0)
-    return _redact_all(text)
+    for trigger in _TRIGGERS:
+        if trigger in folded:
+            return _redact_all(text)
+    return Redacted(Masked(text), 0)
 
 
 def redact_many(texts: Sequence[str | None]) -> list[Redacted]:
