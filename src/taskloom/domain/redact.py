@@ -108,10 +108,13 @@ class Redacted:
     count: int
 
 
+_NOTHING = Redacted(Masked(""), 0)
+
+
 def redact(text: str | None) -> Redacted:
     """`text` with every secret replaced by a mask, and how many were replaced."""
     if not text:
-        return Redacted(Masked(text or ""), 0)
+        return _NOTHING
     if isinstance(text, Masked):
         return Redacted(text, 0)
     folded = _fold(text)
@@ -130,7 +133,7 @@ def redact_many(texts: Sequence[str | None]) -> list[Redacted]:
     folded: list[str] = []
     for i, text in enumerate(texts):
         if not text:
-            out[i] = Redacted(Masked(text or ""), 0)
+            out[i] = _NOTHING
         elif isinstance(text, Masked):
             out[i] = Redacted(text, 0)
         else:

@@ -126,14 +126,19 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
         if spec.sprint not in sprints:
             sprints[spec.sprint] = sprint_id(tx, scope, spec.sprint)
         parents[i], depth[i] = _parent(spec, i, batch, known, depth)
-        texts = {f: redact(getattr(spec, f)) for f in ("title", "description", "acceptance", "context")}
-        out.redacted += sum(t.count for t in texts.values())
+        title, description, acceptance, context = (
+            redact(spec.title), redact(spec.description), redact(spec.acceptance), redact(spec.context)
+        )
+        out.redacted += title.count + description.count + acceptance.count + context.count
         rows.append(
             {
                 "project": scope.project_id,
                 "code": codes[i],
                 "key": spec.key,
-                **{f: t.text for f, t in texts.items()},
+                "title": title.text,
+                "description": description.text,
+                "acceptance": acceptance.text,
+                "context": context.text,
                 "status": "backlog" if spec.backlog else "waiting",
                 "priority": spec.priority,
                 "role": spec.role,
@@ -151,7 +156,6 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
     tx.many("task_insert", rows)
     made = _Known.of(tx, scope, [codes[i] for i in new_idx]).by_code
     ids: dict[int, int] = {**existing, **{i: made[codes[i]]["id"] for i in new_idx}}
-    parent_ids = {i: pid if j is None else ids[j] for i, (pid, j) in parents.items() if pid is not None or j is not None}
     tx.many("task_set_parent", ({"id": ids[i], "parent_id": ids[j]} for i, (_, j) in parents.items() if j is not None))
     events(tx, scope, EventKind.TASK_CREATED, [codes[i] for i in new_idx])
 
@@ -176,8 +180,9 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
 
     settle = Settle(tx, scope)
     settle.fresh(ids[i] for i in new_idx if not specs[i].backlog)
-    settle.tasks(parent_ids.values())
-    settle.streams(streams.get(specs[i].stream) for i in new_idx)
+    # A new parent is decided with the new tasks; an existing one may have to wait for its new subtask.
+    settle.tasks({pid for pid, _ in parents.values() if pid is not None})
+    settle.streams(dict.fromkeys(streams[specs[i].stream] for i in new_idx))
     out.became_ready = settle.run()
     out.ids = [ids[i] for i in range(len(specs))]
     out.new = [i not in existing for i in range(len(specs))]
