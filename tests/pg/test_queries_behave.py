@@ -130,6 +130,8 @@ def test_readiness_reads_agree(both: Both) -> None:
     both.same("stream_dep_codes", {"id": 2})
     both.same("stream_unmet", {"id": 2})
     both.same("task_ref", {"project": 1, "ref": "k-T-3"})
+    refs = both.same("tasks_by_refs", {"project": 1, "refs": json.dumps(["T-1", "k-T-3", "nope", "C-2"])}, ordered=False)
+    assert sorted(r["code"] for r in refs) == ["C-2", "T-1", "T-3"]
     both.same("task_ready_by_role", {"project": 1}, ordered=False)
 
 

@@ -77,6 +77,18 @@ def event(tx: Tx, scope: Scope, kind: EventKind, subject: str | None, **payload:
     )
 
 
+def events(tx: Tx, scope: Scope, kind: EventKind, subjects: list[str]) -> None:
+    """One event of `kind`, without payload, per subject: a whole batch's in one statement."""
+    tx.many(
+        "event_insert",
+        (
+            {"project": scope.project_id, "now": scope.now, "kind": kind.value, "subject": s, "agent": scope.agent,
+             "payload": None}
+            for s in subjects
+        ),
+    )
+
+
 def note(tx: Tx, scope: Scope, task_id: int, kind: str, body: str) -> None:
     tx.run(
         "note_insert",

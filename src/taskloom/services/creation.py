@@ -9,6 +9,7 @@ the insert, in the same transaction).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from taskloom.domain import graph
@@ -19,9 +20,9 @@ from taskloom.domain.statuses import TERMINAL
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.models import TaskCreated, TaskSpec
 from taskloom.services import ranks, waits
-from taskloom.services.common import Scope, brief_by_id, event, sprint_id, stream_id
+from taskloom.services.common import Scope, brief_by_id, events, sprint_id, stream_id
 from taskloom.services.readiness import Settle
-from taskloom.store.base import Tx
+from taskloom.store.base import Row, Tx
 
 
 @dataclass
@@ -55,10 +56,11 @@ def create_batch(tx: Tx, scope: Scope, specs: list[TaskSpec]) -> TaskCreated:
 
 
 def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: bool = False) -> Created:
-    """Create `specs`; a spec whose key (or, with `key_from_code`, code) exists returns that task."""
+    """Create `specs`; a spec whose key (or, with `key_from_code`, code) exists returns that task.
+
+    A statement per kind of row, not per task: a 10k-task plan costs a few dozen statements.
+    """
     out = Created()
-    batch: dict[str, int] = {}  # code or key -> index of a new spec
-    existing: dict[int, int] = {}  # index -> id of an already existing task
     for i, spec in enumerate(specs):
         _validate(spec, f"tasks[{i}]")
         if key_from_code and not (spec.key or spec.code):
@@ -66,11 +68,15 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
                 f"tasks[{i}] ({spec.title!r}) has neither key nor code.",
                 hint="Give every plan task a key or a code, so that importing the plan again is idempotent.",
             )
+    known = _Known.of(tx, scope, _refs(specs))
+    batch: dict[str, int] = {}  # code or key -> index of a new spec
+    existing: dict[int, int] = {}  # index -> id of an already existing task
+    for i, spec in enumerate(specs):
         found = None
         if spec.key:
-            found = tx.one("task_by_key", {"project": scope.project_id, "key": spec.key})
+            found = known.by_key.get(spec.key)
         elif key_from_code and spec.code:
-            found = tx.one("task_by_code", {"project": scope.project_id, "code": spec.code})
+            found = known.by_code.get(spec.code)
         if found:
             existing[i] = found["id"]
             continue
@@ -82,7 +88,7 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
             batch[ref] = i
     new_idx = [i for i in range(len(specs)) if i not in existing]
 
-    codes = _assign_codes(tx, scope, specs, new_idx)
+    codes = _assign_codes(tx, scope, specs, new_idx, known)
     for i in new_idx:
         batch.setdefault(codes[i], i)
 
@@ -94,7 +100,7 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
         for ref in specs[i].depends_on:
             if ref in batch:
                 resolved.append((ref, batch[ref], None))
-            elif row := tx.one("task_ref", {"project": scope.project_id, "ref": ref}):
+            elif row := known.ref(ref):
                 resolved.append((ref, None, row["id"]))
             else:
                 missing.append(ref)
@@ -105,44 +111,53 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
             hint="depends_on takes codes or keys of existing tasks or of tasks in the same call.",
         )
 
-    inner = graph.build(new_idx, ((i, j) for i in new_idx for _, j, _ in dep_refs[i] if j is not None))
-    graph.check_acyclic(inner, "task", {i: codes[i] for i in new_idx})
-    rank = graph.downstream_ranks(inner)
+    inner = ((i, j) for i in new_idx for _, j, _ in dep_refs[i] if j is not None)
+    rank = graph.checked_ranks(new_idx, inner, "task", codes)
 
     streams: dict[str | None, int | None] = {}
     sprints: dict[str | None, int | None] = {}
-    ids: dict[int, int] = dict(existing)
+    parents: dict[int, tuple[int | None, int | None]] = {}  # index -> (parent id, or parent's index in the batch)
+    depth: dict[int, int] = {}
+    rows = []
     for i in new_idx:
         spec = specs[i]
         if spec.stream not in streams:
             streams[spec.stream] = stream_id(tx, scope, spec.stream)
         if spec.sprint not in sprints:
             sprints[spec.sprint] = sprint_id(tx, scope, spec.sprint)
-        parent_id, depth = _parent(tx, scope, spec, i, batch, ids)
-        texts = {f: redact(getattr(spec, f)) for f in ("title", "description", "acceptance", "context")}
-        out.redacted += sum(t.count for t in texts.values())
-        ids[i] = tx.scalar(
-            "task_insert",
+        parents[i], depth[i] = _parent(spec, i, batch, known, depth)
+        title, description, acceptance, context = (
+            redact(spec.title), redact(spec.description), redact(spec.acceptance), redact(spec.context)
+        )
+        out.redacted += title.count + description.count + acceptance.count + context.count
+        rows.append(
             {
                 "project": scope.project_id,
                 "code": codes[i],
                 "key": spec.key,
-                **{f: t.text for f, t in texts.items()},
+                "title": title.text,
+                "description": description.text,
+                "acceptance": acceptance.text,
+                "context": context.text,
                 "status": "backlog" if spec.backlog else "waiting",
                 "priority": spec.priority,
                 "role": spec.role,
                 "stream_id": streams[spec.stream],
                 "sprint_id": sprints[spec.sprint],
-                "parent_id": parent_id,
-                "depth": depth,
+                "parent_id": parents[i][0],
+                "depth": depth[i],
                 "requires_review": spec.requires_review,
                 "max_attempts": spec.max_attempts,
                 "rank": rank[i],
                 "agent": scope.agent,
                 "now": scope.now,
-            },
+            }
         )
-        event(tx, scope, EventKind.TASK_CREATED, codes[i])
+    tx.many("task_insert", rows)
+    made = _Known.of(tx, scope, [codes[i] for i in new_idx]).by_code
+    ids: dict[int, int] = {**existing, **{i: made[codes[i]]["id"] for i in new_idx}}
+    tx.many("task_set_parent", ({"id": ids[i], "parent_id": ids[j]} for i, (_, j) in parents.items() if j is not None))
+    events(tx, scope, EventKind.TASK_CREATED, [codes[i] for i in new_idx])
 
     tx.many("task_label_insert", ({"task_id": ids[i], "label": lab} for i in new_idx for lab in specs[i].labels))
     edges = [
@@ -151,16 +166,23 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
         for _, j, dep_id in dep_refs[i]
     ]
     tx.many("task_dep_insert", edges)
-    # Parents and streams make tasks wait too; the batch's own check above only saw depends_on.
-    waits.check_tasks(tx, scope, (ids[i] for i in new_idx))
+    # The batch's own check above saw its dependencies on each other. Any other cycle uses an
+    # edge it did not see, and each of those has a new task at one end, on the cycle: a
+    # dependency on an existing task, a parent waiting for its subtask, a stream and its tasks.
+    waits.check_tasks(
+        tx,
+        scope,
+        (ids[i] for i in new_idx if specs[i].parent or specs[i].stream or any(j is None for _, j, _ in dep_refs[i])),
+    )
     ranks.raise_upstream(tx, {ids[i]: rank[i] for i in new_idx if any(j is None for _, j, _ in dep_refs[i])})
     if new_idx:
         tx.run("project_graph_changed", {"project": scope.project_id, "exact": True})
 
     settle = Settle(tx, scope)
-    settle.tasks(ids[i] for i in new_idx if not specs[i].backlog)
-    settle.tasks(tx.one("task_by_id", {"id": ids[i]})["parent_id"] for i in new_idx if specs[i].parent)
-    settle.streams(streams.get(specs[i].stream) for i in new_idx)
+    settle.fresh(ids[i] for i in new_idx if not specs[i].backlog)
+    # A new parent is decided with the new tasks; an existing one may have to wait for its new subtask.
+    settle.tasks({pid for pid, _ in parents.values() if pid is not None})
+    settle.streams(dict.fromkeys(streams[specs[i].stream] for i in new_idx))
     out.became_ready = settle.run()
     out.ids = [ids[i] for i in range(len(specs))]
     out.new = [i not in existing for i in range(len(specs))]
@@ -168,14 +190,40 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
     return out
 
 
-def _assign_codes(tx: Tx, scope: Scope, specs: list[TaskSpec], new_idx: list[int]) -> dict[int, str]:
+def _refs(specs: list[TaskSpec]) -> list[str]:
+    """Every code and key the specs give or name: what may already exist."""
+    refs = dict.fromkeys(r for s in specs for r in (s.code, s.key, s.parent) if r is not None)
+    refs.update(dict.fromkeys(r for s in specs for r in s.depends_on))
+    return list(refs)
+
+
+@dataclass
+class _Known:
+    """Existing tasks by code and by key, read in one statement."""
+
+    by_code: dict[str, Row]
+    by_key: dict[str, Row]
+
+    @classmethod
+    def of(cls, tx: Tx, scope: Scope, refs: list[str]) -> _Known:
+        rows = tx.all("tasks_by_refs", {"project": scope.project_id, "refs": json.dumps(refs)}) if refs else []
+        return cls({r["code"]: r for r in rows}, {r["key"]: r for r in rows if r["key"] is not None})
+
+    def ref(self, ref: str) -> Row | None:
+        """As task_ref: the task with this code or, failing that, this key."""
+        return self.by_code.get(ref) or self.by_key.get(ref)
+
+
+def _assign_codes(
+    tx: Tx, scope: Scope, specs: list[TaskSpec], new_idx: list[int], known: _Known
+) -> dict[int, str]:
     codes: dict[int, str] = {}
     taken: set[str] = set()
     for i in new_idx:
         code = specs[i].code
         if code is None:
             continue
-        if code in taken or tx.scalar("task_code_taken", {"project": scope.project_id, "code": code}):
+        if code in taken or code in known.by_code:
             raise Conflict(
                 f"Task code {code} already exists in project {scope.project}.",
                 hint="Pick another code, leave code out to get T-<n>, or pass a key to make creation idempotent.",
@@ -185,9 +233,19 @@ def _assign_codes(tx: Tx, scope: Scope, specs: list[TaskSpec], new_idx: list[int
     auto = [i for i in new_idx if i not in codes]
     if auto:
         seq = tx.scalar("project_next_seq", {"project": scope.project_id, "count": len(auto)})
+        reserved = [f"T-{seq + k}" for k in range(len(auto))]
+        clash = _Known.of(tx, scope, reserved).by_code
+
+        def used(code: str) -> bool:
+            if code in taken or code in clash:
+                return True
+            return code not in reserved and bool(
+                tx.scalar("task_code_taken", {"project": scope.project_id, "code": code})
+            )
+
         for i in auto:
             code = f"T-{seq}"
-            while code in taken or tx.scalar("task_code_taken", {"project": scope.project_id, "code": code}):
+            while used(code):
                 seq = tx.scalar("project_next_seq", {"project": scope.project_id, "count": 1})
                 code = f"T-{seq}"
             codes[i] = code
@@ -197,28 +255,29 @@ def _assign_codes(tx: Tx, scope: Scope, specs: list[TaskSpec], new_idx: list[int
 
 
 def _parent(
-    tx: Tx, scope: Scope, spec: TaskSpec, i: int, batch: dict[str, int], ids: dict[int, int]
-) -> tuple[int | None, int]:
+    spec: TaskSpec, i: int, batch: dict[str, int], known: _Known, depth: dict[int, int]
+) -> tuple[tuple[int | None, int | None], int]:
+    """((the parent's id, or its index in the batch), the depth) of the new task `spec`."""
     if spec.parent is None:
-        return None, 1
+        return (None, None), 1
     if spec.parent in batch:
         j = batch[spec.parent]
-        if j not in ids:
+        if j not in depth:
             raise InvalidInput(
                 f"tasks[{i}] names parent {spec.parent}, which comes later in the batch.",
                 hint="List parent tasks before their subtasks.",
             )
-        row = tx.one("task_by_id", {"id": ids[j]})
+        parent, code, status, parent_depth = (None, j), spec.parent, "waiting", depth[j]  # new: never closed
     else:
-        row = tx.one("task_ref", {"project": scope.project_id, "ref": spec.parent})
+        row = known.ref(spec.parent)
         if row is None:
             raise NotFound(f"Parent task {spec.parent} does not exist.", hint="Check the parent's code.")
-    if row["status"] in TERMINAL:
-        raise Conflict(f"Parent task {row['code']} is {row['status']}; it cannot take new subtasks.")
-    depth = row["depth"] + 1
-    if depth > MAX_SUBTASK_DEPTH:
+        parent, code, status, parent_depth = (row["id"], None), row["code"], row["status"], row["depth"]
+    if status in TERMINAL:
+        raise Conflict(f"Parent task {code} is {status}; it cannot take new subtasks.")
+    if parent_depth + 1 > MAX_SUBTASK_DEPTH:
         raise InvalidInput(
-            f"tasks[{i}] would be {depth} levels deep; subtasks nest at most {MAX_SUBTASK_DEPTH} levels.",
+            f"tasks[{i}] would be {parent_depth + 1} levels deep; subtasks nest at most {MAX_SUBTASK_DEPTH} levels.",
             hint="Attach it to a shallower parent.",
         )
-    return row["id"], depth
+    return parent, parent_depth + 1

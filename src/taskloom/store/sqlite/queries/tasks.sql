@@ -55,8 +55,14 @@ SELECT id, code, key, status, depth, stream_id, parent_id FROM tasks
 WHERE project_id = :project AND (code = :ref OR key = :ref)
 ORDER BY code = :ref DESC LIMIT 1;
 
--- name: task_by_key
-SELECT id, code FROM tasks WHERE project_id = :project AND key = :key;
+-- name: tasks_by_refs
+-- The tasks whose code or key is one of :refs (a JSON list): every reference a batch of new
+-- tasks makes, in one statement. Callers prefer a code to a key, as task_ref does.
+SELECT id, code, key, status, depth FROM tasks
+WHERE project_id = :project AND code IN (SELECT value FROM json_each(:refs))
+UNION
+SELECT id, code, key, status, depth FROM tasks
+WHERE project_id = :project AND key IN (SELECT value FROM json_each(:refs));
 
 -- name: task_code_taken
 SELECT EXISTS (SELECT 1 FROM tasks WHERE project_id = :project AND code = :code);
@@ -119,8 +125,11 @@ WHERE t.project_id = :project;
 INSERT INTO tasks (project_id, code, key, title, description, acceptance, context, status, priority,
     role, stream_id, sprint_id, parent_id, depth, requires_review, max_attempts, rank, created_by, created_at)
 VALUES (:project, :code, :key, :title, :description, :acceptance, :context, :status, :priority,
-    :role, :stream_id, :sprint_id, :parent_id, :depth, :requires_review, :max_attempts, :rank, :agent, :now)
-RETURNING id;
+    :role, :stream_id, :sprint_id, :parent_id, :depth, :requires_review, :max_attempts, :rank, :agent, :now);
+
+-- name: task_set_parent
+-- A subtask created in the same batch as its parent learns the parent's id once both are in.
+UPDATE tasks SET parent_id = :parent_id WHERE id = :id;
 
 -- name: task_label_insert
 INSERT OR IGNORE INTO task_labels (task_id, label) VALUES (:task_id, :label);
