@@ -38,6 +38,7 @@ def search(
         raise InvalidInput(f"{kind!r} is no kind of search hit.", hint=f"Use one of: {', '.join(KIND_CODES)}.")
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"{status!r} is no task status.", hint=f"Use one of: {', '.join(STATUSES)}.")
+    status = None if status is None else str(status)  # a TaskStatus: psycopg would send its name
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be 1..{MAX_LIMIT}.", hint=f"The default is {DEFAULT_LIMIT}.")
     stream_id(tx, scope, stream)  # an unknown stream is a mistake to name, not an empty answer
