@@ -29,11 +29,14 @@ def search(
     status: str | None = None,
     author: str | None = None,
     limit: int = DEFAULT_LIMIT,
-    everyone: bool = False,
+    person: bool = False,
 ) -> SearchResults:
-    """The best `limit` hits for `query`; `author` keeps what that agent wrote. Messages are those the scope's agent may read (its
-    inbox's rules, plus what it sent); `everyone` is for a person at the CLI, who reads the
-    whole database anyway."""
+    """The best `limit` hits for `query`; `author` keeps what that agent wrote.
+
+    Messages are those the scope's agent may read: its inbox's rules, plus what it sent. A
+    `person` (the CLI) sees what the dashboard shows a person on a task's page, its thread and
+    escalations, as well; never an agent's direct, role or broadcast mail.
+    """
     if kind is not None and kind not in KIND_CODES:
         raise InvalidInput(f"{kind!r} is no kind of search hit.", hint=f"Use one of: {', '.join(KIND_CODES)}.")
     if status is not None and status not in STATUSES:
@@ -45,7 +48,7 @@ def search(
     fts = fts5_query(query)
     if fts is None:
         return SearchResults(hits=[], message="The query has no words to look for (a word with a letter or digit).")
-    me = None if everyone else (scope.agent or None)
+    me = scope.agent or None
     row = tx.one("agent_by_name", {"project": scope.project_id, "name": me}) if me else None
     rows = tx.all(
         "search_hits",
@@ -57,14 +60,14 @@ def search(
             "stream": stream,
             "status": status,
             "agent": author,
-            "everyone": everyone,
+            "person": person,
             "me": me,
             "role": row["role"] if row else None,
             "limit": limit,
         },
     )
     message = ""
-    if not everyone and me is None and kind in (None, "message"):
+    if not person and me is None and kind in (None, "message"):
         message = "Messages were left out: no agent name was given, and messages are shown only to their readers."
     return SearchResults(hits=[_hit(r) for r in rows], message=message)
 

@@ -5,9 +5,10 @@
 -- The best :limit documents of the project matching :text, read by websearch_to_tsquery (which
 -- takes any text and never raises), ranked by ts_rank_cd (titles weight A, bodies B), each with
 -- the task it belongs to for the filters. ts_headline is costly, so only the :limit rows kept
--- get one. A message counts only if :everyone (a person at the CLI) or :me may read it: the
--- rules of the `inbox` query, plus what :me sent. An artifact passes a stream or status filter
--- through a task or stream it is linked to.
+-- get one. A message counts only if :me may read it (the rules of the `inbox` query, plus
+-- what :me sent) or, for a :person at the CLI, if the dashboard shows it on a task's page:
+-- thread messages and escalations, never a direct, role or broadcast message. An artifact
+-- passes a stream or status filter through a task or stream it is linked to.
 WITH q AS (SELECT websearch_to_tsquery('simple', :text) AS query),
 hits AS (
     SELECT s.id, ts_rank_cd(s.doc, q.query) AS score, q.query,
@@ -39,7 +40,8 @@ hits AS (
            OR (a.id IS NOT NULL AND EXISTS (
                SELECT 1 FROM artifact_links l JOIN tasks lt ON lt.id = l.target_id
                WHERE l.artifact_id = a.id AND l.kind = 'task' AND lt.status = :status::text)))
-      AND (m.id IS NULL OR :everyone::boolean OR (:me::text IS NOT NULL AND (m.sender = :me::text
+      AND (m.id IS NULL OR (:person::boolean AND ((m.recipient >= 'task:' AND m.recipient < 'task;') OR m.kind = 'escalation'))
+           OR (:me::text IS NOT NULL AND (m.sender = :me::text
            OR m.recipient IN ('agent:' || :me::text, 'all', 'role:' || :role::text)
            OR (m.task_id IN (SELECT task_id FROM thread_readers WHERE project_id = :project AND agent = :me::text)
                AND ((m.recipient >= 'task:' AND m.recipient < 'task;')

@@ -5,9 +5,11 @@
 -- The best :limit documents of the project matching :fts (domain.search.fts5_query), titles
 -- weighted 4 to 1 over bodies, each with the task it belongs to (itself, a note's or a
 -- message's task) for the filters. FTS5 hands the matches over in rank order, so the filters
--- and snippet() run only on rows until :limit pass. A message counts only if :everyone (a
--- person at the CLI) or :me may read it: the rules of the `inbox` query, plus what :me sent.
--- An artifact passes a stream or status filter through a task or stream it is linked to.
+-- and snippet() run only on rows until :limit pass. A message counts only if :me may read it
+-- (the rules of the `inbox` query, plus what :me sent) or, for a :person at the CLI, if the
+-- dashboard shows it on a task's page: thread messages and escalations, never a direct, role or
+-- broadcast message. An artifact passes a stream or status filter through a task or stream it
+-- is linked to.
 SELECT s.rowid % 8 AS kind_code, s.rowid / 8 AS ref, -s.rank AS score,
     snippet(search_index, -1, '**', '**', '…', 16) AS snippet,
     coalesce(t.title, m.subject, a.name, '') AS title,
@@ -35,7 +37,8 @@ WHERE s.search_index MATCH :fts AND s.rank MATCH 'bm25(0.0, 4.0, 1.0)'
        OR (a.id IS NOT NULL AND EXISTS (
            SELECT 1 FROM artifact_links l JOIN tasks lt ON lt.id = l.target_id
            WHERE l.artifact_id = a.id AND l.kind = 'task' AND lt.status = :status)))
-  AND (m.id IS NULL OR :everyone OR (:me IS NOT NULL AND (m.sender = :me
+  AND (m.id IS NULL OR (:person AND ((m.recipient >= 'task:' AND m.recipient < 'task;') OR m.kind = 'escalation'))
+           OR (:me IS NOT NULL AND (m.sender = :me
        OR m.recipient IN ('agent:' || :me, 'all', 'role:' || :role)
        OR (m.task_id IN (SELECT task_id FROM thread_readers WHERE project_id = :project AND agent = :me)
            AND ((m.recipient >= 'task:' AND m.recipient < 'task;')
