@@ -156,3 +156,13 @@ async def test_any_text_is_a_query_that_answers_never_an_error(app, texts):
     for text in texts:
         got = await find(app, text, agent="tester")
         assert isinstance(got.hits, list)
+
+
+async def test_a_query_matching_more_than_the_window_ranks_its_newest_matches_and_says_so(team, app, monkeypatch):
+    monkeypatch.setattr(search, "RANK_WINDOW", 2)
+    await create(team, *({"code": f"A{i}", "title": "common word" + " word" * (3 - i)} for i in range(4)))
+
+    got = await find(app, "word")
+
+    assert {h.id for h in got.hits} == {"A2", "A3"} and "best of the newest 2" in got.message
+    assert (await find(app, '"common word"', limit=1)).message  # a phrase is walked the same way

@@ -19,6 +19,9 @@ KIND_CODES: dict[str, int] = {"task": 0, "note": 1, "message": 2, "artifact": 3}
 KINDS_BY_CODE = {code: kind for kind, code in KIND_CODES.items()}
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Ranking reads every match (bm25 or ts_rank_cd, per row), so a word in half the project would
+# cost a second. A query matching more documents than this ranks only its newest this many.
+RANK_WINDOW = 2000
 # A query longer than this is cut, not refused: any text is a valid query.
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 32

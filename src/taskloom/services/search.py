@@ -9,7 +9,15 @@ websearch_to_tsquery. Both are passed; each backend's SQL reads its own.
 from __future__ import annotations
 
 from taskloom.clock import iso
-from taskloom.domain.search import DEFAULT_LIMIT, KIND_CODES, KINDS_BY_CODE, MAX_LIMIT, clean, fts5_query
+from taskloom.domain.search import (
+    DEFAULT_LIMIT,
+    KIND_CODES,
+    KINDS_BY_CODE,
+    MAX_LIMIT,
+    RANK_WINDOW,
+    clean,
+    fts5_query,
+)
 from taskloom.domain.statuses import TaskStatus
 from taskloom.errors import InvalidInput
 from taskloom.models.search import SearchHit, SearchResults
@@ -50,12 +58,15 @@ def search(
         return SearchResults(hits=[], message="The query has no words to look for (a word with a letter or digit).")
     me = scope.agent or None
     row = tx.one("agent_by_name", {"project": scope.project_id, "name": me}) if me else None
+    text = clean(query)
+    floor = tx.scalar("search_floor", {"fts": fts, "text": text, "window": RANK_WINDOW})
     rows = tx.all(
         "search_hits",
         {
             "project": scope.project_id,
             "fts": fts,
-            "text": clean(query),
+            "text": text,
+            "floor": floor or 0,
             "kind": None if kind is None else KIND_CODES[kind],
             "stream": stream,
             "status": status,
@@ -67,9 +78,12 @@ def search(
         },
     )
     message = ""
+    if floor is not None:
+        message = (f"Over {RANK_WINDOW:,} documents match: these are the best of the newest {RANK_WINDOW:,}. "
+                   "Add words, a \"phrase\" or a filter to narrow it. ")
     if not person and me is None and kind in (None, "message"):
-        message = "Messages were left out: no agent name was given, and messages are shown only to their readers."
-    return SearchResults(hits=[_hit(r) for r in rows], message=message)
+        message += "Messages were left out: no agent name was given, and messages are shown only to their readers."
+    return SearchResults(hits=[_hit(r) for r in rows], message=message.strip())
 
 
 def _hit(row: Row) -> SearchHit:

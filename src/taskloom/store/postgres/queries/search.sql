@@ -1,9 +1,15 @@
 -- Named queries for search: the hits of one query, and the searchable text of text artifacts.
 -- The index itself (search_index) is written by triggers only (migrations/0002_search.sql).
 
+-- name: search_floor
+-- The id of the :window-th newest match, or nothing when fewer match: ranking reads each match,
+-- so a very common query ranks only its newest :window.
+SELECT s.id FROM search_index s WHERE s.doc @@ websearch_to_tsquery('simple', :text)
+ORDER BY s.id DESC LIMIT 1 OFFSET :window - 1;
+
 -- name: search_hits
--- The best :limit documents of the project matching :text, read by websearch_to_tsquery (which
--- takes any text and never raises), ranked by ts_rank_cd (titles weight A, bodies B), each with
+-- The best :limit documents of the project matching :text from id :floor on (search_floor),
+-- read by websearch_to_tsquery (which takes any text and never raises), ranked by ts_rank_cd (titles weight A, bodies B), each with
 -- the task it belongs to for the filters. ts_headline is costly, so only the :limit rows kept
 -- get one. A message counts only if :me may read it (the rules of the `inbox` query, plus
 -- what :me sent) or, for a :person at the CLI, if the dashboard shows it on a task's page:
@@ -28,7 +34,7 @@ hits AS (
     LEFT JOIN artifacts a ON s.id % 8 = 3 AND a.id = s.id / 8
     LEFT JOIN tasks h ON h.id = coalesce(t.id, n.task_id, m.task_id)
     LEFT JOIN streams st ON st.id = h.stream_id
-    WHERE s.doc @@ q.query AND s.project_id = :project
+    WHERE s.doc @@ q.query AND s.id >= :floor AND s.project_id = :project
       AND (:kind::integer IS NULL OR s.id % 8 = :kind::integer)
       AND (:agent::text IS NULL OR coalesce(t.created_by, n.agent, m.sender, a.uploaded_by) = :agent::text)
       AND (:stream::text IS NULL OR st.code = :stream::text

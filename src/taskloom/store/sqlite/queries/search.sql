@@ -1,9 +1,15 @@
 -- Named queries for search: the hits of one query, and the searchable text of text artifacts.
 -- The index itself (search_index) is written by triggers only (migrations/0010_search.sql).
 
+-- name: search_floor
+-- The rowid of the :window-th newest match, or nothing when fewer match: FTS5 walks its
+-- doclists in rowid order without reading any row, so this costs :window steps at most.
+SELECT s.rowid FROM search_index s WHERE s.search_index MATCH :fts
+ORDER BY s.rowid DESC LIMIT 1 OFFSET :window - 1;
+
 -- name: search_hits
--- The best :limit documents of the project matching :fts (domain.search.fts5_query), titles
--- weighted 4 to 1 over bodies, each with the task it belongs to (itself, a note's or a
+-- The best :limit documents of the project matching :fts (domain.search.fts5_query) from
+-- rowid :floor on (search_floor), titles weighted 4 to 1 over bodies, each with the task it belongs to (itself, a note's or a
 -- message's task) for the filters. FTS5 hands the matches over in rank order, so the filters
 -- and snippet() run only on rows until :limit pass. A message counts only if :me may read it
 -- (the rules of the `inbox` query, plus what :me sent) or, for a :person at the CLI, if the
@@ -25,7 +31,7 @@ LEFT JOIN artifacts a ON s.rowid % 8 = 3 AND a.id = s.rowid / 8
 LEFT JOIN tasks h ON h.id = coalesce(t.id, n.task_id, m.task_id)
 LEFT JOIN streams st ON st.id = h.stream_id
 WHERE s.search_index MATCH :fts AND s.rank MATCH 'bm25(0.0, 4.0, 1.0)'
-  AND s.project_id = :project
+  AND s.rowid >= :floor AND s.project_id = :project
   AND (:kind IS NULL OR s.rowid % 8 = :kind)
   AND (:agent IS NULL OR coalesce(t.created_by, n.agent, m.sender, a.uploaded_by) = :agent)
   AND (:stream IS NULL OR st.code = :stream
