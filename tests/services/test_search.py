@@ -158,11 +158,26 @@ async def test_any_text_is_a_query_that_answers_never_an_error(app, texts):
         assert isinstance(got.hits, list)
 
 
-async def test_a_query_matching_more_than_the_window_ranks_its_newest_matches_and_says_so(team, app, monkeypatch):
+async def test_a_query_matching_more_than_the_rank_window_answers_newest_first_and_says_so(team, app, monkeypatch):
+    monkeypatch.setattr(search, "RANK_WINDOW", 3)
+    await create(team, *({"code": f"A{i}", "title": "common word" + " word" * (3 - i)} for i in range(4)),
+                 {"code": "B", "title": "rare word"})
+
+    got = await find(app, "word", limit=3)
+    assert [h.id for h in got.hits] == ["B", "A3", "A2"] and "too many to rank" in got.message
+    assert {h.score for h in got.hits} == {0.0}
+    assert [h.id for h in (await find(app, "common", kind="task", limit=2)).hits] == ["A3", "A2"]
+    assert "too many" in (await find(app, '"common word"', limit=1)).message  # a phrase is counted the same way
+    ranked = await find(app, "rare")  # under the window: ranked, and nothing to say
+    assert [h.id for h in ranked.hits] == ["B"] and ranked.message == "" and ranked.hits[0].score > 0
+
+
+async def test_a_crowded_query_looks_at_its_newest_matches_only_however_few_a_filter_keeps(team, app, monkeypatch):
     monkeypatch.setattr(search, "RANK_WINDOW", 2)
-    await create(team, *({"code": f"A{i}", "title": "common word" + " word" * (3 - i)} for i in range(4)))
+    monkeypatch.setattr(search, "SCAN_WINDOW", 4)
+    await create(team, {"code": "OLD", "title": "word by boss"}, agent="boss")
+    await create(team, *({"code": f"A{i}", "title": "word"} for i in range(4)))
 
-    got = await find(app, "word")
-
-    assert {h.id for h in got.hits} == {"A2", "A3"} and "best of the newest 2" in got.message
-    assert (await find(app, '"common word"', limit=1)).message  # a phrase is walked the same way
+    assert (await find(app, "word", author="boss")).hits == []  # the 5th newest match: past the scan
+    monkeypatch.setattr(search, "SCAN_WINDOW", 5)
+    assert [h.id for h in (await find(app, "word", author="boss")).hits] == ["OLD"]

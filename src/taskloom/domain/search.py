@@ -19,9 +19,13 @@ KIND_CODES: dict[str, int] = {"task": 0, "note": 1, "message": 2, "artifact": 3}
 KINDS_BY_CODE = {code: kind for kind, code in KIND_CODES.items()}
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-# Ranking reads every match (bm25 or ts_rank_cd, per row), so a word in half the project would
-# cost a second. A query matching more documents than this ranks only its newest this many.
-RANK_WINDOW = 2000
+# Ranking reads every match (bm25 first counts each phrase's matches in the whole index), so a
+# word in most of 400k documents costs 0.5 s ranked. A query matching more documents than this
+# answers newest first, unranked, and says so.
+RANK_WINDOW = 1000
+# ...looking at its newest this many matches at most: a filter that keeps few of them would
+# otherwise walk every match of a common word (3 s for one in 350k documents).
+SCAN_WINDOW = 10_000
 # A query longer than this is cut, not refused: any text is a valid query.
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 32

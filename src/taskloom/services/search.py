@@ -15,6 +15,7 @@ from taskloom.domain.search import (
     KINDS_BY_CODE,
     MAX_LIMIT,
     RANK_WINDOW,
+    SCAN_WINDOW,
     clean,
     fts5_query,
 )
@@ -59,14 +60,16 @@ def search(
     me = scope.agent or None
     row = tx.one("agent_by_name", {"project": scope.project_id, "name": me}) if me else None
     text = clean(query)
-    floor = tx.scalar("search_floor", {"fts": fts, "text": text, "window": RANK_WINDOW})
+    # Ranking a query costs every document it matches: past the window, newest first instead.
+    floor = {"fts": fts, "text": text}
+    crowded = tx.scalar("search_floor", {**floor, "window": RANK_WINDOW}) is not None
     rows = tx.all(
-        "search_hits",
+        "search_newest" if crowded else "search_hits",
         {
             "project": scope.project_id,
             "fts": fts,
             "text": text,
-            "floor": floor or 0,
+            "floor": (tx.scalar("search_floor", {**floor, "window": SCAN_WINDOW}) or 0) if crowded else 0,
             "kind": None if kind is None else KIND_CODES[kind],
             "stream": stream,
             "status": status,
@@ -78,9 +81,9 @@ def search(
         },
     )
     message = ""
-    if floor is not None:
-        message = (f"Over {RANK_WINDOW:,} documents match: these are the best of the newest {RANK_WINDOW:,}. "
-                   "Add words, a \"phrase\" or a filter to narrow it. ")
+    if crowded:
+        message = (f"Over {RANK_WINDOW:,} documents match, too many to rank: these are the newest (of the newest "
+                   f"{SCAN_WINDOW:,} matches). Add words or a \"phrase\" to narrow it. ")
     if not person and me is None and kind in (None, "message"):
         message += "Messages were left out: no agent name was given, and messages are shown only to their readers."
     return SearchResults(hits=[_hit(r) for r in rows], message=message.strip())
