@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from taskloom.errors import InvalidInput, NotFound
 from taskloom.services import search
-from tests.conftest import call
+from tests.conftest import call, table_rows
+
+KEY = "ghp_" + "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 async def find(app, query: str, agent: str | None = "boss", **kw):
@@ -102,16 +104,19 @@ async def test_filters_keep_kind_stream_status_and_author(team, app):
     assert len((await find(app, "cache", limit=1)).hits) == 1
 
 
-async def test_the_text_of_a_text_artifact_is_found_and_binary_bytes_are_not(team, app):
+async def test_the_text_of_a_text_artifact_is_found_and_binary_bytes_are_not(team, app, settings):
     client = team
     up = await call(client, "artifacts_upload", name="design.md", description="the plan",
-                    content="## Storage\nWe shard by tenant.", agent="alice")
+                    content=f"## Storage\nWe shard by tenant.\ntoken {KEY}", agent="alice")
     await call(client, "artifacts_upload", name="blob.bin", content_base64=base64.b64encode(b"\x00tenant\xff").decode(),
                agent="alice")
 
     [hit] = (await find(app, "tenant")).hits
     assert (hit.kind, hit.id, hit.title, hit.agent) == ("artifact", up["artifact"]["sha256"], "design.md", "alice")
     assert "**tenant**" in hit.snippet
+    # What search keeps of it is masked like any stored text (the bytes themselves stay as given).
+    [(body,)] = table_rows(settings, "SELECT body FROM artifact_texts")
+    assert KEY not in body and "tenant" in body
 
 
 async def test_exact_phrases_exclusions_and_or_are_understood(team, app):
