@@ -128,13 +128,24 @@ def _database(backend: str, workdir: Path, keep: Path | None) -> Iterator[tuple[
         folder = keep or workdir
         folder.mkdir(parents=True, exist_ok=True)
         db = folder / "search.db"
-        yield Settings(db_path=db, project="bench", default_agent="bench"), db.exists()
+        yield Settings(db_path=db, project="bench", default_agent="bench"), _complete(db)
         return
     from tests.pg.cluster import cluster
 
     with cluster() as pg:
         url = pg.create_database("search_bench")
         yield Settings(db_url=url, project="bench", default_agent="bench"), False
+
+
+def _complete(db: Path) -> bool:
+    """A kept file from a run that finished building (a cut-short build left no tasks)."""
+    import sqlite3
+
+    if not db.exists():
+        return False
+    with sqlite3.connect(db) as conn:
+        return bool(conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'tasks'").fetchone()[0]) and \
+            conn.execute("SELECT count(*) FROM tasks").fetchone()[0] > 0
 
 
 async def _build(settings: Any, tasks: int, notes: int) -> tuple[float, list[str], Corpus]:

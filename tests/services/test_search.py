@@ -169,12 +169,16 @@ async def test_a_query_matching_more_than_the_rank_window_answers_newest_first_a
                  {"code": "B", "title": "rare word"})
 
     got = await find(app, "word", limit=3)
-    assert [h.id for h in got.hits] == ["B", "A3", "A2"] and "too many to rank" in got.message
+    assert [h.id for h in got.hits] == ["B", "A3", "A2"] and "Too many documents match" in got.message
     assert {h.score for h in got.hits} == {0.0}
     assert [h.id for h in (await find(app, "common", kind="task", limit=2)).hits] == ["A3", "A2"]
-    assert "too many" in (await find(app, '"common word"', limit=1)).message  # a phrase is counted the same way
+    assert "Too many" in (await find(app, '"common word"', limit=1)).message  # a phrase is counted the same way
     ranked = await find(app, "rare")  # under the window: ranked, and nothing to say
     assert [h.id for h in ranked.hits] == ["B"] and ranked.message == "" and ranked.hits[0].score > 0
+    # One match, but "word" is in more documents than ranking may read: newest first too.
+    monkeypatch.setattr(search, "TERM_WINDOW", 4)
+    assert "Too many" in (await find(app, "rare word")).message
+    assert (await find(app, "rare zzz")).hits == [] and not (await find(app, "rare zzz")).message
 
 
 async def test_a_crowded_query_looks_at_its_newest_matches_only_however_few_a_filter_keeps(team, app, monkeypatch):

@@ -16,8 +16,11 @@ from taskloom.domain.search import (
     MAX_LIMIT,
     RANK_WINDOW,
     SCAN_WINDOW,
+    TERM_WINDOW,
     clean,
     fts5_query,
+    fts5_term,
+    terms,
 )
 from taskloom.domain.statuses import TaskStatus
 from taskloom.errors import InvalidInput
@@ -61,15 +64,17 @@ def search(
     row = tx.one("agent_by_name", {"project": scope.project_id, "name": me}) if me else None
     text = clean(query)
     # Ranking a query costs every document it matches: past the window, newest first instead.
-    floor = {"fts": fts, "text": text}
-    crowded = tx.scalar("search_floor", {**floor, "window": RANK_WINDOW}) is not None
+    crowded = _crowded(tx, fts, text)
+    filtered = any(f is not None for f in (kind, stream, status, author))
+    # Unfiltered, the newest rows stream until `limit`; a filter might skip most of them.
+    floor = tx.scalar("search_floor", {"fts": fts, "text": text, "window": SCAN_WINDOW}) if crowded and filtered else 0
     rows = tx.all(
         "search_newest" if crowded else "search_hits",
         {
             "project": scope.project_id,
             "fts": fts,
             "text": text,
-            "floor": (tx.scalar("search_floor", {**floor, "window": SCAN_WINDOW}) or 0) if crowded else 0,
+            "floor": floor or 0,
             "kind": None if kind is None else KIND_CODES[kind],
             "stream": stream,
             "status": status,
@@ -82,11 +87,23 @@ def search(
     )
     message = ""
     if crowded:
-        message = (f"Over {RANK_WINDOW:,} documents match, too many to rank: these are the newest (of the newest "
-                   f"{SCAN_WINDOW:,} matches). Add words or a \"phrase\" to narrow it. ")
+        message = (f"Too many documents match to rank them (over {RANK_WINDOW:,}, or a word in over "
+                   f"{TERM_WINDOW:,}): these are the newest matches. Rarer words or a \"phrase\" narrow it. ")
     if not person and me is None and kind in (None, "message"):
         message += "Messages were left out: no agent name was given, and messages are shown only to their readers."
     return SearchResults(hits=[_hit(r) for r in rows], message=message.strip())
+
+
+def _crowded(tx: Tx, fts: str, text: str) -> bool:
+    """Whether ranking would read too much: over RANK_WINDOW matches, or a word or phrase in over
+    TERM_WINDOW documents. Each look walks at most that many entries of the index, in order."""
+    if tx.scalar("search_floor", {"fts": fts, "text": text, "window": RANK_WINDOW}) is not None:
+        return True
+    wanted = [t for t in terms(text) if not t.exclude]
+    return len(wanted) > 1 and any(
+        tx.scalar("search_floor", {"fts": fts5_term(t), "text": t.text, "window": TERM_WINDOW}) is not None
+        for t in wanted
+    )
 
 
 def _hit(row: Row) -> SearchHit:
