@@ -63,28 +63,26 @@ def search(
     me = scope.agent or None
     row = tx.one("agent_by_name", {"project": scope.project_id, "name": me}) if me else None
     text = clean(query)
-    # Ranking a query costs every document it matches: past the window, newest first instead.
+    # Ranking costs every match and every document of each word: past the windows, newest first.
     crowded = _crowded(tx, fts, text)
     filtered = any(f is not None for f in (kind, stream, status, author))
     # Unfiltered, the newest rows stream until `limit`; a filter might skip most of them.
     floor = tx.scalar("search_floor", {"fts": fts, "text": text, "window": SCAN_WINDOW}) if crowded and filtered else 0
-    rows = tx.all(
-        "search_newest" if crowded else "search_hits",
-        {
-            "project": scope.project_id,
-            "fts": fts,
-            "text": text,
-            "floor": floor or 0,
-            "kind": None if kind is None else KIND_CODES[kind],
-            "stream": stream,
-            "status": status,
-            "agent": author,
-            "person": person,
-            "me": me,
-            "role": row["role"] if row else None,
-            "limit": limit,
-        },
-    )
+    params = {
+        "project": scope.project_id,
+        "fts": fts,
+        "text": text,
+        "floor": floor or 0,
+        "kind": None if kind is None else KIND_CODES[kind],
+        "stream": stream,
+        "status": status,
+        "agent": author,
+        "person": person,
+        "me": me,
+        "role": row["role"] if row else None,
+        "limit": limit,
+    }
+    rows = tx.all("search_newest", params) if crowded else tx.all("search_hits", params)
     message = ""
     if crowded:
         message = (f"Too many documents match to rank them (over {RANK_WINDOW:,}, or a word in over "
