@@ -17,7 +17,7 @@ class SearchHit(BaseModel):
     stream: str | None = None
     agent: str | None = Field(None, description="author")
     at: str | None = None
-    score: float = Field(description="higher is better")
+    score: float = Field(description="higher is better; 0 when too many matched to rank (see message)")
 
 
 class SearchResults(BaseModel):
