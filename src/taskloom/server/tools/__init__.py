@@ -7,7 +7,18 @@ import inspect
 
 from mcp.server.mcpserver.tools import Tool
 
-from taskloom.server.tools import activity, agents, artifacts, files, memory, messages, planning, search, tasks, work
+from taskloom.server.tools import (
+    activity,
+    agents,
+    artifacts,
+    files,
+    memory,
+    messages,
+    planning,
+    search,
+    tasks,
+    work,
+)
 from taskloom.server.tools.common import ToolDef
 
 ALL: list[ToolDef] = [
