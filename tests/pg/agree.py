@@ -117,8 +117,10 @@ def copy(db: Path, dsn: str) -> None:
             pg.execute((STORE / "postgres" / "schema.sql").read_text())
             flags = {(t, c) for t, c in pg.execute(
                 "SELECT table_name, column_name FROM information_schema.columns WHERE data_type = 'boolean'")}
+            # Not the search index: its triggers fill it from the rows copied, and SQLite's is FTS5.
             tables = [r[0] for r in pg.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")]
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+                if r[0] != "search_index"]
             # Parents first: each table's rows follow every table its foreign keys name.
             order = [t for _, t in sorted((_depth(pg, t), t) for t in tables)]
             for table in order:

@@ -32,7 +32,8 @@ SQLITE_FOLDER = Path(sqlite_migrate.__file__).parent / "queries"
 # integers: cast ::bigint or ::float8) and parsed JSON (json_agg: cast ::text, the service parses).
 FOREIGN_RESULT_TYPES = {1700: "numeric", 114: "json", 3802: "jsonb"}
 # What SQLite needs to run a query with no data for its column names: NULL for the rest.
-SQLITE_VALUES = {"limit": 1, "offset": 0, "notes": 1, "artifacts": 1, "label_count": 0}
+# fts: an FTS5 MATCH of NULL is a syntax error, as domain.search never sends.
+SQLITE_VALUES = {"limit": 1, "offset": 0, "notes": 1, "artifacts": 1, "label_count": 0, "fts": '"x"'}
 
 
 def _cases() -> list[object]:

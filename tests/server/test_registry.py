@@ -64,6 +64,7 @@ DOCUMENTED = [
     "artifacts_gc",
     "files_reserve",
     "files_release",
+    "search",
 ]
 READ_ONLY = {
     "agent_list",
@@ -80,6 +81,7 @@ READ_ONLY = {
     "memory_list",
     "artifacts_get",
     "artifacts_list",
+    "search",
 }
 WORKER = {
     "agent_init",

@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 
 from taskloom import __version__
-from taskloom.cli import artifacts, completion, dashboard, runner, timesheet, watch
+from taskloom.cli import artifacts, completion, dashboard, runner, search, timesheet, watch
 from taskloom.cli import copy as copy_command
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
@@ -37,7 +37,7 @@ from taskloom.store import backends
 
 DB_HELP = "SQLite file, sqlite:///PATH or postgresql://USER@HOST/DB (default .taskloom/taskloom.db, or TASKLOOM_DB)"
 # Commands that only read: they never create a database file or a project.
-READ_ONLY = {"status", "watch", "projects", "workers", "logs", ("artifacts", "ls"), ("artifacts", "get")}
+READ_ONLY = {"status", "watch", "projects", "workers", "logs", "search", ("artifacts", "ls"), ("artifacts", "get")}
 
 
 def _database(args: argparse.Namespace) -> Settings:
@@ -151,6 +151,7 @@ def parser() -> argparse.ArgumentParser:
     runner.add_parser(sub, _common)
     dashboard.add_parser(sub, _common)
     watch.add_parser(sub, _common)
+    search.add_parser(sub, _common)
 
     token = sub.add_parser("token", help="manage bearer tokens for the HTTP transports")
     token_sub = token.add_subparsers(dest="token_command", required=True)
@@ -282,6 +283,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             return await artifacts.run(app, args)
         if args.command == "watch":
             return await watch.run(app, args)
+        if args.command == "search":
+            return await search.run(app, args)
         if args.command in ("run", "workers", "logs"):
             return await runner.run(app, args)
         return await _import(app, args.file)

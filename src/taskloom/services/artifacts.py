@@ -82,7 +82,10 @@ def record(
     links: list[str],
     quota: int,
     blobs: Blobs,
+    text: str | None = None,
 ) -> Uploaded:
+    """Record stored bytes as an artifact of the project and link it. `text`, for a text
+    artifact, is what search finds of its content (uploads.searchable_text)."""
     wanted = targets(tx, scope, links or ["project"])
     row = tx.one("artifact_by_sha", {"project": scope.project_id, "sha": stored.sha256})
     new = row is None
@@ -104,6 +107,8 @@ def record(
                 "now": scope.now,
             },
         )
+        if text:
+            tx.run("artifact_text_insert", {"id": artifact_id, "body": text})
         event(tx, scope, EventKind.ARTIFACT_UPLOADED, uri_of(stored.sha256), name=name, size=stored.size)
     else:
         artifact_id = row["id"]

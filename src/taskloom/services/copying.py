@@ -63,6 +63,7 @@ def read_rows(tx: Tx, project: int) -> dict[str, Rows]:
         "file_reservations": tx.all("copy_file_reservations_read", p),
         "artifacts": tx.all("copy_artifacts_read", p),
         "artifact_links": tx.all("copy_artifact_links_read", p),
+        "artifact_texts": tx.all("copy_artifact_texts_read", p),
     }
     return {table: [dict(r) for r in rows] for table, rows in found.items()}
 
@@ -90,6 +91,7 @@ def write_rows(tx: Tx, rows: dict[str, Rows]) -> None:
     tx.many("copy_file_reservations_write", rows["file_reservations"])
     tx.many("copy_artifacts_write", rows["artifacts"])
     tx.many("copy_artifact_links_write", rows["artifact_links"])
+    tx.many("copy_artifact_texts_write", rows["artifact_texts"])
 
 
 def counts(tx: Tx, project: int) -> dict[str, int]:

@@ -22,6 +22,8 @@ from typing import BinaryIO
 import anyio
 
 from taskloom.domain.artifacts import check_media_type, check_name, guess_media_type, is_text, parse_link
+from taskloom.domain.redact import redact
+from taskloom.domain.search import ARTIFACT_TEXT_BYTES
 from taskloom.errors import InvalidInput, NotFound, TooLarge
 from taskloom.models import ArtifactContent, Uploaded
 from taskloom.services import artifacts
@@ -72,16 +74,19 @@ async def upload(
             stored, head = kept, reader.getvalue()[:8192]  # type: ignore[union-attr]
         else:
             stored, head = await _store(app, reader, total, limit, progress)
+    media_type = media_type or guess_media_type(name, head)
     try:
+        text = await searchable_text(app, stored, media_type)
         return await app.write(
             artifacts.record,
             stored,
             name=name,
-            media_type=media_type or guess_media_type(name, head),
+            media_type=media_type,
             description=description,
             links=links or [],
             quota=quota,
             blobs=app.blobs,
+            text=text,
             agent=agent,
         )
     except BaseException:
@@ -89,6 +94,22 @@ async def upload(
             with anyio.CancelScope(shield=True):
                 await app.write(artifacts.discard, stored.sha256, app.blobs)
         raise
+
+
+async def searchable_text(app: Taskloom, stored: Stored, media_type: str) -> str | None:
+    """What search indexes of a text artifact: its first ARTIFACT_TEXT_BYTES as UTF-8 (a stray
+    byte or a character cut at the end becomes U+FFFD), secrets masked as in any stored text;
+    None for other media types. Read and masked before the write transaction, off the event loop:
+    masking 256 KiB takes a few hundred milliseconds, which the write lock must not wait for."""
+    if not is_text(media_type):
+        return None
+
+    def text() -> str:
+        data = app.blobs.read(stored.sha256, ARTIFACT_TEXT_BYTES)
+        # NUL is no part of any word, and PostgreSQL's text cannot hold it.
+        return redact(data.decode("utf-8", errors="replace").replace("\x00", " ")).text
+
+    return await anyio.to_thread.run_sync(text)
 
 
 async def _store(

@@ -35,6 +35,7 @@ FREE_TEXT = frozenset(
         "messages.subject", "messages.body",
         "escalations.reason",
         "artifacts.name", "artifacts.description",  # a display name, matched by substring; the sha names it
+        "artifact_texts.body",  # what search finds of a text artifact: masked as prose, the bytes stay as given
         "runs.argv", "runs.reason",  # an agent's command line carries its prompt
         "file_reservations.reason",
     }

@@ -7,7 +7,18 @@ import inspect
 
 from mcp.server.mcpserver.tools import Tool
 
-from taskloom.server.tools import activity, agents, artifacts, files, memory, messages, planning, tasks, work
+from taskloom.server.tools import (
+    activity,
+    agents,
+    artifacts,
+    files,
+    memory,
+    messages,
+    planning,
+    search,
+    tasks,
+    work,
+)
 from taskloom.server.tools.common import ToolDef
 
 ALL: list[ToolDef] = [
@@ -20,6 +31,7 @@ ALL: list[ToolDef] = [
     *activity.TOOLS,
     *artifacts.TOOLS,
     *files.TOOLS,
+    *search.TOOLS,  # not for workers: it does not fit their 10 KB tools/list
 ]
 
 # What a worker needs from a cold start to a finished task, and nothing more: every tool listed

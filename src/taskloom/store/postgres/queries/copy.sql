@@ -239,6 +239,15 @@ ORDER BY artifact_links.artifact_id, artifact_links.kind, artifact_links.target_
 INSERT INTO artifact_links (artifact_id, kind, target_id, linked_by, linked_at)
 VALUES (:artifact_id, :kind, :target_id, :linked_by, :linked_at);
 
+-- name: copy_artifact_texts_read
+-- The searchable text of text artifacts (its trigger indexes it again on the other side).
+SELECT artifact_texts.artifact_id, artifact_texts.body
+FROM artifact_texts JOIN artifacts a ON a.id = artifact_texts.artifact_id
+WHERE a.project_id = :project ORDER BY artifact_texts.artifact_id;
+
+-- name: copy_artifact_texts_write
+INSERT INTO artifact_texts (artifact_id, body) VALUES (:artifact_id, :body);
+
 -- name: copy_counts
 -- One project's rows per table, in the order they are written; verifies a copy on both sides.
 SELECT
@@ -269,7 +278,9 @@ SELECT
     (SELECT count(*) FROM file_reservations WHERE project_id = :project) AS file_reservations,
     (SELECT count(*) FROM artifacts WHERE project_id = :project) AS artifacts,
     (SELECT count(*) FROM artifact_links JOIN artifacts a ON a.id = artifact_links.artifact_id
-        WHERE a.project_id = :project) AS artifact_links;
+        WHERE a.project_id = :project) AS artifact_links,
+    (SELECT count(*) FROM artifact_texts JOIN artifacts a ON a.id = artifact_texts.artifact_id
+        WHERE a.project_id = :project) AS artifact_texts;
 
 -- name: copy_identities_reset
 -- Rows were written with their ids, which moves no identity: each sequence starts after the
