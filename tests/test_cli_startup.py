@@ -54,6 +54,9 @@ def loaded_by(cwd: Path, heavy: tuple[str, ...], *argv: str, code: int = 0) -> l
         ("projects",),
         ("check",),
         ("watch", "--once"),
+        ("search", "anything"),
+        ("search", "--json", "anything"),
+        ("report", "time"),
     ],
     ids=" ".join,
 )

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from taskloom.cli.watch import clean
 from taskloom.domain.search import DEFAULT_LIMIT, KIND_CODES, MAX_LIMIT
-from taskloom.models.search import SearchResults
-from taskloom.services import search
-from taskloom.services.app import Taskloom
-from taskloom.services.search import STATUSES
+from taskloom.domain.statuses import TaskStatus
+
+# The service and the terminal drawing load when the command runs, not for every command's flags.
+if TYPE_CHECKING:
+    from taskloom.models.search import SearchResults
+    from taskloom.services.app import Taskloom
+
+STATUSES = tuple(s.value for s in TaskStatus)
 
 
 def add_parser(sub: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -42,6 +46,8 @@ def _limit(text: str) -> int:
 
 
 async def run(app: Taskloom, args: argparse.Namespace) -> int:
+    from taskloom.services import search
+
     found = await app.read(
         search.search, args.query, kind=args.kind, stream=args.stream, status=args.status, author=args.agent,
         limit=args.limit, person=True, agent=args.reader or "",
@@ -55,6 +61,8 @@ def render(found: SearchResults) -> str:
     terminal raw (an escape sequence is shown, not obeyed)."""
     if not found.hits:
         return found.message or "No matches."
+    from taskloom.cli.watch_board import clean  # rich loads only when there is something to draw
+
     lines = []
     for hit in found.hits:
         where = hit.task if hit.kind == "task" else f"{hit.kind} {str(hit.id)[:12]}"
