@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from taskloom import __version__
-from taskloom.cli import artifacts, dashboard, runner, watch
+from taskloom.cli import archive, artifacts, dashboard, runner, watch
 from taskloom.cli import copy as copy_command
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
@@ -136,9 +136,13 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--db", help=DB_HELP)
     check.add_argument("--json", action="store_true", help="machine-readable output")
 
-    imp = sub.add_parser("import", help="import a plan (JSON or YAML, the shape of plan_import)")
+    imp = sub.add_parser(
+        "import", help="import a plan (JSON or YAML, the shape of plan_import), or load an archive that "
+        "`taskloom export` wrote (a .tar or .tar.gz, known by its first bytes) into an empty database",
+    )
     _common(imp)
     imp.add_argument("file", type=Path)
+    archive.add_parsers(sub, DB_HELP)
 
     copy_command.add_parser(sub)
     artifacts.add_parser(sub, _common)
@@ -239,6 +243,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await copy_command.run(args)
     if args.command == "dashboard":
         return await dashboard.run(_settings(args), args)
+    if args.command == "export":
+        return await archive.run_export(_database(args), args)
+    if args.command == "backup":
+        return await archive.run_backup(_database(args), args)
+    if args.command == "import" and archive.is_archive(args.file):
+        return await archive.run_import(_database(args), args)  # before a project is made: it must find none
     if args.command == "watch":
         watch.check_args(args)  # before the database is looked for: the mistake is in the flags
     settings = _settings(args)

@@ -1,0 +1,404 @@
+"""`taskloom export` and `taskloom import` of an archive: `taskloom copy`'s two halves with a file
+between them (the format is in models/archive.py).
+
+Export reads every table in one snapshot (the store's `read`) and the blobs that snapshot names,
+each hashed on the way out, and writes a temp file renamed into place: never half an archive at
+the path. Import checks everything before it writes anything: the format version, every member's
+size and hash against the manifest, no member missing, extra or twice, every blob's hash. Then it
+writes the blobs (declared by hash and size, so the store refuses other bytes), then every row in
+one transaction, ids kept, into a database that holds no project (copy's rule, for copy's
+reason), and reads it all back as copy does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+from pydantic import ValidationError
+
+from taskloom import __version__
+from taskloom.config import Settings
+from taskloom.errors import Conflict, InvalidInput, NotFound, Storage
+from taskloom.models.archive import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    ArchiveReport,
+    BlobMember,
+    Manifest,
+    Source,
+    TableMember,
+)
+from taskloom.models.copying import CopyReport, TableCount
+from taskloom.services import copying
+from taskloom.services.copying import TABLES, Project, Rows
+from taskloom.store import backends
+from taskloom.store.blobs import CHUNK, Blobs, fill
+
+GZIP_SUFFIXES = (".gz", ".tgz")
+MANIFEST_MAX = 64 * 1024 * 1024  # bytes: a manifest lists every blob, but never this many
+TABLE_MAX = 2 * 1024 * 1024 * 1024  # bytes of one table's member: refused before it is read into memory
+GZIP_LEVEL = 6  # 9 costs twice the time for a few percent
+
+
+def is_archive(path: Path) -> bool:
+    """A tar (`ustar` at byte 257) or a gzip (1f 8b) file: what `taskloom import` loads as an archive
+    rather than as a plan. An unreadable file is not one (the plan reader says why it cannot read it)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return head[:2] == b"\x1f\x8b" or head[257:262] == b"ustar"
+
+
+# -- export --------------------------------------------------------------------------------------
+
+
+def _line(row: dict[str, Any]) -> bytes:
+    # A flag is 0/1 on SQLite and a bool on PostgreSQL: 0/1 here, so both backends write the same bytes.
+    plain = {k: int(v) if isinstance(v, bool) else v for k, v in row.items()}
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def encode_table(rows: Rows) -> bytes:
+    lines = [_line(r) for r in rows]
+    if rows and "id" not in rows[0]:
+        # A link table is read in its key's order, and text keys sort by the database's collation:
+        # sorting the lines makes the order the same on both backends (nothing refers to these rows).
+        lines.sort()
+    return b"".join(lines)
+
+
+def members_of(found: list[Project], source: Source) -> tuple[Manifest, dict[str, bytes]]:
+    """The manifest and the table members of the projects read in one snapshot."""
+    tables: dict[str, bytes] = {}
+    listed = []
+    for table in TABLES:
+        rows = [r for p in found for r in p.rows[table]]
+        data = encode_table(rows)
+        member = f"tables/{table}.jsonl"
+        tables[member] = data
+        listed.append(TableMember(table=table, member=member, rows=len(rows), size=len(data),
+                                  sha256=hashlib.sha256(data).hexdigest()))
+    blobs = sorted({a["sha256"]: a["size"] for p in found for a in p.rows["artifacts"]}.items())
+    manifest = Manifest(format=FORMAT, version=FORMAT_VERSION, projects=[p.name for p in found], tables=listed,
+                        blobs=[BlobMember(sha256=s, size=n) for s, n in blobs], source=source)
+    return manifest, tables
+
+
+def _info(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = size, 0, 0o644, 0, 0, "", ""
+    return info
+
+
+def write_archive(out: IO[bytes], manifest: Manifest, tables: dict[str, bytes], blob_bytes: Callable[[BlobMember], bytes],
+                  gz: bool) -> None:
+    """The archive into `out`: manifest, tables, blobs, each with fixed metadata (deterministic)."""
+    packed = gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=GZIP_LEVEL) if gz else None
+    with tarfile.open(fileobj=packed or out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        head = manifest.model_dump_json(indent=2).encode() + b"\n"
+        tar.addfile(_info(MANIFEST, len(head)), _Reader(head))
+        for name, data in tables.items():
+            tar.addfile(_info(name, len(data)), _Reader(data))
+        for blob in manifest.blobs:
+            data = blob_bytes(blob)
+            tar.addfile(_info(f"blobs/{blob.sha256}", len(data)), _Reader(data))
+    if packed is not None:
+        packed.close()
+
+
+class _Reader:
+    """A file over bytes without copying them (io.BytesIO copies on construction)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._view, self._at = memoryview(data), 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._view) if n < 0 else self._at + n
+        chunk = self._view[self._at:end].tobytes()
+        self._at += len(chunk)
+        return chunk
+
+
+def _checked_blob(blobs: Blobs, names: dict[str, str]) -> Callable[[BlobMember], bytes]:
+    def read(blob: BlobMember) -> bytes:
+        what = f"The bytes of artifact {names[blob.sha256]!r} ({blob.sha256[:12]}) in the database"
+        fix = "Upload the file again, or remove the artifact (artifacts_gc), then export again."
+        try:
+            data = blobs.read(blob.sha256)
+        except FileNotFoundError:
+            raise Storage(f"{what} are missing; no archive was written.", hint=fix) from None
+        if len(data) != blob.size or hashlib.sha256(data).hexdigest() != blob.sha256:
+            raise Storage(f"{what} are damaged (their hash differs); no archive was written.", hint=fix)
+        return data
+
+    return read
+
+
+def check_output(target: Path | None, force: bool) -> None:
+    """Refuse a path the archive cannot go to, before the database is opened."""
+    if target is None:
+        return
+    if target.is_dir():
+        raise InvalidInput(f"{target} is a directory.", hint="Give -o a file name, e.g. -o project.tar.gz.")
+    if not target.parent.is_dir():
+        raise NotFound(f"The directory {target.parent} does not exist.", hint="Create it first, or give -o another path.")
+    if target.exists() and not force:
+        raise Conflict(f"{target} already exists; it was left as it is.",
+                       hint="Give -o a new file name, or pass --force to replace it.")
+
+
+@contextmanager
+def replacing(target: Path) -> Iterator[IO[bytes]]:
+    """A temp file beside `target`, renamed onto it only if the block ends without an error."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+async def export(settings: Settings, project: str | None, target: Path | None, out: IO[bytes] | None = None,
+                 force: bool = False) -> ArchiveReport:
+    """Write `project` (or every project) to `target` (or to `out`, e.g. stdout); see the module."""
+    check_output(target, force)
+    where = backends.label(settings)
+    found_db = backends.database(settings)
+    if found_db.path is not None and not found_db.path.is_file():
+        raise NotFound(f"No taskloom database at {found_db.path}.", hint="Check --db (or TASKLOOM_DB).")
+    store = await backends.open_store(settings)
+    try:
+        found = await store.read(lambda tx: copying.read_projects(tx, project, where, "export", "--db"))
+        source = Source(taskloom=__version__, backend=store.backend, database=where, schema_version=store.schema_version)
+    finally:
+        await store.close()
+    manifest, tables = members_of(found, source)
+    names = {a["sha256"]: a["name"] for p in found for a in p.rows["artifacts"]}
+    gz = target is not None and target.name.endswith(GZIP_SUFFIXES)
+
+    def write() -> tuple[int, str]:
+        blobs = backends.open_blobs(settings)
+        try:
+            if target is None:
+                assert out is not None
+                sink = _Hashing(out)
+                write_archive(sink, manifest, tables, _checked_blob(blobs, names), gz)
+                return sink.size, sink.sha.hexdigest()
+            with replacing(target) as f:
+                sink = _Hashing(f)
+                write_archive(sink, manifest, tables, _checked_blob(blobs, names), gz)
+            return sink.size, sink.sha.hexdigest()
+        finally:
+            blobs.close()
+
+    size, sha = await anyio.to_thread.run_sync(write)
+    return ArchiveReport(
+        archive=str(target) if target is not None else "-", database=where, projects=manifest.projects,
+        tables={t.table: t.rows for t in manifest.tables}, blobs=len(manifest.blobs),
+        blob_bytes=sum(b.size for b in manifest.blobs), archive_bytes=size, sha256=sha,
+    )
+
+
+class _Hashing:
+    """Passes writes on, counting and hashing them: the report names the archive's own hash."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out, self.sha, self.size = out, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self._out.write(data) or len(data)
+
+    def tell(self) -> int:  # tarfile asks where it starts
+        return self.size
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
+# -- import --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Loaded:
+    """A verified archive: its manifest and every table's rows (blobs stay in the file)."""
+
+    manifest: Manifest
+    rows: dict[str, Rows] = field(default_factory=dict)
+
+
+def damaged(path: Path, why: str) -> InvalidInput:
+    return InvalidInput(f"{path} is not a usable taskloom archive: {why}. Nothing was imported.",
+                        hint="Export it again with `taskloom export -o FILE`, or check that the file was copied whole.")
+
+
+@contextmanager
+def _members(path: Path) -> Iterator[Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]]:
+    """The archive's members in order, as a stream (gzip or not); any fault reading it is `damaged`."""
+    try:
+        with tarfile.open(path, mode="r|*") as tar:
+            def each() -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
+                for info in tar:
+                    yield info, tar.extractfile(info) if info.isfile() else None
+
+            yield each()
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise damaged(path, f"it is truncated or not a tar ({exc})") from None
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read {path}: {exc.strerror or exc}.", hint="Check the path and its permissions.") from None
+
+
+def _read(f: IO[bytes], limit: int, path: Path, name: str) -> bytes:
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        raise damaged(path, f"{name} is over {limit} bytes")
+    return data
+
+
+def _hash(f: IO[bytes]) -> tuple[str, int]:
+    sha, size = hashlib.sha256(), 0
+    while chunk := f.read(CHUNK):
+        sha.update(chunk)
+        size += len(chunk)
+    return sha.hexdigest(), size
+
+
+def manifest_of(path: Path, data: bytes) -> Manifest:
+    try:
+        raw = json.loads(data)
+    except ValueError as exc:
+        raise damaged(path, f"{MANIFEST} is not JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise damaged(path, f"{MANIFEST} is not a JSON object")
+    if raw.get("format") != FORMAT:
+        raise damaged(path, f"{MANIFEST} says format {raw.get('format')!r}, not {FORMAT!r}")
+    version = raw.get("version")
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise InvalidInput(
+            f"{path} is a version {version} archive, from a newer taskloom; this taskloom ({__version__}) reads "
+            f"versions up to {FORMAT_VERSION}. Nothing was imported.",
+            hint="Upgrade taskloom (pip install -U taskloom) and import again.",
+            details={"version": version, "supported": FORMAT_VERSION},
+        )
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as exc:
+        raise damaged(path, f"{MANIFEST} does not fit version {FORMAT_VERSION} ({exc.error_count()} problems)") from None
+    if manifest.version < 1:
+        raise damaged(path, f"{MANIFEST} says version {manifest.version}")
+    unknown = [t.table for t in manifest.tables if t.table not in TABLES]
+    if unknown:
+        raise damaged(path, f"it has tables this taskloom does not know ({', '.join(unknown)})")
+    return manifest
+
+
+def verify(path: Path) -> Loaded:
+    """Read and check the whole archive; its rows, parsed. Raises before anything is written."""
+    with _members(path) as members:
+        first = next(members, None)
+        if first is None or first[0].name != MANIFEST or first[1] is None:
+            raise damaged(path, f"its first member is not {MANIFEST}")
+        loaded = Loaded(manifest_of(path, _read(first[1], MANIFEST_MAX, path, MANIFEST)))
+        tables = {t.member: t for t in loaded.manifest.tables}
+        blobs = {f"blobs/{b.sha256}": b for b in loaded.manifest.blobs}
+        seen: set[str] = set()
+        for info, f in members:
+            if info.name in seen:
+                raise damaged(path, f"{info.name} is in it twice")
+            seen.add(info.name)
+            want = tables.get(info.name) or blobs.get(info.name)
+            if want is None or f is None:
+                raise damaged(path, f"{info.name} is not in its manifest")
+            if isinstance(want, TableMember):
+                loaded.rows[want.table] = _table(path, want, _read(f, TABLE_MAX, path, info.name))
+            else:
+                sha, size = _hash(f)
+                if (sha, size) != (want.sha256, want.size):
+                    raise damaged(path, f"{info.name} does not match its hash (damaged bytes)")
+    missing = sorted((set(tables) | set(blobs)) - seen)
+    if missing:
+        raise damaged(path, f"{len(missing)} member(s) of its manifest are missing (is it truncated?), e.g. {missing[0]}")
+    for table in TABLES:  # a table an older taskloom did not have: no rows
+        loaded.rows.setdefault(table, [])
+    names = [p.get("name") for p in loaded.rows["projects"]]
+    if names != loaded.manifest.projects:
+        raise damaged(path, f"its projects table holds {names}, its manifest {loaded.manifest.projects}")
+    return loaded
+
+
+def _table(path: Path, want: TableMember, data: bytes) -> Rows:
+    if len(data) != want.size or hashlib.sha256(data).hexdigest() != want.sha256:
+        raise damaged(path, f"{want.member} does not match its hash (damaged or edited)")
+    try:
+        rows = [json.loads(line) for line in data.splitlines()]
+    except ValueError as exc:
+        raise damaged(path, f"{want.member} has a line that is not JSON ({exc})") from None
+    if len(rows) != want.rows or not all(isinstance(r, dict) for r in rows):
+        raise damaged(path, f"{want.member} holds {len(rows)} rows, its manifest says {want.rows}")
+    return rows
+
+
+def load_blobs(path: Path, loaded: Loaded, target: Blobs) -> None:
+    """The blobs into the target's store, each declared by hash and size (a second pass over the file,
+    so a large archive's bytes are never all in memory)."""
+    wanted = {f"blobs/{b.sha256}": b for b in loaded.manifest.blobs}
+    with _members(path) as members:
+        for info, f in members:
+            blob = wanted.get(info.name)
+            if blob is None or f is None or target.known(blob.sha256, blob.size) is not None:
+                continue
+            try:
+                fill(target.writer(blob.size, sha256=blob.sha256, size=blob.size), f.read())
+            except InvalidInput as exc:
+                raise damaged(path, f"{info.name} changed while it was read ({exc.message})") from None
+
+
+IMPORT_HINT = ("Import into a new database: --db with a new SQLite path, or an empty PostgreSQL database "
+               "(`createdb NAME`, then --db postgresql://USER@HOST/NAME).")
+
+
+async def import_archive(settings: Settings, path: Path) -> CopyReport:
+    """Load the archive at `path` into the settings' database; see the module."""
+    loaded = await anyio.to_thread.run_sync(verify, path)
+    where = backends.label(settings)
+    refusal = {"command": "taskloom import", "hint": IMPORT_HINT}
+    store = await backends.open_store(settings)
+    try:
+        # Asked first so a refusal writes no blob either; asked again inside the write.
+        await store.read(lambda tx: copying.refuse_occupied(tx, where, **refusal))
+        blobs = await anyio.to_thread.run_sync(backends.open_blobs, settings)
+        try:
+            await anyio.to_thread.run_sync(load_blobs, path, loaded, blobs)
+            whole = Project(", ".join(loaded.manifest.projects), loaded.rows, {})
+            await store.write(lambda tx: copying.write_projects(tx, [whole], where, **refusal))
+            ids = [p["id"] for p in loaded.rows["projects"]]
+            landed = await store.read(lambda tx: [copying.counts(tx, i) for i in ids])
+            bad, total = await anyio.to_thread.run_sync(copying.bad_blobs, [whole], blobs)
+        finally:
+            await anyio.to_thread.run_sync(blobs.close)
+    finally:
+        await store.close()
+    tables = [TableCount(table=t.table, source=t.rows, destination=sum(c[t.table] for c in landed))
+              for t in loaded.manifest.tables]
+    return CopyReport(source=str(path), destination=where, projects=loaded.manifest.projects, tables=tables,
+                      blobs=len(loaded.manifest.blobs), blob_bytes=total, bad_blobs=bad)
