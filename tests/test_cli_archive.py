@@ -261,3 +261,14 @@ def test_the_table_list_is_what_the_copy_reads_writes_and_counts():
 
     assert tuple(copying.read_rows(SqliteTx(conn), 1)) == copying.TABLES
     assert tuple(copying.counts(SqliteTx(conn), 1)) == copying.TABLES
+
+
+def test_a_link_tables_bytes_do_not_depend_on_the_order_its_database_sorts_text():
+    """PostgreSQL orders `ORDER BY label` by its collation, SQLite by bytes: the member must not care.
+    Tables with ids keep the read order (tasks: parents first), which is numeric on both."""
+    links = [{"task_id": 1, "label": "Zeta"}, {"task_id": 1, "label": "alpha"}, {"task_id": 1, "label": "Äpfel"}]
+    tasks = [{"id": 2, "depth": 1}, {"id": 1, "depth": 2}]
+
+    assert archive.encode_table(links) == archive.encode_table(links[::-1])
+    assert archive.encode_table(tasks) != archive.encode_table(tasks[::-1])
+    assert archive.encode_table([{"flag": True, "b": 1.5, "a": None}]) == b'{"a":null,"b":1.5,"flag":1}\n'

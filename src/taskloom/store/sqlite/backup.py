@@ -70,6 +70,7 @@ def backup(source: Path, target: Path, force: bool = False) -> BackupReport:
             raise Storage(f"The copy of {source} failed its checks: {'; '.join(report.problems)}. No backup was written.",
                           hint=health.check_hint(source))
         blobs, blob_bytes = _copy_blobs(source, tmp, target)
+        os.chmod(tmp, source.stat().st_mode & 0o777)  # mkstemp's 0600, else: whoever may read the database
         os.replace(tmp, target)
     except BaseException:
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
