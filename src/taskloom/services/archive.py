@@ -50,7 +50,7 @@ from taskloom.store.blobs import CHUNK, Blobs, fill
 GZIP_SUFFIXES = (".gz", ".tgz")
 MANIFEST_MAX = 64 * 1024 * 1024  # bytes: a manifest lists every blob, but never this many
 TABLE_MAX = 2 * 1024 * 1024 * 1024  # bytes of one table's member: refused before it is read into memory
-GZIP_LEVEL = 6  # 9 costs twice the time for a few percent
+GZIP_LEVEL = 1  # 6 took 2.5x the time for an archive 13% smaller (100k tasks: 6.1 MB at 1)
 
 
 def is_archive(path: Path) -> bool:
@@ -67,19 +67,29 @@ def is_archive(path: Path) -> bool:
 # -- export --------------------------------------------------------------------------------------
 
 
-def _line(row: dict[str, Any]) -> bytes:
-    # A flag is 0/1 on SQLite and a bool on PostgreSQL: 0/1 here, so both backends write the same bytes.
-    plain = {k: int(v) if isinstance(v, bool) else v for k, v in row.items()}
-    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+# One encoder for every line: keys sorted, so a row's bytes do not depend on a SELECT's column order.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def encode_table(rows: Rows) -> bytes:
-    lines = [_line(r) for r in rows]
-    if rows and "id" not in rows[0]:
+    """One JSON object per line. A flag is 0/1 on SQLite and a bool on PostgreSQL: 0/1 here, so both
+    backends write the same bytes (flags are NOT NULL, so the first row names them)."""
+    if not rows:
+        return b""
+    flags = [k for k, v in rows[0].items() if isinstance(v, bool)]
+    if flags:
+        rows = [{**r, **{k: int(r[k]) for k in flags}} for r in rows]
+    lines = list(map(_ENCODER.encode, rows))
+    if "id" not in rows[0]:
         # A link table is read in its key's order, and text keys sort by the database's collation:
         # sorting the lines makes the order the same on both backends (nothing refers to these rows).
         lines.sort()
-    return b"".join(lines)
+    return ("\n".join(lines) + "\n").encode()
+
+
+def decode_table(data: bytes) -> list[Any]:
+    """The rows of a member, parsed in one call (a line never holds a raw newline: JSON escapes it)."""
+    return json.loads(b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]") if data else []
 
 
 def members_of(found: list[Project], source: Source) -> tuple[Manifest, dict[str, bytes]]:
@@ -350,9 +360,9 @@ def _table(path: Path, want: TableMember, data: bytes) -> Rows:
     if len(data) != want.size or hashlib.sha256(data).hexdigest() != want.sha256:
         raise damaged(path, f"{want.member} does not match its hash (damaged or edited)")
     try:
-        rows = [json.loads(line) for line in data.splitlines()]
+        rows = decode_table(data)
     except ValueError as exc:
-        raise damaged(path, f"{want.member} has a line that is not JSON ({exc})") from None
+        raise damaged(path, f"{want.member} is not JSON Lines ({exc})") from None
     if len(rows) != want.rows or not all(isinstance(r, dict) for r in rows):
         raise damaged(path, f"{want.member} holds {len(rows)} rows, its manifest says {want.rows}")
     return rows
