@@ -371,11 +371,13 @@ def _table(path: Path, want: TableMember, data: bytes) -> Rows:
 def load_blobs(path: Path, loaded: Loaded, target: Blobs) -> None:
     """The blobs into the target's store, each declared by hash and size (a second pass over the file,
     so a large archive's bytes are never all in memory)."""
-    wanted = {f"blobs/{b.sha256}": b for b in loaded.manifest.blobs}
+    wanted = {f"blobs/{b.sha256}": b for b in loaded.manifest.blobs if target.known(b.sha256, b.size) is None}
+    if not wanted:
+        return  # no second pass over the file
     with _members(path) as members:
         for info, f in members:
             blob = wanted.get(info.name)
-            if blob is None or f is None or target.known(blob.sha256, blob.size) is not None:
+            if blob is None or f is None:
                 continue
             try:
                 fill(target.writer(blob.size, sha256=blob.sha256, size=blob.size), f.read())
