@@ -25,7 +25,7 @@ from taskloom.domain.runs import Outcome
 from taskloom.errors import Conflict, InvalidInput
 from taskloom.models.archive import MANIFEST
 from taskloom.server import build_server
-from taskloom.services import archive, copying, runs
+from taskloom.services import archive, copying, importing, runs
 from taskloom.services.app import Taskloom
 from taskloom.store import backends
 from taskloom.store.sqlite.store import SqliteTx
@@ -183,7 +183,7 @@ async def test_a_damaged_archive_is_refused_before_anything_is_written(exported,
     target = Settings(db_path=tmp_path / "b.db")
 
     with pytest.raises(InvalidInput, match=needle) as refusal:
-        await archive.import_archive(target, exported)
+        await importing.import_archive(target, exported)
 
     assert "Nothing was imported" in refusal.value.message
     assert not (tmp_path / "b.db").exists() and not backends.BlobStore.beside(tmp_path / "b.db").root.exists()
@@ -195,7 +195,7 @@ async def test_import_into_a_database_that_holds_a_project_is_refused_with_nothi
     blobs_before = sorted(backends.BlobStore.beside(tmp_path / "b.db").shas())
 
     with pytest.raises(Conflict, match=r"already holds projects \(other\); taskloom import only fills") as refusal:
-        await archive.import_archive(Settings(db_path=tmp_path / "b.db"), exported)
+        await importing.import_archive(Settings(db_path=tmp_path / "b.db"), exported)
 
     assert "a new SQLite path, or an empty PostgreSQL database" in refusal.value.hint
     assert (tmp_path / "b.db").read_bytes() == before

@@ -63,7 +63,7 @@ async def build(path: Path, tasks: int) -> None:
     checkpoint(path)
 
 
-async def timed_export(settings: Any, target: Path) -> tuple[float, Any]:
+async def timed_export(settings: Any, target: Path) -> tuple[float, float, Any]:
     from taskloom.services import archive
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -71,11 +71,11 @@ async def timed_export(settings: Any, target: Path) -> tuple[float, Any]:
     return time.perf_counter() - t0, time.process_time() - c0, report
 
 
-async def timed_import(settings: Any, source: Path) -> tuple[float, Any]:
-    from taskloom.services import archive
+async def timed_import(settings: Any, source: Path) -> tuple[float, float, Any]:
+    from taskloom.services import importing
 
     t0, c0 = time.perf_counter(), time.process_time()
-    report = await archive.import_archive(settings, source)
+    report = await importing.import_archive(settings, source)
     assert report.verified, report
     return time.perf_counter() - t0, time.process_time() - c0, report
 

@@ -8,7 +8,7 @@ import pytest
 
 from taskloom.config import Settings
 from taskloom.errors import Conflict
-from taskloom.services import archive
+from taskloom.services import archive, importing
 from tests.test_cli_archive import build_full_project, same_but_source
 from tests.test_cli_copy import BLOB, PROJECT, rows_of
 
@@ -22,9 +22,9 @@ async def test_an_archive_goes_sqlite_to_postgresql_to_sqlite_and_comes_out_the_
     await build_full_project(lite, clock)
     await archive.export(lite, None, tmp_path / "a.tar.gz")
 
-    into_pg = await archive.import_archive(pg(pg_url), tmp_path / "a.tar.gz")
+    into_pg = await importing.import_archive(pg(pg_url), tmp_path / "a.tar.gz")
     from_pg = await archive.export(pg(pg_url), PROJECT, tmp_path / "b.tar.gz")
-    back = await archive.import_archive(Settings(db_path=tmp_path / "c.db"), tmp_path / "b.tar.gz")
+    back = await importing.import_archive(Settings(db_path=tmp_path / "c.db"), tmp_path / "b.tar.gz")
     await archive.export(Settings(db_path=tmp_path / "c.db"), None, tmp_path / "c.tar.gz")
 
     assert into_pg.verified and back.verified and into_pg.blob_bytes == len(BLOB)
@@ -35,4 +35,4 @@ async def test_an_archive_goes_sqlite_to_postgresql_to_sqlite_and_comes_out_the_
     assert await rows_of(pg(pg_url)) == await rows_of(lite)
 
     with pytest.raises(Conflict, match="taskloom import only fills a database that holds none"):
-        await archive.import_archive(pg(pg_url), tmp_path / "a.tar.gz")
+        await importing.import_archive(pg(pg_url), tmp_path / "a.tar.gz")

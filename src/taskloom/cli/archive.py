@@ -16,7 +16,7 @@ from taskloom.cli.copy import render as render_copy
 from taskloom.config import Settings
 from taskloom.errors import InvalidInput, Unsupported
 from taskloom.models.archive import ArchiveReport
-from taskloom.services import archive
+from taskloom.services import archive, importing
 from taskloom.store import backends
 
 
@@ -69,7 +69,7 @@ async def run_import(settings: Settings, args: argparse.Namespace) -> int:
         raise InvalidInput(f"{args.file} is an archive, and an archive import loads every project it holds; "
                            "--project does not apply.",
                            hint="Leave --project out; to move one project, `taskloom export --project P` it first.")
-    report = await archive.import_archive(settings, args.file)
+    report = await importing.import_archive(settings, args.file)
     text = render_copy(report, verb="Imported", column="imported")
     print(text)
     if not report.verified:
