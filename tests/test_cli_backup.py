@@ -103,6 +103,9 @@ async def test_on_postgresql_it_says_to_use_pg_dump_without_the_password(tmp_pat
                                "taskloom export"))
     code, _, err = await cli("backup", "--db", url, str(tmp_path / "b.dump"))
     assert code == 2 and "s3cret" not in err and not (tmp_path / "b.dump").exists()
+    code, _, err = await cli("backup", "--db", "postgresql://db.example/team?user=olivia&password=s3cret&sslmode=require",
+                             str(tmp_path / "b.dump"))
+    assert code == 2 and "s3cret" not in err and "'postgresql://db.example/team?user=olivia&sslmode=require'" in err
 
 
 def test_a_copy_that_fails_its_checks_is_not_put_in_place(tmp_path):

@@ -8,7 +8,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 
@@ -81,7 +81,7 @@ async def run_backup(settings: Settings, args: argparse.Namespace) -> int:
     found = backends.database(settings)
     if found.url is not None:
         raise Unsupported(
-            f"taskloom backup copies a SQLite file; {backends.shown(found.url)} is a PostgreSQL database. "
+            f"taskloom backup copies a SQLite file; {without_password(found.url)} is a PostgreSQL database. "
             "Nothing was written.",
             hint=f"Use PostgreSQL's own tool: pg_dump --format=custom --file={args.file} '{without_password(found.url)}' "
             "(the password from PGPASSWORD or ~/.pgpass), or `taskloom export -o FILE`, which works on both backends.",
@@ -99,12 +99,12 @@ async def run_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def without_password(url: str) -> str:
+    """The URL for a command line people copy: no password, in the user part or the query."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
     host = parts.netloc.rpartition("@")[2]
     user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit(parts._replace(netloc=f"{user}{host}"))
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
+    return urlunsplit(parts._replace(netloc=f"{user}{host}", query=query))
 
 
 def is_archive(path: Path) -> bool:
