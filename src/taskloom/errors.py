@@ -114,6 +114,14 @@ class Forbidden(TaskloomError):
     default_hint = "Nothing was changed. Reload the dashboard's page and use its own forms."
 
 
+class Unsupported(TaskloomError):
+    """A command the chosen backend does not do (`taskloom backup` on PostgreSQL). CLI only: no tool
+    call can cause it, so it is not in ALL_ERRORS."""
+
+    code = "unsupported"
+    default_hint = "Nothing was changed. The message names the tool that does this on your backend."
+
+
 class Internal(TaskloomError):
     code = "internal"
     default_hint = "This is a taskloom bug, not your input; nothing was changed. Report it to the orchestrator."

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from taskloom.domain.redact import MASK, Redacted, redact
+from taskloom.domain.redact import _redact_all as scan  # every pattern, no first look: the reference
 
 # Realistic-looking (fake) credentials, one per supported format.
 ANTHROPIC = "sk-ant-api03-" + "Xq7vL2pR9sT4wY6zA1bC3dE5fG8hJ0kM"
@@ -349,3 +350,28 @@ def test_settings_that_mention_tokens_are_not_secrets(text):
 def test_token_assignments_user_less_url_passwords_and_basic_credentials_are_masked(text, secret):
     masked = redact(text)
     assert secret not in masked.text and masked.count == 1
+
+
+# Pieces of every pattern, in case and Unicode variants, so texts near a secret are common.
+FRAGMENTS = [
+    *SECRETS, "-----BEGIN ", "PRIVATE KEY-----", "://", "u:p@h/", "Bearer ", "Authorization: Basic ", "dXNlcjpwdw==",
+    "sk-", "sk_live_", "rk_test_", "ghp_", "gho_", "github_pat_", "glpat-", "xoxb-", "AKIA", "AIza", "npm_",
+    "PASSWORD", "passwd", "Pwd", "secret", "api-key", "ApiKey", "access_key", "private_key", "auth-token", "TOKEN",
+    "\u212a", "\u017f", "\u0131", "\u0130", "=", ": ", '"', "'", "@", " ", "\n", "0123456789abcdefABCDEF", "xyzXYZ_-", "é",
+]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.sampled_from(FRAGMENTS), ANY_TEXT.map(lambda s: s[:8])), max_size=16).map("".join))
+@example("\u212aey=abcd1234")  # KELVIN SIGN: lower() makes it k, as (?i) does
+@example("\u017fecret=abcd1234")  # LONG S: (?i) matches it to s, lower() leaves it: the first look must know
+def test_the_first_look_for_a_trigger_word_lets_through_only_what_a_full_scan_leaves_alone(text):
+    assert redact(text) == scan(text)
+
+
+@pytest.mark.parametrize("text", [
+    *SECRETS, "export GITHUB_TOKEN=0a1b2c3d4e5f6a7b8c9d", "pwd=hunter22", "Authorization: Basic dXNlcjpodW50ZXIyMjIy",
+    "redis://:s3cretPassw0rd@cache:6379/0", "rk_live_" + "a" * 24, "npm_" + "b" * 36, "ACCESS-KEY: 'abcd1234'",
+])
+def test_every_secret_kind_has_its_trigger_word(text):
+    assert redact(text).count >= 1 and redact(text) == scan(text)

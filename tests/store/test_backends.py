@@ -50,6 +50,8 @@ def test_a_url_is_shown_without_its_password() -> None:
     assert backends.shown("postgresql://ann:s3cret@db.local/team") == "postgresql://ann:***@db.local/team"
     settings = Settings(db_url="postgresql://ann:s3cret@db.local/team")
     assert "s3cret" not in backends.label(settings)
+    in_query = "postgresql://db.local/team?user=ann&password=s3cret&sslmode=require"
+    assert backends.shown(in_query) == "postgresql://db.local/team?user=ann&password=***&sslmode=require"
 
 
 @pytest.mark.parametrize("url", ["mysql://db.local/team", "sqlite://db.local/team.db"])

@@ -40,11 +40,11 @@ async def run(args: argparse.Namespace) -> int:
     return 0 if report.verified else 1
 
 
-def render(report: CopyReport) -> str:
+def render(report: CopyReport, verb: str = "Copied", column: str = "copied") -> str:
     width = max(len(t.table) for t in report.tables)
     lines = [
-        f"Copied {', '.join(report.projects)} from {report.source} to {report.destination}",
-        f"  {'table':<{width}}  {'source':>8}  {'copied':>8}",
+        f"{verb} {', '.join(report.projects)} from {report.source} to {report.destination}",
+        f"  {'table':<{width}}  {'source':>8}  {column:>8}",
     ]
     for t in report.tables:
         mark = "" if t.source == t.destination else "  DIFFERS"

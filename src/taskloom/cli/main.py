@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 
 from taskloom import __version__
-from taskloom.cli import artifacts, completion, dashboard, runner, search, timesheet, watch
+from taskloom.cli import archive, artifacts, completion, dashboard, runner, search, timesheet, watch
 from taskloom.cli import copy as copy_command
 from taskloom.config import (
     ARTIFACT_MAX_BYTES,
@@ -133,9 +133,13 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--db", help=DB_HELP)
     check.add_argument("--json", action="store_true", help="machine-readable output")
 
-    imp = sub.add_parser("import", help="import a plan (JSON or YAML, the shape of plan_import)")
+    imp = sub.add_parser(
+        "import", help="import a plan (JSON or YAML, the shape of plan_import), or load an archive that "
+        "`taskloom export` wrote (a .tar or .tar.gz, known by its first bytes) into an empty database",
+    )
     _common(imp)
     imp.add_argument("file", type=Path)
+    archive.add_parsers(sub, DB_HELP)
 
     report = sub.add_parser(
         "report", help="a completion report (Markdown) of a sprint, a stream or the project; `report time` for where the time went"
@@ -255,6 +259,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
         if args.report_what == "time":
             return await timesheet.run(_settings(args), args)
         return await completion.run(_settings(args), args)
+    if args.command == "export":
+        return await archive.run_export(_database(args), args)
+    if args.command == "backup":
+        return await archive.run_backup(_database(args), args)
+    if args.command == "import" and archive.is_archive(args.file):
+        return await archive.run_import(_database(args), args)  # before a project is made: it must find none
     if args.command == "watch":
         watch.check_args(args)  # before the database is looked for: the mistake is in the flags
     settings = _settings(args)

@@ -30,6 +30,16 @@ from taskloom.store.blobs import Blobs, fill
 
 Rows = list[dict[str, Any]]
 
+# Every table of a project, in the order `read_rows` reads and `write_rows` writes them (foreign
+# keys first): the one list copy, export and import walk. A new base table goes here, in both of
+# those functions and in `copy_counts` (tests/test_cli_copy.py checks they agree). A derived table,
+# an index the write path keeps (a search index), does not: writing the base rows rebuilds it.
+TABLES = (
+    "projects", "sprints", "streams", "stream_deps", "tasks", "task_deps", "task_labels", "notes", "events",
+    "memory", "agents", "roles", "messages", "message_receipts", "thread_readers", "escalations",
+    "claim_waiters", "runs", "file_reservations", "artifacts", "artifact_links", "artifact_texts",
+)
+
 
 @dataclass(frozen=True)
 class Project:
@@ -100,34 +110,39 @@ def counts(tx: Tx, project: int) -> dict[str, int]:
     return {table: int(n) for table, n in dict(row).items()}
 
 
-def read_projects(tx: Tx, name: str | None, where: str) -> list[Project]:
+def read_projects(tx: Tx, name: str | None, where: str, verb: str = "copy", flag: str = "--from") -> list[Project]:
     """The named project, or every project, from one snapshot."""
     names = [name] if name is not None else [p.name for p in projects.listing(tx)]
     if not names:
-        raise NotFound(f"{where} holds no projects: there is nothing to copy.",
-                       hint="Check --from: it names the database to copy from.")
+        raise NotFound(f"{where} holds no projects: there is nothing to {verb}.",
+                       hint=f"Check {flag}: it names the database to {verb} from.")
     out = []
     for each in names:
         row = tx.one("project_get", {"name": each})
         if row is None:
             missing = projects.unknown(tx, each, where)
-            missing.hint = "Pick one with --project NAME, or leave --project out to copy every project."
+            missing.hint = f"Pick one with --project NAME, or leave --project out to {verb} every project."
             raise missing
         out.append(Project(each, read_rows(tx, row["id"]), counts(tx, row["id"])))
     return out
 
 
-def write_projects(tx: Tx, found: list[Project], where: str) -> None:
-    """All the rows, into a database that holds no project yet (checked in the same transaction)."""
+def refuse_occupied(tx: Tx, where: str, command: str = "taskloom copy",
+                    hint: str = "Copy into a new, empty database (e.g. `createdb NAME`, or a new SQLite path).") -> None:
+    """Ids are kept, so a database that holds any project already could collide: refuse it."""
     present = projects.listing(tx)
     if present:
         shown = ", ".join(p.name for p in present[: projects.NAMED_IN_ERRORS])
         raise Conflict(
-            f"{where} already holds projects ({shown}); taskloom copy only fills a database that holds none, "
+            f"{where} already holds projects ({shown}); {command} only fills a database that holds none, "
             "because it keeps every id. Nothing was changed.",
-            hint="Copy into a new, empty database (e.g. `createdb NAME`, or a new SQLite path).",
-            details={"projects": [p.name for p in present]},
+            hint=hint, details={"projects": [p.name for p in present]},
         )
+
+
+def write_projects(tx: Tx, found: list[Project], where: str, **refusal: str) -> None:
+    """All the rows, into a database that holds no project yet (checked in the same transaction)."""
+    refuse_occupied(tx, where, **refusal)
     for project in found:
         write_rows(tx, project.rows)
     tx.one("copy_identities_reset")

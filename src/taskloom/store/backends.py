@@ -68,6 +68,9 @@ def _sqlite_path(text: str, rest: str) -> Path:
     return Path(rest[1:])
 
 
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
+
+
 def shown(url: str) -> str:
     """The URL as it may appear in a message or log: never its password."""
     try:
@@ -75,9 +78,10 @@ def shown(url: str) -> str:
         password = parts.password
     except ValueError:  # a malformed netloc (a bad port): show the scheme only
         return url.partition("://")[0] + "://..."
-    if not password:
-        return url
-    return url.replace(f":{password}@", ":***@", 1)
+    if password:
+        url = url.replace(f":{password}@", ":***@", 1)
+    # libpq also reads the password from the query string: ?password=...
+    return _QUERY_PASSWORD.sub(r"\1***", url)
 
 
 def same_server_database(a: str, b: str) -> bool:
