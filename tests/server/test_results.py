@@ -111,6 +111,7 @@ async def session(client: Any) -> None:
     await call(client, "memory_delete", key="db")
     await call(client, "agent_log", text="halfway", task="T-2")
     await call(client, "activity_feed")
+    await call(client, "search", query="schema", agent="ann")
 
 
 async def test_every_tool_builds_its_result_once_and_says_what_the_sdks_conversion_said(client, compared):
