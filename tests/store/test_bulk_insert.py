@@ -16,6 +16,7 @@ from taskloom.domain import redact as redaction
 from taskloom.errors import Conflict
 from taskloom.models import TaskSpec
 from taskloom.services import creation, search
+from tests.conftest import table_rows
 
 pytestmark = pytest.mark.sqlite_only
 ROWS = 1200
@@ -77,8 +78,6 @@ async def test_a_bulk_write_builds_no_redaction_object_for_clean_text(app, monke
 async def test_tasks_created_in_bulk_are_all_in_the_search_index(app):
     await app.write(creation.create_tasks, [TaskSpec(title=f"bulk zeppelin {i}", code=f"Z-{i}") for i in range(600)],
                     agent="boss")
-    indexed = await app.store.write_raw(
-        lambda conn: conn.execute("SELECT count(*) FROM search_index WHERE search_index MATCH 'zeppelin'").fetchone()[0])
-    assert indexed == 600
+    assert table_rows(app.settings, "SELECT count(*) FROM search_index WHERE search_index MATCH 'zeppelin'") == [(600,)]
     found = await app.read(search.search, "zeppelin 599", kind="task")
     assert found.hits[0].title == "bulk zeppelin 599"
