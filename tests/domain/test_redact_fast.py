@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from taskloom.domain import redact as redaction
-from taskloom.domain.redact import Masked, Redacted, _redact_all, redact, redact_many
+from taskloom.domain.redact import Masked, Redacted, _redact_all, redact, redact_many, redacted_only
 from tests.domain.test_redact import ANY_TEXT, SECRETS
 from tests.fuzz.test_redaction_fuzz import secrets
 
@@ -122,6 +122,14 @@ def test_the_fast_path_gives_what_running_every_pattern_gives(text):
 def test_redact_many_gives_what_redact_gives_each_text(texts):
     assert redact_many(texts) == [redact(t) for t in texts]
     assert redact_many(texts) == [_redact_all(t) if t else Redacted("", 0) for t in texts]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(SPLICED, st.just("")), max_size=8))
+@example(["plain", "password=hunter2xyz", "\u017fecret=hunter2xyz"])  # one ASCII text, one not
+@example(["ends with ://", "u:pw@host"])
+def test_redacted_only_names_exactly_the_texts_redact_changes(texts):
+    assert redacted_only(texts) == {i: r for i, r in enumerate(map(_redact_all, texts)) if r.count}
 
 
 def test_redact_many_passes_masked_text_without_scanning_it():

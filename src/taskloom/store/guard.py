@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from taskloom.domain.redact import Masked, redact, redact_many
+from taskloom.domain.redact import Masked, redact, redacted_only
 from taskloom.errors import InvalidInput
 from taskloom.store.base import Params, Row, Tx
 
@@ -222,14 +222,14 @@ class Guarded:
         clean = list(rows)
         for param in fields.free:
             at = [i for i, r in enumerate(clean) if isinstance(v := r.get(param), str) and not isinstance(v, Masked)]
-            for i, masked in zip(at, redact_many([clean[i][param] for i in at]), strict=True):
-                if masked.count:
-                    clean[i] = {**clean[i], param: masked.text}
-                    self.redacted += masked.count
+            for k, masked in redacted_only([clean[i][param] for i in at]).items():
+                i = at[k]
+                clean[i] = {**clean[i], param: masked.text}
+                self.redacted += masked.count
         for param, column in fields.names.items():
             values = {r.get(param) for r in clean}
             fresh = [v for v in values if isinstance(v, str) and v not in self._names_seen]
-            if any(masked.count for masked in redact_many(fresh)):
+            if redacted_only(fresh):
                 raise _secret_in_name(column)
             self._names_seen.update(fresh)
         return clean

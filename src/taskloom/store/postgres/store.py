@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from taskloom.errors import Storage, TaskloomError
 from taskloom.store import guard, queries
 from taskloom.store.base import Params
-from taskloom.store.postgres import errors, migrate, named
+from taskloom.store.postgres import batch, errors, migrate, named
 from taskloom.store.postgres.listen import Listener
 
 T = TypeVar("T")
@@ -56,6 +56,7 @@ def _load() -> tuple[dict[str, str], dict[str, guard.Fields]]:
 
 
 QUERIES, GUARDED = _load()
+INSERTS = batch.plan(QUERIES)
 # Never run as prepared statements: their best plan depends on how common the searched words
 # are, and the generic plan a prepared statement settles on after a few runs walks every match
 # of a common word (1 s at 400k documents, where the custom plan takes 4-20 ms).
@@ -108,10 +109,14 @@ class PgTx:
 
     def many(self, query: str, rows: Iterable[Params]) -> None:
         # In chunks, not one list: a full re-rank can write a row per task (100k dicts: tens of MiB).
+        insert = INSERTS.get(query)
         pending = iter(rows)
-        while batch := list(islice(pending, MANY_CHUNK)):
-            with self._conn.cursor() as cursor:
-                cursor.executemany(QUERIES[query], batch)
+        while chunk := list(islice(pending, MANY_CHUNK)):
+            if insert is not None:
+                batch.insert_many(self._conn, insert, chunk)
+            else:
+                with self._conn.cursor() as cursor:
+                    cursor.executemany(QUERIES[query], chunk)
             self.changed = True
 
 

@@ -22,12 +22,13 @@ from taskloom.errors import Busy, Conflict, Internal, InvalidInput
 from taskloom.store import guard
 from taskloom.store import queries as named
 from taskloom.store.base import Params, Row
-from taskloom.store.sqlite import health, migrate
+from taskloom.store.sqlite import batch, health, migrate
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 QUERIES = named.load_dir(Path(__file__).with_name("queries"))
 GUARDED = guard.plan(QUERIES)
+INSERTS = batch.plan(QUERIES)
 # Seconds between looks at data_version while someone waits for a change: POLL_FIRST right after
 # a change (another is likely soon), growing by half each quiet look to POLL_QUIET, so an idle
 # server with waiting agents looks about 15 times a second, not 50.
@@ -56,7 +57,11 @@ class SqliteTx:
         return self._conn.execute(QUERIES[query], params or {}).rowcount
 
     def many(self, query: str, rows: Iterable[Params]) -> None:
-        self._conn.executemany(QUERIES[query], rows)
+        insert = INSERTS.get(query)
+        if insert is None:
+            self._conn.executemany(QUERIES[query], rows)
+        else:
+            batch.insert_many(self._conn, insert, rows if isinstance(rows, list) else list(rows))
 
 
 def _configure(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
