@@ -2,7 +2,7 @@
 an MCP call adds.
 
     .venv/bin/python -m tests.benchmarks.bench_search [--tasks 100000] [--notes 300000]
-        [--backend sqlite|postgresql] [--keep DIR]
+        [--backend sqlite|postgresql] [--keep DIR] [--db-url URL]
 
 The rows go straight into the store's tables with executemany, in one transaction (a fixture,
 not a test); the search index is filled by its triggers, as for any write. Text is drawn from a
@@ -12,7 +12,9 @@ the rank window, so are ranked among their newest matches), mid and rare words, 
 exact phrases taken from the documents, and filtered queries (kind, status, stream, author).
 Each runs twice; the second run is timed. Then 50 of them through a real stdio server's `search`
 tool, beside the same 50 through the service: the difference is what MCP adds. `--keep DIR`
-keeps (and on the next run reuses) the SQLite file: building it takes minutes.
+keeps (and on the next run reuses) the SQLite file: building it takes minutes. `--db-url URL`
+does the same for PostgreSQL: an empty database there is built, a built one reused (keep a
+cluster running for it: `tests.pg.cluster`).
 """
 
 from __future__ import annotations
@@ -120,10 +122,13 @@ def _queries(corpus: Corpus, docs: list[str]) -> list[tuple[str, str, dict[str, 
 
 
 @contextmanager
-def _database(backend: str, workdir: Path, keep: Path | None) -> Iterator[tuple[Any, bool]]:
+def _database(backend: str, workdir: Path, keep: Path | None, db_url: str | None) -> Iterator[tuple[Any, bool]]:
     """(Settings, whether it already holds the data)."""
     from taskloom.config import Settings
 
+    if db_url:
+        yield Settings(db_url=db_url, project="bench", default_agent="bench"), _complete_pg(db_url)
+        return
     if backend == "sqlite":
         folder = keep or workdir
         folder.mkdir(parents=True, exist_ok=True)
@@ -146,6 +151,15 @@ def _complete(db: Path) -> bool:
     with sqlite3.connect(db) as conn:
         return bool(conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'tasks'").fetchone()[0]) and \
             conn.execute("SELECT count(*) FROM tasks").fetchone()[0] > 0
+
+
+def _complete_pg(url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('tasks')").fetchone()[0] is None:
+            return False
+        return conn.execute("SELECT count(*) FROM tasks").fetchone()[0] > 0
 
 
 async def _build(settings: Any, tasks: int, notes: int) -> tuple[float, list[str], Corpus]:
@@ -206,10 +220,10 @@ async def _mcp_ms(settings: Any, queries: list[str]) -> list[float]:
 
 
 def run(workdir: Path | None = None, tasks: int = 100_000, notes: int = 300_000, backend: str = "sqlite",
-        keep: Path | None = None) -> dict[str, Any]:
+        keep: Path | None = None, db_url: str | None = None) -> dict[str, Any]:
     workdir = workdir_or_temp(workdir)
     command = f"{PY} -m tests.benchmarks.bench_search --tasks {tasks} --notes {notes} --backend {backend}"
-    with _database(backend, workdir, keep) as (settings, built):
+    with _database(backend, workdir, keep, db_url) as (settings, built):
         build_s = None
         corpus = Corpus()
         if built:
@@ -249,5 +263,7 @@ if __name__ == "__main__":
     parser.add_argument("--notes", type=int, default=300_000)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--keep", type=Path, help="keep the SQLite file in this folder, and reuse it next time")
+    parser.add_argument("--db-url", help="a PostgreSQL database to build in (when empty) or reuse (implies postgresql)")
     args = parser.parse_args()
-    script(run, tasks=args.tasks, notes=args.notes, backend=args.backend, keep=args.keep)
+    backend = "postgresql" if args.db_url else args.backend
+    script(run, tasks=args.tasks, notes=args.notes, backend=backend, keep=args.keep, db_url=args.db_url)

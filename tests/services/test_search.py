@@ -190,3 +190,13 @@ async def test_a_crowded_query_looks_at_its_newest_matches_only_however_few_a_fi
     assert (await find(app, "word", author="boss")).hits == []  # the 5th newest match: past the scan
     monkeypatch.setattr(search, "SCAN_WINDOW", 5)
     assert [h.id for h in (await find(app, "word", author="boss")).hits] == ["OLD"]
+
+
+async def test_the_rank_window_counts_to_its_very_edge_on_words_and_phrases(team, app, monkeypatch):
+    await create(team, *({"code": f"A{i}", "title": "edge case"} for i in range(3)))
+
+    monkeypatch.setattr(search, "RANK_WINDOW", 3)  # exactly as many matches as the window: too many
+    assert "Too many" in (await find(app, "edge")).message
+    assert "Too many" in (await find(app, '"edge case"')).message
+    monkeypatch.setattr(search, "RANK_WINDOW", 4)  # one fewer: ranked
+    assert (await find(app, "edge")).message == "" and len((await find(app, '"edge case"')).hits) == 3

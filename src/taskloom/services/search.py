@@ -95,11 +95,11 @@ def search(
 def _crowded(tx: Tx, fts: str, text: str) -> bool:
     """Whether ranking would read too much: over RANK_WINDOW matches, or a word or phrase in over
     TERM_WINDOW documents. Each look walks at most that many entries of the index, in order."""
-    if tx.scalar("search_floor", {"fts": fts, "text": text, "window": RANK_WINDOW}) is not None:
+    if tx.scalar("search_at_least", {"fts": fts, "text": text, "window": RANK_WINDOW}) is not None:
         return True
     wanted = [t for t in terms(text) if not t.exclude]
     return len(wanted) > 1 and any(
-        tx.scalar("search_floor", {"fts": fts5_term(t), "text": t.text, "window": TERM_WINDOW}) is not None
+        tx.scalar("search_at_least", {"fts": fts5_term(t), "text": t.text, "window": TERM_WINDOW}) is not None
         for t in wanted
     )
 

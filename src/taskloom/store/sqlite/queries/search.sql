@@ -1,6 +1,12 @@
 -- Named queries for search: the hits of one query, and the searchable text of text artifacts.
 -- The index itself (search_index) is written by triggers only (migrations/0010_search.sql).
 
+-- name: search_at_least
+-- Whether at least :window documents match :fts: 1, or nothing (search_floor's walk, which
+-- FTS5 makes as cheap as any count; PostgreSQL's differs).
+SELECT 1 FROM search_index s WHERE s.search_index MATCH :fts
+ORDER BY s.rowid DESC LIMIT 1 OFFSET :window - 1;
+
 -- name: search_floor
 -- The rowid of the :window-th newest match, or nothing when fewer match: whether search_hits
 -- (ranked) or search_newest answers. FTS5 walks its doclists in rowid order without reading
