@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse
 
+from taskloom.domain.completion import duration_text
 from taskloom.domain.statuses import StreamStatus, TaskStatus
 from taskloom.web.markdown import md
 
@@ -59,15 +60,9 @@ def ago(when: str | float | None, now: float) -> str:
 
 
 def duration(seconds: float) -> str:
-    """`1h05m`, `3m20s`, `42s`: how long something took."""
-    seconds = int(seconds)
-    if seconds >= 86400:
-        return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
+    """`1h05m`, `3m20s`, `42s`: how long something took, whole seconds cut (not rounded) as pages
+    always showed them; the one formatter is the completion report's."""
+    return duration_text(int(seconds))
 
 
 def plain_text(text: str | None) -> Markup:
