@@ -20,20 +20,12 @@ from taskloom.errors import InvalidInput
 from taskloom.resolver import Resolver
 from taskloom.server.auth import Authenticator, TokensFile
 from taskloom.server.build import TaskloomMCP, build_server
-from taskloom.server.http import (
-    KEEP_ALIVE,
-    BearerAuth,
-    deadline_protocol,
-    is_loopback,
-    origin_of,
-    quiet_server,
-    security_for,
-)
 from taskloom.server.stdio import stdio_streams
 from taskloom.services.app import Taskloom
 
-# The dashboard (jinja2, markdown-it: ~100 ms to import) is imported by the HTTP transports that
-# serve it, not by every stdio server an agent's client starts.
+# The dashboard (jinja2, markdown-it: ~100 ms to import) and the HTTP hardening (psutil, ~1 MiB
+# resident) are imported by the HTTP transports that use them, not by every stdio server an
+# agent's client starts.
 if TYPE_CHECKING:
     from taskloom.web.broadcast import Broadcaster
 
@@ -58,6 +50,8 @@ def authenticator(token: str | None, tokens_file: Path | None) -> Authenticator 
 
 def check_exposure(host: str, token: str | None, tokens_file: Path | None = None) -> None:
     """No accidental open service: a non-loopback bind needs a token or a tokens file."""
+    from taskloom.server.http import is_loopback
+
     if not is_loopback(host) and not token and tokens_file is None:
         raise InvalidInput(
             f"Refusing to listen on {host} without a token.",
@@ -84,6 +78,8 @@ async def serve(
     auth = None
     origins: list[str] = []
     if transport != "stdio":
+        from taskloom.server.http import origin_of
+
         check_exposure(host, token, tokens_file)
         origins = [origin_of(o) for o in allow_origins or []]
         auth = authenticator(token, tokens_file)
@@ -157,6 +153,7 @@ async def _serve_http(
     broadcaster: Broadcaster,
 ) -> None:
     from taskloom.server.dispatch import PathDispatch
+    from taskloom.server.http import BearerAuth, security_for
     from taskloom.server.request_ids import BadIdGuard
     from taskloom.web.app import build_web
     from taskloom.web.guard import WebGuard
@@ -190,6 +187,8 @@ async def run_uvicorn(
     asgi: Any, sock: socket.socket, timeout: float, *, lifespan: str, on_exit: Callable[[], None]
 ) -> None:
     import uvicorn
+
+    from taskloom.server.http import KEEP_ALIVE, deadline_protocol, quiet_server
 
     config = uvicorn.Config(
         asgi,
