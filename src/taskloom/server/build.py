@@ -262,7 +262,7 @@ def build_server(app: Taskloom, profile: Profile = "all", feed: ChangeFeed | Non
     server.lean_outputs = profile == "worker"
     server.profile = profile
     resources.register(server, app)
-    prompts.register(server, app)
+    prompts.register(server)
     protocol.register(server)
 
     async def readable(uri: str, request_context: Any) -> None:
