@@ -57,7 +57,7 @@ SELECT t.*, s.code AS stream_code, sp.code AS sprint_code, p.code AS parent_code
           FROM (SELECT a.sha256, a.name, a.media_type, a.size
                 FROM artifact_links l JOIN artifacts a ON a.id = l.artifact_id
                 WHERE l.kind = 'task' AND l.target_id = t.id
-                ORDER BY l.linked_at, a.id LIMIT :artifacts) a)
+                ORDER BY l.linked_at, l.artifact_id LIMIT :artifacts) a)  -- the index's order: no sort
     END AS artifacts_json
 FROM tasks t
 LEFT JOIN streams s ON s.id = t.stream_id
