@@ -34,6 +34,11 @@ INSERTS = batch.plan(QUERIES)
 # server with waiting agents looks about 15 times a second, not 50.
 POLL_FIRST = 0.02
 POLL_QUIET = 0.065
+# write_now's looks at a held write lock: seconds before the first, doubling to the most between
+# two; after LOOP_PATIENCE seconds of looking it waits on the database thread instead.
+LOOP_RETRY_FIRST = 0.0005
+LOOP_RETRY_MAX = 0.004
+LOOP_PATIENCE = 0.25
 
 
 class SqliteTx:
@@ -95,6 +100,17 @@ def _snapshot(conn: sqlite3.Connection, fn: Callable[[SqliteTx], T]) -> T:
         return fn(SqliteTx(conn))
     finally:
         conn.execute("COMMIT")
+
+
+def _try_begin(conn: sqlite3.Connection, path: Path) -> bool:
+    """BEGIN IMMEDIATE if the write lock is free at once; False if another writer holds it."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise _translate(exc, path) from exc
+    return True
 
 
 def _translate(exc: Exception, path: Path) -> Exception:
@@ -196,13 +212,16 @@ class SqliteStore:
         return await self.write_raw(lambda conn: fn(guard.Guarded(SqliteTx(conn), GUARDED)))
 
     async def write_now(self, fn: Callable[[SqliteTx], T]) -> T:
-        """`write` for a short transaction (a claim), on the calling (event loop) thread when
-        the write lock is free at once: no thread hop, no wake-up of the loop from another thread.
+        """`write` for a short transaction (a claim), on the calling (event loop) thread: no
+        thread hop, no wake-up of the loop from another thread.
 
         BEGIN IMMEDIATE is tried without waiting (busy_timeout 0 on this connection), so the loop
-        never sleeps in SQLite's busy handler. If another writer holds the lock, the same `fn`
-        goes to `write`, which waits for it on the database thread as every write did before.
-        The same guard, BEGIN IMMEDIATE and synchronous setting apply: only the thread differs.
+        never sleeps in SQLite's busy handler. While another writer holds the lock, the loop
+        looks again after a short sleep: SQLite's handler backs off to 100 ms between looks,
+        so a waiter there keeps losing the lock to writers that just arrived, while these looks
+        stay LOOP_RETRY_MAX apart. A writer holding on past LOOP_PATIENCE is waited for on the
+        database thread by `write`, as every write was before. The same guard, BEGIN IMMEDIATE
+        and synchronous setting apply: only the thread differs.
         """
         try:
             conn = self._writer_connection()
@@ -210,12 +229,13 @@ class SqliteStore:
             raise _translate(exc, self.path) from exc
         if conn is None:
             return await self.write(fn)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
+        delay, waited = LOOP_RETRY_FIRST, 0.0
+        while not _try_begin(conn, self.path):
+            if waited >= LOOP_PATIENCE:
                 return await self.write(fn)
-            raise _translate(exc, self.path) from exc
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, LOOP_RETRY_MAX)
         try:
             result = fn(guard.Guarded(SqliteTx(conn), GUARDED))
         except BaseException as exc:
