@@ -45,6 +45,10 @@ class Store(Protocol):
 
     async def write(self, fn: Callable[[Tx], T]) -> T: ...
 
+    async def write_now(self, fn: Callable[[Tx], T]) -> T:
+        """Like `write`, for a short transaction: may run on the caller's thread, no hop."""
+        ...
+
     async def read(self, fn: Callable[[Tx], T]) -> T: ...
 
     async def read_now(self, fn: Callable[[Tx], T]) -> T:
