@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from taskloom.domain import graph
 from taskloom.domain.events import EventKind
 from taskloom.domain.limits import MAX_LABELS, MAX_SUBTASK_DEPTH, check_batch, check_text, check_title
-from taskloom.domain.redact import redact
+from taskloom.domain.redact import Masked, redacted_only
 from taskloom.domain.statuses import TERMINAL
 from taskloom.errors import Conflict, InvalidInput, NotFound, TooLarge
 from taskloom.models import TaskCreated, TaskSpec
@@ -118,27 +118,24 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
     sprints: dict[str | None, int | None] = {}
     parents: dict[int, tuple[int | None, int | None]] = {}  # index -> (parent id, or parent's index in the batch)
     depth: dict[int, int] = {}
+    texts = {name: _redacted(out, [getattr(specs[i], name) for i in new_idx]) for name in _TEXTS}
     rows = []
-    for i in new_idx:
+    for k, i in enumerate(new_idx):
         spec = specs[i]
         if spec.stream not in streams:
             streams[spec.stream] = stream_id(tx, scope, spec.stream)
         if spec.sprint not in sprints:
             sprints[spec.sprint] = sprint_id(tx, scope, spec.sprint)
         parents[i], depth[i] = _parent(spec, i, batch, known, depth)
-        title, description, acceptance, context = (
-            redact(spec.title), redact(spec.description), redact(spec.acceptance), redact(spec.context)
-        )
-        out.redacted += title.count + description.count + acceptance.count + context.count
         rows.append(
             {
                 "project": scope.project_id,
                 "code": codes[i],
                 "key": spec.key,
-                "title": title.text,
-                "description": description.text,
-                "acceptance": acceptance.text,
-                "context": context.text,
+                "title": texts["title"][k],
+                "description": texts["description"][k],
+                "acceptance": texts["acceptance"][k],
+                "context": texts["context"][k],
                 "status": "backlog" if spec.backlog else "waiting",
                 "priority": spec.priority,
                 "role": spec.role,
@@ -188,6 +185,21 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
     out.new = [i not in existing for i in range(len(specs))]
     out.edges = len(edges)
     return out
+
+
+_TEXTS = ("title", "description", "acceptance", "context")
+
+
+def _redacted(out: Created, column: list[str]) -> list[str]:
+    """One text column of the batch with its secrets masked, counted in `out`.
+
+    One pass over the whole column (`redacted_only`: a few scans of one joined string, where a
+    `redact` per text cost 4 us each). Every text comes back `Masked`, so the store's guard does
+    not scan it again.
+    """
+    found = redacted_only(column)
+    out.redacted += sum(m.count for m in found.values())
+    return [found[k].text if k in found else Masked(text) for k, text in enumerate(column)]
 
 
 def _refs(specs: list[TaskSpec]) -> list[str]:
