@@ -7,9 +7,11 @@ merges, 5-6 s of an import. One statement per few hundred rows gives the same ro
 order, through the same triggers, at a fraction of the cost. Rows are bound positionally (tuples,
 not a dict lookup per parameter).
 
-Only `INSERT INTO t (cols) VALUES (:a, :b, ...)` with nothing after it qualifies: every value a
-bare parameter, no upsert, no RETURNING. Within a write transaction the effect is the same as
-`executemany`: a failing row fails the write, and the write rolls back whole.
+Only `INSERT [OR IGNORE] INTO t (cols) VALUES (:a, :b, ...)` with nothing after it qualifies:
+every value a bare parameter, no upsert, no RETURNING. OR IGNORE skips each conflicting row of a
+multi-row statement as it would skip that row alone (a plan's 150k dependencies). Within a write
+transaction the effect is the same as `executemany`: a failing row fails the write, and the write
+rolls back whole.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-_PLAIN = re.compile(r"^\s*(INSERT\s+INTO\s+\w+\s*\([\w\s,]+\))\s*VALUES\s*\(([:\w\s,]+)\)\s*$", re.IGNORECASE)
+_PLAIN = re.compile(
+    r"^\s*(INSERT\s+(?:OR\s+IGNORE\s+)?INTO\s+\w+\s*\([\w\s,]+\))\s*VALUES\s*\(([:\w\s,]+)\)\s*$", re.IGNORECASE
+)
 _PARAM = re.compile(r"^:(\w+)$")
 MAX_ROWS = 500  # rows per statement: one FTS5 flush per 500 rows is already lost in the noise
 
