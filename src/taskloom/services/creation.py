@@ -130,14 +130,18 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
 
     # Resolve every reference before writing anything.
     dep_refs: dict[int, list[tuple[str, int | None, int | None]]] = {}
+    on_batch: set[int] = set()  # new tasks that depend on a task of this batch
+    on_existing: dict[int, None] = {}  # new tasks that depend on a task that already exists, in order
     missing: list[str] = []
     for i in new_idx:
         resolved = []
         for ref in specs[i].depends_on:
             if ref in batch:
                 resolved.append((ref, batch[ref], None))
+                on_batch.add(i)
             elif row := known.ref(ref):
                 resolved.append((ref, None, row["id"]))
+                on_existing[i] = None
             else:
                 missing.append(ref)
         dep_refs[i] = resolved
@@ -206,14 +210,17 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
     waits.check_tasks(
         tx,
         scope,
-        (ids[i] for i in new_idx if specs[i].parent or specs[i].stream or any(j is None for _, j, _ in dep_refs[i])),
+        (ids[i] for i in new_idx if specs[i].parent or specs[i].stream or i in on_existing),
     )
-    ranks.raise_upstream(tx, {ids[i]: rank[i] for i in new_idx if any(j is None for _, j, _ in dep_refs[i])})
+    ranks.raise_upstream(tx, {ids[i]: rank[i] for i in on_existing})
     if new_idx:
         tx.run("project_graph_changed", {"project": scope.project_id, "exact": True})
 
     settle = Settle(tx, scope)
-    settle.fresh(ids[i] for i in new_idx if not specs[i].backlog)
+    # A new task that waits on another new task, or has a new subtask, cannot be ready now (a
+    # new task is waiting or in backlog, so neither done nor closed): only the others are checked.
+    held = on_batch | {j for _, j in parents.values() if j is not None}
+    settle.fresh(ids[i] for i in new_idx if not specs[i].backlog and i not in held)
     # A new parent is decided with the new tasks; an existing one may have to wait for its new subtask.
     settle.tasks({pid for pid, _ in parents.values() if pid is not None})
     settle.streams(dict.fromkeys(streams[specs[i].stream] for i in new_idx))
