@@ -4,8 +4,9 @@ The plan has `n` tasks and 1.5 n dependencies (each on one of the 50 tasks befor
 real plan's local structure), priorities and roles; about a fifth of the tasks start ready.
 Services level: `planning.import_plan` in one `app.write` (the Plan is read first, timed apart,
 by `planning.read_plan` as the tool reads it where the side has it), wall and CPU time both.
-MCP: the `plan_import` tool of a fresh `taskloom serve` over stdio, timed around `call_tool` (JSON transfer and argument validation included, spawn excluded), with the server's
-and the client's CPU time over the call.
+MCP: the `plan_import` tool of a fresh `taskloom serve` over stdio, timed around `call_tool`
+(JSON transfer and argument validation included, spawn excluded), with the server's and the
+client's CPU time over the call.
 
     .venv/bin/python -m tests.benchmarks.bench_plan_import [--sizes 1000,10000,100000] [--no-mcp]
         [--base DIR] [--repeat N]
