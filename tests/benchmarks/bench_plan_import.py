@@ -267,8 +267,16 @@ def _figures(side: str, rows: dict[int, dict[str, Any]], cmd: str, goals: bool) 
         per = {n: (r["import_s"] + r["validate_s"]) / n * 1e6 for n, r in rows.items()}
         growth = per[hi] / per[lo]
         goal = goals and hi == GOAL_BIG_SIZE
+        cpu = {n: (r["import_cpu_s"] + r["validate_cpu_s"]) / n * 1e6 for n, r in rows.items()}
         figures += [
             Figure(f"time per task, {lo:,} vs {hi:,} tasks{tag}", f"{per[lo]:.0f} / {per[hi]:.0f}", "us", command=cmd),
+            Figure(f"CPU per task, {lo:,} vs {hi:,} tasks{tag}", f"{cpu[lo]:.0f} / {cpu[hi]:.0f}", "us", command=cmd),
+            Figure(
+                f"growth of the CPU per task, {hi:,} vs {lo:,} tasks (linear = 1){tag}",
+                round(cpu[hi] / cpu[lo], 2),
+                "x",
+                command=cmd,
+            ),
             Figure(
                 f"growth of the time per task, {hi:,} vs {lo:,} tasks (linear = 1){tag}",
                 round(growth, 2),
