@@ -74,6 +74,16 @@ UNION
 SELECT id, code, key, status, depth FROM tasks
 WHERE project_id = :project AND key IN (SELECT jsonb_array_elements_text(:refs::jsonb));
 
+-- name: task_last_id
+-- The newest task's id. Writes run one at a time, so the rows a batch inserts next are the
+-- ones after it (create_tasks checks their codes all the same).
+SELECT coalesce(max(id), 0) FROM tasks;
+
+-- name: tasks_after
+-- The tasks of :project after id :after: a batch just inserted, read back by primary key
+-- instead of looking each code up.
+SELECT id, code FROM tasks WHERE project_id = :project AND id > :after;
+
 -- name: task_code_taken
 SELECT EXISTS (SELECT 1 FROM tasks WHERE project_id = :project AND code = :code)::int;
 
