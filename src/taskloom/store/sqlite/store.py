@@ -37,6 +37,8 @@ POLL_QUIET = 0.065
 
 
 class SqliteTx:
+    rank_counts_words = True  # bm25 (see Tx)
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
