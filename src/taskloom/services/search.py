@@ -81,6 +81,7 @@ def search(
         "me": me,
         "role": row["role"] if row else None,
         "limit": limit,
+        "window": SCAN_WINDOW,  # where the floor is found while walking the newest matches (PostgreSQL)
     }
     rows = tx.all("search_newest", params) if crowded else tx.all("search_hits", params)
     message = ""
