@@ -14,6 +14,11 @@ Params = Mapping[str, Any]
 class Tx(Protocol):
     """One open transaction. Queries are named; the backend owns their SQL."""
 
+    # Whether ranking a search first counts every document each word of the query is in (FTS5's
+    # bm25 does), so one common word makes ranking any query with it costly. PostgreSQL's
+    # ts_rank_cd reads only the matching rows. services/search.py decides its windows on this.
+    rank_counts_words: bool
+
     def one(self, query: str, params: Params | None = None) -> Row | None: ...
 
     def all(self, query: str, params: Params | None = None) -> list[Row]: ...

@@ -80,6 +80,8 @@ def row_factory(cursor: psycopg.Cursor[Any]) -> Callable[[Any], Row]:
 
 
 class PgTx:
+    rank_counts_words = False  # ts_rank_cd reads only the matches (see Tx)
+
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self._conn = conn
         self.changed = False  # a notification is sent at commit only when something changed

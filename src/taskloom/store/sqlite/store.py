@@ -42,6 +42,8 @@ LOOP_PATIENCE = 0.25
 
 
 class SqliteTx:
+    rank_counts_words = True  # bm25 (see Tx)
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
