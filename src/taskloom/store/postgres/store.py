@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import Any, TypeVar
@@ -57,6 +57,7 @@ def _load() -> tuple[dict[str, str], dict[str, guard.Fields]]:
 
 QUERIES, GUARDED = _load()
 INSERTS = batch.plan(QUERIES)
+BULK = {name: named.pyformat(sql) for name, sql in queries.load(named.FOLDER.with_name("bulk.sql")).items()}
 # Never run as prepared statements: their best plan depends on how common the searched words
 # are, and the generic plan a prepared statement settles on after a few runs walks every match
 # of a common word (1 s at 400k documents, where the custom plan takes 4-20 ms).
@@ -118,6 +119,17 @@ class PgTx:
                 with self._conn.cursor() as cursor:
                     cursor.executemany(QUERIES[query], chunk)
             self.changed = True
+
+
+def _bulk(conn: psycopg.Connection[Any], fill: Callable[[], T], projects: list[int]) -> T:
+    """`fill` with the search triggers' INSERT half off, then the projects' documents in one
+    statement per kind (bulk.sql): the per-row tsvector and GIN insert were most of an import."""
+    conn.execute(BULK["bulk_begin"])
+    result = fill()
+    conn.execute(BULK["bulk_end"])
+    for name in ("bulk_search_tasks", "bulk_search_notes", "bulk_search_messages", "bulk_search_artifacts"):
+        conn.execute(BULK[name], {"projects": projects})
+    return result
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -196,7 +208,7 @@ class PgStore:
         except (psycopg.Error, UnicodeEncodeError, OverflowError) as exc:
             raise errors.translate(exc, self.url) from exc
 
-    def _transaction(self, fn: Callable[[Any], T], write: bool) -> T:
+    def _transaction(self, fn: Callable[[Any], T], write: bool, projects: Sequence[int] | None = None) -> T:
         for attempt in range(RETRIES + 1):
             committing = False
             try:
@@ -206,7 +218,10 @@ class PgStore:
                         conn.execute("BEGIN" + lock)
                         tx = PgTx(conn)
                         try:
-                            result = fn(guard.Guarded(tx, GUARDED))
+                            if projects is None:
+                                result = fn(guard.Guarded(tx, GUARDED))
+                            else:
+                                result = _bulk(conn, lambda: fn(guard.Guarded(tx, GUARDED)), projects)
                         except BaseException:
                             conn.execute("ROLLBACK")
                             raise
@@ -244,6 +259,12 @@ class PgStore:
 
     async def write(self, fn: Callable[[Any], T]) -> T:
         result = await self._hop(self._transaction, fn, True)
+        if self._listener is not None:
+            self._listener.committed()
+        return result
+
+    async def load(self, fn: Callable[[Any], T], projects: Sequence[int]) -> T:
+        result = await self._hop(self._transaction, fn, True, list(projects))
         if self._listener is not None:
             self._listener.committed()
         return result
