@@ -121,11 +121,11 @@ class PgTx:
             self.changed = True
 
 
-def _bulk(conn: psycopg.Connection[Any], fill: Callable[[], T], projects: list[int]) -> T:
-    """`fill` with the search triggers' INSERT half off, then the projects' documents in one
+def _bulk(conn: psycopg.Connection[Any], fn: Callable[[Any], T], tx: guard.Guarded, projects: list[int]) -> T:
+    """`fn` with the search triggers' INSERT half off, then the projects' documents in one
     statement per kind (bulk.sql): the per-row tsvector and GIN insert were most of an import."""
     conn.execute(BULK["bulk_begin"])
-    result = fill()
+    result = fn(tx)
     conn.execute(BULK["bulk_end"])
     for name in ("bulk_search_tasks", "bulk_search_notes", "bulk_search_messages", "bulk_search_artifacts"):
         conn.execute(BULK[name], {"projects": projects})
@@ -218,10 +218,8 @@ class PgStore:
                         conn.execute("BEGIN" + lock)
                         tx = PgTx(conn)
                         try:
-                            if projects is None:
-                                result = fn(guard.Guarded(tx, GUARDED))
-                            else:
-                                result = _bulk(conn, lambda: fn(guard.Guarded(tx, GUARDED)), projects)
+                            guarded = guard.Guarded(tx, GUARDED)
+                            result = fn(guarded) if projects is None else _bulk(conn, fn, guarded, projects)
                         except BaseException:
                             conn.execute("ROLLBACK")
                             raise
