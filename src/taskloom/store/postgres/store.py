@@ -17,7 +17,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, TypeVar
 
 import psycopg
@@ -109,15 +109,19 @@ class PgTx:
         return cursor.rowcount
 
     def many(self, query: str, rows: Iterable[Params]) -> None:
-        # In chunks, not one list: a full re-rank can write a row per task (100k dicts: tens of MiB).
         insert = INSERTS.get(query)
+        if insert is not None:  # one COPY, streamed row by row
+            pending = iter(rows)
+            first = next(pending, None)
+            if first is not None:
+                batch.insert_many(self._conn, insert, chain([first], pending))
+                self.changed = True
+            return
+        # In chunks, not one list: a full re-rank can write a row per task (100k dicts: tens of MiB).
         pending = iter(rows)
         while chunk := list(islice(pending, MANY_CHUNK)):
-            if insert is not None:
-                batch.insert_many(self._conn, insert, chunk)
-            else:
-                with self._conn.cursor() as cursor:
-                    cursor.executemany(QUERIES[query], chunk)
+            with self._conn.cursor() as cursor:
+                cursor.executemany(QUERIES[query], chunk)
             self.changed = True
 
 
