@@ -325,7 +325,8 @@ CREATE TABLE artifact_texts (
 
 -- One document per task, note, message and artifact; id is the source row's id * 8 plus the
 -- kind (0 task, 1 note, 2 message, 3 artifact: domain.search.KIND_CODES), as SQLite's rowid.
--- Written only by the triggers below, in the writing transaction; never copied.
+-- Written only by the triggers below, in the writing transaction, or by a bulk load once after its
+-- rows (bulk.sql; the INSERT triggers skip while taskloom.bulk is 'on': migration 0004); never copied.
 -- 'simple': no stemming and no stop words, as SQLite's unicode61 tokenizer, so both backends
 -- find the same words; and the text is code, paths and names in any language as much as English.
 -- Weight A for titles, B for bodies: ts_rank_cd counts a title hit 1.0, a body hit 0.4.
