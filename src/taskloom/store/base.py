@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -52,6 +52,12 @@ class Store(Protocol):
 
     async def write_now(self, fn: Callable[[Tx], T]) -> T:
         """Like `write`, for a short transaction: may run on the caller's thread, no hop."""
+        ...
+
+    async def load(self, fn: Callable[[Tx], T], projects: Sequence[int]) -> T:
+        """`write`, for `fn` filling the new `projects` with many rows (import, copy): the backend
+        may build what it derives from rows (the search index) once after `fn`, in the same
+        transaction, instead of per row. The same rows, checks and index result as `write`."""
         ...
 
     async def read(self, fn: Callable[[Tx], T]) -> T: ...

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -254,6 +254,11 @@ class SqliteStore:
             raise _translate(exc, self.path) from exc
         self._after_commit()
         return result
+
+    async def load(self, fn: Callable[[SqliteTx], T], projects: Sequence[int]) -> T:
+        # Nothing deferred: FTS5 flushes its pending terms once per statement, and a load's rows
+        # come as multi-row statements (batch.py), so its per-row triggers already cost little.
+        return await self.write(fn)
 
     async def read(self, fn: Callable[[SqliteTx], T]) -> T:
         try:
