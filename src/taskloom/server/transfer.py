@@ -43,7 +43,8 @@ PREFIX = "/artifacts"
 _ONE = re.compile(r"^/artifacts/([0-9a-f]{64})$")
 STATUS = {"not_found": 404, "invalid_input": 400, "too_large": 413, "read_only": 403, "conflict": 409, "busy": 503}
 ALLOW = "GET, HEAD, PUT"
-LINKS_MAX = 50  # link= parameters read from one upload URL (the tools allow as many)
+# A request's head must fit uvicorn's 16 KiB: the URL carries the description, percent-encoded.
+URL_MAX = 8192
 
 
 def download_url(base: str, sha: str) -> str:
@@ -51,16 +52,18 @@ def download_url(base: str, sha: str) -> str:
     return f"{base.rstrip('/')}{PREFIX}/{sha}"
 
 
-def upload_url(
-    base: str, sha: str, *, name: str, links: list[str] | None, media_type: str | None, description: str | None,
-    agent: str | None,
-) -> str:
-    """Where to PUT the bytes that hash to `sha`, with what artifacts_upload was told of them."""
-    query: list[tuple[str, str]] = [("name", name)] + [("link", link) for link in links or []]
-    for key, value in (("media_type", media_type), ("description", description), ("agent", agent)):
+def upload_url(base: str, declared: transfers.Declared) -> str:
+    """Where to PUT the bytes of a checked declaration (transfers.check), which the URL carries."""
+    query = [("name", declared.name)] + [("link", link) for link in declared.links]
+    for key, value in (("media_type", declared.media_type), ("description", declared.description),
+                       ("agent", declared.agent)):
         if value:
             query.append((key, value))
-    return f"{download_url(base, sha)}?{urlencode(query, quote_via=quote)}"
+    url = f"{download_url(base, declared.sha256)}?{urlencode(query, quote_via=quote)}"
+    if len(url) > URL_MAX:
+        raise TooLarge(f"The upload URL would be {len(url)} characters long; at most {URL_MAX} are served.",
+                       hint="Shorten the description (it travels in the URL). Nothing was stored.")
+    return url
 
 
 class _Gone(Exception):
@@ -147,9 +150,7 @@ class ArtifactTransfer:
         name = _one(query, "name")
         if not name:
             raise InvalidInput("The upload URL has no name=.", hint="Add ?name=<file name>, e.g. ?name=report.pdf.")
-        links = query.get("link", [])
-        if len(links) > LINKS_MAX:
-            raise TooLarge(f"{len(links)} link= parameters; at most {LINKS_MAX}.", hint="Link the rest with artifacts_link.")
+        links = query.get("link", [])  # as many as the tools take: transfers.check counts them
         declared, room = await transfers.check(
             self.taskloom,
             transfers.Declared(

@@ -12,7 +12,7 @@ spool is dropped before the database sees a byte). Then the blob is recorded as 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -88,6 +88,28 @@ async def receive(app: Taskloom, declared: Declared, body: AsyncIterator[bytes],
         app, stored, head, name=declared.name, media_type=declared.media_type,
         description=declared.description, links=declared.links, agent=declared.agent,
     )
+
+
+async def reserve(app: Taskloom, declared: Declared, url_for: Callable[[Declared], str]) -> Uploaded:
+    """The first of two steps (artifacts_upload with sha256): check all but the bytes, then say
+    where to PUT them (`url_for` the checked declaration). Bytes the project holds already need
+    no second step: the links are added at once."""
+    declared, found = await check(app, declared)
+    if found.held is not None:
+        return await receive(app, declared, _nothing(), found)
+    return Uploaded(
+        artifact=None,
+        new=True,
+        upload_url=url_for(declared),
+        message="Nothing is stored yet. PUT the file's bytes to upload_url with this connection's "
+        "Authorization header, e.g. curl -T FILE -H 'Authorization: Bearer <token>' '<upload_url>'; "
+        "the answer is the artifact. Bytes that do not hash to sha256 are refused, and nothing is stored.",
+    )
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # makes this an async generator, of no items
 
 
 async def _stream(app: Taskloom, declared: Declared, body: AsyncIterator[bytes], found: Room) -> tuple[Stored, bytes]:

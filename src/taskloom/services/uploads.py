@@ -325,9 +325,12 @@ async def read(
             artifact=meta,
             encoding="none",
             message=f"The artifact is {meta.size} bytes, over max_bytes={max_bytes}. Raise max_bytes, "
-            f"or read the resource {meta.uri}.",
+            f"or read the resource {meta.uri}{_OR_URL if app.settings.transport != 'stdio' else ''}.",
         )
     return ArtifactContent(artifact=meta, encoding="base64", base64=base64.b64encode(data).decode())
+
+
+_OR_URL = ', or ask for want="url" and GET that (over HTTP, the fastest way)'
 
 
 def missing(sha: str) -> NotFound:
