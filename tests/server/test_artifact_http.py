@@ -263,3 +263,17 @@ async def _no_temp_files_within(server: Server, seconds: float) -> None:
     with anyio.fail_after(seconds):
         while temp_files(server):
             await anyio.sleep(0.01)
+
+
+async def test_over_sse_the_tools_hand_out_the_same_urls(tmp_path):
+    data = os.urandom(4096)
+    env = {"TASKLOOM_TOKENS_FILE": str(tokens_file(tmp_path))}
+    with serving(tmp_path, "sse", tmp_path / "taskloom.db", env=env) as (url, _, _):
+        server = Server(url, url.removesuffix("/sse"), "", None)
+        async with connect(url, "sse", WRITE) as client:
+            ticket = (await client.call_tool("artifacts_upload", {"name": "s.bin", "sha256": sha(data)})).structured_content
+            async with httpx.AsyncClient(headers=bearer(WRITE)) as http:
+                assert (await http.put(ticket["upload_url"], content=data)).status_code == 201
+            got = (await client.call_tool("artifacts_get", {"artifact": sha(data), "want": "url"})).structured_content
+        assert got["url"] == server.url(sha(data))
+        assert (await get(server, sha(data))).content == data
