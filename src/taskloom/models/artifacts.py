@@ -32,7 +32,7 @@ class Artifact(BaseModel):
 class Uploaded(BaseModel):
     artifact: Artifact | None = Field(description="null until the bytes are PUT to upload_url")
     new: bool = Field(description="false: the same bytes were already stored; links were added")
-    upload_url: str | None = Field(None, description="PUT the bytes here (asked for by sha256, over HTTP)")
+    upload_url: str = Field("", description="PUT the bytes here (asked for by sha256, over HTTP)")
     message: str = ""
 
 
@@ -50,7 +50,7 @@ class ArtifactContent(BaseModel):
     text: str | None = None
     base64: str | None = None
     path: str | None = Field(None, description="the blob's local file; read-only")
-    url: str | None = Field(None, description="GET the bytes here with your bearer token (HTTP only)")
+    url: str = Field("", description="GET the bytes here with your bearer token (HTTP only)")
     truncated: bool = Field(False, description="text holds only the first max_bytes")
     message: str = ""
 

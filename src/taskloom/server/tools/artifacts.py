@@ -36,8 +36,8 @@ async def artifacts_upload(
     agent: AgentArg = None,
 ) -> Uploaded:
     """Store a file for others: text content, content_base64 or a path; over HTTP, sha256 alone
-    gets an upload_url to PUT it to. Links default to the project. Returns its URI (for
-    task_done's artifacts). Errors: too_large."""
+    gets an upload_url. Links default to the project. Returns its URI (for task_done's
+    artifacts). Errors: too_large."""
     app = app_of(ctx)
     if sha256 is not None:
         if given := [k for k, v in (("content", content), ("content_base64", content_base64), ("path", path)) if v is not None]:
@@ -80,7 +80,7 @@ async def artifacts_get(
     max_bytes: Annotated[int, Field(ge=1, le=ARTIFACT_MAX_BYTES)] = 64 * 1024,
 ) -> ArtifactContent:
     """Read an artifact: metadata plus content as text (cut at max_bytes), base64, a local file
-    path (stdio only), or a url to GET the bytes from (HTTP only; best for big files)."""
+    path (stdio only) or a url to GET (HTTP)."""
     app = app_of(ctx)
     if want != "url":
         return await uploads.read(app, sha_of(artifact), want=want, max_bytes=max_bytes)
@@ -131,8 +131,8 @@ async def artifacts_gc(
     dry_run: bool = False,
     agent: AgentArg = None,
 ) -> GcResult:
-    """Delete artifacts that have had no links for the grace period, and stored bytes nothing
-    refers to. Linked artifacts are never touched. dry_run only counts."""
+    """Delete artifacts unlinked for the grace period, and stored bytes nothing refers to.
+    Linked artifacts are never touched. dry_run only counts."""
     app = app_of(ctx)
     return await app.write(artifacts.gc, app.blobs, older_than=older_than_seconds, dry_run=dry_run, agent=agent)
 
