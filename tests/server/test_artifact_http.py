@@ -137,6 +137,8 @@ async def test_bytes_that_do_not_hash_to_the_declared_sha256_are_refused_and_not
     if server.blobs is not None:
         assert not (server.blobs / sha(data)[:2] / sha(data)[2:]).exists()
     assert (await put(server, data)).status_code == 201  # the right hash goes through
+    again = await put(server, data, link="project")
+    assert again.status_code == 200 and again.json()["new"] is False  # held already: links only
 
 
 async def test_tokens_are_checked_as_for_the_tools(server):
