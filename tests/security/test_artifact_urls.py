@@ -56,6 +56,7 @@ TRAVERSALS = [
     f"/artifacts/{SHA}/../secret.txt",
     f"/artifacts/{SHA}/",
     f"/artifacts/{SHA}%00",
+    f"/artifacts/{SHA}%0A",
     f"/artifacts/{SHA.upper()}",
     f"/artifacts/{SHA[:63]}",
     f"/artifacts/{SHA[:2]}/{SHA[2:]}",

@@ -40,7 +40,7 @@ from taskloom.services.app import Taskloom
 from taskloom.store.blobs import CHUNK
 
 PREFIX = "/artifacts"
-_ONE = re.compile(r"^/artifacts/([0-9a-f]{64})$")
+_ONE = re.compile(r"/artifacts/([0-9a-f]{64})")  # fullmatch: `$` would let a trailing newline by
 STATUS = {"not_found": 404, "invalid_input": 400, "too_large": 413, "read_only": 403, "conflict": 409, "busy": 503}
 ALLOW = "GET, HEAD, PUT"
 # A request's head must fit uvicorn's 16 KiB: the URL carries the description, percent-encoded.
@@ -100,7 +100,7 @@ class ArtifactTransfer:
         await response(scope, receive, send)
 
     async def _answer(self, scope: Scope, receive: Receive, path: str) -> Response:
-        found = _ONE.match(path)
+        found = _ONE.fullmatch(path)
         if found is None:
             raise NotFound(
                 "No artifact at this address.",
@@ -117,6 +117,8 @@ class ArtifactTransfer:
         )
 
     async def _download(self, sha: str) -> Response:
+        # The dashboard's rules, so the two never disagree on what a browser may render. Imported
+        # here: the tools import this module for its URLs, and a stdio server must not load the web.
         from taskloom.web.routes.artifacts import BYTES_HEADERS, disposition, kind
 
         meta, path = await transfers.locate(self.taskloom, sha)
