@@ -77,9 +77,12 @@ def test_token_commands_import_no_server_stack(tmp_path: Path):
 
 async def test_a_stdio_server_does_not_load_the_dashboard(app: Taskloom, tmp_path: Path):
     # stdin at EOF: the server starts, opens the database, serves stdio, sees its client gone, exits.
-    # Not rich: the SDK's MCPServer sets up its logging with it.
+    # Neither rich (the SDK's MCPServer would log through it), nor psutil and our HTTP hardening
+    # (HTTP transports only): each is resident memory an idle stdio server carries (issue 17).
+    # The SDK's own web stack (starlette, uvicorn, httpx) stays: its server modules import it.
     argv = ("serve", "--transport", "stdio", "--db", str(app.settings.db_path), "--project", app.settings.project)
-    assert loaded_by(tmp_path, ("jinja2", "markdown_it", "networkx", "yaml", "taskloom.web"), *argv) == []
+    heavy = ("jinja2", "markdown_it", "networkx", "yaml", "taskloom.web", "rich", "psutil", "taskloom.server.http")
+    assert loaded_by(tmp_path, heavy, *argv) == []
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,12 @@ loop, same pragmas, on a copy of the same database: one process, and N processes
 claims/s are shown as a fraction of it.
 
     .venv/bin/python -m tests.benchmarks.bench_claims [--procs 8] [--sweep 1,4,8,16] [--http 16] [--duration 10]
+        [--base DIR [--rounds 3]]
 Goal at 8 processes: >= 800 claims/s, worst single claim < 250 ms, 0 double claims.
+
+`--base DIR` (a checkout of the previous release) adds `--rounds` pairs of runs at `--procs` agents
+over stdio, one with DIR's servers and one with this checkout's, in alternating order on copies
+of the same database, so that both see the same machine; each figure is the median of its rounds.
 """
 
 from __future__ import annotations
@@ -137,11 +142,12 @@ def server_claims(
     client: str = "sdk",
     server: str | None = None,
     http: bool = False,
+    tree: Path = ROOT,
 ) -> dict[str, Any]:
-    """`procs` agent processes claiming at once; over stdio each with its own server, with `http`
-    all on one streamable-HTTP server (whose CPU this process measures)."""
+    """`procs` agent processes claiming at once; over stdio each with its own server (run from
+    `tree`), with `http` all on one streamable-HTTP server (whose CPU this process measures)."""
     cmd = [PYTHON, "-m", "tests.benchmarks.claims_worker", "--db", str(path), "--duration", str(duration),
-           "--client", client]
+           "--client", client, "--tree", str(tree)]
     cmd += ["--server", server] if server else []
     cmd += ["--count", str(count)] if count is not None else []
     env = {**os.environ, **child_env()}
@@ -218,6 +224,48 @@ async def services_claims(path: Path, duration: float) -> dict[str, Any]:
             "in_tx_p99_ms": pct(held, 99) * 1e3}
 
 
+def compare(
+    base: Path, rounds: int, db: Path, workdir: Path, procs: int, duration: float, count: int | None,
+    client: str, server: str | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """`rounds` runs of each tree, {"before": [...], "now": [...]}, alternating which goes first."""
+    trees = {"before": base, "now": ROOT}
+    out: dict[str, list[dict[str, Any]]] = {"before": [], "now": []}
+    for r in range(rounds):
+        for label in ("before", "now") if r % 2 == 0 else ("now", "before"):
+            run_db = copy_db(db, workdir / "claims_run.db")
+            res = server_claims(run_db, procs, duration, count, client, server, tree=trees[label])
+            claim_line(f"{label} stdio-{procs} round {r + 1}", res)
+            out[label].append(res)
+    return out
+
+
+def compare_figures(pairs: dict[str, list[dict[str, Any]]], procs: int, cmd: str) -> list[Figure]:
+    if not pairs:
+        return []
+
+    def med(label: str, key: str) -> float:
+        return median([r[key] for r in pairs[label]])
+
+    rate, worst = med("now", "rate"), max(r["worst_ms"] for r in pairs["now"])
+    doubles = sum(r["double"] + r["db_check"]["mismatched"] for rs in pairs.values() for r in rs)
+    label = f"{procs} agents over stdio, previous release -> now, median of {len(pairs['now'])} rounds"
+    return [
+        Figure(f"claims/s, {label}", f"{med('before', 'rate'):.0f} -> {rate:.0f}", "/s", f">= {GOAL_RATE:.0f}",
+               rate >= GOAL_RATE, cmd),
+        Figure(f"worst claim wait of all rounds (median p99), {label}",
+               f"{max(r['worst_ms'] for r in pairs['before']):.0f} ({med('before', 'p99_ms'):.0f}) -> "
+               f"{worst:.0f} ({med('now', 'p99_ms'):.0f})", "ms", f"worst < {GOAL_WORST_MS:.0f}",
+               worst < GOAL_WORST_MS, cmd),
+        Figure(f"CPU per claim, server + client, {label}",
+               f"{med('before', 'cpu_server_ms_per_claim'):.2f} + {med('before', 'cpu_client_ms_per_claim'):.2f} -> "
+               f"{med('now', 'cpu_server_ms_per_claim'):.2f} + {med('now', 'cpu_client_ms_per_claim'):.2f}", "ms",
+               command=cmd),
+        Figure("double claims and errors, the rounds beside the previous release",
+               f"{doubles} / {sum(r['errors'] for rs in pairs.values() for r in rs)}", "", "0", doubles == 0, cmd),
+    ]
+
+
 # ---------------------------------------------------------------- the benchmark
 
 
@@ -234,28 +282,30 @@ def run(
     client: str = "sdk",
     bare_too: bool = True,
     server: str | None = None,
+    base: Path | None = None,
+    rounds: int = 3,
 ) -> dict:
     """Stdio runs at each size of `sweep` (default: `procs` only) with `client`; the goals apply at
     `procs`. `http_agents` (0: none) agents on one HTTP server. `bare_too` adds a stdio run at
     `procs` with bare JSON-RPC clients (the server-side view)."""
     workdir = workdir_or_temp(workdir)
     sweep = sorted(set(sweep or [procs]))
-    base = workdir / "claims_base.db"
-    anyio.run(lambda: build_bulk(base, n_ready, 0, all_ready=True))
+    base_db = workdir / "claims_base.db"
+    anyio.run(lambda: build_bulk(base_db, n_ready, 0, all_ready=True))
     if analyze:
-        checkpoint(base, analyze=True)
+        checkpoint(base_db, analyze=True)
     raw_sizes = sorted({1, procs, max(sweep), http_agents} - {0})
     raw = {}
     for n in raw_sizes:
-        raw[n] = raw_ceiling(copy_db(base, workdir / "claims_raw.db"), n, raw_duration)
-    svc = anyio.run(services_claims, copy_db(base, workdir / "claims_services.db"), raw_duration)
+        raw[n] = raw_ceiling(copy_db(base_db, workdir / "claims_raw.db"), n, raw_duration)
+    svc = anyio.run(services_claims, copy_db(base_db, workdir / "claims_services.db"), raw_duration)
     rates = ", ".join(f"{n} proc {r['rate']:.0f}/s" for n, r in raw.items())
     print(f"  [raw SQLite] {rates}; [services, in process] {svc['rate']:.0f}/s, lock held p50 "
           f"{svc['in_tx_p50_ms']:.3f} ms", flush=True)
     runs: dict[str, dict[str, Any]] = {}
 
     def one(key: str, n: int, kind: str, http: bool = False) -> None:
-        runs[key] = server_claims(copy_db(base, workdir / "claims_run.db"), n, duration, count, kind, server, http)
+        runs[key] = server_claims(copy_db(base_db, workdir / "claims_run.db"), n, duration, count, kind, server, http)
         claim_line(key, runs[key])
 
     for n in sweep:
@@ -264,10 +314,12 @@ def run(
         one(f"stdio-{procs}-bare", procs, "bare")
     if http_agents:
         one(f"http-{http_agents}", http_agents, "sdk", http=True)
+    pairs = compare(base, rounds, base_db, workdir, procs, duration, count, client, server) if base else {}
 
     extra = (" --analyze" if analyze else "") + (f" --ready {n_ready}" if n_ready != 100_000 else "")
     extra += f" --client {client}" if client != "sdk" else ""
     extra += f" --server {shlex.quote(server)}" if server else ""
+    extra += f" --base {base} --rounds {rounds}" if base else ""
     sweep_arg = f" --sweep {','.join(map(str, sweep))}" if sweep != [procs] else ""
     cmd = f"{PY} -m tests.benchmarks.bench_claims --procs {procs}{sweep_arg} --http {http_agents} " \
           f"--duration {duration:g}{extra}"
@@ -316,11 +368,12 @@ def run(
                + ", ".join(k.replace("stdio-", "stdio ").replace("http-", "HTTP ") for k in runs),
                " / ".join(f"{r['rate'] / ceiling:.1%}" for r in runs.values()), "", command=cmd),
     ]
+    figures += compare_figures(pairs, procs, cmd)
     print_figures("claims: agent processes on one database, and the raw SQLite ceiling", figures)
     params = {"procs": procs, "sweep": sweep, "http_agents": http_agents, "duration_s": duration, "count": count,
               "ready_tasks": n_ready, "raw_duration_s": raw_duration, "analyze": analyze, "client": client,
               "server": server or "taskloom serve"}
-    details = {"raw": {str(n): r for n, r in raw.items()}, "services": svc, "runs": runs,
+    details = {"raw": {str(n): r for n, r in raw.items()}, "services": svc, "runs": runs, "base_pairs": pairs,
                "share_of_raw_1": {k: r["rate"] / ceiling for k, r in runs.items()}}
     return result("claims", params, figures, details)
 
@@ -339,11 +392,14 @@ def main() -> None:
     ap.add_argument("--client", choices=["sdk", "bare"], default="sdk",
                     help="agents' MCP client over stdio: the SDK's Client, or a bare JSON-RPC client")
     ap.add_argument("--server", help='command to run instead of "taskloom serve" (gets --transport/--db/--project)')
+    ap.add_argument("--base", type=Path, help="a checkout of the previous release to run beside this one")
+    ap.add_argument("--rounds", type=int, default=3, help="pairs of runs (previous, now) with --base")
     a = ap.parse_args()
     if a.quick:
         a.duration, a.ready = 3.0, 30_000
     script(run, procs=a.procs, duration=a.duration, count=a.count, n_ready=a.ready, sweep=a.sweep,
-           http_agents=a.http, analyze=a.analyze, client=a.client, bare_too=not a.no_bare, server=a.server)
+           http_agents=a.http, analyze=a.analyze, client=a.client, bare_too=not a.no_bare, server=a.server,
+           base=a.base, rounds=a.rounds)
 
 
 if __name__ == "__main__":

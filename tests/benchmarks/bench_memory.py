@@ -13,6 +13,11 @@ project_status, task lists, claims and completions), and the process's high-wate
 `--base DIR` measures a second checkout (e.g. the previous release's commit, made with
 `git worktree add --detach DIR COMMIT`) in the same run: its databases are built and its servers
 run with PYTHONPATH at DIR/src, each side's figures printed, then the ratios.
+
+`--idle-only --base DIR [--rounds N]` measures only idle servers (an empty database, the same
+short session), base and this checkout alternately N times, and prints the medians beside the
+floor no server built on the MCP SDK goes under: a bare interpreter that imports the SDK's
+server (`mcp.server.mcpserver`), started the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -97,12 +103,12 @@ def _session(client: BareClient, cycles: int) -> int:
 
 
 def measure(path: Path, cycles: int, src: Path | None = None) -> dict[str, Any]:
-    """One server over `path`; `src` runs another checkout's code (`python -m taskloom` from it)."""
-    if src is None:
-        client = BareClient(serve_argv(path), child_env(TASKLOOM_AGENT="bench-memory"))
-    else:
-        argv = serve_argv(path, server=f"{PYTHON} -m taskloom serve")
-        client = BareClient(argv, child_env(TASKLOOM_AGENT="bench-memory", PYTHONPATH=f"{src}{os.pathsep}{ROOT}"))
+    """One server over `path`, running `src`'s code (`python -m taskloom` from it): by default
+    this checkout's, not whichever the `taskloom` script was installed from (a git worktree's
+    would otherwise run the main checkout's code)."""
+    src = ROOT / "src" if src is None else src
+    argv = serve_argv(path, server=f"{PYTHON} -m taskloom serve")
+    client = BareClient(argv, child_env(TASKLOOM_AGENT="bench-memory", PYTHONPATH=f"{src}{os.pathsep}{ROOT}"))
     try:
         settle_s = _settle(client, path)
         started = memory_mb(client.pid)
@@ -202,6 +208,46 @@ def run(
     return result("memory", {**params, "base": str(base)}, figures, {"base": old, "this": new})
 
 
+SDK_FLOOR = "import mcp.server.mcpserver, sys; sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.readline()"
+
+
+def sdk_floor_mb() -> float:
+    """Resident memory of an interpreter that has imported the SDK's server and nothing else."""
+    proc = subprocess.Popen(
+        [PYTHON, "-c", SDK_FLOOR], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT), env={**os.environ, **child_env()}
+    )
+    try:
+        proc.stdout.readline()
+        return memory_mb(proc.pid)["rss_mb"]
+    finally:
+        proc.communicate(b"\n", timeout=30)
+
+
+def idle_only(base: Path, rounds: int, workdir: Path | None = None) -> dict[str, Any]:
+    """Idle servers only, base and this checkout alternately: on a busy machine each pair ran
+    under the same load. Medians of `rounds` pairs, and the SDK floor measured between them."""
+    workdir = workdir_or_temp(workdir)
+    empty = {"base": workdir / "memory_empty_base.db", "this": workdir / "memory_empty_this.db"}
+    _build_with(base / "src", empty["base"], workdir / "unused_base.db", 0)
+    build(empty["this"], workdir / "unused_this.db", 0)
+    rss: dict[str, list[float]] = {"base": [], "this": [], "sdk": []}
+    for _ in range(rounds):
+        rss["base"].append(measure(empty["base"], 5, base / "src")["after_session"]["rss_mb"])
+        rss["this"].append(measure(empty["this"], 5)["after_session"]["rss_mb"])
+        rss["sdk"].append(sdk_floor_mb())
+    med = {k: statistics.median(v) for k, v in rss.items()}
+    cmd = f"{PY} -m tests.benchmarks.bench_memory --idle-only --base {base} --rounds {rounds}"
+    figures = [
+        Figure("idle RSS over stdio, base -> this (medians)", f"{med['base']:.1f} -> {med['this']:.1f}", "MiB",
+               goal="<= 60 MiB", met=med["this"] <= 60, command=cmd),
+        Figure("floor: an interpreter that imported mcp.server.mcpserver only", round(med["sdk"], 1), "MiB", command=cmd),
+        Figure("idle RSS above that floor, base -> this", f"{med['base'] - med['sdk']:.1f} -> {med['this'] - med['sdk']:.1f}",
+               "MiB", command=cmd),
+    ]
+    print_figures("idle server memory: base and this checkout alternately, same run", figures)
+    return result("memory-idle", {"base": str(base), "rounds": rounds}, figures, {"rss_mb": rss})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", type=int, default=100_000)
@@ -210,7 +256,14 @@ def main() -> None:
     ap.add_argument("--base", type=Path, help="another checkout to measure in the same run (its src/ is imported)")
     ap.add_argument("--reset-ranks", action="store_true",
                     help="every rank set to 1 first, so the first re-rank rewrites them all (the worst case)")
+    ap.add_argument("--idle-only", action="store_true", help="idle servers only, alternating with --base (required)")
+    ap.add_argument("--rounds", type=int, default=5, help="with --idle-only: base/this pairs measured")
     a = ap.parse_args()
+    if a.idle_only:
+        if a.base is None:
+            ap.error("--idle-only compares with a base checkout: give --base DIR")
+        script(idle_only, base=a.base, rounds=a.rounds)
+        return
     script(run, n_tasks=10_000 if a.quick else a.tasks, cycles=a.cycles, base=a.base, reset_ranks=a.reset_ranks)
 
 

@@ -2,9 +2,11 @@
 
 The plan has `n` tasks and 1.5 n dependencies (each on one of the 50 tasks before it, like a
 real plan's local structure), priorities and roles; about a fifth of the tasks start ready.
-Services level: `planning.import_plan` in one `app.write` (the Plan model is validated first,
-timed apart). MCP: the `plan_import` tool of a fresh `taskloom serve` over stdio, timed around
-`call_tool` (JSON transfer and argument validation included, spawn excluded).
+Services level: `planning.import_plan` in one `app.write` (the Plan is read first, timed apart,
+by `planning.read_plan` as the tool reads it where the side has it), wall and CPU time both.
+MCP: the `plan_import` tool of a fresh `taskloom serve` over stdio, timed around `call_tool`
+(JSON transfer and argument validation included, spawn excluded), with the server's and the
+client's CPU time over the call.
 
     .venv/bin/python -m tests.benchmarks.bench_plan_import [--sizes 1000,10000,100000] [--no-mcp]
         [--base DIR] [--repeat N]
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import psutil
 from mcp import Client
 
 from taskloom.models import Plan
@@ -58,12 +61,15 @@ GOAL_GROWTH = 1.2
 
 async def import_services(path: Path, tasks: list[dict[str, Any]]) -> dict[str, Any]:
     async with open_app(path, "planner") as app:
-        t0 = time.perf_counter()
-        plan = Plan.model_validate({"tasks": tasks})
-        t1 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
+        # As plan_import reads it (the collector paused), where the side has planning.read_plan.
+        read_plan = getattr(planning, "read_plan", None)
+        plan = read_plan({"tasks": tasks}) if read_plan else Plan.model_validate({"tasks": tasks})
+        c1, t1 = time.process_time(), time.perf_counter()
         res = await app.write(planning.import_plan, plan)
-        t2 = time.perf_counter()
-    return {"validate_s": t1 - t0, "import_s": t2 - t1, "result": res.model_dump()}
+        c2, t2 = time.process_time(), time.perf_counter()
+    return {"validate_s": t1 - t0, "import_s": t2 - t1, "validate_cpu_s": c1 - c0, "import_cpu_s": c2 - c1,
+            "result": res.model_dump()}
 
 
 def _server(db: Path) -> Any:
@@ -75,15 +81,28 @@ def _server(db: Path) -> Any:
     return StdioServerParameters(command=argv[0], args=argv[1:], env=env, cwd=str(ROOT))
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's live children: the server, on a busy machine
+    a steadier measure than the wall clock."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 async def import_mcp(path: Path, tasks: list[dict[str, Any]]) -> dict[str, Any]:
     async with Client(_server(fresh(path)), mode="legacy") as client:
         await client.call_tool("project_status", {})
-        t0 = time.perf_counter()
+        s0, c0, t0 = _children_cpu(), time.process_time(), time.perf_counter()
         res = await client.call_tool("plan_import", {"tasks": tasks})
-        dt = time.perf_counter() - t0
+        dt, client_cpu, server_cpu = time.perf_counter() - t0, time.process_time() - c0, _children_cpu() - s0
     if res.is_error:
         raise RuntimeError(f"plan_import failed: {res.content[0].text[:300]}")
-    return {"call_s": dt, "result": res.structured_content}
+    return {"call_s": dt, "server_cpu_s": server_cpu, "client_cpu_s": client_cpu, "result": res.structured_content}
 
 
 def _check(path: Path, n: int, m: int, res: dict[str, Any]) -> None:
@@ -105,12 +124,13 @@ def measure(n: int, mcp: bool, workdir: Path) -> dict[str, Any]:
     path = workdir / f"import_{n}.db"
     r = anyio.run(import_services, path, tasks)
     _check(path, n, m, r["result"])
-    row = {"tasks": n, "deps": m, "validate_s": r["validate_s"], "import_s": r["import_s"], "ready": r["result"]["ready"]}
+    row = {"tasks": n, "deps": m, "ready": r["result"]["ready"]}
+    row |= {k: r[k] for k in ("validate_s", "import_s", "validate_cpu_s", "import_cpu_s")}
     if mcp:
         path = workdir / f"import_mcp_{n}.db"
         mr = anyio.run(import_mcp, path, tasks)
         _check(path, n, m, mr["result"])
-        row["mcp_s"] = mr["call_s"]
+        row |= {"mcp_s": mr["call_s"], "mcp_server_cpu_s": mr["server_cpu_s"], "mcp_client_cpu_s": mr["client_cpu_s"]}
     return row
 
 
@@ -127,11 +147,14 @@ def measure_in_child(src: Path, n: int, mcp: bool, workdir: Path) -> dict[str, A
     raise RuntimeError(f"the {src} side failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
 
 
+_TIMES = ("validate_s", "import_s", "validate_cpu_s", "import_cpu_s", "mcp_s", "mcp_server_cpu_s", "mcp_client_cpu_s")
+
+
 def _best(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
     if a is None:
         return b
     out = dict(a)
-    for key in ("validate_s", "import_s", "mcp_s"):
+    for key in _TIMES:
         if key in b:
             out[key] = min(a[key], b[key])
     return out
@@ -160,10 +183,16 @@ def run(
                 rows[side][n] = _best(rows[side].get(n), row)
         for side in sides:
             row = rows[side][n]
-            extra = f", MCP plan_import over stdio {row['mcp_s']:.2f} s" if "mcp_s" in row else ""
+            extra = (
+                f", MCP plan_import over stdio {row['mcp_s']:.2f} s (server CPU {row['mcp_server_cpu_s']:.2f} s, "
+                f"client CPU {row['mcp_client_cpu_s']:.2f} s)"
+                if "mcp_s" in row
+                else ""
+            )
             print(
-                f"  [{side}: {n:,} tasks, {row['deps']:,} deps] import_plan {row['import_s']:.2f} s (+ Plan "
-                f"validation {row['validate_s']:.2f} s){extra}; {row['ready']:,} ready",
+                f"  [{side}: {n:,} tasks, {row['deps']:,} deps] import_plan {row['import_s']:.2f} s, CPU "
+                f"{row['import_cpu_s']:.2f} s (+ Plan validation {row['validate_s']:.2f} s, CPU "
+                f"{row['validate_cpu_s']:.2f} s){extra}; {row['ready']:,} ready",
                 flush=True,
             )
     sizes_arg = ",".join(str(s) for s in sizes)
@@ -178,7 +207,12 @@ def run(
     if base is not None:
         for n in sizes:
             b, h = rows["base"][n], rows["head"][n]
-            for key, what in (("import_s", "import_plan (services)"), ("mcp_s", "plan_import over stdio")):
+            for key, what in (
+                ("import_s", "import_plan (services)"),
+                ("import_cpu_s", "import_plan CPU (services)"),
+                ("mcp_s", "plan_import over stdio"),
+                ("mcp_server_cpu_s", "plan_import over stdio, server CPU"),
+            ):
                 if key in b:
                     figures.append(
                         Figure(f"{what}, {n:,} tasks: base / head", round(b[key] / h[key], 2), "x", command=cmd)
@@ -220,13 +254,29 @@ def _figures(side: str, rows: dict[int, dict[str, Any]], cmd: str, goals: bool) 
                     cmd,
                 )
             )
+            figures.append(
+                Figure(
+                    f"plan_import over stdio, {n:,} tasks: server / client CPU{tag}",
+                    f"{row['mcp_server_cpu_s']:.2f} / {row['mcp_client_cpu_s']:.2f}",
+                    "s",
+                    command=cmd,
+                )
+            )
     if len(rows) > 1:
         lo, hi = min(rows), max(rows)
         per = {n: (r["import_s"] + r["validate_s"]) / n * 1e6 for n, r in rows.items()}
         growth = per[hi] / per[lo]
         goal = goals and hi == GOAL_BIG_SIZE
+        cpu = {n: (r["import_cpu_s"] + r["validate_cpu_s"]) / n * 1e6 for n, r in rows.items()}
         figures += [
             Figure(f"time per task, {lo:,} vs {hi:,} tasks{tag}", f"{per[lo]:.0f} / {per[hi]:.0f}", "us", command=cmd),
+            Figure(f"CPU per task, {lo:,} vs {hi:,} tasks{tag}", f"{cpu[lo]:.0f} / {cpu[hi]:.0f}", "us", command=cmd),
+            Figure(
+                f"growth of the CPU per task, {hi:,} vs {lo:,} tasks (linear = 1){tag}",
+                round(cpu[hi] / cpu[lo], 2),
+                "x",
+                command=cmd,
+            ),
             Figure(
                 f"growth of the time per task, {hi:,} vs {lo:,} tasks (linear = 1){tag}",
                 round(growth, 2),

@@ -6,7 +6,10 @@ READY once initialized and warmed up, waits for GO on stdin (so that spawn time 
 all agents start together), claims for `--duration` seconds or `--count` claims, and prints
 `RESULT {json}` (see common.ClaimRecorder).
 
-    .venv/bin/python -m tests.benchmarks.claims_worker --db FILE --agent NAME [--client sdk|bare] [--url URL]
+    .venv/bin/python -m tests.benchmarks.claims_worker --db FILE --agent NAME [--client sdk|bare] [--url URL] [--tree DIR]
+
+`--tree DIR` runs the stdio server from DIR/src (e.g. a checkout of the previous release); without
+it, from this checkout's src/, not from wherever the venv's editable install points.
 """
 
 from __future__ import annotations
@@ -14,20 +17,28 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import anyio
 
 from tests.benchmarks.clients import BareClient, child_pids, cpu_seconds
-from tests.benchmarks.common import ClaimRecorder, child_env, serve_argv, stdio_params
+from tests.benchmarks.common import ROOT, ClaimRecorder, child_env, serve_argv
 
 WARMUP_CALLS = 20  # reads before READY, so that the first claims do not pay for cold code paths
 
 
-async def sdk_worker(db: str, agent: str, rec: ClaimRecorder, server: str | None, url: str | None) -> None:
-    from mcp import Client
+def server_env(agent: str, tree: Path) -> dict[str, str]:
+    return child_env(TASKLOOM_AGENT=agent, PYTHONPATH=f"{tree / 'src'}:{ROOT}")
+
+
+async def sdk_worker(
+    db: str, agent: str, rec: ClaimRecorder, server: str | None, url: str | None, tree: Path
+) -> None:
+    from mcp import Client, StdioServerParameters
 
     # Over HTTP the server is shared, so the agent names itself; over stdio its server knows it.
-    target = url or stdio_params(db, agent, server=server)
+    argv = serve_argv(db, server=server)
+    target = url or StdioServerParameters(command=argv[0], args=argv[1:], env=server_env(agent, tree), cwd=str(ROOT))
     claim_args = {"agent": agent} if url else {}
     async with Client(target, mode="legacy") as client:
         for _ in range(WARMUP_CALLS):
@@ -48,9 +59,9 @@ async def sdk_worker(db: str, agent: str, rec: ClaimRecorder, server: str | None
         rec.report(time.process_time() - cpu0[0], cpu_server)
 
 
-def bare_worker(db: str, agent: str, rec: ClaimRecorder, server: str | None) -> None:
+def bare_worker(db: str, agent: str, rec: ClaimRecorder, server: str | None, tree: Path) -> None:
     """The same loop from a bare JSON-RPC client: no SDK client CPU, so the servers get the cores."""
-    client = BareClient(serve_argv(db, server=server), child_env(TASKLOOM_AGENT=agent))
+    client = BareClient(serve_argv(db, server=server), server_env(agent, tree))
     try:
         for _ in range(WARMUP_CALLS):
             client.call("task_list", {"limit": 1})
@@ -79,12 +90,13 @@ def main() -> None:
     ap.add_argument("--client", choices=["sdk", "bare"], default="sdk")
     ap.add_argument("--server", help="command instead of `taskloom serve` (stdio)")
     ap.add_argument("--url", help="a shared streamable-HTTP server instead of an own stdio one (sdk client)")
+    ap.add_argument("--tree", type=Path, default=ROOT, help="checkout whose src/ the stdio server runs")
     a = ap.parse_args()
     rec = ClaimRecorder(a.agent, a.duration, a.count)
     if a.client == "bare":
-        bare_worker(a.db, a.agent, rec, a.server)
+        bare_worker(a.db, a.agent, rec, a.server, a.tree)
     else:
-        anyio.run(sdk_worker, a.db, a.agent, rec, a.server, a.url)
+        anyio.run(sdk_worker, a.db, a.agent, rec, a.server, a.url, a.tree)
 
 
 if __name__ == "__main__":

@@ -252,8 +252,9 @@ def fresh(path: Path) -> Path:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """Environment for spawned processes: importable `tests` package, no stray bytecode writes."""
-    env = {"PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    """Environment for spawned processes: this checkout's taskloom (not the one the venv's editable
+    install points at, which may be another worktree), importable `tests`, no stray bytecode writes."""
+    env = {"PYTHONPATH": f"{ROOT / 'src'}:{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"}
     env.update(extra)
     return env
 

@@ -12,6 +12,7 @@ import pydantic_core
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mcp.server import runner
 from mcp.server.mcpserver.utilities import func_metadata
 from mcp.types import CallToolResult, TextContent
 
@@ -149,3 +150,33 @@ def test_a_value_that_is_not_the_declared_model_goes_the_sdks_way():
     task_get = next(t for t in sdk_tools(PROFILES["all"]) if t.name == "task_get")
     made = CallToolResult(content=[TextContent(type="text", text="not_found: no T-9")], is_error=True)
     assert results.to_result(task_get, made) is made
+
+
+# What a JSON-mode dump of a model can hold: no infinities (it has made them null already).
+json_ready = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["", "x", "0"])
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["a", "b", "", "c"]), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]), json_ready, max_size=4))
+@settings(max_examples=100, deadline=None)
+def test_a_results_wire_form_is_what_the_sdks_dump_of_it_gives(structured):
+    text = results.text_copy(structured)
+    ours = results.Once.model_construct(
+        content=[TextContent.model_construct(type="text", text=text)], structured_content=structured
+    )
+    theirs = CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+    assert ours.wire() == runner._dump_result(theirs)
+
+
+async def test_a_task_get_result_reaches_the_sdk_as_its_wire_form_not_a_model_to_dump(client, monkeypatch):
+    await call(client, "plan_import", tasks=[{"code": "T-1", "title": "Schema", "labels": ["db"]}])
+    handed = []
+    sdk_dump = runner._dump_result
+    monkeypatch.setattr(runner, "_dump_result", lambda result: handed.append(type(result)) or sdk_dump(result))
+    got = await client.call_tool("task_get", {"task": "T-1"})
+    assert not got.is_error and got.structured_content["task"]["code"] == "T-1"
+    assert dict in handed and CallToolResult not in handed and results.Once not in handed, handed

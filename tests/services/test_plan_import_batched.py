@@ -9,14 +9,19 @@ import gc
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from taskloom.domain.limits import MAX_PAGE
+from taskloom.domain.limits import MAX_LABELS, MAX_PAGE, MAX_TEXT, MAX_TITLE
+from taskloom.errors import TaskloomError
 from taskloom.models import Plan, TaskSpec
 from taskloom.services import creation, planning
 from taskloom.services.app import Taskloom
 from taskloom.services.common import detail
 from taskloom.services.tasks import list_tasks
 from taskloom.store.sqlite.store import SqliteTx
+from tests.conftest import call, call_error
 
 
 def plan(n: int, prefix: str = "P") -> Plan:
@@ -107,3 +112,58 @@ async def test_the_collector_is_paused_during_an_import_and_back_on_after_it_eve
     with pytest.raises(Exception, match="Unknown dependencies"):
         await app.write(planning.import_plan, Plan(tasks=[TaskSpec(code="B", title="b", depends_on=["nope"])]))
     assert gc.isenabled()
+
+
+_TEXT = st.one_of(
+    st.text(max_size=5),
+    st.sampled_from(["", " ", "\t\n", "é", "\ud800", "x" * MAX_TITLE, "x" * (MAX_TITLE + 1)]),
+    st.integers(MAX_TEXT - 2, MAX_TEXT + 2).map(lambda n: "a" * n),
+    st.integers(MAX_TEXT // 2 - 2, MAX_TEXT // 2 + 2).map(lambda n: "é" * n),  # two bytes each
+)
+
+
+@st.composite
+def _specs(draw: st.DrawFn) -> list[TaskSpec]:
+    out = []
+    for i in range(draw(st.integers(0, 4))):
+        title, description, acceptance, context = (draw(_TEXT) for _ in range(4))
+        labels = ["l"] * draw(st.sampled_from([0, MAX_LABELS, MAX_LABELS + 1]))
+        deps = ["d"] * draw(st.sampled_from([0, MAX_PAGE, MAX_PAGE + 1]))
+        code = draw(st.sampled_from([None, f"C-{i}"]))
+        out.append(
+            TaskSpec.model_construct(
+                title=title, description=description, acceptance=acceptance, context=context,
+                labels=labels, depends_on=deps, code=code, key=None,
+            )
+        )
+    return out
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(_specs(), st.booleans())
+def test_the_column_check_passes_a_batch_only_when_every_spec_passes_its_own_checks(specs, key_from_code):
+    try:
+        for i, spec in enumerate(specs):
+            creation._validate(spec, f"tasks[{i}]")
+            assert not key_from_code or spec.key or spec.code
+        valid = True
+    except (TaskloomError, AssertionError):
+        valid = False
+    if creation._surely_valid(specs, key_from_code):
+        assert valid
+
+
+async def test_plan_import_names_each_invalid_field_as_argument_validation_did(client):
+    err = await call_error(
+        client, "plan_import",
+        streams=[{"code": "bad code"}],
+        tasks=[{"code": "A", "title": "a"}, {"code": "B", "title": "", "priority": 9, "extra": 1}],
+    )
+    assert err["code"] == "invalid_input"
+    for where in ("streams.0.code", "tasks.1.title", "tasks.1.priority", "tasks.1.extra"):
+        assert where in err["message"]
+    err = await call_error(client, "plan_import", tasks="not a list")
+    assert err["code"] == "invalid_input" and "tasks: Input should be a valid list" in err["message"]
+    err = await call_error(client, "plan_import", tasks=[{"code": "A", "title": "x" * 201}])
+    assert err["code"] == "too_large" and "tasks.0.title" in err["message"]
+    assert (await call(client, "project_status"))["total"] == 0

@@ -175,10 +175,19 @@ async def test_a_query_matching_more_than_the_rank_window_answers_newest_first_a
     assert "Too many" in (await find(app, '"common word"', limit=1)).message  # a phrase is counted the same way
     ranked = await find(app, "rare")  # under the window: ranked, and nothing to say
     assert [h.id for h in ranked.hits] == ["B"] and ranked.message == "" and ranked.hits[0].score > 0
-    # One match, but "word" is in more documents than ranking may read: newest first too.
-    monkeypatch.setattr(search, "TERM_WINDOW", 4)
-    assert "Too many" in (await find(app, "rare word")).message
     assert (await find(app, "rare zzz")).hits == [] and not (await find(app, "rare zzz")).message
+
+
+async def test_a_word_in_more_documents_than_bm25_may_count_is_unranked_on_fts5_only(team, app, monkeypatch):
+    monkeypatch.setattr(search, "TERM_WINDOW", 4)
+    await create(team, *({"code": f"A{i}", "title": "common word"} for i in range(4)), {"code": "B", "title": "rare word"})
+
+    got = await find(app, "rare word")  # one match, but "word" is in more documents than the term window
+    if app.store.backend == "sqlite":  # bm25 counts every document of "word" before it ranks any
+        assert "Too many" in got.message and "a word in over 4" in got.message and got.hits[0].score == 0.0
+    else:  # ts_rank_cd reads only the one match: ranked
+        assert got.message == "" and got.hits[0].score > 0
+    assert [h.id for h in got.hits] == ["B"]
 
 
 async def test_a_crowded_query_looks_at_its_newest_matches_only_however_few_a_filter_keeps(team, app, monkeypatch):

@@ -40,6 +40,22 @@ async def test_many_rows_of_a_plain_insert_go_to_sqlite_as_a_few_statements(app)
     assert [r[0] for r in landed if r[0] >= 1000] == list(range(1000, 1000 + ROWS))  # every row, in order
 
 
+async def test_an_insert_or_ignore_goes_as_a_few_statements_and_skips_each_duplicate_as_one_row_would(app, settings):
+    made = await app.write(creation.create_tasks, [TaskSpec(code="L", title="labelled", labels=["old"])])
+    [task] = made.ids
+    labels = ["old"] + [f"l{i % (ROWS // 2)}" for i in range(ROWS)]  # one there already, each new one twice
+    traced: list[str] = []
+    await app.store.write_raw(lambda conn: conn.set_trace_callback(traced.append))
+    try:
+        await app.store.write(lambda tx: tx.many("task_label_insert", [{"task_id": task, "label": x} for x in labels]))
+    finally:
+        await app.store.write_raw(lambda conn: conn.set_trace_callback(None))
+    inserts = [s for s in traced if s.lstrip().upper().startswith("INSERT OR IGNORE INTO TASK_LABELS")]
+    assert 1 <= len(inserts) <= 5, f"{ROWS} rows took {len(inserts)} statements"
+    stored = table_rows(settings, "SELECT label FROM task_labels WHERE task_id = ? ORDER BY label", (task,))
+    assert sorted(r[0] for r in stored) == sorted(set(labels))
+
+
 async def test_one_bad_row_in_a_batch_writes_none_of_them(app):
     rows = events(app.project_id)
     rows[-1]["id"] = rows[0]["id"]  # the same id twice: the last batch fails

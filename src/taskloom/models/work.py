@@ -22,6 +22,12 @@ Priority = Annotated[int, Field(ge=0, le=4, description="0 critical .. 4 lowest"
 NoteKind = Literal["note", "progress", "decision", "blocker"]
 
 
+def _empty_list(description: str | None = None) -> Any:
+    """An empty-list default made fresh per instance: pydantic deep-copies a literal `[]` for each
+    model it builds (a quarter of a 100k-task plan's validation); the schema still says `[]`."""
+    return Field(default_factory=list, description=description, json_schema_extra={"default": []})
+
+
 class _In(BaseModel):
     # Unknown fields are errors: a misspelt argument must not be silently ignored.
     model_config = ConfigDict(extra="forbid")
@@ -38,11 +44,11 @@ class TaskSpec(_In):
     context: str = ""
     priority: Priority = 2
     role: Name | None = None
-    labels: list[Name] = []
+    labels: list[Name] = _empty_list()
     stream: Code | None = None
     sprint: Code | None = None
     parent: Code | None = None
-    depends_on: list[str] = Field([], description="task codes or keys (this batch or existing)")
+    depends_on: list[str] = _empty_list("task codes or keys (this batch or existing)")
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
     requires_review: bool = False
     backlog: bool = Field(False, description="park it out of play")

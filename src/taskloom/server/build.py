@@ -181,6 +181,12 @@ class TaskloomMCP(MCPServer[Taskloom]):
             await self._seen(agent)
         return result
 
+    async def _handle_call_tool(self, ctx: Any, params: Any) -> Any:
+        # The SDK registers this bound method as its tools/call handler (private in SDK 2.3;
+        # tests/server/test_results.py covers it). A dict is what the SDK would dump a result to.
+        result = await super()._handle_call_tool(ctx, params)
+        return result.wire() if isinstance(result, results.Once) else result
+
     async def _run_tool(self, name: str, arguments: dict[str, Any], context: Any) -> Any:
         """`MCPServer.call_tool`, but the result is built once, by `results.to_result`."""
         if context is None:
@@ -256,7 +262,7 @@ def build_server(app: Taskloom, profile: Profile = "all", feed: ChangeFeed | Non
     server.lean_outputs = profile == "worker"
     server.profile = profile
     resources.register(server, app)
-    prompts.register(server, app)
+    prompts.register(server)
     protocol.register(server)
 
     async def readable(uri: str, request_context: Any) -> None:

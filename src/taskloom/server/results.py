@@ -6,6 +6,10 @@ every call (a quarter of what a task-sized result cost to serialise). Every task
 an instance of the model it declares; the SDK's check of such an instance returns it untouched
 (pydantic does not revalidate an instance of the exact class), so converting it here skips no
 validation. Anything else goes the SDK's way.
+
+Such a result is a `Once`: its `structuredContent` is already JSON-ready, so its wire form
+(`Once.wire`) takes it as it is. The SDK's dump of a result model walks every member of it once
+more, before its own check of the result (which still runs: runner._serialize) and the JSON.
 """
 
 from __future__ import annotations
@@ -17,13 +21,28 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent
 
 
+class Once(CallToolResult):
+    """A tool's result built by `to_result` from the model the tool declared."""
+
+    def wire(self) -> dict[str, Any]:
+        """What the SDK's dump of this result gives (`runner._dump_result`), without a second
+        pass over `structuredContent`: a JSON-mode dump of a model, it is JSON as it is."""
+        out = self.model_dump(by_alias=True, mode="json", exclude_none=True, exclude=_STRUCTURED)
+        out["structuredContent"] = self.structured_content
+        return out
+
+
+_STRUCTURED = {"structured_content"}
+
+
 def to_result(tool: Tool, value: Any) -> Any:
     """The result of `tool` returning `value`, in the SDK's shape, with taskloom's text copy."""
     meta = tool.fn_metadata
     if meta.output_schema is not None and not meta.wrap_output and type(value) is meta.output_model:
         structured = value.model_dump(mode="json", by_alias=True)
-        return CallToolResult(content=[TextContent(type="text", text=text_copy(structured))],
-                              structured_content=structured)
+        # Both parts were made here from a validated model: validating them again checks nothing.
+        text = TextContent.model_construct(type="text", text=text_copy(structured))
+        return Once.model_construct(content=[text], structured_content=structured)
     result = meta.convert_result(value)
     if isinstance(result, CallToolResult) and result.structured_content is not None and not result.is_error:
         result.content = [TextContent(type="text", text=text_copy(result.structured_content))]
@@ -43,18 +62,18 @@ def text_copy(structured: dict[str, Any]) -> str:
 def _pruned(value: dict[str, Any]) -> dict[str, Any]:
     # A member is dropped when it is null, "", [] or {} as it stands; a list keeps every item.
     # Only containers are visited: the scalars of a task-sized result are most of its members.
+    # Most members are non-empty, so truthiness decides first; of the falsy ones 0, 0.0 and False stay.
     out = {}
     for key, item in value.items():
-        kind = type(item)
-        if kind is dict:
-            if item:
-                out[key] = _pruned(item)
-        elif kind is list:
-            if item:
-                out[key] = _pruned_list(item)
-        elif item is not None and item != "":
+        if item:
+            kind = type(item)
+            out[key] = _pruned(item) if kind is dict else _pruned_list(item) if kind is list else item
+        elif item is not None and type(item) not in _EMPTIES:
             out[key] = item
     return out
+
+
+_EMPTIES = (str, list, dict)  # falsy members of these types are empty, and dropped
 
 
 def _pruned_list(items: list[Any]) -> list[Any]:

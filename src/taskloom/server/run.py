@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import logging
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,24 +21,17 @@ from taskloom.errors import InvalidInput
 from taskloom.resolver import Resolver
 from taskloom.server.auth import Authenticator, TokensFile
 from taskloom.server.build import TaskloomMCP, build_server
-from taskloom.server.http import (
-    KEEP_ALIVE,
-    BearerAuth,
-    deadline_protocol,
-    is_loopback,
-    origin_of,
-    quiet_server,
-    security_for,
-)
 from taskloom.server.stdio import stdio_streams
 from taskloom.services.app import Taskloom
 
-# The dashboard (jinja2, markdown-it: ~100 ms to import) is imported by the HTTP transports that
-# serve it, not by every stdio server an agent's client starts.
+# The dashboard (jinja2, markdown-it: ~100 ms to import) and the HTTP hardening (psutil, ~1 MiB
+# resident) are imported by the HTTP transports that use them, not by every stdio server an
+# agent's client starts.
 if TYPE_CHECKING:
     from taskloom.web.broadcast import Broadcaster
 
 log = logging.getLogger(__name__)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def freeze_startup() -> None:
@@ -49,6 +43,25 @@ def freeze_startup() -> None:
     gc.freeze()
 
 
+@contextlib.contextmanager
+def sdk_logging_plain() -> Iterator[None]:
+    """MCPServer sets up the root logger with rich's handler when rich can be imported (rich is
+    here for `taskloom watch`): ~1.4 MiB resident and ~0.1 s of start-up for a stderr log that
+    nobody views in a terminal. Our own handler goes first, so the SDK's `basicConfig` does
+    nothing, and rich is unimportable only while the server is built."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    blocked = [name for name in ("rich.console", "rich.logging") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # None makes `import` raise ImportError
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+
+
 def authenticator(token: str | None, tokens_file: Path | None) -> Authenticator | None:
     """Bearer auth when a token or a tokens file is given; None means an open (loopback) server."""
     if not token and tokens_file is None:
@@ -58,6 +71,8 @@ def authenticator(token: str | None, tokens_file: Path | None) -> Authenticator 
 
 def check_exposure(host: str, token: str | None, tokens_file: Path | None = None) -> None:
     """No accidental open service: a non-loopback bind needs a token or a tokens file."""
+    from taskloom.server.http import is_loopback
+
     if not is_loopback(host) and not token and tokens_file is None:
         raise InvalidInput(
             f"Refusing to listen on {host} without a token.",
@@ -84,6 +99,8 @@ async def serve(
     auth = None
     origins: list[str] = []
     if transport != "stdio":
+        from taskloom.server.http import origin_of
+
         check_exposure(host, token, tokens_file)
         origins = [origin_of(o) for o in allow_origins or []]
         auth = authenticator(token, tokens_file)
@@ -91,7 +108,8 @@ async def serve(
     app = await Taskloom.open(settings, clock)
     try:
         feed = ChangeFeed(app)
-        server = build_server(app, settings.profile, feed)
+        with sdk_logging_plain():
+            server = build_server(app, settings.profile, feed)
         resolver = Resolver(app, feed)
         freeze_startup()
         async with anyio.create_task_group() as tg:
@@ -157,6 +175,7 @@ async def _serve_http(
     broadcaster: Broadcaster,
 ) -> None:
     from taskloom.server.dispatch import PathDispatch
+    from taskloom.server.http import BearerAuth, security_for
     from taskloom.server.request_ids import BadIdGuard
     from taskloom.server.transfer import ArtifactTransfer
     from taskloom.web.app import build_web
@@ -193,6 +212,8 @@ async def run_uvicorn(
     asgi: Any, sock: socket.socket, timeout: float, *, lifespan: str, on_exit: Callable[[], None]
 ) -> None:
     import uvicorn
+
+    from taskloom.server.http import KEEP_ALIVE, deadline_protocol, quiet_server
 
     config = uvicorn.Config(
         asgi,

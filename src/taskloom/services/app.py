@@ -77,6 +77,11 @@ class Taskloom:
         scope = self.scope(agent)
         return await self.store.write(lambda tx: fn(tx, scope, *args, **kwargs))
 
+    async def write_now(self, fn: Callable[..., T], *args: Any, agent: str | None = None, **kwargs: Any) -> T:
+        """A short write (a claim: a few indexed statements), without a thread hop when the lock is free."""
+        scope = self.scope(agent)
+        return await self.store.write_now(lambda tx: fn(tx, scope, *args, **kwargs))
+
     async def peek(self, fn: Callable[..., T], *args: Any, agent: str | None = None, **kwargs: Any) -> T:
         """A point read (a few indexed statements), served without a thread hop."""
         scope = self.scope(agent)

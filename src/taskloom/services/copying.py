@@ -234,8 +234,8 @@ async def _into(found: list[Project], source: Settings, target: Settings, dst: S
         dst_blobs = await anyio.to_thread.run_sync(backends.open_blobs, target)
         try:
             await anyio.to_thread.run_sync(copy_blobs, found, src_blobs, dst_blobs)
-            await dst.write(lambda tx: write_projects(tx, found, there))
             ids = [p.rows["projects"][0]["id"] for p in found]
+            await dst.load(lambda tx: write_projects(tx, found, there), ids)
             copied = await dst.read(lambda tx: [counts(tx, i) for i in ids])
             bad, total = await anyio.to_thread.run_sync(bad_blobs, found, dst_blobs)
         finally:

@@ -193,8 +193,8 @@ async def import_archive(settings: Settings, path: Path) -> CopyReport:
         try:
             await anyio.to_thread.run_sync(load_blobs, path, loaded, blobs)
             whole = Project(", ".join(loaded.manifest.projects), loaded.rows, {})
-            await store.write(lambda tx: copying.write_projects(tx, [whole], where, **refusal))
             ids = [p["id"] for p in loaded.rows["projects"]]
+            await store.load(lambda tx: copying.write_projects(tx, [whole], where, **refusal), ids)
             landed = await store.read(lambda tx: [copying.counts(tx, i) for i in ids])
             bad, total = await anyio.to_thread.run_sync(copying.bad_blobs, [whole], blobs)
         finally:

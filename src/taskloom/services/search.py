@@ -63,7 +63,7 @@ def search(
     me = scope.agent or None
     row = tx.one("agent_by_name", {"project": scope.project_id, "name": me}) if me else None
     text = clean(query)
-    # Ranking costs every match and every document of each word: past the windows, newest first.
+    # Ranking costs every match (and on FTS5 every document of each word): past the windows, newest first.
     crowded = _crowded(tx, fts, text)
     filtered = any(f is not None for f in (kind, stream, status, author))
     # Unfiltered, the newest rows stream until `limit`; a filter might skip most of them.
@@ -81,22 +81,27 @@ def search(
         "me": me,
         "role": row["role"] if row else None,
         "limit": limit,
+        "window": SCAN_WINDOW,  # where the floor is found while walking the newest matches (PostgreSQL)
     }
     rows = tx.all("search_newest", params) if crowded else tx.all("search_hits", params)
     message = ""
     if crowded:
-        message = (f"Too many documents match to rank them (over {RANK_WINDOW:,}, or a word in over "
-                   f"{TERM_WINDOW:,}): these are the newest matches. Rarer words or a \"phrase\" narrow it. ")
+        over = f"over {RANK_WINDOW:,}, or a word in over {TERM_WINDOW:,}" if tx.rank_counts_words else f"over {RANK_WINDOW:,}"
+        message = (f"Too many documents match to rank them ({over}): these are the newest matches. "
+                   "Rarer words or a \"phrase\" narrow it. ")
     if not person and me is None and kind in (None, "message"):
         message += "Messages were left out: no agent name was given, and messages are shown only to their readers."
     return SearchResults(hits=[_hit(r) for r in rows], message=message.strip())
 
 
 def _crowded(tx: Tx, fts: str, text: str) -> bool:
-    """Whether ranking would read too much: over RANK_WINDOW matches, or a word or phrase in over
-    TERM_WINDOW documents. Each look walks at most that many entries of the index, in order."""
+    """Whether ranking would read too much: over RANK_WINDOW matches, or, where ranking counts
+    every document of each word (FTS5), a word or phrase in over TERM_WINDOW documents. Each look
+    walks at most that many entries of the index, in order."""
     if tx.scalar("search_at_least", {"fts": fts, "text": text, "window": RANK_WINDOW}) is not None:
         return True
+    if not tx.rank_counts_words:
+        return False
     wanted = [t for t in terms(text) if not t.exclude]
     return len(wanted) > 1 and any(
         tx.scalar("search_at_least", {"fts": fts5_term(t), "text": t.text, "window": TERM_WINDOW}) is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -13,6 +13,11 @@ Params = Mapping[str, Any]
 
 class Tx(Protocol):
     """One open transaction. Queries are named; the backend owns their SQL."""
+
+    # Whether ranking a search first counts every document each word of the query is in (FTS5's
+    # bm25 does), so one common word makes ranking any query with it costly. PostgreSQL's
+    # ts_rank_cd reads only the matching rows. services/search.py decides its windows on this.
+    rank_counts_words: bool
 
     def one(self, query: str, params: Params | None = None) -> Row | None: ...
 
@@ -44,6 +49,16 @@ class Store(Protocol):
     schema_version: int
 
     async def write(self, fn: Callable[[Tx], T]) -> T: ...
+
+    async def write_now(self, fn: Callable[[Tx], T]) -> T:
+        """Like `write`, for a short transaction: may run on the caller's thread, no hop."""
+        ...
+
+    async def load(self, fn: Callable[[Tx], T], projects: Sequence[int]) -> T:
+        """`write`, for `fn` filling the new `projects` with many rows (import, copy): the backend
+        may build what it derives from rows (the search index) once after `fn`, in the same
+        transaction, instead of per row. The same rows, checks and index result as `write`."""
+        ...
 
     async def read(self, fn: Callable[[Tx], T]) -> T: ...
 

@@ -177,6 +177,10 @@ class Guarded:
         self.redacted = 0
         self._names_seen: set[str] = set()  # an agent's name comes by several times per transaction
 
+    @property
+    def rank_counts_words(self) -> bool:
+        return self._tx.rank_counts_words
+
     def _clean(self, query: str, params: Params | None) -> Params | None:
         fields = self._fields.get(query)
         if fields is None or not params:

@@ -121,6 +121,29 @@ async def test_every_write_passes_the_redaction_gate(store: Store) -> None:
     assert secret not in stored and "[REDACTED]" in stored
 
 
+async def test_write_now_commits_whole_or_not_at_all_through_the_same_gate(store: Store, second: Store) -> None:
+    pid = await store.write_now(lambda tx: project(tx, "p"))
+    secret = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    await store.write_now(lambda tx: remember(tx, pid, "k", f"token {secret}"))
+    stored = await second.read(lambda tx: recall(tx, pid, "k"))
+    assert secret not in stored and "[REDACTED]" in stored
+
+    def half(tx) -> None:
+        remember(tx, pid, "j", "v")
+        raise RuntimeError("the use case changed its mind")
+
+    with pytest.raises(RuntimeError):
+        await store.write_now(half)
+    with pytest.raises(Conflict):
+        await store.write_now(lambda tx: remember(tx, pid + 1000, "k", "v"))
+    with pytest.raises(InvalidInput):
+        await store.write_now(lambda tx: remember(tx, pid, "j", "half a pair \ud800"))
+    assert await second.read(lambda tx: recall(tx, pid, "j")) is None
+    # and the store is usable afterwards: no transaction was left open
+    await store.write_now(lambda tx: remember(tx, pid, "j", "w"))
+    assert await second.read(lambda tx: recall(tx, pid, "j")) == "w"
+
+
 async def test_a_broken_constraint_is_a_conflict_and_bad_text_invalid_input(store: Store) -> None:
     pid = await store.write(lambda tx: project(tx, "p"))
     with pytest.raises(Conflict):  # memory of a project that does not exist: a foreign key

@@ -47,7 +47,7 @@ async def task_claim(
         async with while_caller_listens(ctx):
             result = await wait_claim(app, ctx.mcp_server.feed, wanted, wait, agent=agent, progress=ctx.report_progress)
         return result or ClaimResult(claimed=False, message="The client went away; nothing was claimed.")
-    result = await app.write(work.claim, code=task, role=role, stream=stream, labels=labels, agent=agent)
+    result = await app.write_now(work.claim, code=task, role=role, stream=stream, labels=labels, agent=agent)
     if result.claimed:
         return result
     return await app.read(outlook.nothing_ready, role=role, stream=stream, labels=labels, agent=agent)

@@ -16,7 +16,7 @@ column's type, and a flag's 0/1 or true/false reads as a boolean either way.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,11 +47,15 @@ def plan(queries: Mapping[str, str]) -> dict[str, Insert]:
     return out
 
 
-def insert_many(conn: psycopg.Connection[Any], insert: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
-    try:
-        values = [tuple(row[p] for p in insert.params) for row in rows]
-    except KeyError as exc:
-        raise psycopg.ProgrammingError(f"query parameter missing: {exc.args[0]}") from None
+def insert_many(conn: psycopg.Connection[Any], insert: Insert, rows: Iterable[Mapping[str, Any]]) -> None:
+    """All the rows in one COPY, each turned into its values as it is sent: a COPY per 1,000 rows
+    cost three round trips each (550 COPYs in an import), and on a loaded machine every round trip
+    waits for both processes to be scheduled again. A missing parameter fails the COPY, and with
+    it the write."""
     with conn.cursor() as cursor, cursor.copy(insert.copy) as copy:
-        for value in values:
+        for row in rows:
+            try:
+                value = tuple(row[p] for p in insert.params)
+            except KeyError as exc:
+                raise psycopg.ProgrammingError(f"query parameter missing: {exc.args[0]}") from None
             copy.write_row(value)

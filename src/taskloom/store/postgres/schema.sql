@@ -325,7 +325,8 @@ CREATE TABLE artifact_texts (
 
 -- One document per task, note, message and artifact; id is the source row's id * 8 plus the
 -- kind (0 task, 1 note, 2 message, 3 artifact: domain.search.KIND_CODES), as SQLite's rowid.
--- Written only by the triggers below, in the writing transaction; never copied.
+-- Written only by the triggers below, in the writing transaction, or by a bulk load once after its
+-- rows (bulk.sql; the INSERT triggers skip while taskloom.bulk is 'on': migration 0003); never copied.
 -- 'simple': no stemming and no stop words, as SQLite's unicode61 tokenizer, so both backends
 -- find the same words; and the text is code, paths and names in any language as much as English.
 -- Weight A for titles, B for bodies: ts_rank_cd counts a title hit 1.0, a body hit 0.4.
@@ -399,8 +400,10 @@ BEGIN
     RETURN NULL;
 END $$;
 -- Not on status, claims or leases: those change all the time and are joined at query time.
-CREATE TRIGGER search_task AFTER INSERT OR DELETE OR UPDATE OF title, description, acceptance, context, summary
+CREATE TRIGGER search_task AFTER DELETE OR UPDATE OF title, description, acceptance, context, summary
 ON tasks FOR EACH ROW EXECUTE FUNCTION search_index_task();
+CREATE TRIGGER search_task_insert AFTER INSERT ON tasks
+FOR EACH ROW WHEN (current_setting('taskloom.bulk', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION search_index_task();
 
 CREATE FUNCTION search_index_note() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -411,8 +414,10 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER search_note AFTER INSERT OR DELETE OR UPDATE OF body ON notes
+CREATE TRIGGER search_note AFTER DELETE OR UPDATE OF body ON notes
 FOR EACH ROW EXECUTE FUNCTION search_index_note();
+CREATE TRIGGER search_note_insert AFTER INSERT ON notes
+FOR EACH ROW WHEN (current_setting('taskloom.bulk', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION search_index_note();
 
 CREATE FUNCTION search_index_message() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -423,8 +428,10 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER search_message AFTER INSERT OR DELETE OR UPDATE OF subject, body ON messages
+CREATE TRIGGER search_message AFTER DELETE OR UPDATE OF subject, body ON messages
 FOR EACH ROW EXECUTE FUNCTION search_index_message();
+CREATE TRIGGER search_message_insert AFTER INSERT ON messages
+FOR EACH ROW WHEN (current_setting('taskloom.bulk', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION search_index_message();
 
 CREATE FUNCTION search_index_artifact() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -435,8 +442,10 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER search_artifact AFTER INSERT OR DELETE OR UPDATE OF name, description ON artifacts
+CREATE TRIGGER search_artifact AFTER DELETE OR UPDATE OF name, description ON artifacts
 FOR EACH ROW EXECUTE FUNCTION search_index_artifact();
+CREATE TRIGGER search_artifact_insert AFTER INSERT ON artifacts
+FOR EACH ROW WHEN (current_setting('taskloom.bulk', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION search_index_artifact();
 
 CREATE FUNCTION search_index_artifact_text() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -446,5 +455,7 @@ BEGIN
     WHERE id = artifact * 8 + 3;
     RETURN NULL;
 END $$;
-CREATE TRIGGER search_artifact_text AFTER INSERT OR DELETE OR UPDATE ON artifact_texts
+CREATE TRIGGER search_artifact_text AFTER DELETE OR UPDATE ON artifact_texts
 FOR EACH ROW EXECUTE FUNCTION search_index_artifact_text();
+CREATE TRIGGER search_artifact_text_insert AFTER INSERT ON artifact_texts
+FOR EACH ROW WHEN (current_setting('taskloom.bulk', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION search_index_artifact_text();

@@ -15,9 +15,9 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, TypeVar
 
 import psycopg
@@ -57,6 +57,7 @@ def _load() -> tuple[dict[str, str], dict[str, guard.Fields]]:
 
 QUERIES, GUARDED = _load()
 INSERTS = batch.plan(QUERIES)
+BULK = {name: named.pyformat(sql) for name, sql in queries.load(named.FOLDER.with_name("bulk.sql")).items()}
 # Never run as prepared statements: their best plan depends on how common the searched words
 # are, and the generic plan a prepared statement settles on after a few runs walks every match
 # of a common word (1 s at 400k documents, where the custom plan takes 4-20 ms).
@@ -80,6 +81,8 @@ def row_factory(cursor: psycopg.Cursor[Any]) -> Callable[[Any], Row]:
 
 
 class PgTx:
+    rank_counts_words = False  # ts_rank_cd reads only the matches (see Tx)
+
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self._conn = conn
         self.changed = False  # a notification is sent at commit only when something changed
@@ -108,16 +111,31 @@ class PgTx:
         return cursor.rowcount
 
     def many(self, query: str, rows: Iterable[Params]) -> None:
-        # In chunks, not one list: a full re-rank can write a row per task (100k dicts: tens of MiB).
         insert = INSERTS.get(query)
+        if insert is not None:  # one COPY, streamed row by row
+            pending = iter(rows)
+            first = next(pending, None)
+            if first is not None:
+                batch.insert_many(self._conn, insert, chain([first], pending))
+                self.changed = True
+            return
+        # In chunks, not one list: a full re-rank can write a row per task (100k dicts: tens of MiB).
         pending = iter(rows)
         while chunk := list(islice(pending, MANY_CHUNK)):
-            if insert is not None:
-                batch.insert_many(self._conn, insert, chunk)
-            else:
-                with self._conn.cursor() as cursor:
-                    cursor.executemany(QUERIES[query], chunk)
+            with self._conn.cursor() as cursor:
+                cursor.executemany(QUERIES[query], chunk)
             self.changed = True
+
+
+def _bulk(conn: psycopg.Connection[Any], fn: Callable[[Any], T], tx: guard.Guarded, projects: list[int]) -> T:
+    """`fn` with the search triggers' INSERT half off, then the projects' documents in one
+    statement per kind (bulk.sql): the per-row tsvector and GIN insert were most of an import."""
+    conn.execute(BULK["bulk_begin"])
+    result = fn(tx)
+    conn.execute(BULK["bulk_end"])
+    for name in ("bulk_search_tasks", "bulk_search_notes", "bulk_search_messages", "bulk_search_artifacts"):
+        conn.execute(BULK[name], {"projects": projects})
+    return result
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -196,7 +214,7 @@ class PgStore:
         except (psycopg.Error, UnicodeEncodeError, OverflowError) as exc:
             raise errors.translate(exc, self.url) from exc
 
-    def _transaction(self, fn: Callable[[Any], T], write: bool) -> T:
+    def _transaction(self, fn: Callable[[Any], T], write: bool, projects: Sequence[int] | None = None) -> T:
         for attempt in range(RETRIES + 1):
             committing = False
             try:
@@ -206,7 +224,8 @@ class PgStore:
                         conn.execute("BEGIN" + lock)
                         tx = PgTx(conn)
                         try:
-                            result = fn(guard.Guarded(tx, GUARDED))
+                            guarded = guard.Guarded(tx, GUARDED)
+                            result = fn(guarded) if projects is None else _bulk(conn, fn, guarded, projects)
                         except BaseException:
                             conn.execute("ROLLBACK")
                             raise
@@ -244,6 +263,16 @@ class PgStore:
 
     async def write(self, fn: Callable[[Any], T]) -> T:
         result = await self._hop(self._transaction, fn, True)
+        if self._listener is not None:
+            self._listener.committed()
+        return result
+
+    async def write_now(self, fn: Callable[[Any], T]) -> T:
+        # The advisory lock is taken over the network: there is no free-at-once check to make inline.
+        return await self.write(fn)
+
+    async def load(self, fn: Callable[[Any], T], projects: Sequence[int]) -> T:
+        result = await self._hop(self._transaction, fn, True, list(projects))
         if self._listener is not None:
             self._listener.committed()
         return result

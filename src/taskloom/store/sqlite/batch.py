@@ -7,9 +7,11 @@ merges, 5-6 s of an import. One statement per few hundred rows gives the same ro
 order, through the same triggers, at a fraction of the cost. Rows are bound positionally (tuples,
 not a dict lookup per parameter).
 
-Only `INSERT INTO t (cols) VALUES (:a, :b, ...)` with nothing after it qualifies: every value a
-bare parameter, no upsert, no RETURNING. Within a write transaction the effect is the same as
-`executemany`: a failing row fails the write, and the write rolls back whole.
+Only `INSERT [OR IGNORE] INTO t (cols) VALUES (:a, :b, ...)` with nothing after it qualifies:
+every value a bare parameter, no upsert, no RETURNING. OR IGNORE skips each conflicting row of a
+multi-row statement as it would skip that row alone (a plan's 150k dependencies). Within a write
+transaction the effect is the same as `executemany`: a failing row fails the write, and the write
+rolls back whole.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
-_PLAIN = re.compile(r"^\s*(INSERT\s+INTO\s+\w+\s*\([\w\s,]+\))\s*VALUES\s*\(([:\w\s,]+)\)\s*$", re.IGNORECASE)
+_PLAIN = re.compile(
+    r"^\s*(INSERT\s+(?:OR\s+IGNORE\s+)?INTO\s+\w+\s*\([\w\s,]+\))\s*VALUES\s*\(([:\w\s,]+)\)\s*$", re.IGNORECASE
+)
 _PARAM = re.compile(r"^:(\w+)$")
 MAX_ROWS = 500  # rows per statement: one FTS5 flush per 500 rows is already lost in the noise
 
@@ -49,6 +55,8 @@ def insert_many(conn: sqlite3.Connection, insert: Insert, rows: Sequence[Mapping
     per = max(1, min(MAX_ROWS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
     one = "(" + ", ".join("?" * width) + ")"
     statements: dict[int, str] = {}
+    # One C-level getter per row instead of a Python step per value (2M values in a 100k-task plan).
+    row_values = itemgetter(*insert.params) if width > 1 else lambda row: (row[insert.params[0]],)
     for start in range(0, len(rows), per):
         chunk = rows[start : start + per]
         sql = statements.get(len(chunk))
@@ -56,7 +64,7 @@ def insert_many(conn: sqlite3.Connection, insert: Insert, rows: Sequence[Mapping
             sql = statements[len(chunk)] = f"{insert.head} VALUES {', '.join([one] * len(chunk))}"
         # A missing parameter raises as executemany would (sqlite3.ProgrammingError).
         try:
-            values = [row[p] for row in chunk for p in insert.params]
+            values = list(chain.from_iterable(map(row_values, chunk)))
         except KeyError as exc:
             raise sqlite3.ProgrammingError(f"You did not supply a value for binding parameter :{exc.args[0]}.") from None
         conn.execute(sql, values)

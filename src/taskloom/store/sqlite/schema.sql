@@ -243,7 +243,8 @@ CREATE TABLE artifact_links (
     linked_at REAL NOT NULL,
     PRIMARY KEY (artifact_id, kind, target_id)
 ) WITHOUT ROWID;
-CREATE INDEX artifact_links_target ON artifact_links (kind, target_id, artifact_id);
+-- In the order a task read shows a task's links (see migrations/0011).
+CREATE INDEX artifact_links_target ON artifact_links (kind, target_id, linked_at, artifact_id);
 
 -- Agents waiting in task_claim(wait_seconds=...), oldest first (see migrations/0007).
 CREATE TABLE claim_waiters (

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,9 +34,16 @@ INSERTS = batch.plan(QUERIES)
 # server with waiting agents looks about 15 times a second, not 50.
 POLL_FIRST = 0.02
 POLL_QUIET = 0.065
+# write_now's looks at a held write lock: seconds before the first, doubling to the most between
+# two; after LOOP_PATIENCE seconds of looking it waits on the database thread instead.
+LOOP_RETRY_FIRST = 0.0005
+LOOP_RETRY_MAX = 0.004
+LOOP_PATIENCE = 0.25
 
 
 class SqliteTx:
+    rank_counts_words = True  # bm25 (see Tx)
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
@@ -97,6 +104,17 @@ def _snapshot(conn: sqlite3.Connection, fn: Callable[[SqliteTx], T]) -> T:
         conn.execute("COMMIT")
 
 
+def _try_begin(conn: sqlite3.Connection, path: Path) -> bool:
+    """BEGIN IMMEDIATE if the write lock is free at once; False if another writer holds it."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise _translate(exc, path) from exc
+    return True
+
+
 def _translate(exc: Exception, path: Path) -> Exception:
     # Values SQLite cannot hold: the transaction was rolled back, so say what to fix.
     if isinstance(exc, UnicodeEncodeError):
@@ -132,6 +150,7 @@ class SqliteStore:
         self._committed = False
         self._local_wake: asyncio.Future[None] | None = None
         self._inline: sqlite3.Connection | None = None
+        self._loop_writer: sqlite3.Connection | None = None
         self.schema_version = migrate.latest_version()
 
     @classmethod
@@ -183,13 +202,63 @@ class SqliteStore:
             result = await self._call(run)
         except (sqlite3.Error, UnicodeEncodeError, OverflowError) as exc:
             raise _translate(exc, self.path) from exc
+        self._after_commit()
+        return result
+
+    def _after_commit(self) -> None:
         self._committed = True
         if self._local_wake is not None and not self._local_wake.done():
             self._local_wake.set_result(None)
-        return result
 
     async def write(self, fn: Callable[[SqliteTx], T]) -> T:
         return await self.write_raw(lambda conn: fn(guard.Guarded(SqliteTx(conn), GUARDED)))
+
+    async def write_now(self, fn: Callable[[SqliteTx], T]) -> T:
+        """`write` for a short transaction (a claim), on the calling (event loop) thread: no
+        thread hop, no wake-up of the loop from another thread.
+
+        BEGIN IMMEDIATE is tried without waiting (busy_timeout 0 on this connection), so the loop
+        never sleeps in SQLite's busy handler. While another writer holds the lock, the loop
+        looks again after a short sleep: SQLite's handler backs off to 100 ms between looks,
+        so a waiter there keeps losing the lock to writers that just arrived, while these looks
+        stay LOOP_RETRY_MAX apart. A writer holding on past LOOP_PATIENCE is waited for on the
+        database thread by `write`, as every write was before. The same guard, BEGIN IMMEDIATE
+        and synchronous setting apply: only the thread differs.
+        """
+        try:
+            conn = self._writer_connection()
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+        if conn is None:
+            return await self.write(fn)
+        delay, waited = LOOP_RETRY_FIRST, 0.0
+        while not _try_begin(conn, self.path):
+            if waited >= LOOP_PATIENCE:
+                return await self.write(fn)
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, LOOP_RETRY_MAX)
+        try:
+            result = fn(guard.Guarded(SqliteTx(conn), GUARDED))
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, (sqlite3.Error, UnicodeEncodeError, OverflowError)):
+                raise _translate(exc, self.path) from exc
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _translate(exc, self.path) from exc
+        self._after_commit()
+        return result
+
+    async def load(self, fn: Callable[[SqliteTx], T], projects: Sequence[int]) -> T:
+        # Nothing deferred: FTS5 flushes its pending terms once per statement, and a load's rows
+        # come as multi-row statements (batch.py), so its per-row triggers already cost little.
+        return await self.write(fn)
 
     async def read(self, fn: Callable[[SqliteTx], T]) -> T:
         try:
@@ -227,6 +296,17 @@ class SqliteStore:
             conn.execute("PRAGMA query_only = ON")
             self._inline = conn
         return self._inline
+
+    def _writer_connection(self) -> sqlite3.Connection | None:
+        if self._loop_writer is None and str(self.path) != ":memory:":
+            conn = sqlite3.connect(str(self.path), isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 0")
+            # As _configure: the file is in WAL already; durability and foreign keys are per connection.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._loop_writer = conn
+        return self._loop_writer
 
     async def wait_for_change(self, timeout: float) -> bool:
         """Another process's commit is seen by asking `PRAGMA data_version`: a counter on the
@@ -270,9 +350,10 @@ class SqliteStore:
         return moved
 
     async def close(self) -> None:
-        if self._inline is not None:
-            self._inline.close()
-            self._inline = None
+        for conn in (self._inline, self._loop_writer):
+            if conn is not None:
+                conn.close()
+        self._inline = self._loop_writer = None
         await self._conn.close()
 
 

@@ -40,15 +40,18 @@ SELECT t.*, s.code AS stream_code, sp.code AS sprint_code, p.code AS parent_code
                               ORDER BY e.id DESC), '[]')::text
      FROM (SELECT * FROM escalations WHERE task_id = t.id ORDER BY id DESC LIMIT :notes) e) AS escalations_json,
     -- Its own artifacts first, then those of dependencies that are done: what the last agent left.
+    -- The targets are listed first and each is looked up by (kind, target_id), not an OR of the two.
     (SELECT coalesce(json_agg(json_build_object('sha', a.sha256, 'name', a.name, 'media_type', a.media_type,
                                                 'size', a.size, 'task', a.task)
                               ORDER BY a.own DESC, a.linked_at, a.id), '[]')::text
      FROM (SELECT a.id, a.sha256, a.name, a.media_type, a.size, lt.code AS task, l.target_id = t.id AS own,
                   l.linked_at
-           FROM artifact_links l JOIN artifacts a ON a.id = l.artifact_id JOIN tasks lt ON lt.id = l.target_id
-           WHERE l.kind = 'task' AND (l.target_id = t.id OR l.target_id IN (
-               SELECT d.depends_on_id FROM task_deps d JOIN tasks u ON u.id = d.depends_on_id
-               WHERE d.task_id = t.id AND u.status = 'done'))
+           FROM (SELECT t.id AS target_id
+                 UNION ALL
+                 SELECT d.depends_on_id FROM task_deps d JOIN tasks u ON u.id = d.depends_on_id
+                 WHERE d.task_id = t.id AND u.status = 'done') x
+           JOIN artifact_links l ON l.kind = 'task' AND l.target_id = x.target_id
+           JOIN artifacts a ON a.id = l.artifact_id JOIN tasks lt ON lt.id = l.target_id
            ORDER BY own DESC, l.linked_at, a.id LIMIT :artifacts) a) AS artifacts_json
 FROM tasks t
 LEFT JOIN streams s ON s.id = t.stream_id
@@ -70,6 +73,16 @@ WHERE project_id = :project AND code IN (SELECT jsonb_array_elements_text(:refs:
 UNION
 SELECT id, code, key, status, depth FROM tasks
 WHERE project_id = :project AND key IN (SELECT jsonb_array_elements_text(:refs::jsonb));
+
+-- name: task_last_id
+-- The newest task's id. Writes run one at a time, so the rows a batch inserts next are the
+-- ones after it (create_tasks checks their codes all the same).
+SELECT coalesce(max(id), 0) FROM tasks;
+
+-- name: tasks_after
+-- The tasks of :project after id :after: a batch just inserted, read back by primary key
+-- instead of looking each code up.
+SELECT id, code FROM tasks WHERE project_id = :project AND id > :after;
 
 -- name: task_code_taken
 SELECT EXISTS (SELECT 1 FROM tasks WHERE project_id = :project AND code = :code)::int;

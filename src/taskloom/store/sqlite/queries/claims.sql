@@ -66,9 +66,10 @@ WHERE id = :id AND status = :from;
 
 -- name: leases_expired
 -- The resolver's sweep: everything whose lease ran out. Each is then moved conditionally.
+-- `+project_id` keeps the planner on tasks_leases (see lease_next_expiry).
 SELECT id, code, title, created_by, claimed_by, attempts, max_attempts, stream_id FROM tasks
 WHERE status = 'in_progress' AND lease_expires_at < :now
-  AND project_id = :project
+  AND +project_id = :project
 ORDER BY lease_expires_at LIMIT :limit;
 
 -- name: lease_expire
@@ -82,4 +83,7 @@ WHERE id = :id AND status = 'in_progress' AND lease_expires_at < :now
   AND attempts = :attempts AND max_attempts = :max_attempts;
 
 -- name: lease_next_expiry
-SELECT min(lease_expires_at) FROM tasks WHERE status = 'in_progress' AND project_id = :project;
+-- Asked on the event loop before and after every resolver pass. `+project_id` keeps the planner
+-- off tasks_claim_order, which reads every held task's row (14 ms at 7,000 held, per look),
+-- and on tasks_leases, whose first entry of the project is the answer (10 us).
+SELECT min(lease_expires_at) FROM tasks WHERE status = 'in_progress' AND +project_id = :project;
