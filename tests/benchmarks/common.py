@@ -335,19 +335,24 @@ def free_port() -> int:
 
 @contextmanager
 def http_server(
-    db: Path, agent: str = "bench-http", *, module: str | None = None, log_dir: Path | None = None
+    db: Path, agent: str = "bench-http", *, module: str | None = None, log_dir: Path | None = None,
+    src: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A streamable-HTTP server process on a free loopback port; yields (url, process), stops it after."""
+    """A streamable-HTTP server process on a free loopback port; yields (url, process), stops it after.
+    `src` runs that checkout's code (`python -m taskloom` from it), e.g. a base release's."""
     port = free_port()
     log = (log_dir or db.parent) / f"serve-http-{port}.log"
+    env = child_env(TASKLOOM_AGENT=agent)
+    if src is not None:
+        env["PYTHONPATH"] = f"{src}{os.pathsep}{ROOT}"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            serve_argv(db, "http", module=module, port=port),
+            serve_argv(db, "http", port=port, **({"server": f"{PYTHON} -m taskloom serve"} if src else {"module": module})),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
             cwd=str(ROOT),
-            env={**_without_taskloom(os.environ), **child_env(TASKLOOM_AGENT=agent)},
+            env={**_without_taskloom(os.environ), **env},
         )
     try:
         deadline = time.monotonic() + STARTUP_DEADLINE

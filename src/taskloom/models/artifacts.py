@@ -30,8 +30,9 @@ class Artifact(BaseModel):
 
 
 class Uploaded(BaseModel):
-    artifact: Artifact
+    artifact: Artifact | None = Field(description="null until the bytes are PUT to upload_url")
     new: bool = Field(description="false: the same bytes were already stored; links were added")
+    upload_url: str = Field("", description="PUT the bytes here (asked for by sha256, over HTTP)")
     message: str = ""
 
 
@@ -43,12 +44,13 @@ class ArtifactPage(BaseModel):
 
 class ArtifactContent(BaseModel):
     artifact: Artifact
-    encoding: Literal["text", "base64", "path", "none"] = Field(
-        description="which of text, base64 or path holds the content; none: too big to inline (see message)"
+    encoding: Literal["text", "base64", "path", "url", "none"] = Field(
+        description="which of text, base64, path or url holds the content; none: too big to inline (see message)"
     )
     text: str | None = None
     base64: str | None = None
     path: str | None = Field(None, description="the blob's local file; read-only")
+    url: str = Field("", description="GET the bytes here with your bearer token (HTTP only)")
     truncated: bool = Field(False, description="text holds only the first max_bytes")
     message: str = ""
 

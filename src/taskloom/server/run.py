@@ -177,6 +177,7 @@ async def _serve_http(
     from taskloom.server.dispatch import PathDispatch
     from taskloom.server.http import BearerAuth, security_for
     from taskloom.server.request_ids import BadIdGuard
+    from taskloom.server.transfer import ArtifactTransfer
     from taskloom.web.app import build_web
     from taskloom.web.guard import WebGuard
     from taskloom.web.sessions import Sessions
@@ -191,6 +192,8 @@ async def _serve_http(
         asgi = server.sse_app(host=host, transport_security=security, max_request_body_size=limit)
         path = "/sse"
     asgi = BadIdGuard(asgi, security, limit)
+    # Artifacts' bytes as they are, beside MCP, behind the same token (issue 17).
+    asgi = ArtifactTransfer(asgi, server.app, security)
     if auth is not None:
         asgi = BearerAuth(asgi, auth)
     app = server.app

@@ -74,6 +74,24 @@ async def upload(
             stored, head = kept, reader.getvalue()[:8192]  # type: ignore[union-attr]
         else:
             stored, head = await _store(app, reader, total, limit, progress)
+    return await keep(
+        app, stored, head, name=name, media_type=media_type, description=description, links=links, agent=agent
+    )
+
+
+async def keep(
+    app: Taskloom,
+    stored: Stored,
+    head: bytes,
+    *,
+    name: str,
+    media_type: str | None,
+    description: str | None,
+    links: list[str] | None,
+    agent: str | None,
+) -> Uploaded:
+    """Record a stored blob as an artifact (its type guessed from `head`, its first bytes when
+    not given); if that fails, a blob this upload made is removed again."""
     media_type = media_type or guess_media_type(name, head)
     try:
         text = await searchable_text(app, stored, media_type)
@@ -84,7 +102,7 @@ async def upload(
             media_type=media_type,
             description=description,
             links=links or [],
-            quota=quota,
+            quota=app.settings.artifact_quota_bytes,
             blobs=app.blobs,
             text=text,
             agent=agent,
@@ -307,9 +325,12 @@ async def read(
             artifact=meta,
             encoding="none",
             message=f"The artifact is {meta.size} bytes, over max_bytes={max_bytes}. Raise max_bytes, "
-            f"or read the resource {meta.uri}.",
+            f"or read the resource {meta.uri}{_OR_URL if app.settings.transport != 'stdio' else ''}.",
         )
     return ArtifactContent(artifact=meta, encoding="base64", base64=base64.b64encode(data).decode())
+
+
+_OR_URL = ', or ask for want="url" and GET that (over HTTP, the fastest way)'
 
 
 def missing(sha: str) -> NotFound:
