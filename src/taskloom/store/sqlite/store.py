@@ -80,6 +80,15 @@ def _configure(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
 
 
+def _side_connection(path: Path, *pragmas: str) -> sqlite3.Connection:
+    """A connection used on the event loop beside the database thread's own (reads, short writes)."""
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    for pragma in pragmas:
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
 def _enable_wal(conn: sqlite3.Connection, patience: float) -> None:
     """Switch a new file to WAL. The switch can report "locked" while another process is opening
     the same new file, and the busy handler does not cover it, so retry briefly (startup only)."""
@@ -290,22 +299,15 @@ class SqliteStore:
 
     def _inline_connection(self) -> sqlite3.Connection | None:
         if self._inline is None and str(self.path) != ":memory:":
-            conn = sqlite3.connect(str(self.path), isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 20")
-            conn.execute("PRAGMA query_only = ON")
-            self._inline = conn
+            self._inline = _side_connection(self.path, "busy_timeout = 20", "query_only = ON")
         return self._inline
 
     def _writer_connection(self) -> sqlite3.Connection | None:
         if self._loop_writer is None and str(self.path) != ":memory:":
-            conn = sqlite3.connect(str(self.path), isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 0")
             # As _configure: the file is in WAL already; durability and foreign keys are per connection.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._loop_writer = conn
+            self._loop_writer = _side_connection(
+                self.path, "busy_timeout = 0", "synchronous = NORMAL", "foreign_keys = ON"
+            )
         return self._loop_writer
 
     async def wait_for_change(self, timeout: float) -> bool:
