@@ -18,6 +18,8 @@ worktree at its commit) measures that tree beside this one in the same run.
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from mcp import Client
 
 from taskloom.models import TaskSpec
 from taskloom.services import creation, tasks, work
-from tests.benchmarks.call_cpu import added_cpu_us
+from tests.benchmarks.call_cpu import added_cpu_us, tree_env
 from tests.benchmarks.clients import BareClient, child_pids, cpu_seconds
 from tests.benchmarks.common import (
     PY,
@@ -201,7 +203,7 @@ def run(
     anyio.run(build_db, path, n_tasks)
     build_s = time.perf_counter() - t0
     cmd = f"{PY} -m tests.benchmarks.bench_call_overhead --tasks {n_tasks} --calls {calls}"
-    added, added_figures = measure_added(path, base, cpu_calls, cpu_rounds, cmd)
+    added, added_figures = measure_added(path, n_tasks, base, cpu_calls, cpu_rounds, cmd)
     out = anyio.run(measure, stdio_params(path, "bench-reader", module=NOOP_SERVER), calls, warmup)
     raw = measure_raw(path, calls, warmup)
     http = {}
@@ -283,21 +285,24 @@ def run_cpu_only(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 0, work
     path = workdir_or_temp(workdir) / "call_overhead.db"
     anyio.run(build_db, path, n_tasks)
     cmd = f"{PY} -m tests.benchmarks.bench_call_overhead --cpu-only --tasks {n_tasks}"
-    added, figures = measure_added(path, base, cpu_calls, cpu_rounds, cmd)
+    added, figures = measure_added(path, n_tasks, base, cpu_calls, cpu_rounds, cmd)
     print_figures("server CPU added per call over noop (issue 17, goal 1)", figures)
     params = {"tasks": n_tasks, "cpu_calls": cpu_calls, "cpu_rounds": cpu_rounds, "base": str(base) if base else None}
     return result("call_cpu", params, figures, {"added_server_cpu_us": added})
 
 
 def measure_added(
-    path: Path, base: Path | None, cpu_calls: int, cpu_rounds: int, cmd: str
+    path: Path, n_tasks: int, base: Path | None, cpu_calls: int, cpu_rounds: int, cmd: str
 ) -> tuple[dict[str, dict[str, float]], list[Figure]]:
     """call_cpu's figures for this tree, and beside it `base` when given: task_get on `path`,
     task_claim on a new database of ready tasks, enough for every claim of the run."""
     claim_db = path.with_name("call_cpu_claims.db")
-    anyio.run(lambda: build_bulk(claim_db, 200 + cpu_calls * cpu_rounds + 100, 0, all_ready=True))
+    n_claims = 200 + cpu_calls * cpu_rounds + 100
+    anyio.run(lambda: build_bulk(claim_db, n_claims, 0, all_ready=True))
     trees = {"before": base, "now": ROOT} if base else {"now": ROOT}
-    added = added_cpu_us(trees, path, claim_db, TARGET, cpu_calls, cpu_rounds)
+    # A tree whose schema is older than this one's cannot open these files: it builds its own.
+    own = {"before": build_in_tree(base, path, n_tasks, n_claims)} if base else {}
+    added = added_cpu_us(trees, path, claim_db, TARGET, cpu_calls, cpu_rounds, own=own)
     added = {label: {k: round(v, 1) for k, v in d.items()} for label, d in added.items()}
     figures = []
     for tool, goal in GOAL_ADDED_US.items():
@@ -306,6 +311,19 @@ def measure_added(
         name = f"server CPU added per call over noop, {tool}" + (" (previous release -> now)" if base else "")
         figures.append(Figure(name, shown, "us", f"<= {goal:.0f}", now <= goal, cmd + (f" --base {base}" if base else "")))
     return added, figures
+
+
+def build_in_tree(tree: Path, like: Path, n_tasks: int, n_claims: int) -> tuple[Path, Path]:
+    """The same two databases as `like` and its claim database, built by `tree`'s own code."""
+    get_db, claim_db = like.with_name(f"tree-{like.name}"), like.with_name("tree-call_cpu_claims.db")
+    code = (
+        "import anyio; from pathlib import Path; "
+        "from tests.benchmarks.bench_call_overhead import build_db; from tests.benchmarks.common import build_bulk; "
+        f"anyio.run(build_db, Path({str(get_db)!r}), {n_tasks}); "
+        f"anyio.run(lambda: build_bulk(Path({str(claim_db)!r}), {n_claims}, 0, all_ready=True))"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=tree, env=tree_env(tree), check=True)
+    return get_db, claim_db
 
 
 def main() -> None:

@@ -36,15 +36,17 @@ def serve(tree: Path, db: Path) -> BareClient:
 
 
 def added_cpu_us(
-    trees: dict[str, Path], get_db: Path, claim_db: Path, target: str, calls: int, rounds: int, warmup: int = 200
+    trees: dict[str, Path], get_db: Path, claim_db: Path, target: str, calls: int, rounds: int, warmup: int = 200,
+    own: dict[str, tuple[Path, Path]] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """{tree label: {tool: median added server CPU per call in us, tool + "_noop_us": noop's}}."""
+    """{tree label: {tool: median added server CPU per call in us, tool + "_noop_us": noop's}}.
+    `own` gives a tree its own (get, claim) databases, e.g. one built by a tree of an older schema."""
     args = {"noop": {}, "task_get": {"task": target}, "task_claim": {}}
     servers: dict[str, dict[str, BareClient]] = {}
     try:
         for label, tree in trees.items():
             dbs = {}
-            for kind, src in (("get", get_db), ("claim", claim_db)):
+            for kind, src in zip(("get", "claim"), (own or {}).get(label, (get_db, claim_db)), strict=True):
                 dbs[kind] = src.with_name(f"{label}-{src.name}")
                 shutil.copyfile(src, dbs[kind])
             servers[label] = {kind: serve(tree, db) for kind, db in dbs.items()}
