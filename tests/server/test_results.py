@@ -180,3 +180,16 @@ async def test_a_task_get_result_reaches_the_sdk_as_its_wire_form_not_a_model_to
     got = await client.call_tool("task_get", {"task": "T-1"})
     assert not got.is_error and got.structured_content["task"]["code"] == "T-1"
     assert dict in handed and CallToolResult not in handed and results.Once not in handed, handed
+
+
+@given(st.text(max_size=20), st.dictionaries(st.sampled_from(["a", "b", "c"]), json_ready, max_size=4))
+@settings(max_examples=50, deadline=None)
+def test_a_result_built_by_once_of_is_field_for_field_what_model_construct_builds(text, structured):
+    ours = results.Once.of(text, structured)
+    theirs = results.Once.model_construct(
+        content=[TextContent.model_construct(type="text", text=text)], structured_content=structured
+    )
+    assert ours == theirs and ours.model_fields_set == theirs.model_fields_set
+    assert ours.content[0].model_fields_set == theirs.content[0].model_fields_set
+    assert (ours.__pydantic_extra__, ours.__pydantic_private__) == (theirs.__pydantic_extra__, theirs.__pydantic_private__)
+    assert ours.wire() == theirs.wire() and ours.model_dump() == theirs.model_dump()
