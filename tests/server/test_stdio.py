@@ -50,6 +50,10 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             seen.append(data)
             return adapter.validate_json(data, **kwargs)
 
+        def validate_python(self, data, **kwargs):
+            seen.append(data)
+            return adapter.validate_python(data, **kwargs)
+
         def __getattr__(self, name):
             return getattr(adapter, name)
 
@@ -93,3 +97,43 @@ async def test_a_line_that_is_not_json_rpc_is_answered_and_never_reaches_the_ser
         await incoming.aclose()
     codes = [(json.loads(line)["id"], json.loads(line)["error"]["code"]) for line in sink.lines]
     assert codes == [(3, -32600), (None, -32700)]
+
+
+LINES = [
+    '{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "task_get", "arguments": {"task": "T-1"}}}',
+    '{"jsonrpc": "2.0", "id": "a", "method": "ping"}',
+    '{"jsonrpc": "2.0", "id": 1.0, "method": "ping"}',
+    '{"jsonrpc": "2.0", "id": 1.5, "method": "ping"}',
+    '{"jsonrpc": "2.0", "id": true, "method": "ping"}',
+    '{"jsonrpc": "2.0", "id": null, "method": "ping"}',
+    '{"jsonrpc": "2.0", "id": 99999999999999999999999, "method": "ping"}',
+    '{"jsonrpc": "2.0", "method": "notifications/initialized"}',
+    '{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3, "reason": "x"}}',
+    '{"jsonrpc": "2.0", "id": 4, "result": {"ok": true, "n": [1, 2.5, null, "s"]}}',
+    '{"jsonrpc": "2.0", "id": 5, "error": {"code": -32600, "message": "bad", "data": {"x": 1}}}',
+    '{"jsonrpc": "1.0", "id": 6, "method": "ping"}',
+    '{"jsonrpc": "2.0", "id": 8, "method": 5}',
+    '{"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"arguments": {"n": NaN, "big": 1e400}}}',
+    '{"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"a": "\\ud800", "b": "caf\\u00e9"}}',
+    '{"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": "not an object"}',
+    '{"jsonrpc": "2.0", "id": 12, "method": "tools/call", "params": {"k": 1, "k": 2}}',
+    '[{"jsonrpc": "2.0", "id": 13, "method": "ping"}]',
+    '{"jsonrpc": "2.0", "id": 14, "method": "ping", "extra": {"deep": [[[[1]]]]}}',
+    '"just a string"',
+    '{"jsonrpc": "2.0", "id": 15, "method": "ping"',
+]
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_a_line_parsed_to_python_first_gives_the_message_validate_json_gives(line):
+    adapter = mcp_types.jsonrpc_message_adapter
+
+    def outcome(parse):
+        try:
+            return ("ok", parse().model_dump(mode="json", by_alias=True))
+        except ValueError:
+            return ("error", None)
+
+    theirs = outcome(lambda: adapter.validate_json(line, by_name=False))
+    ours = outcome(lambda: adapter.validate_python(stdio.pydantic_core.from_json(line), by_name=False))
+    assert ours == theirs
