@@ -12,6 +12,10 @@ every value a bare parameter, no upsert, no RETURNING. OR IGNORE skips each conf
 multi-row statement as it would skip that row alone (a plan's 150k dependencies). Within a write
 transaction the effect is the same as `executemany`: a failing row fails the write, and the write
 rolls back whole.
+
+Many new tasks at once (a plan import) go in with their search trigger dropped and the index
+written after them in one INSERT ... SELECT (`insert_indexed`): the same index rows, without a
+trigger program run per row (0.4 of 4.3 s at 100k tasks).
 """
 
 from __future__ import annotations
@@ -29,6 +33,19 @@ _PLAIN = re.compile(
 )
 _PARAM = re.compile(r"^:(\w+)$")
 MAX_ROWS = 500  # rows per statement: one FTS5 flush per 500 rows is already lost in the noise
+# Rows from which a batch is indexed after it is inserted: dropping and re-creating a trigger
+# changes the schema, which every connection then reads again (about a millisecond).
+INDEX_AFTER_ROWS = 1000
+MAX_ROWID = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """A table whose search trigger a large batch of inserts runs without (see insert_indexed)."""
+
+    table: str
+    trigger: str  # its AFTER INSERT trigger on the search index
+    index_after: str  # the trigger's INSERT for every row whose rowid is above :after
 
 
 @dataclass(frozen=True)
@@ -68,3 +85,23 @@ def insert_many(conn: sqlite3.Connection, insert: Insert, rows: Sequence[Mapping
         except KeyError as exc:
             raise sqlite3.ProgrammingError(f"You did not supply a value for binding parameter :{exc.args[0]}.") from None
         conn.execute(sql, values)
+
+
+def insert_indexed(conn: sqlite3.Connection, insert: Insert, rows: Sequence[Mapping[str, Any]], indexed: Indexed) -> None:
+    """`insert_many`, with the search index written once for all the rows instead of per row.
+
+    All inside the caller's write transaction: the trigger is dropped, the rows go in, the index
+    rows are made by the trigger's own INSERT over the new rowids, and the trigger is created again
+    from its own text. SQLite's schema changes are transactional, so no other connection ever sees
+    the table without its trigger, and a failure anywhere rolls all of it back.
+    """
+    (ddl,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (indexed.trigger,)).fetchone()
+    (after,) = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {indexed.table}").fetchone()
+    if len(rows) < INDEX_AFTER_ROWS or after > MAX_ROWID - len(rows):
+        # Near the last rowid SQLite picks free ones at random: the new rows would not all come after.
+        insert_many(conn, insert, rows)
+        return
+    conn.execute(f"DROP TRIGGER {indexed.trigger}")
+    insert_many(conn, insert, rows)
+    conn.execute(indexed.index_after, {"after": after})
+    conn.execute(ddl)

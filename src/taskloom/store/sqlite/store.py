@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 QUERIES = named.load_dir(Path(__file__).with_name("queries"))
 GUARDED = guard.plan(QUERIES)
 INSERTS = batch.plan(QUERIES)
+BULK = named.load(Path(__file__).with_name("bulk.sql"))
+INDEXED = {"task_insert": batch.Indexed("tasks", "search_task_insert", BULK["search_index_tasks_after"])}
 # Seconds between looks at data_version while someone waits for a change: POLL_FIRST right after
 # a change (another is likely soon), growing by half each quiet look to POLL_QUIET, so an idle
 # server with waiting agents looks about 15 times a second, not 50.
@@ -67,8 +69,13 @@ class SqliteTx:
         insert = INSERTS.get(query)
         if insert is None:
             self._conn.executemany(QUERIES[query], rows)
+            return
+        rows = rows if isinstance(rows, list) else list(rows)
+        indexed = INDEXED.get(query)
+        if indexed is None:
+            batch.insert_many(self._conn, insert, rows)
         else:
-            batch.insert_many(self._conn, insert, rows if isinstance(rows, list) else list(rows))
+            batch.insert_indexed(self._conn, insert, rows, indexed)
 
 
 def _configure(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
