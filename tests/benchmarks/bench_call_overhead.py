@@ -279,35 +279,38 @@ def run(
 
 
 def run_cpu_only(n_tasks: int = 10_000, calls: int = 2000, warmup: int = 0, workdir: Path | None = None,
-                 base: Path | None = None, cpu_calls: int | None = None, cpu_rounds: int = 6) -> dict:
+                 base: Path | None = None, cpu_calls: int | None = None, cpu_rounds: int = 6,
+                 also: Path | None = None) -> dict:
     """Goal 1 of issue 17 alone: the server CPU task_get and task_claim add over noop."""
     cpu_calls = cpu_calls or max(MIN_CPU_CALLS, calls // 2)
     path = workdir_or_temp(workdir) / "call_overhead.db"
     anyio.run(build_db, path, n_tasks)
     cmd = f"{PY} -m tests.benchmarks.bench_call_overhead --cpu-only --tasks {n_tasks}"
-    added, figures = measure_added(path, n_tasks, base, cpu_calls, cpu_rounds, cmd)
+    added, figures = measure_added(path, n_tasks, base, cpu_calls, cpu_rounds, cmd, also)
     print_figures("server CPU added per call over noop (issue 17, goal 1)", figures)
     params = {"tasks": n_tasks, "cpu_calls": cpu_calls, "cpu_rounds": cpu_rounds, "base": str(base) if base else None}
     return result("call_cpu", params, figures, {"added_server_cpu_us": added})
 
 
 def measure_added(
-    path: Path, n_tasks: int, base: Path | None, cpu_calls: int, cpu_rounds: int, cmd: str
+    path: Path, n_tasks: int, base: Path | None, cpu_calls: int, cpu_rounds: int, cmd: str, also: Path | None = None
 ) -> tuple[dict[str, dict[str, float]], list[Figure]]:
     """call_cpu's figures for this tree, and beside it `base` when given: task_get on `path`,
     task_claim on a new database of ready tasks, enough for every claim of the run."""
     claim_db = path.with_name("call_cpu_claims.db")
     n_claims = 200 + cpu_calls * cpu_rounds + 100
     anyio.run(lambda: build_bulk(claim_db, n_claims, 0, all_ready=True))
-    trees = {"before": base, "now": ROOT} if base else {"now": ROOT}
+    # `also`: a third checkout (e.g. the last merge), measured between the two in the same rounds.
+    trees = {"before": base, "mid": also, "now": ROOT} if base and also else {"before": base, "now": ROOT} if base else {"now": ROOT}
     # A tree whose schema is older than this one's cannot open these files: it builds its own.
-    own = {"before": build_in_tree(base, path, n_tasks, n_claims)} if base else {}
+    own = {label: build_in_tree(tree, path.with_name(f"{label}-{path.name}"), n_tasks, n_claims)
+           for label, tree in trees.items() if label != "now"}
     added = added_cpu_us(trees, path, claim_db, TARGET, cpu_calls, cpu_rounds, own=own)
     added = {label: {k: round(v, 1) for k, v in d.items()} for label, d in added.items()}
     figures = []
     for tool, goal in GOAL_ADDED_US.items():
         now = added["now"][tool]
-        shown = f"{added['before'][tool]:.0f} -> {now:.0f}" if base else f"{now:.0f}"
+        shown = " -> ".join(f"{added[label][tool]:.0f}" for label in trees)
         name = f"server CPU added per call over noop, {tool}" + (" (previous release -> now)" if base else "")
         figures.append(Figure(name, shown, "us", f"<= {goal:.0f}", now <= goal, cmd + (f" --base {base}" if base else "")))
     return added, figures
@@ -315,7 +318,7 @@ def measure_added(
 
 def build_in_tree(tree: Path, like: Path, n_tasks: int, n_claims: int) -> tuple[Path, Path]:
     """The same two databases as `like` and its claim database, built by `tree`'s own code."""
-    get_db, claim_db = like.with_name(f"tree-{like.name}"), like.with_name("tree-call_cpu_claims.db")
+    get_db, claim_db = like.with_name(f"tree-{like.name}"), like.with_name(f"tree-claims-{like.name}")
     code = (
         "import anyio; from pathlib import Path; "
         "from tests.benchmarks.bench_call_overhead import build_db; from tests.benchmarks.common import build_bulk; "
@@ -333,6 +336,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--quick", action="store_true", help="1k tasks, 300 calls")
     ap.add_argument("--base", type=Path, help="another checkout to measure beside this one (CPU added per call)")
+    ap.add_argument("--also", type=Path, help="with --base and --cpu-only: a third checkout, shown between the two")
     ap.add_argument("--cpu-calls", type=int, help="calls per block in the CPU-added measurement (default: calls/2, at least 1000)")
     ap.add_argument("--cpu-rounds", type=int, default=6)
     ap.add_argument("--cpu-only", action="store_true", help="only the CPU added per call (skip latency, HTTP)")
@@ -340,8 +344,9 @@ def main() -> None:
     if a.quick:
         a.tasks, a.calls, a.warmup = 1000, 300, 50
     fn = run_cpu_only if a.cpu_only else run
+    more = {"also": a.also} if a.cpu_only and a.also else {}
     script(fn, n_tasks=a.tasks, calls=a.calls, warmup=a.warmup, base=a.base, cpu_calls=a.cpu_calls,
-           cpu_rounds=a.cpu_rounds)
+           cpu_rounds=a.cpu_rounds, **more)
 
 
 if __name__ == "__main__":
