@@ -93,3 +93,19 @@ async def test_a_line_that_is_not_json_rpc_is_answered_and_never_reaches_the_ser
         await incoming.aclose()
     codes = [(json.loads(line)["id"], json.loads(line)["error"]["code"]) for line in sink.lines]
     assert codes == [(3, -32600), (None, -32700)]
+
+
+async def test_a_line_over_the_limit_is_answered_and_the_lines_after_it_still_served():
+    reader = asyncio.StreamReader(limit=1024)  # the process's reader has MAX_LINE; the rule is the reader's
+    after = {"jsonrpc": "2.0", "id": 9, "method": "tools/list"}
+    huge = b'{"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"x": "' + b"y" * 5000 + b'"}}\n'
+    reader.feed_data(huge[:3000])
+    reader.feed_data(huge[3000:] + (json.dumps(after) + "\n").encode())
+    reader.feed_eof()
+    sink = Sink()
+    lines = stdio._Lines(reader, sink, stdio.InFlight())
+    message = await lines.__anext__()
+    assert isinstance(message, JSONRPCRequest) and message.id == 9
+    [answer] = [json.loads(line) for line in sink.lines]
+    assert answer["id"] is None and answer["error"]["code"] == -32600
+    assert "MiB" in answer["error"]["message"]
