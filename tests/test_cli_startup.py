@@ -79,10 +79,26 @@ async def test_a_stdio_server_does_not_load_the_dashboard(app: Taskloom, tmp_pat
     # stdin at EOF: the server starts, opens the database, serves stdio, sees its client gone, exits.
     # Neither rich (the SDK's MCPServer would log through it), nor psutil and our HTTP hardening
     # (HTTP transports only): each is resident memory an idle stdio server carries (issue 17).
-    # The SDK's own web stack (starlette, uvicorn, httpx) stays: its server modules import it.
+    # Nor uvicorn (with click and multiprocessing): the SDK only tries to import it, for HTTP.
+    # The rest of the SDK's web stack (starlette, sse_starlette, httpx2, cryptography) stays: its
+    # server modules import it by name. Nor the archive and runner code only other commands use.
     argv = ("serve", "--transport", "stdio", "--db", str(app.settings.db_path), "--project", app.settings.project)
-    heavy = ("jinja2", "markdown_it", "networkx", "yaml", "taskloom.web", "rich", "psutil", "taskloom.server.http")
+    heavy = (
+        "jinja2", "markdown_it", "networkx", "yaml", "taskloom.web", "rich", "psutil", "taskloom.server.http",
+        "uvicorn", "click", "multiprocessing", "tarfile", "taskloom.services.archive", "taskloom.services.runs",
+    )
     assert loaded_by(tmp_path, heavy, *argv) == []
+
+
+def test_a_module_kept_out_during_the_sdk_import_imports_normally_afterwards(tmp_path: Path, monkeypatch):
+    from taskloom.server.unimportable import unimportable
+
+    (tmp_path / "taskloom_probe_mod.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with unimportable("taskloom_probe_mod"), pytest.raises(ImportError):
+        __import__("taskloom_probe_mod")
+    assert __import__("taskloom_probe_mod").VALUE == 1
+    del sys.modules["taskloom_probe_mod"]
 
 
 @pytest.mark.parametrize(

@@ -92,7 +92,7 @@ async def timed_import(settings: Any, source: Path) -> tuple[float, float, Any]:
 
 
 def run(tasks: int = 100_000, pg: bool = False, workdir: Path | None = None, base: Path | None = None,
-        rounds: int = 3) -> dict[str, Any]:
+        rounds: int = 3, pg_only: bool = False) -> dict[str, Any]:
     from taskloom.config import Settings
 
     workdir = workdir_or_temp(workdir)
@@ -106,7 +106,7 @@ def run(tasks: int = 100_000, pg: bool = False, workdir: Path | None = None, bas
     print(f"  built {tasks:,} tasks in {build_s:.1f} s; export {export_s:.2f} s ({export_cpu:.2f} s CPU): "
           f"{rows:,} rows, {exported.archive_bytes / 1e6:.1f} MB", flush=True)
     if base is not None:
-        figures = compare(base, workdir / "a.tar.gz", workdir, rounds, tasks)
+        figures = compare(base, workdir / "a.tar.gz", workdir, rounds, tasks, pg_only)
         print_figures(f"export and import: base ({base}) beside this checkout, same run", figures)
         return result("archive", {"tasks": tasks, "base": str(base), "rounds": rounds}, figures,
                       {"build_s": build_s, "rows": exported.tables, "export_cpu_s": export_cpu})
@@ -194,7 +194,7 @@ def _step(src: Path, op: str, target: str, path: Path, postmaster: int | None) -
     return {**out, "server_cpu": _server_cpu(postmaster) - before}
 
 
-def compare(base: Path, archive_path: Path, workdir: Path, rounds: int, tasks: int) -> list[Figure]:
+def compare(base: Path, archive_path: Path, workdir: Path, rounds: int, tasks: int, pg_only: bool = False) -> list[Figure]:
     """Base and this checkout, interleaved: SQLite export and import, PostgreSQL import and export."""
     from tests.pg.cluster import cluster
 
@@ -207,9 +207,12 @@ def compare(base: Path, archive_path: Path, workdir: Path, rounds: int, tasks: i
             for side, src in sides.items():
                 name = f"{side}{r}"
                 got = seen[side]
-                got["lite_export"].append(_step(src, "export", str(workdir / "source.db"), workdir / f"{name}-lite.tar.gz",
+                if pg_only:  # a base older than the source file's SQLite schema cannot read it
+                    got.pop("lite_export", None), got.pop("lite_import", None)
+                else:
+                    got["lite_export"].append(_step(src, "export", str(workdir / "source.db"), workdir / f"{name}-lite.tar.gz",
                                                 None))
-                got["lite_import"].append(_step(src, "import", str(workdir / f"{name}.db"), archive_path, None))
+                    got["lite_import"].append(_step(src, "import", str(workdir / f"{name}.db"), archive_path, None))
                 url = server.create_database(name)
                 got["pg_import"].append(_step(src, "import", url, archive_path, postmaster))
                 got["pg_export"].append(_step(src, "export", url, workdir / f"{name}.tar.gz", postmaster))
@@ -233,8 +236,9 @@ def compare(base: Path, archive_path: Path, workdir: Path, rounds: int, tasks: i
         return out
 
     cmd = f"{PY} -m tests.benchmarks.bench_archive --tasks {tasks} --base {base} --rounds {rounds}"
-    return [*fig("lite_export", "export from SQLite", True), *fig("lite_import", "import into a new SQLite file", True), *fig("pg_import", "import into PostgreSQL", True),
-            *fig("pg_export", "export from PostgreSQL", True)]
+    lite = [] if pg_only else [*fig("lite_export", "export from SQLite", True),
+                               *fig("lite_import", "import into a new SQLite file", True)]
+    return [*lite, *fig("pg_import", "import into PostgreSQL", True), *fig("pg_export", "export from PostgreSQL", True)]
 
 
 def main() -> None:
@@ -243,8 +247,9 @@ def main() -> None:
     parser.add_argument("--pg", action="store_true", help="also import into and export from PostgreSQL")
     parser.add_argument("--base", type=Path, help="another checkout to compare in the same run (its src/ is imported)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of base and this, with --base")
+    parser.add_argument("--pg-only", action="store_true", help="with --base: only the PostgreSQL steps")
     args = parser.parse_args()
-    script(run, tasks=args.tasks, pg=args.pg, base=args.base, rounds=args.rounds)
+    script(run, tasks=args.tasks, pg=args.pg, base=args.base, rounds=args.rounds, pg_only=args.pg_only)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ run with PYTHONPATH at DIR/src, each side's figures printed, then the ratios.
 `--idle-only --base DIR [--rounds N]` measures only idle servers (an empty database, the same
 short session), base and this checkout alternately N times, and prints the medians beside the
 floor no server built on the MCP SDK goes under: a bare interpreter that imports the SDK's
-server (`mcp.server.mcpserver`), started the same way.
+server (`mcp.server.mcpserver`), started the same way; and the same import with uvicorn kept
+out, which a stdio server does (the floor over stdio without changing the SDK).
 """
 
 from __future__ import annotations
@@ -209,12 +210,15 @@ def run(
 
 
 SDK_FLOOR = "import mcp.server.mcpserver, sys; sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.readline()"
+# The same, with what a stdio server keeps out of the SDK's import (uvicorn: see
+# taskloom.server.unimportable): the floor a stdio server on this SDK reaches without changing it.
+STDIO_FLOOR = "import sys; sys.modules['uvicorn'] = None; " + SDK_FLOOR
 
 
-def sdk_floor_mb() -> float:
+def sdk_floor_mb(code: str = SDK_FLOOR) -> float:
     """Resident memory of an interpreter that has imported the SDK's server and nothing else."""
     proc = subprocess.Popen(
-        [PYTHON, "-c", SDK_FLOOR], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT), env={**os.environ, **child_env()}
+        [PYTHON, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT), env={**os.environ, **child_env()}
     )
     try:
         proc.stdout.readline()
@@ -230,11 +234,12 @@ def idle_only(base: Path, rounds: int, workdir: Path | None = None) -> dict[str,
     empty = {"base": workdir / "memory_empty_base.db", "this": workdir / "memory_empty_this.db"}
     _build_with(base / "src", empty["base"], workdir / "unused_base.db", 0)
     build(empty["this"], workdir / "unused_this.db", 0)
-    rss: dict[str, list[float]] = {"base": [], "this": [], "sdk": []}
+    rss: dict[str, list[float]] = {"base": [], "this": [], "sdk": [], "stdio_floor": []}
     for _ in range(rounds):
         rss["base"].append(measure(empty["base"], 5, base / "src")["after_session"]["rss_mb"])
         rss["this"].append(measure(empty["this"], 5)["after_session"]["rss_mb"])
         rss["sdk"].append(sdk_floor_mb())
+        rss["stdio_floor"].append(sdk_floor_mb(STDIO_FLOOR))
     med = {k: statistics.median(v) for k, v in rss.items()}
     cmd = f"{PY} -m tests.benchmarks.bench_memory --idle-only --base {base} --rounds {rounds}"
     figures = [
@@ -243,6 +248,10 @@ def idle_only(base: Path, rounds: int, workdir: Path | None = None) -> dict[str,
         Figure("floor: an interpreter that imported mcp.server.mcpserver only", round(med["sdk"], 1), "MiB", command=cmd),
         Figure("idle RSS above that floor, base -> this", f"{med['base'] - med['sdk']:.1f} -> {med['this'] - med['sdk']:.1f}",
                "MiB", command=cmd),
+        Figure("floor over stdio: the same import with uvicorn kept out, as a stdio server does",
+               round(med["stdio_floor"], 1), "MiB", command=cmd),
+        Figure("idle RSS above the stdio floor (taskloom's own share), this checkout",
+               round(med["this"] - med["stdio_floor"], 1), "MiB", command=cmd),
     ]
     print_figures("idle server memory: base and this checkout alternately, same run", figures)
     return result("memory-idle", {"base": str(base), "rounds": rounds}, figures, {"rss_mb": rss})

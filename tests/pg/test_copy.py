@@ -183,3 +183,26 @@ def test_two_spellings_of_one_postgresql_database_are_the_same_database(pg_url, 
 
 def test_another_database_on_the_same_server_is_not_the_same(pg_url):
     copying.check_pair(pg(pg_url), pg(pg_url.rsplit("/", 1)[0] + "/postgres"))
+
+
+def foreign_keys(url: str) -> list[tuple[str, str]]:
+    """The keys of the project tables (the blob store makes its own tables when it first opens)."""
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f'"
+                            " AND conrelid::regclass::text NOT LIKE 'blob%' ORDER BY conname").fetchall()
+
+
+async def test_a_dependency_on_a_missing_task_is_refused_by_its_foreign_key_and_the_keys_stay(tmp_path, pg_url, clock):
+    """A load drops the foreign keys and adds them back after its rows (PgStore.load): the row
+    that names a missing task is refused all the same, with the per-row check's words."""
+    source = lite(tmp_path / "a.db")
+    await build_project(source, clock)
+    with sqlite3.connect(source.db_path) as conn:  # foreign_keys is off on a bare connection
+        conn.execute("INSERT INTO task_deps (task_id, depends_on_id) SELECT min(id), 999999 FROM tasks")
+    keys = foreign_keys(pg_url)
+
+    with pytest.raises(Conflict, match='violates foreign key constraint "task_deps_depends_on_id_fkey"'):
+        await copying.copy(source, pg(pg_url), None)
+
+    assert count(pg_url, "projects") == count(pg_url, "task_deps") == 0
+    assert foreign_keys(pg_url) == keys and len(keys) > 30

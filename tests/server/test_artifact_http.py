@@ -279,3 +279,17 @@ async def test_over_sse_the_tools_hand_out_the_same_urls(tmp_path):
             got = (await client.call_tool("artifacts_get", {"artifact": sha(data), "want": "url"})).structured_content
         assert got["url"] == server.url(sha(data))
         assert (await get(server, sha(data))).content == data
+
+
+async def test_the_upload_urls_parameters_are_held_to_the_tools_rules_before_any_bytes_move(server):
+    data = os.urandom(1024)
+    # artifacts_upload takes at most 2000 characters of description; the URL must not take more.
+    long = await put(server, data, description="d" * 2001)
+    assert long.status_code == 413 and long.json()["error"] == "too_large"
+    # A name that is not UTF-8 is refused, not stored as replacement characters.
+    async with httpx.AsyncClient(headers=bearer(WRITE)) as http:
+        garbled = await http.put(server.url(sha(data)) + "?name=%FF%FE.bin", content=data)
+    assert garbled.status_code == 400 and garbled.json()["error"] == "invalid_input"
+    assert (await get(server, sha(data))).status_code == 404
+    fits = await put(server, data, description="d" * 2000)
+    assert fits.status_code == 201 and len(fits.json()["artifact"]["description"]) == 2000

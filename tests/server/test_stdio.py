@@ -137,3 +137,19 @@ def test_a_line_parsed_to_python_first_gives_the_message_validate_json_gives(lin
     theirs = outcome(lambda: adapter.validate_json(line, by_name=False))
     ours = outcome(lambda: adapter.validate_python(stdio.pydantic_core.from_json(line), by_name=False))
     assert ours == theirs
+
+
+async def test_a_line_over_the_limit_is_answered_and_the_lines_after_it_still_served():
+    reader = asyncio.StreamReader(limit=1024)  # the process's reader has MAX_LINE; the rule is the reader's
+    after = {"jsonrpc": "2.0", "id": 9, "method": "tools/list"}
+    huge = b'{"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"x": "' + b"y" * 5000 + b'"}}\n'
+    reader.feed_data(huge[:3000])
+    reader.feed_data(huge[3000:] + (json.dumps(after) + "\n").encode())
+    reader.feed_eof()
+    sink = Sink()
+    lines = stdio._Lines(reader, sink, stdio.InFlight())
+    message = await lines.__anext__()
+    assert isinstance(message, JSONRPCRequest) and message.id == 9
+    [answer] = [json.loads(line) for line in sink.lines]
+    assert answer["id"] is None and answer["error"]["code"] == -32600
+    assert "MiB" in answer["error"]["message"]

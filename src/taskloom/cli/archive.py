@@ -8,16 +8,19 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 
-from taskloom.cli.copy import render as render_copy
 from taskloom.config import Settings
 from taskloom.errors import InvalidInput, Unsupported
-from taskloom.models.archive import ArchiveReport
-from taskloom.services import archive, importing
 from taskloom.store import backends
+
+# Imported where used: the parser of every command is built for `taskloom serve` too, and a
+# server process need not carry the archive code (tarfile, gzip) (issue 17: idle memory).
+if TYPE_CHECKING:
+    from taskloom.models.archive import ArchiveReport
 
 
 def add_parsers(sub: argparse._SubParsersAction, db_help: str) -> None:
@@ -46,6 +49,8 @@ async def run_export(settings: Settings, args: argparse.Namespace) -> int:
     if target is None and sys.stdout.isatty():
         raise InvalidInput("-o - writes the archive to stdout, which is a terminal here.",
                            hint="Redirect it (-o - > project.tar), or give -o a file name.")
+    from taskloom.services import archive
+
     report = await archive.export(settings, args.project, target, out=sys.stdout.buffer if target is None else None,
                                   force=args.force)
     text = report.model_dump_json(indent=2) if args.json else render_export(report)
@@ -69,6 +74,9 @@ async def run_import(settings: Settings, args: argparse.Namespace) -> int:
         raise InvalidInput(f"{args.file} is an archive, and an archive import loads every project it holds; "
                            "--project does not apply.",
                            hint="Leave --project out; to move one project, `taskloom export --project P` it first.")
+    from taskloom.cli.copy import render as render_copy
+    from taskloom.services import importing
+
     report = await importing.import_archive(settings, args.file)
     text = render_copy(report, verb="Imported", column="imported")
     print(text)
@@ -108,4 +116,6 @@ def without_password(url: str) -> str:
 
 
 def is_archive(path: Path) -> bool:
+    from taskloom.services import archive
+
     return archive.is_archive(path)

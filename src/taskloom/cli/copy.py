@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from taskloom.config import DB_PATIENCE, DEFAULT_DB, Settings, resolve_db_patience
-from taskloom.models.copying import CopyReport
-from taskloom.services import copying
 from taskloom.store import backends
+
+if TYPE_CHECKING:
+    from taskloom.models.copying import CopyReport
 
 WHERE = "a SQLite file, sqlite:///PATH or postgresql://USER@HOST/DB"
 
@@ -33,6 +35,8 @@ def _settings(value: str) -> Settings:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from taskloom.services import copying  # the copy code, for this command only
+
     report = await copying.copy(_settings(args.source), _settings(args.target), args.project)
     print(report.model_dump_json(indent=2) if args.json else render(report))
     if not report.verified:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -229,7 +230,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
         origins = resolve_allow_origins(args.allow_origin)
         tokens_file = resolve_tokens_file(args.tokens)
         http_timeout = resolve_http_timeout(args.http_timeout)
-        from taskloom.server.run import serve
+        from taskloom.server.unimportable import STDIO_UNUSED, unimportable
+
+        # The server's modules import the MCP SDK; a stdio process never serves HTTP, so what the
+        # SDK only tries to import for HTTP stays out of it (issue 17: idle memory).
+        with unimportable(*STDIO_UNUSED) if args.transport == "stdio" else contextlib.nullcontext():
+            from taskloom.server.run import serve
 
         await serve(
             settings,

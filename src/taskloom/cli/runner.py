@@ -15,7 +15,6 @@ from typing import Any
 import anyio
 
 from taskloom.errors import InvalidInput, NotFound
-from taskloom.services import runs
 from taskloom.services.app import Taskloom
 from taskloom.store import backends
 
@@ -137,7 +136,7 @@ async def _run(app: Taskloom, args: argparse.Namespace) -> int:
 async def _dry_run(app, args, config, connection, workdir: Path, run_dir: Path, trees) -> int:
     from taskloom.runner import presets, worktrees
     from taskloom.runner.supervisor import closing_words
-    from taskloom.services import briefing
+    from taskloom.services import briefing, runs
 
     units = await app.read(runs.ready_units, args.per, args.role)
     if not units:
@@ -203,6 +202,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _workers(app: Taskloom, args: argparse.Namespace) -> int:
+    from taskloom.services import runs
+
     rows = await app.read(runs.recent if args.all else runs.live)
     now = app.clock.now()
     for row in rows:
@@ -253,6 +254,8 @@ def _read_from(path: Path, offset: int) -> bytes:
 
 
 async def _logs(app: Taskloom, args: argparse.Namespace) -> int:
+    from taskloom.services import runs
+
     row = await app.read(runs.latest_of, args.agent)
     if row is None:
         raise NotFound(f"No run of a worker named {args.agent}.", hint="`taskloom workers --all` lists them.")

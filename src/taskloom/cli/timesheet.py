@@ -15,11 +15,14 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from taskloom.config import Settings
 from taskloom.errors import InvalidInput, NotFound
-from taskloom.models.timesheet import Timesheet
 from taskloom.store import backends
+
+if TYPE_CHECKING:
+    from taskloom.models.timesheet import Timesheet
 
 COLUMNS = ("timestamp", "mode", "task_id", "start_time", "end_time", "duration", "status")
 FORMATS = ("tsv", "csv", "json")

@@ -6,12 +6,13 @@ import mimetypes
 import unicodedata
 from typing import Literal
 
-from taskloom.errors import InvalidInput
+from taskloom.errors import InvalidInput, TooLarge
 
 LinkKind = Literal["task", "stream", "sprint", "project"]
 LINK_KINDS: tuple[LinkKind, ...] = ("task", "stream", "sprint", "project")
 MAX_ARTIFACT_NAME = 255  # characters, like a file name
 MAX_LINKS = 50
+MAX_DESCRIPTION = 2000  # characters, as artifacts_upload's schema says
 URI_PREFIX = "taskloom://artifacts/"
 TEXT_MEDIA = ("application/json", "application/xml", "application/yaml", "application/x-yaml",
               "application/javascript", "application/toml", "application/sql", "image/svg+xml")
@@ -26,6 +27,16 @@ _EXTRA_TYPES = {
 
 # Right-to-left overrides and isolates make 'report\u202etxt.exe' display as 'reportexe.txt'.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def check_description(description: str | None) -> None:
+    # The tool's schema holds its callers to this; the HTTP upload URL and the CLI have no schema.
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise TooLarge(
+            f"The description is {len(description)} characters; the limit is {MAX_DESCRIPTION}.",
+            hint="Shorten the description. Nothing was stored.",
+            details={"field": "description", "size": len(description), "limit": MAX_DESCRIPTION},
+        )
 
 
 def check_name(name: str) -> str:

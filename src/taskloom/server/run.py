@@ -22,6 +22,7 @@ from taskloom.resolver import Resolver
 from taskloom.server.auth import Authenticator, TokensFile
 from taskloom.server.build import TaskloomMCP, build_server
 from taskloom.server.stdio import stdio_streams
+from taskloom.server.unimportable import unimportable
 from taskloom.services.app import Taskloom
 
 # The dashboard (jinja2, markdown-it: ~100 ms to import) and the HTTP hardening (psutil, ~1 MiB
@@ -51,15 +52,8 @@ def sdk_logging_plain() -> Iterator[None]:
     nothing, and rich is unimportable only while the server is built."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    blocked = [name for name in ("rich.console", "rich.logging") if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]  # None makes `import` raise ImportError
-    try:
+    with unimportable("rich.console", "rich.logging"):
         yield
-    finally:
-        for name in blocked:
-            if sys.modules.get(name, ...) is None:
-                del sys.modules[name]
 
 
 def authenticator(token: str | None, tokens_file: Path | None) -> Authenticator | None:

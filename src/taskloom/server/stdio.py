@@ -66,7 +66,16 @@ class _Lines:
 
     async def __anext__(self) -> types.JSONRPCMessage:
         while True:
-            raw = await self._reader.readline()
+            try:
+                raw = await self._reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:
+                raw = exc.partial  # the input ended: its last line, if it had no newline, or nothing
+            except asyncio.LimitOverrunError as exc:
+                # readline would raise here and end the server; the rest of the line is dropped instead.
+                await _drop_line(self._reader, exc.consumed)
+                self._writer.write(_error(None, INVALID_REQUEST, TOO_LONG).encode())
+                await self._writer.drain()
+                continue
             if not raw:
                 # Calls waiting for work end now, claiming nothing: their answer has nowhere to go.
                 self._on_eof()
@@ -95,6 +104,22 @@ class _Lines:
             if answer is not None:
                 self._writer.write(answer.encode())
                 await self._writer.drain()
+
+
+TOO_LONG = f"Invalid request: the line is over the {MAX_LINE // 2**20} MiB a message may take."
+
+
+async def _drop_line(reader: asyncio.StreamReader, buffered: int) -> None:
+    """Read past the end of a line too long for the reader, `buffered` bytes of it read already."""
+    while True:
+        await reader.readexactly(buffered)
+        try:
+            await reader.readuntil(b"\n")
+            return
+        except asyncio.IncompleteReadError:
+            return
+        except asyncio.LimitOverrunError as exc:
+            buffered = exc.consumed
 
 
 def rejection(line: str) -> str | None:

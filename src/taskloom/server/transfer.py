@@ -138,7 +138,7 @@ class ArtifactTransfer:
         who = scope_principal(scope)
         if who is not None and who.read_only:
             raise ReadOnly("Uploading changes the project, and this token may only read.")
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        query = _query(scope)
         claimed = _one(query, "agent")
         fixed = who.agent if who is not None else None
         if fixed is not None and claimed is not None and claimed != fixed:
@@ -164,6 +164,16 @@ class ArtifactTransfer:
         body = done.model_dump_json().encode()
         return Response(body, 201 if done.new else 200, media_type="application/json",
                         headers={"location": f"{PREFIX}/{sha}"})
+
+
+def _query(scope: Scope) -> dict[str, list[str]]:
+    # Strict: a name or description that is not UTF-8 would otherwise be stored as U+FFFD.
+    try:
+        return parse_qs(scope.get("query_string", b"").decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            "The upload URL's query is not UTF-8.", hint="Percent-encode the UTF-8 bytes of each value."
+        ) from None
 
 
 def _one(query: dict[str, list[str]], key: str) -> str | None:

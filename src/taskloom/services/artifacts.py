@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 
 from taskloom.clock import iso
-from taskloom.domain.artifacts import MAX_LINKS, LinkKind, parse_link, uri_of
+from taskloom.domain.artifacts import MAX_LINKS, LinkKind, check_description, parse_link, uri_of
 from taskloom.domain.events import EventKind
 from taskloom.domain.globs import name_filter
 from taskloom.domain.limits import MAX_PAGE, check_batch
@@ -86,6 +86,7 @@ def record(
 ) -> Uploaded:
     """Record stored bytes as an artifact of the project and link it. `text`, for a text
     artifact, is what search finds of its content (uploads.searchable_text)."""
+    check_description(description)
     wanted = targets(tx, scope, links or ["project"])
     row = tx.one("artifact_by_sha", {"project": scope.project_id, "sha": stored.sha256})
     new = row is None

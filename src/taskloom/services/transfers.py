@@ -18,7 +18,7 @@ from pathlib import Path
 
 import anyio
 
-from taskloom.domain.artifacts import check_media_type, check_name, parse_link, sha_of
+from taskloom.domain.artifacts import check_description, check_media_type, check_name, parse_link, sha_of
 from taskloom.errors import TooLarge
 from taskloom.models import Artifact, Uploaded
 from taskloom.services import artifacts, uploads
@@ -68,6 +68,7 @@ async def check(app: Taskloom, declared: Declared) -> tuple[Declared, Room]:
         media_type=check_media_type(declared.media_type) if declared.media_type else None,
         links=declared.links or ["project"],
     )
+    check_description(declared.description)
     for link in declared.links:
         parse_link(link)
     quota = app.settings.artifact_quota_bytes

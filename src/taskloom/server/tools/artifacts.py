@@ -9,7 +9,7 @@ from pydantic import Field
 from starlette.requests import Request
 
 from taskloom.config import ARTIFACT_MAX_BYTES
-from taskloom.domain.artifacts import MAX_LINKS, sha_of
+from taskloom.domain.artifacts import MAX_DESCRIPTION, MAX_LINKS, sha_of
 from taskloom.errors import InvalidInput
 from taskloom.models import Artifact, ArtifactContent, ArtifactPage, Code, GcResult, Uploaded
 from taskloom.server import transfer
@@ -30,7 +30,7 @@ async def artifacts_upload(
     content_base64: str | None = None,
     path: Annotated[str | None, Field(max_length=4096)] = None,
     media_type: Annotated[str | None, Field(max_length=200, description="guessed if omitted")] = None,
-    description: Annotated[str | None, Field(max_length=2000)] = None,
+    description: Annotated[str | None, Field(max_length=MAX_DESCRIPTION)] = None,
     links: LinksArg | None = None,
     sha256: Annotated[str | None, Field(max_length=64)] = None,
     agent: AgentArg = None,

@@ -128,11 +128,15 @@ class PgTx:
 
 
 def _bulk(conn: psycopg.Connection[Any], fn: Callable[[Any], T], tx: guard.Guarded, projects: list[int]) -> T:
-    """`fn` with the search triggers' INSERT half off, then the projects' documents in one
-    statement per kind (bulk.sql): the per-row tsvector and GIN insert were most of an import."""
-    conn.execute(BULK["bulk_begin"])
+    """`fn` with the search triggers' INSERT half off and the foreign keys dropped, then the keys
+    added back (each checked over all its rows at once) and the projects' documents written in
+    one statement per kind (bulk.sql): per-row lookups, tsvectors and GIN inserts were most of an
+    import. Dropping a key locks its two tables until commit; a load only fills a database that
+    holds no project, so the readers it holds up have nothing to read yet."""
+    keys = conn.execute(BULK["bulk_foreign_keys"], {}).fetchall()  # {}: its %% are pyformat escapes
+    conn.execute(BULK["bulk_begin"] + "".join(f"; {k['drop_fk']}" for k in keys))
     result = fn(tx)
-    conn.execute(BULK["bulk_end"])
+    conn.execute(BULK["bulk_end"] + "".join(f"; {k['add_fk']}" for k in keys))
     for name in ("bulk_search_tasks", "bulk_search_notes", "bulk_search_messages", "bulk_search_artifacts"):
         conn.execute(BULK[name], {"projects": projects})
     return result
