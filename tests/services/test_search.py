@@ -201,6 +201,21 @@ async def test_a_crowded_query_looks_at_its_newest_matches_only_however_few_a_fi
     assert [h.id for h in (await find(app, "word", author="boss")).hits] == ["OLD"]
 
 
+async def test_a_filtered_crowded_query_answers_newest_first_whether_its_matches_are_walked_or_sorted(
+        team, app, monkeypatch):
+    # On PostgreSQL, fewer matches than the scan window come sorted from the index, more are
+    # walked by id: both must give the same newest-first answer.
+    monkeypatch.setattr(search, "RANK_WINDOW", 2)
+    await create(team, {"code": "OLD", "title": "word by boss"}, agent="boss")
+    await create(team, *({"code": f"A{i}", "title": "word"} for i in range(4)))
+
+    for window in (5, 6, 50):
+        monkeypatch.setattr(search, "SCAN_WINDOW", window)
+        assert [h.id for h in (await find(app, "word", author="carol")).hits] == ["A3", "A2", "A1", "A0"]
+        assert [h.id for h in (await find(app, "word", author="carol", limit=2)).hits] == ["A3", "A2"]
+        assert [h.id for h in (await find(app, "word", author="boss")).hits] == ["OLD"]
+
+
 async def test_the_rank_window_counts_to_its_very_edge_on_words_and_phrases(team, app, monkeypatch):
     await create(team, *({"code": f"A{i}", "title": "edge case"} for i in range(3)))
 
