@@ -1,6 +1,6 @@
-"""Server instructions per call of `task_get` and `task_claim` over `noop`, counted by callgrind
-(claim_instructions' method, with task_get beside the claim): a figure that the machine's other
-load does not move, for comparing checkouts on a busy host.
+"""Server instructions per call of `task_get` and `task_claim` over `noop`, counted by callgrind:
+a figure that the machine's other load does not move, where CPU seconds on a busy 2-core host
+swing by a factor of two between identical builds: for comparing checkouts.
 
 TREE's noop_server runs under valgrind --tool=callgrind over stdio on a copy of DB, a database
 made by bench_call_overhead.build_db with TREE's own code (it holds GET-TARGET and ready tasks to
@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 from tests.benchmarks.call_cpu import NOOP_SERVER, tree_env
-from tests.benchmarks.claim_instructions import SETTLE_S, _total
 from tests.benchmarks.clients import BareClient
 from tests.benchmarks.common import PROJECT
 
 WARMUP = 30  # calls of each tool before counting
+SETTLE_S = 0.5  # for the dump to be written
 ARGS = {"noop": {}, "task_get": {"task": "GET-TARGET"}, "task_claim": {}}
 BLOCKS = ["task_get", "noop", "task_claim", "noop"]
 
@@ -66,6 +66,14 @@ def count(tree: Path, db: Path, calls: int) -> dict[str, float]:
 def check(res: dict, tool: str) -> None:
     if res.get("isError") or (tool == "task_claim" and not res["structuredContent"]["claimed"]):
         raise RuntimeError(f"{tool} failed: {res}")
+
+
+def _total(dump: Path) -> int:
+    with dump.open() as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise ValueError(f"no total in {dump}")
 
 
 def main() -> None:
