@@ -293,3 +293,24 @@ async def test_the_upload_urls_parameters_are_held_to_the_tools_rules_before_any
     assert (await get(server, sha(data))).status_code == 404
     fits = await put(server, data, description="d" * 2000)
     assert fits.status_code == 201 and len(fits.json()["artifact"]["description"]) == 2000
+
+
+async def test_a_bad_range_is_ignored_and_one_past_the_end_is_refused_in_json(server):
+    data = os.urandom(5000)
+    assert (await put(server, data)).status_code == 201
+    for garbled in ("bytes", "pages=0-10", "bytes=x-y", "bytes=20-10"):
+        whole = await get(server, sha(data), range=garbled)
+        assert whole.status_code == 200 and whole.content == data, garbled
+    past = await get(server, sha(data), range="bytes=5000-")
+    assert past.status_code == 416
+    assert past.headers["content-range"] == "bytes */5000"
+    assert past.headers["content-type"] == "application/json"
+    assert past.json()["error"] == "invalid_input" and "5000" in past.json()["message"] and past.json()["hint"]
+
+
+async def test_a_wrong_host_is_refused_in_json_on_the_artifact_routes(server):
+    async with httpx.AsyncClient(headers={**bearer(WRITE), "host": "evil.example"}) as http:
+        answer = await http.get(server.url("0" * 64))
+    assert answer.status_code == 421
+    assert answer.json()["error"] == "forbidden" and "Host" in answer.json()["message"] and answer.json()["hint"]
+

@@ -27,12 +27,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
+import anyio
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from taskloom.errors import InvalidInput, NotFound, ReadOnly, TaskloomError, TooLarge
+from taskloom.errors import Forbidden, InvalidInput, NotFound, ReadOnly, TaskloomError, TooLarge
 from taskloom.server.auth import scope_principal
 from taskloom.services import transfers
 from taskloom.services.agents import check_agent_name
@@ -71,7 +73,30 @@ class _Gone(Exception):
 
 
 class BlobFile(FileResponse):
+    """A blob's file, with our answers to a Range header instead of Starlette's plain-text ones."""
+
     chunk_size = CHUNK  # 64 KiB steps cost a thread hop each: 160 for 10 MiB
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        wanted = Headers(scope=scope).get("range")
+        if wanted is not None and self.stat_result is not None:
+            size = self.stat_result.st_size
+            try:
+                self._parse_range_header(wanted, size)
+            except MalformedRangeHeader:
+                # RFC 9110 §14.2: a server MAY ignore a Range it cannot parse; the whole file is
+                # a better answer for a downloader than a 400 it may not retry without.
+                headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"range"]
+                scope = {**scope, "headers": headers}
+            except RangeNotSatisfiable:
+                refusal = error_response(
+                    InvalidInput(f"The range starts past the artifact's end: it holds {size} bytes.",
+                                 hint=f"Ask for bytes=0-{max(size - 1, 0)} or less, or leave Range out."),
+                    416, {"content-range": f"bytes */{size}"},
+                )
+                await refusal(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 class ArtifactTransfer:
@@ -89,7 +114,14 @@ class ArtifactTransfer:
             return
         refused = await self._security.validate_request(Request(scope), is_post=False)
         if refused is not None:
-            await refused(scope, receive, send)
+            # The SDK's check, shared with /mcp (whose plain-text answers stay the SDK's); here
+            # its refusal is worded as ours, with the same status.
+            reason = bytes(refused.body).decode("utf-8", "replace")
+            await error_response(
+                Forbidden(f"{reason}: this server does not answer for it.",
+                          hint="Reach the server by the host it serves (e.g. 127.0.0.1:PORT), from an allowed origin."),
+                refused.status_code,
+            )(scope, receive, send)
             return
         try:
             response = await self._answer(scope, receive, path)
@@ -132,7 +164,7 @@ class ArtifactTransfer:
             media = "application/octet-stream"
         headers = {**BYTES_HEADERS, "content-disposition": named, "etag": f'"{sha}"',
                    "x-taskloom-media-type": meta.media_type}
-        return BlobFile(path, media_type=media, headers=headers)
+        return BlobFile(path, media_type=media, headers=headers, stat_result=await anyio.Path(path).stat())
 
     async def _upload(self, scope: Scope, receive: Receive, sha: str) -> Response:
         who = scope_principal(scope)
