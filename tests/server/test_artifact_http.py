@@ -314,3 +314,9 @@ async def test_a_wrong_host_is_refused_in_json_on_the_artifact_routes(server):
     assert answer.status_code == 421
     assert answer.json()["error"] == "forbidden" and "Host" in answer.json()["message"] and answer.json()["hint"]
 
+
+async def test_the_put_answer_leaves_out_the_empty_optional_fields(server):
+    answer = await put(server, os.urandom(3000))
+    assert answer.status_code == 201
+    assert "upload_url" not in answer.json() and "message" not in answer.json()
+    assert answer.json()["new"] is True and answer.json()["artifact"]["size"] == 3000

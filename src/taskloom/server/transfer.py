@@ -47,6 +47,7 @@ STATUS = {"not_found": 404, "invalid_input": 400, "too_large": 413, "read_only":
 ALLOW = "GET, HEAD, PUT"
 # A request's head must fit uvicorn's 16 KiB: the URL carries the description, percent-encoded.
 URL_MAX = 8192
+_UNUSED = ("upload_url", "message")  # left out of a PUT answer when empty
 
 
 def download_url(base: str, sha: str) -> str:
@@ -193,7 +194,10 @@ class ArtifactTransfer:
             ),
         )
         done = await transfers.receive(self.taskloom, declared, _body(receive), room)
-        body = done.model_dump_json().encode()
+        # The tool's shape, less the fields only its two-step answer fills (upload_url, message):
+        # the bytes are here already, and empty strings would read as something to do.
+        shown = {k: v for k, v in done.model_dump(mode="json").items() if k not in _UNUSED or v}
+        body = json.dumps(shown).encode()
         return Response(body, 201 if done.new else 200, media_type="application/json",
                         headers={"location": f"{PREFIX}/{sha}"})
 
