@@ -320,3 +320,15 @@ async def test_the_put_answer_leaves_out_the_empty_optional_fields(server):
     assert answer.status_code == 201
     assert "upload_url" not in answer.json() and "message" not in answer.json()
     assert answer.json()["new"] is True and answer.json()["artifact"]["size"] == 3000
+
+
+async def test_head_answers_the_size_and_type_without_a_body(server):
+    data = os.urandom(4000)
+    assert (await put(server, data, name="n.txt", media_type="text/plain")).status_code == 201
+    async with httpx.AsyncClient(headers=bearer(READER)) as http:
+        head = await http.head(server.url(sha(data)))
+        missing = await http.head(server.url("1" * 64))
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == "4000" and head.headers["content-type"] == "text/plain; charset=utf-8"
+    assert head.headers["accept-ranges"] == "bytes" and head.headers["etag"] == f'"{sha(data)}"'
+    assert missing.status_code == 404

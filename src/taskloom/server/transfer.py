@@ -141,7 +141,7 @@ class ArtifactTransfer:
             )
         sha, method = found.group(1), scope["method"]
         if method in ("GET", "HEAD"):
-            return await self._download(sha)
+            return await self._download(sha, head=method == "HEAD")
         if method == "PUT":
             return await self._upload(scope, receive, sha)
         return error_response(
@@ -149,12 +149,15 @@ class ArtifactTransfer:
             405, {"allow": ALLOW},
         )
 
-    async def _download(self, sha: str) -> Response:
+    async def _download(self, sha: str, *, head: bool) -> Response:
         # The dashboard's rules, so the two never disagree on what a browser may render. Imported
         # here: the tools import this module for its URLs, and a stdio server must not load the web.
         from taskloom.web.routes.artifacts import BYTES_HEADERS, disposition, kind
 
-        meta, path = await transfers.locate(self.taskloom, sha)
+        if head:  # from the metadata: on PostgreSQL, fetching the bytes would fill the local cache
+            meta, path = await transfers.describe(self.taskloom, sha), None
+        else:
+            meta, path = await transfers.locate(self.taskloom, sha)
         shown = kind(meta.media_type)
         named = disposition(meta.name)
         if shown == "image":
@@ -165,6 +168,9 @@ class ArtifactTransfer:
             media = "application/octet-stream"
         headers = {**BYTES_HEADERS, "content-disposition": named, "etag": f'"{sha}"',
                    "x-taskloom-media-type": meta.media_type}
+        if path is None:
+            return Response(None, media_type=media, headers={
+                **headers, "content-length": str(meta.size), "accept-ranges": "bytes"})
         return BlobFile(path, media_type=media, headers=headers, stat_result=await anyio.Path(path).stat())
 
     async def _upload(self, scope: Scope, receive: Receive, sha: str) -> Response:
