@@ -328,3 +328,37 @@ async def test_an_artifact_uploaded_to_postgresql_is_read_back_by_the_tools_path
     assert (got.text, got.truncated) == ("x" * 10, True)
     path = await uploads.read(pg_app, up.artifact.sha256, want="path")
     assert Path(path.path).read_text() == "x" * (CHUNK + 9)
+
+
+def test_local_copies_stay_within_their_bound_dropping_the_least_recently_used(pg_dsn, clock):
+    blobs = PgBlobs.open(pg_dsn, clock, cache_bytes=3 * CHUNK)
+    try:
+        shas = [blobs.put(content(seed, CHUNK), limit=4 * CHUNK).sha256 for seed in range(5)]
+        first = blobs.local_path(shas[0])
+        held = first.open("rb")  # a response streaming it while it is dropped
+        for sha in shas[1:3]:
+            blobs.local_path(sha)
+        blobs.local_path(shas[0])  # used again: now the most recent
+        for sha in shas[3:]:
+            blobs.local_path(sha)
+        assert blobs.cached_bytes() <= 3 * CHUNK
+        assert sorted(p.name for p in first.parent.iterdir()) == sorted([shas[0], shas[3], shas[4]])
+        assert held.read() == content(0, CHUNK)
+        held.close()
+        # A blob bigger than the bound is still served; it alone is kept.
+        big = blobs.put(content(9, 4 * CHUNK), limit=4 * CHUNK).sha256
+        assert blobs.local_path(big).read_bytes() == content(9, 4 * CHUNK)
+        assert [p.name for p in first.parent.iterdir()] == [big]
+        assert blobs.local_path(shas[1]).read_bytes() == content(1, CHUNK)  # dropped, fetched again
+    finally:
+        blobs.close()
+
+
+async def test_describing_an_artifact_for_a_head_request_fetches_no_bytes(pg_app):
+    from taskloom.services import transfers
+
+    up = await uploads.upload(pg_app, uploads.Source(content="y" * (CHUNK + 1)), name="big.txt")
+    meta = await transfers.describe(pg_app, up.artifact.sha256)
+    assert meta.size == CHUNK + 1 and pg_app.blobs.cached_bytes() == 0
+    await transfers.locate(pg_app, up.artifact.sha256)
+    assert pg_app.blobs.cached_bytes() == CHUNK + 1

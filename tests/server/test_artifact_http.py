@@ -293,3 +293,42 @@ async def test_the_upload_urls_parameters_are_held_to_the_tools_rules_before_any
     assert (await get(server, sha(data))).status_code == 404
     fits = await put(server, data, description="d" * 2000)
     assert fits.status_code == 201 and len(fits.json()["artifact"]["description"]) == 2000
+
+
+async def test_a_bad_range_is_ignored_and_one_past_the_end_is_refused_in_json(server):
+    data = os.urandom(5000)
+    assert (await put(server, data)).status_code == 201
+    for garbled in ("bytes", "pages=0-10", "bytes=x-y", "bytes=20-10"):
+        whole = await get(server, sha(data), range=garbled)
+        assert whole.status_code == 200 and whole.content == data, garbled
+    past = await get(server, sha(data), range="bytes=5000-")
+    assert past.status_code == 416
+    assert past.headers["content-range"] == "bytes */5000"
+    assert past.headers["content-type"] == "application/json"
+    assert past.json()["error"] == "invalid_input" and "5000" in past.json()["message"] and past.json()["hint"]
+
+
+async def test_a_wrong_host_is_refused_in_json_on_the_artifact_routes(server):
+    async with httpx.AsyncClient(headers={**bearer(WRITE), "host": "evil.example"}) as http:
+        answer = await http.get(server.url("0" * 64))
+    assert answer.status_code == 421
+    assert answer.json()["error"] == "forbidden" and "Host" in answer.json()["message"] and answer.json()["hint"]
+
+
+async def test_the_put_answer_leaves_out_the_empty_optional_fields(server):
+    answer = await put(server, os.urandom(3000))
+    assert answer.status_code == 201
+    assert "upload_url" not in answer.json() and "message" not in answer.json()
+    assert answer.json()["new"] is True and answer.json()["artifact"]["size"] == 3000
+
+
+async def test_head_answers_the_size_and_type_without_a_body(server):
+    data = os.urandom(4000)
+    assert (await put(server, data, name="n.txt", media_type="text/plain")).status_code == 201
+    async with httpx.AsyncClient(headers=bearer(READER)) as http:
+        head = await http.head(server.url(sha(data)))
+        missing = await http.head(server.url("1" * 64))
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == "4000" and head.headers["content-type"] == "text/plain; charset=utf-8"
+    assert head.headers["accept-ranges"] == "bytes" and head.headers["etag"] == f'"{sha(data)}"'
+    assert missing.status_code == 404

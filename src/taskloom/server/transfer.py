@@ -27,12 +27,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
+import anyio
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from taskloom.errors import InvalidInput, NotFound, ReadOnly, TaskloomError, TooLarge
+from taskloom.errors import Forbidden, InvalidInput, NotFound, ReadOnly, TaskloomError, TooLarge
 from taskloom.server.auth import scope_principal
 from taskloom.services import transfers
 from taskloom.services.agents import check_agent_name
@@ -45,6 +47,7 @@ STATUS = {"not_found": 404, "invalid_input": 400, "too_large": 413, "read_only":
 ALLOW = "GET, HEAD, PUT"
 # A request's head must fit uvicorn's 16 KiB: the URL carries the description, percent-encoded.
 URL_MAX = 8192
+_UNUSED = ("upload_url", "message")  # left out of a PUT answer when empty
 
 
 def download_url(base: str, sha: str) -> str:
@@ -71,7 +74,30 @@ class _Gone(Exception):
 
 
 class BlobFile(FileResponse):
+    """A blob's file, with our answers to a Range header instead of Starlette's plain-text ones."""
+
     chunk_size = CHUNK  # 64 KiB steps cost a thread hop each: 160 for 10 MiB
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        wanted = Headers(scope=scope).get("range")
+        if wanted is not None and self.stat_result is not None:
+            size = self.stat_result.st_size
+            try:
+                self._parse_range_header(wanted, size)
+            except MalformedRangeHeader:
+                # RFC 9110 §14.2: a server MAY ignore a Range it cannot parse; the whole file is
+                # a better answer for a downloader than a 400 it may not retry without.
+                headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"range"]
+                scope = {**scope, "headers": headers}
+            except RangeNotSatisfiable:
+                refusal = error_response(
+                    InvalidInput(f"The range starts past the artifact's end: it holds {size} bytes.",
+                                 hint=f"Ask for bytes=0-{max(size - 1, 0)} or less, or leave Range out."),
+                    416, {"content-range": f"bytes */{size}"},
+                )
+                await refusal(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 class ArtifactTransfer:
@@ -89,7 +115,14 @@ class ArtifactTransfer:
             return
         refused = await self._security.validate_request(Request(scope), is_post=False)
         if refused is not None:
-            await refused(scope, receive, send)
+            # The SDK's check, shared with /mcp (whose plain-text answers stay the SDK's); here
+            # its refusal is worded as ours, with the same status.
+            reason = bytes(refused.body).decode("utf-8", "replace")
+            await error_response(
+                Forbidden(f"{reason}: this server does not answer for it.",
+                          hint="Reach the server by the host it serves (e.g. 127.0.0.1:PORT), from an allowed origin."),
+                refused.status_code,
+            )(scope, receive, send)
             return
         try:
             response = await self._answer(scope, receive, path)
@@ -108,7 +141,7 @@ class ArtifactTransfer:
             )
         sha, method = found.group(1), scope["method"]
         if method in ("GET", "HEAD"):
-            return await self._download(sha)
+            return await self._download(sha, head=method == "HEAD")
         if method == "PUT":
             return await self._upload(scope, receive, sha)
         return error_response(
@@ -116,12 +149,15 @@ class ArtifactTransfer:
             405, {"allow": ALLOW},
         )
 
-    async def _download(self, sha: str) -> Response:
+    async def _download(self, sha: str, *, head: bool) -> Response:
         # The dashboard's rules, so the two never disagree on what a browser may render. Imported
         # here: the tools import this module for its URLs, and a stdio server must not load the web.
         from taskloom.web.routes.artifacts import BYTES_HEADERS, disposition, kind
 
-        meta, path = await transfers.locate(self.taskloom, sha)
+        if head:  # from the metadata: on PostgreSQL, fetching the bytes would fill the local cache
+            meta, path = await transfers.describe(self.taskloom, sha), None
+        else:
+            meta, path = await transfers.locate(self.taskloom, sha)
         shown = kind(meta.media_type)
         named = disposition(meta.name)
         if shown == "image":
@@ -132,7 +168,10 @@ class ArtifactTransfer:
             media = "application/octet-stream"
         headers = {**BYTES_HEADERS, "content-disposition": named, "etag": f'"{sha}"',
                    "x-taskloom-media-type": meta.media_type}
-        return BlobFile(path, media_type=media, headers=headers)
+        if path is None:
+            return Response(None, media_type=media, headers={
+                **headers, "content-length": str(meta.size), "accept-ranges": "bytes"})
+        return BlobFile(path, media_type=media, headers=headers, stat_result=await anyio.Path(path).stat())
 
     async def _upload(self, scope: Scope, receive: Receive, sha: str) -> Response:
         who = scope_principal(scope)
@@ -161,7 +200,10 @@ class ArtifactTransfer:
             ),
         )
         done = await transfers.receive(self.taskloom, declared, _body(receive), room)
-        body = done.model_dump_json().encode()
+        # The tool's shape, less the fields only its two-step answer fills (upload_url, message):
+        # the bytes are here already, and empty strings would read as something to do.
+        shown = {k: v for k, v in done.model_dump(mode="json").items() if k not in _UNUSED or v}
+        body = json.dumps(shown).encode()
         return Response(body, 201 if done.new else 200, media_type="application/json",
                         headers={"location": f"{PREFIX}/{sha}"})
 

@@ -156,6 +156,14 @@ def _refuse_over(app: Taskloom, found: Room, size: int) -> None:
         )
 
 
+async def describe(app: Taskloom, sha: str, agent: str | None = None) -> Artifact:
+    """An artifact of this project whose bytes are stored, without fetching them (a HEAD request)."""
+    meta = await app.read(artifacts.get, sha_of(sha), agent=agent)
+    if not await anyio.to_thread.run_sync(app.blobs.exists, meta.sha256):
+        raise uploads.missing(meta.sha256)
+    return meta
+
+
 async def locate(app: Taskloom, sha: str, agent: str | None = None) -> tuple[Artifact, Path]:
     """An artifact of this project and a local file with its bytes (PostgreSQL: a verified copy)."""
     meta = await app.read(artifacts.get, sha_of(sha), agent=agent)

@@ -9,8 +9,9 @@ without all its chunks. A kill mid-way rolls the whole blob back.
 A read takes its chunks in one REPEATABLE READ snapshot and checks the size, and for a whole
 blob the hash, before returning anything. `local_path` gives a verified copy in a temp directory
 of this process (content-addressed, so each blob is copied once; removed on `close`): what a
-local stdio client and the dashboard's file responses need. It holds at most what the project's
-quota allows.
+local stdio client and the dashboard's file responses need. The copies are bounded by total
+bytes (`cache_bytes`), the least recently used removed first; the copy just asked for is never
+removed, and a response already streaming a removed copy keeps reading it (POSIX unlink).
 
 These transactions do not take the store's write lock: they touch only the blob tables, and
 holding that lock through a large COPY would stall every other writer.
@@ -23,6 +24,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +39,7 @@ from taskloom.store.blobs import CHUNK, SHA256, Stored, check_expected, fill, to
 from taskloom.store.postgres import named
 
 POOL_SIZE = 4  # connections: blob I/O is a few uploads and reads at a time
+CACHE_BYTES = 256 * 1024 * 1024  # local copies kept for file responses, least recently used dropped
 
 
 def load_queries() -> dict[str, str]:
@@ -85,20 +88,23 @@ class PgBlobs:
     and eight writes each waiting for a ninth connection from one shared pool would deadlock.
     """
 
-    def __init__(self, pool: ConnectionPool, clock: Clock | None = None) -> None:
+    def __init__(self, pool: ConnectionPool, clock: Clock | None = None, *, cache_bytes: int = CACHE_BYTES) -> None:
         self._pool = pool
         self._clock = clock or SystemClock()
         self._q = load_queries()
         self._cache: Path | None = None
         self._cache_lock = threading.Lock()
+        self._cache_bytes = cache_bytes
+        self._cached: OrderedDict[str, int] = OrderedDict()  # sha -> size, least recently used first
 
     @classmethod
-    def open(cls, url: str, clock: Clock | None = None, *, pool_size: int = POOL_SIZE) -> PgBlobs:
+    def open(cls, url: str, clock: Clock | None = None, *, pool_size: int = POOL_SIZE,
+             cache_bytes: int = CACHE_BYTES) -> PgBlobs:
         """Connect to `url` and make sure the blob tables exist."""
         pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True,
                               kwargs={"application_name": f"taskloom blobs {os.getpid()}"})
         try:
-            blobs = cls(pool, clock)
+            blobs = cls(pool, clock, cache_bytes=cache_bytes)
             blobs.ensure_schema()
         except BaseException:
             pool.close()
@@ -178,8 +184,10 @@ class PgBlobs:
     def local_path(self, sha256: str) -> Path:
         cache = self._cache_dir()
         final = cache / _checked(sha256)
-        if final.is_file():
-            return final  # written only after its hash was checked, and read-only since
+        with self._cache_lock:
+            if sha256 in self._cached and final.is_file():
+                self._cached.move_to_end(sha256)
+                return final  # written only after its hash was checked, and read-only since
         fd, name = tempfile.mkstemp(dir=cache, prefix="fill-")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -190,7 +198,24 @@ class PgBlobs:
         except BaseException:
             Path(name).unlink(missing_ok=True)
             raise
+        self._keep(sha256, final.stat().st_size)
         return final
+
+    def cached_bytes(self) -> int:
+        """What the local copies hold now, in bytes."""
+        with self._cache_lock:
+            return sum(self._cached.values())
+
+    def _keep(self, sha256: str, size: int) -> None:
+        with self._cache_lock:
+            self._cached[sha256] = size
+            self._cached.move_to_end(sha256)
+            total = sum(self._cached.values())
+            while total > self._cache_bytes and len(self._cached) > 1:
+                old, freed = self._cached.popitem(last=False)
+                if self._cache is not None:
+                    (self._cache / old).unlink(missing_ok=True)
+                total -= freed
 
     def _cache_dir(self) -> Path:
         with self._cache_lock:
