@@ -79,6 +79,9 @@ CREATE TABLE tasks (
 CREATE UNIQUE INDEX tasks_key ON tasks (project_id, key) WHERE key IS NOT NULL;
 -- The claim order: the next task is one index step away, whatever the project's size.
 CREATE INDEX tasks_claim_order ON tasks (project_id, status, priority, rank DESC, id);
+-- A project's tasks in id order, as task_list pages them: without it, a page of 50 sorted all
+-- 100k rows (80 ms) to keep 50.
+CREATE INDEX tasks_project_order ON tasks (project_id, id);
 -- Partial: most tasks have no parent or stream, and full indexes look unselective after ANALYZE.
 CREATE INDEX tasks_stream_status ON tasks (stream_id, status) WHERE stream_id IS NOT NULL;
 CREATE INDEX tasks_parent_status ON tasks (parent_id, status, id) WHERE parent_id IS NOT NULL;
