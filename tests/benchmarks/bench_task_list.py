@@ -1,10 +1,12 @@
 """task_list at 100k tasks: one page through the services, with and without filters.
 
-Each side (this checkout, and `--base DIR` if given) runs in a process of its own on a database
-its own code built (`bulk_build`, all tasks ready, a quarter claimed by one agent), so a base
-that predates a migration is measured on its own schema. Rounds alternate base and this.
+One project (`bulk_build`: all tasks ready, then a quarter claimed by one agent) is exported
+once; each side (this checkout, and `--base DIR` if given) imports that archive with its own code
+into a new SQLite file, or with `--pg` a new database of a throwaway PostgreSQL cluster, in a
+process of its own, so a base that predates a migration is measured on its own schema. Rounds
+alternate base and this.
 
-    .venv/bin/python -m tests.benchmarks.bench_task_list [--tasks 100000] [--base DIR] [--rounds 3]
+    .venv/bin/python -m tests.benchmarks.bench_task_list [--tasks 100000] [--pg] [--base DIR] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import anyio
 
-from tests.benchmarks.common import PY, ROOT, median
+from tests.benchmarks.common import PROJECT, PY, ROOT, median
+from tests.pg.cluster import cluster
 
 FILTERS: dict[str, dict] = {
     "none": {},
@@ -31,8 +35,9 @@ FILTERS: dict[str, dict] = {
 }
 
 
-async def child(db: Path, n: int, calls: int) -> dict[str, float]:
-    from taskloom.services import tasks
+async def source(db: Path, n: int, archive_path: Path) -> None:
+    from taskloom.config import Settings
+    from taskloom.services import archive
     from tests.benchmarks.common import build_bulk, open_app
 
     await build_bulk(db, n, 0, all_ready=True)
@@ -41,6 +46,19 @@ async def child(db: Path, n: int, calls: int) -> dict[str, float]:
         await app.store.write_raw(lambda conn: conn.execute(
             "UPDATE tasks SET status = 'in_progress', claimed_by = 'bench-agent', role = 'dev'"
             " WHERE project_id = ? AND id % 4 = 0", (pid,)))
+    await archive.export(Settings(db_path=db, project=PROJECT), PROJECT, archive_path)
+
+
+async def child(target: str, archive_path: Path, calls: int) -> dict[str, float]:
+    from taskloom.config import Settings
+    from taskloom.services import importing, tasks
+    from taskloom.services.app import Taskloom
+
+    settings = (Settings(db_url=target, project=PROJECT, db_patience=10.0) if target.startswith("postgresql:")
+                else Settings(db_path=Path(target), project=PROJECT))
+    assert (await importing.import_archive(settings, archive_path)).verified
+    app = await Taskloom.open(settings)
+    try:
         out = {}
         for name, filters in FILTERS.items():
             times = []
@@ -49,17 +67,20 @@ async def child(db: Path, n: int, calls: int) -> dict[str, float]:
                 await app.read(tasks.list_tasks, limit=50, **filters)
                 times.append(time.perf_counter() - t0)
             out[name] = median(times) * 1000
+    finally:
+        await app.close()
     return out
 
 
-def run_side(tree: Path, n: int, calls: int, workdir: Path) -> dict[str, float]:
+def run_side(tree: Path, target: str, archive_path: Path, calls: int) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": f"{tree / 'src'}{os.pathsep}{ROOT}"}
-    db = workdir / f"list-{tree.name}.db"
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.bench_task_list", "--child", str(db), "--tasks", str(n),
+        [sys.executable, "-m", "tests.benchmarks.bench_task_list", "--child", target, "--archive", str(archive_path),
          "--calls", str(calls)],
-        env=env, cwd=ROOT, capture_output=True, text=True, check=True,
+        env=env, cwd=ROOT, capture_output=True, text=True, check=False,
     )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tree}: {proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -69,18 +90,26 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=20)
     ap.add_argument("--base", type=Path)
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--pg", action="store_true", help="on PostgreSQL (a throwaway cluster) instead of SQLite")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--archive", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(anyio.run(child, a.child, a.tasks, a.calls)))
+        print(json.dumps(anyio.run(child, a.child, a.archive, a.calls)))
         return
     sides = ([("base", a.base.resolve())] if a.base else []) + [("this", ROOT)]
     got: dict[str, list[dict[str, float]]] = {label: [] for label, _ in sides}
-    with tempfile.TemporaryDirectory(prefix="taskloom-bench-") as d:
+    with tempfile.TemporaryDirectory(prefix="taskloom-bench-") as d, (cluster() if a.pg else nullcontext()) as pg:
+        work = Path(d)
+        anyio.run(source, work / "source.db", a.tasks, work / "a.tar")
         for r in range(a.rounds):
             for label, tree in sides if r % 2 == 0 else sides[::-1]:
-                got[label].append(run_side(tree, a.tasks, a.calls, Path(d)))
-    print(f"== task_list, one page of 50 at {a.tasks:,} tasks, median ms ({PY} -m tests.benchmarks.bench_task_list)")
+                name = f"{label}{r}"
+                target = pg.create_database(name) if pg else str(work / f"{name}.db")
+                got[label].append(run_side(tree, target, work / "a.tar", a.calls))
+    where = "PostgreSQL" if a.pg else "SQLite"
+    print(f"== task_list on {where}, one page of 50 at {a.tasks:,} tasks, median ms"
+          f" ({PY} -m tests.benchmarks.bench_task_list{' --pg' if a.pg else ''})")
     for name in FILTERS:
         cells = [f"{label} {median([g[name] for g in got[label]]):.2f}" for label, _ in sides]
         print(f"  {name:20s} " + "  ".join(cells))

@@ -279,7 +279,19 @@ class PgStore:
         result = await self._hop(self._transaction, fn, True, list(projects))
         if self._listener is not None:
             self._listener.committed()
+        await self._hop(self._analyze)
         return result
+
+    def _analyze(self) -> None:
+        """Statistics for what a load wrote (bulk.sql says why). The load has committed by now, so
+        a failure here is only logged: autovacuum gathers them later, and the data is all there."""
+        try:
+            with self._pool.connection() as conn:
+                row = conn.execute(BULK["bulk_analyze"], {}).fetchone()  # {}: as bulk_foreign_keys
+                if row and row["analyze"]:
+                    conn.execute(row["analyze"])
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("statistics after a load were not gathered (autovacuum will): %s", exc)
 
     async def read(self, fn: Callable[[Any], T]) -> T:
         return await self._hop(self._transaction, fn, False)
