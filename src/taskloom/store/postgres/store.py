@@ -286,9 +286,10 @@ class PgStore:
         """Statistics for what a load wrote (bulk.sql says why). The load has committed by now, so
         a failure here is only logged: autovacuum gathers them later, and the data is all there."""
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection() as conn, conn.transaction():
                 row = conn.execute(BULK["bulk_analyze"], {}).fetchone()  # {}: as bulk_foreign_keys
                 if row and row["analyze"]:
+                    conn.execute("SET LOCAL default_statistics_target = 10")
                     conn.execute(row["analyze"])
         except (psycopg.Error, PoolTimeout) as exc:
             log.warning("statistics after a load were not gathered (autovacuum will): %s", exc)
