@@ -22,7 +22,7 @@ from taskloom.errors import Busy, Conflict, Internal, InvalidInput
 from taskloom.store import guard
 from taskloom.store import queries as named
 from taskloom.store.base import Params, Row
-from taskloom.store.sqlite import batch, health, migrate
+from taskloom.store.sqlite import batch, health, migrate, writers
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -167,6 +167,7 @@ class SqliteStore:
         self._local_wake: asyncio.Future[None] | None = None
         self._inline: sqlite3.Connection | None = None
         self._loop_writer: sqlite3.Connection | None = None
+        self._writers: writers.WriterQueue | None = None  # see write_now; with the loop writer
         self.schema_version = migrate.latest_version()
 
     @classmethod
@@ -233,13 +234,14 @@ class SqliteStore:
         """`write` for a short transaction (a claim), on the calling (event loop) thread: no
         thread hop, no wake-up of the loop from another thread.
 
-        BEGIN IMMEDIATE is tried without waiting (busy_timeout 0 on this connection), so the loop
-        never sleeps in SQLite's busy handler. While another writer holds the lock, the loop
-        looks again after a short sleep: SQLite's handler backs off to 100 ms between looks,
-        so a waiter there keeps losing the lock to writers that just arrived, while these looks
-        stay LOOP_RETRY_MAX apart. A writer holding on past LOOP_PATIENCE is waited for on the
-        database thread by `write`, as every write was before. The same guard, BEGIN IMMEDIATE
-        and synchronous setting apply: only the thread differs.
+        Writers first queue across processes on the writer queue (writers.py), held through
+        COMMIT, so that they meet SQLite's write lock one at a time and the checkpoint inside
+        COMMIT ends before the next begins. BEGIN IMMEDIATE is then tried without waiting
+        (busy_timeout 0 on this connection), so the loop never sleeps in SQLite's busy handler:
+        a writer outside the queue that holds the lock is looked at again after a short sleep,
+        LOOP_RETRY_MAX apart at most (SQLite's handler backs off to 100 ms between looks). A wait
+        past LOOP_PATIENCE goes to the database thread's `write`, as every write was before.
+        The same guard, BEGIN IMMEDIATE and synchronous setting apply: only the thread differs.
         """
         try:
             conn = self._writer_connection()
@@ -247,10 +249,43 @@ class SqliteStore:
             raise _translate(exc, self.path) from exc
         if conn is None:
             return await self.write(fn)
+        wq = self._writers
+        if wq is None or not wq.enabled:
+            done = await self._write_on_loop(conn, fn, LOOP_PATIENCE)
+        else:
+            done = await self._write_queued(wq, conn, fn)
+        # Out of patience (and out of the queue): wait on the database thread.
+        return done[0] if done else await self.write(fn)
+
+    async def _write_queued(
+        self, wq: writers.WriterQueue, conn: sqlite3.Connection, fn: Callable[[SqliteTx], T]
+    ) -> tuple[T] | None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with asyncio.timeout(LOOP_PATIENCE):
+                await wq.local.acquire()
+        except TimeoutError:
+            return None
+        try:
+            queued = await wq.take(LOOP_PATIENCE - (loop.time() - started))
+            try:
+                return await self._write_on_loop(conn, fn, LOOP_PATIENCE - (loop.time() - started))
+            finally:
+                if queued:
+                    wq.release()
+        finally:
+            wq.local.release()
+
+    async def _write_on_loop(
+        self, conn: sqlite3.Connection, fn: Callable[[SqliteTx], T], patience: float
+    ) -> tuple[T] | None:
+        """BEGIN IMMEDIATE (looked at again while held, up to `patience` seconds: None then), `fn`,
+        COMMIT, all on this thread; the result in a 1-tuple."""
         delay, waited = LOOP_RETRY_FIRST, 0.0
         while not _try_begin(conn, self.path):
-            if waited >= LOOP_PATIENCE:
-                return await self.write(fn)
+            if waited >= patience:
+                return None
             await asyncio.sleep(delay)
             waited += delay
             delay = min(delay * 2, LOOP_RETRY_MAX)
@@ -269,7 +304,7 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             raise _translate(exc, self.path) from exc
         self._after_commit()
-        return result
+        return (result,)
 
     async def load(self, fn: Callable[[SqliteTx], T], projects: Sequence[int]) -> T:
         # Nothing deferred: FTS5 flushes its pending terms once per statement, and a load's rows
@@ -315,6 +350,7 @@ class SqliteStore:
             self._loop_writer = _side_connection(
                 self.path, "busy_timeout = 0", "synchronous = NORMAL", "foreign_keys = ON"
             )
+            self._writers = writers.WriterQueue.open(self.path)
         return self._loop_writer
 
     async def wait_for_change(self, timeout: float) -> bool:
@@ -363,6 +399,9 @@ class SqliteStore:
             if conn is not None:
                 conn.close()
         self._inline = self._loop_writer = None
+        if self._writers is not None:
+            self._writers.close()
+            self._writers = None
         await self._conn.close()
 
 
