@@ -307,3 +307,15 @@ def test_processes_claiming_through_the_queue_claim_each_task_exactly_once(tmp_p
         conn.close()
     assert held == {c: f"agent-{n}" for n, g in enumerate(got) for c in g}
     assert queue_is_free(db, within=0)
+
+
+def test_the_queue_file_is_open_to_whoever_may_open_the_database_and_nobody_else(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    sqlite3.connect(db).close()
+    os.chmod(db, 0o600)
+    wq = writers.WriterQueue.open(db)
+    assert wq is not None
+    try:
+        assert (Path(f"{db}{writers.SUFFIX}").stat().st_mode & 0o777) == 0o600
+    finally:
+        wq.close()

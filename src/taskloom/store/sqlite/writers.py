@@ -60,7 +60,10 @@ class WriterQueue:
         file, or no flock there)."""
         path = Path(f"{db}{SUFFIX}")
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # Whoever may open the database may queue, and nobody else: a stranger's flock on
+            # a file anyone can read would make every writer wait out its patience.
+            mode = os.stat(db).st_mode & 0o666
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
         except OSError as exc:
             log.info("no writer queue for %s: %s", db, exc)
             return None
