@@ -192,6 +192,27 @@ def test_the_work_cycle_writes_answer_as_sqlite_does(fresh: Both) -> None:
     fresh.same("stream_by_id", {"id": 2})
 
 
+def test_a_claim_without_a_role_takes_the_agents_registered_role_as_sqlite_does(fresh: Both) -> None:
+    """claim_next looks up the claimer's registered role itself when no role is given."""
+    fresh.pg.execute("UPDATE tasks SET status = 'ready' WHERE code IN ('X-1', 'X-2')")
+    fresh.lite.execute("UPDATE tasks SET status = 'ready' WHERE code IN ('X-1', 'X-2')")
+    fresh.pg.execute("UPDATE tasks SET role = 'ops' WHERE code = 'X-1'")
+    fresh.lite.execute("UPDATE tasks SET role = 'ops' WHERE code = 'X-1'")
+    fresh.run("agent_register", {"project": 1, "name": "ann", "role": "dev", "capabilities": None, "now": NOW})
+    fresh.run("agent_register", {"project": 1, "name": "olga", "role": "ops", "capabilities": None, "now": NOW})
+    claim = {"project": 1, "expires": NOW + 60, "now": NOW, "role": None, "stream_id": None,
+             "labels": "[]", "label_count": 0}
+    # Ready: C-1 (dev, rank 5), X-1 (ops, rank 7), X-2 (no role, rank 8); the highest rank goes first.
+    [first] = fresh.same("claim_next", {**claim, "agent": "ann"})  # registered dev: X-1 (ops) is not for her
+    assert first["code"] == "X-2"
+    [second] = fresh.same("claim_next", {**claim, "agent": "ann"})
+    assert second["code"] == "C-1"
+    assert fresh.same("claim_next", {**claim, "agent": "ann"}) == []
+    assert fresh.same("claim_next", {**claim, "agent": "ann", "role": "nobody"}) == []  # an unknown role
+    [third] = fresh.same("claim_next", {**claim, "agent": "ann", "role": "ops"})  # a role given wins
+    assert third["code"] == "X-1"
+
+
 def test_memory_writes_and_prefix_pages_answer_as_sqlite_does(fresh: Both) -> None:
     for i, key in enumerate(["a/1", "a/2", "ab", "B", "a", "é"]):
         fresh.same("memory_set", {"project": 1, "scope": "project", "key": key, "value": str(i), "expires_at": None,

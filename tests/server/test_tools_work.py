@@ -180,6 +180,32 @@ async def test_with_no_filter_ready_tasks_left_after_a_failed_claim_were_taken_b
     assert "filters" not in result.message
 
 
+async def test_a_claim_without_a_role_keeps_to_the_agents_registered_role_or_unassigned_work(client):
+    # claim_next looks the registered role up in its own statement: the same choices as before.
+    await call(
+        client,
+        "task_create",
+        tasks=[
+            {"title": "ui", "role": "frontend", "priority": 0},
+            {"title": "api", "role": "backend", "priority": 1},
+            {"title": "docs", "priority": 2},
+            {"title": "css", "role": "frontend", "priority": 3},
+            {"title": "ops", "role": "ops", "priority": 4},
+        ],
+    )
+    await call(client, "agent_init", agent="carol", role="backend")
+    assert await claim_code(client, agent="carol") == "T-2"  # her role's work, not the urgent frontend task
+    assert await claim_code(client, agent="carol") == "T-3"  # then unassigned work
+    assert await claim_code(client, agent="carol") is None  # the frontend and ops tasks are not for her
+    assert await claim_code(client, agent="carol", role="frontend") == "T-1"  # a role given wins
+    assert await claim_code(client, agent="carol", role="nobody") is None  # an unknown role: unassigned work only
+    assert await claim_code(client, agent="dave") == "T-4"  # no registered role: any role
+    await call(client, "agent_init", agent="erin")  # registered without a role: any role too
+    assert await claim_code(client, agent="erin") == "T-5"
+    error = await call_error(client, "task_claim", agent="erin", stream="NOPE")
+    assert error["code"] == "not_found"
+
+
 async def test_a_claimed_task_is_offered_to_no_one_else(client):
     await call(client, "task_create", tasks=[{"title": f"t{i}"} for i in range(3)])
     got: dict[str, str | None] = {}

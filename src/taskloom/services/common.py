@@ -141,15 +141,24 @@ def registered_role(tx: Tx, scope: Scope) -> str | None:
 
 
 def claim_filters(
-    tx: Tx, scope: Scope, role: str | None, stream: str | None, labels: list[str] | tuple[str, ...] | None
+    tx: Tx,
+    scope: Scope,
+    role: str | None,
+    stream: str | None,
+    labels: list[str] | tuple[str, ...] | None,
+    *,
+    registered: bool = True,
 ) -> dict[str, Any]:
     """The parameters of the one claim filter every claim query shares (claim_next, claim_candidate,
     the counts behind an empty claim's outlook): a role, the agent's registered one when none is
-    given, which also admits tasks with no role; a stream; labels, all of which a task must have."""
+    given, which also admits tasks with no role; a stream; labels, all of which a task must have.
+
+    `registered=False` leaves a role not given as None, for claim_next: it looks the agent's
+    registered role up itself, in the claim's own statement."""
     wanted = sorted(set(labels or []))
     return {
         "project": scope.project_id,
-        "role": role if role is not None else registered_role(tx, scope),
+        "role": role if role is not None or not registered else registered_role(tx, scope),
         "stream_id": stream_id(tx, scope, stream),
         "labels": json.dumps(wanted),
         "label_count": len(wanted),

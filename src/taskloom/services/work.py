@@ -57,7 +57,7 @@ def claim(
         if got is None:
             return _claim_named_failed(tx, scope, code, agent, expires)
     else:
-        got = tx.one("claim_next", {**params, **claim_filters(tx, scope, role, stream, labels)})
+        got = tx.one("claim_next", {**params, **claim_filters(tx, scope, role, stream, labels, registered=False)})
         if got is None:
             # Say why in a separate read (outlook.nothing_ready), not while holding the write lock.
             return ClaimResult(claimed=False, message="")

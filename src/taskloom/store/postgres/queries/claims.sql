@@ -6,12 +6,16 @@
 -- One statement: pick the best ready task and take it. Role filter also matches tasks with no role.
 -- SKIP LOCKED: a task another transaction is taking right now is passed over, not waited for,
 -- so concurrent claimers each get a different task instead of queueing on the same row.
+-- :role is the role asked for; NULL means :agent's registered role (none registered: any role),
+-- looked up here rather than in a statement of its own (an InitPlan: once per statement).
 UPDATE tasks SET status = 'in_progress', claimed_by = :agent, lease_expires_at = :expires,
     started_at = coalesce(started_at, :now), version = version + 1
 WHERE id = (
     SELECT t.id FROM tasks t
     WHERE t.project_id = :project AND t.status = 'ready'
-      AND (:role::text IS NULL OR t.role = :role OR t.role IS NULL)
+      AND (t.role IS NULL
+           OR coalesce(:role::text, (SELECT a.role FROM agents a WHERE a.project_id = :project AND a.name = :agent)) IS NULL
+           OR t.role = coalesce(:role::text, (SELECT a.role FROM agents a WHERE a.project_id = :project AND a.name = :agent)))
       AND (:stream_id::bigint IS NULL OR t.stream_id = :stream_id)
       AND (:label_count = 0 OR (SELECT count(*) FROM task_labels l WHERE l.task_id = t.id
                                 AND l.label IN (SELECT jsonb_array_elements_text(:labels::jsonb))) = :label_count)

@@ -4,12 +4,16 @@
 
 -- name: claim_next
 -- One statement: pick the best ready task and take it. Role filter also matches tasks with no role.
+-- :role is the role asked for; NULL means :agent's registered role (none registered: any role),
+-- looked up here rather than in a statement of its own (the subquery runs once per statement).
 UPDATE tasks SET status = 'in_progress', claimed_by = :agent, lease_expires_at = :expires,
     started_at = coalesce(started_at, :now), version = version + 1
 WHERE id = (
     SELECT t.id FROM tasks t
     WHERE t.project_id = :project AND t.status = 'ready'
-      AND (:role IS NULL OR t.role = :role OR t.role IS NULL)
+      AND (t.role IS NULL
+           OR coalesce(:role, (SELECT a.role FROM agents a WHERE a.project_id = :project AND a.name = :agent)) IS NULL
+           OR t.role = coalesce(:role, (SELECT a.role FROM agents a WHERE a.project_id = :project AND a.name = :agent)))
       AND (:stream_id IS NULL OR t.stream_id = :stream_id)
       AND (:label_count = 0 OR (SELECT count(*) FROM task_labels l WHERE l.task_id = t.id
                                 AND l.label IN (SELECT value FROM json_each(:labels))) = :label_count)
