@@ -195,7 +195,7 @@ def brief_by_id(tx: Tx, task_id: int) -> TaskBrief:
     return brief(tx.one("task_by_id", {"id": task_id}))
 
 
-def _task_fields(row: Row, dependencies: list[dict]) -> dict:
+def _task_fields(row: dict[str, Any], dependencies: list[dict]) -> dict:
     return {
         "code": row["code"],
         "key": row["key"],
@@ -229,7 +229,13 @@ def _task_fields(row: Row, dependencies: list[dict]) -> dict:
     }
 
 
-_OUTCOMES = {"done", "cancelled", "failed"}
+_OUTCOMES = frozenset({"done", "cancelled", "failed"})
+
+
+def _fields_of(row: Row) -> dict[str, Any]:
+    """A row as a dict: sqlite3.Row finds a column by name with a scan of every column's name
+    (task_full_by_code has 39), and the task's rendering looks up 35 of them."""
+    return row if isinstance(row, dict) else dict(zip(row.keys(), row))
 
 
 def detail(tx: Tx, scope: Scope, code: str) -> TaskDetail:
@@ -244,6 +250,7 @@ def detail(tx: Tx, scope: Scope, code: str) -> TaskDetail:
     )
     if full is None:
         task_row(tx, scope, code)  # raises not_found
+    full = _fields_of(full)
     deps = [
         {
             "code": d["code"],
