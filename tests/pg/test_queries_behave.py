@@ -193,20 +193,21 @@ def test_the_work_cycle_writes_answer_as_sqlite_does(fresh: Both) -> None:
 
 
 def test_a_claim_without_a_role_takes_the_agents_registered_role_as_sqlite_does(fresh: Both) -> None:
-    """claim_next looks up the claimer's registered role itself when no role is given."""
-    fresh.pg.execute("UPDATE tasks SET status = 'ready' WHERE code IN ('X-1', 'X-2')")
-    fresh.lite.execute("UPDATE tasks SET status = 'ready' WHERE code IN ('X-1', 'X-2')")
-    fresh.pg.execute("UPDATE tasks SET role = 'ops' WHERE code = 'X-1'")
-    fresh.lite.execute("UPDATE tasks SET role = 'ops' WHERE code = 'X-1'")
+    """claim_next looks up the claimer's registered role itself when no role is given, and says
+    whether the task it took has a thread."""
+    fresh.raw("UPDATE tasks SET status = 'ready' WHERE code IN ('X-1', 'X-2')")
+    fresh.raw("UPDATE tasks SET role = 'ops' WHERE code = 'X-1'")
     fresh.run("agent_register", {"project": 1, "name": "ann", "role": "dev", "capabilities": None, "now": NOW})
     fresh.run("agent_register", {"project": 1, "name": "olga", "role": "ops", "capabilities": None, "now": NOW})
     claim = {"project": 1, "expires": NOW + 60, "now": NOW, "role": None, "stream_id": None,
              "labels": "[]", "label_count": 0}
     # Ready: C-1 (dev, rank 5), X-1 (ops, rank 7), X-2 (no role, rank 8); the highest rank goes first.
+    fresh.raw("INSERT INTO messages (project_id, sender, recipient, task_id, subject, body, created_at) "
+              f"VALUES (1, 'boss', 'task:X-2', {ID['X-2']}, 's', 'b', 1000.0)")
     [first] = fresh.same("claim_next", {**claim, "agent": "ann"})  # registered dev: X-1 (ops) is not for her
-    assert first["code"] == "X-2"
+    assert (first["code"], first["thread"]) == ("X-2", 1)  # it has a thread for thread_readers_join
     [second] = fresh.same("claim_next", {**claim, "agent": "ann"})
-    assert second["code"] == "C-1"
+    assert (second["code"], second["thread"]) == ("C-1", 0)
     assert fresh.same("claim_next", {**claim, "agent": "ann"}) == []
     assert fresh.same("claim_next", {**claim, "agent": "ann", "role": "nobody"}) == []  # an unknown role
     [third] = fresh.same("claim_next", {**claim, "agent": "ann", "role": "ops"})  # a role given wins

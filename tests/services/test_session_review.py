@@ -31,12 +31,14 @@ def _fill_events(db_path: Path, n: int) -> None:
 # ---------------------------------------------------------------- thread readers
 
 
-async def test_a_worker_who_finished_a_task_still_reads_the_thread_message_written_before_its_claim(client):
+@pytest.mark.parametrize("named", [True, False], ids=["claim_code", "claim_next"])
+async def test_a_worker_who_finished_a_task_still_reads_the_thread_message_written_before_its_claim(client, named):
     await call(client, "agent_init", agent="boss", role="orchestrator")
     await call(client, "agent_init", agent="ada", role="dev")
     await call(client, "task_create", agent="boss", tasks=[{"title": "migrate", "role": "dev"}])
     sent = await call(client, "message_send", agent="boss", to="task:T-1", body="Use the v2 schema, not v1.")
-    await call(client, "task_claim", agent="ada", task="T-1")
+    claimed = await call(client, "task_claim", agent="ada", **({"task": "T-1"} if named else {}))
+    assert claimed["detail"]["task"]["code"] == "T-1"
     held = await call(client, "message_inbox", agent="ada")
     assert sent["id"] in [m["id"] for m in held["messages"]]
 

@@ -62,13 +62,15 @@ def claim(
             # Say why in a separate read (outlook.nothing_ready), not while holding the write lock.
             return ClaimResult(claimed=False, message="")
     Settle(tx, scope).streams([got["stream_id"]]).run()
-    tx.run("thread_readers_join", {"task_id": got["id"], "agent": agent})
-    event(tx, scope, EventKind.TASK_CLAIMED, got["code"], lease_expires_at=iso(expires))
+    if got["thread"]:  # the claim's own statement says whether the task has a thread to read
+        tx.run("thread_readers_join", {"task_id": got["id"], "agent": agent})
+    until = iso(expires)
+    event(tx, scope, EventKind.TASK_CLAIMED, got["code"], lease_expires_at=until)
     return ClaimResult(
         claimed=True,
         detail=detail(tx, scope, got["code"]),
         lease_seconds=scope.lease_seconds,
-        message=f"You hold {got['code']} until {iso(expires)}. Call task_heartbeat before then; "
+        message=f"You hold {got['code']} until {until}. Call task_heartbeat before then; "
         "finish with task_done, task_fail or task_release.",
     )
 

@@ -20,13 +20,19 @@ WHERE id = (
     ORDER BY t.priority, t.rank DESC, t.id
     LIMIT 1)
   AND status = 'ready'
-RETURNING id, code, stream_id;
+-- thread: whether the task has a message thread for thread_readers_join to let the claimer read.
+RETURNING id, code, stream_id,
+    EXISTS (SELECT 1 FROM messages m WHERE m.task_id = tasks.id AND m.recipient >= 'task:' AND m.recipient < 'task;')
+        AS thread;
 
 -- name: claim_code
 UPDATE tasks SET status = 'in_progress', claimed_by = :agent, lease_expires_at = :expires,
     started_at = coalesce(started_at, :now), version = version + 1
 WHERE project_id = :project AND code = :code AND status = 'ready'
-RETURNING id, code, stream_id;
+-- thread: whether the task has a message thread for thread_readers_join to let the claimer read.
+RETURNING id, code, stream_id,
+    EXISTS (SELECT 1 FROM messages m WHERE m.task_id = tasks.id AND m.recipient >= 'task:' AND m.recipient < 'task;')
+        AS thread;
 
 -- name: lease_renew
 -- No version bump: a heartbeat is not an edit, and must not fail an orchestrator's if_version.
