@@ -52,6 +52,8 @@ def missing_agent() -> InvalidInput:
 
 
 EVENT_TEXT = 200  # characters of any one text in an event's payload; the full text is on the task
+# json.dumps(payload, separators=(",", ":")), without building an encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def event(tx: Tx, scope: Scope, kind: EventKind, subject: str | None, **payload: Any) -> None:
@@ -72,7 +74,7 @@ def event(tx: Tx, scope: Scope, kind: EventKind, subject: str | None, **payload:
             "kind": kind.value,
             "subject": subject,
             "agent": scope.agent,
-            "payload": json.dumps(payload, separators=(",", ":")) if payload else None,
+            "payload": _COMPACT.encode(payload) if payload else None,
         },
     )
 
@@ -155,12 +157,12 @@ def claim_filters(
 
     `registered=False` leaves a role not given as None, for claim_next: it looks the agent's
     registered role up itself, in the claim's own statement."""
-    wanted = sorted(set(labels or []))
+    wanted = sorted(set(labels)) if labels else []
     return {
         "project": scope.project_id,
         "role": role if role is not None or not registered else registered_role(tx, scope),
         "stream_id": stream_id(tx, scope, stream),
-        "labels": json.dumps(wanted),
+        "labels": json.dumps(wanted) if wanted else "[]",
         "label_count": len(wanted),
     }
 
