@@ -5,23 +5,12 @@ goes on serving and the write still lands once the lock is released."""
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import anyio
-import pytest
 from anyio.lowlevel import checkpoint
 
 from taskloom.store.sqlite.store import SqliteStore
 from tests.store.contract.test_store import project, recall, remember
-
-
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await SqliteStore.open(tmp_path / "t.db")
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def test_write_now_waits_off_the_loop_while_another_process_holds_the_lock(store: SqliteStore) -> None:

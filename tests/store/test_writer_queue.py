@@ -81,15 +81,6 @@ def queue_is_free(db: Path, within: float = 3.0) -> bool:
         os.close(fd)
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await SqliteStore.open(tmp_path / "t.db")
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
 async def test_the_queue_is_a_file_beside_the_database_and_in_memory_there_is_none(tmp_path: Path) -> None:
     s = await SqliteStore.open(tmp_path / "t.db")
     try:
