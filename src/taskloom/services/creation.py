@@ -258,7 +258,11 @@ def _redacted(out: Created, column: list[str]) -> list[str]:
     """
     found = redacted_only(column)
     out.redacted += sum(m.count for m in found.values())
-    return [found[k].text if k in found else Masked(text) for k, text in enumerate(column)]
+    # One Masked per distinct text, not per row: a plan's empty or repeated texts share theirs.
+    masked = list(map({text: Masked(text) for text in dict.fromkeys(column)}.__getitem__, column))
+    for k, m in found.items():
+        masked[k] = m.text
+    return masked
 
 
 def _refs(specs: list[TaskSpec]) -> list[str]:
