@@ -80,13 +80,16 @@ def insert_many(conn: sqlite3.Connection, insert: Insert, rows: Sequence[Mapping
             values = list(chain.from_iterable(map(row_values, chunk)))
         except KeyError as exc:
             raise sqlite3.ProgrammingError(f"You did not supply a value for binding parameter :{exc.args[0]}.") from None
-        columns = [_plain(values[c::width]) for c in range(width)]
-        nulls = tuple(c for c, column in enumerate(columns) if column is None)
+        columns = [values[c::width] for c in range(width)]
+        plain = [_plain(column) for column in columns]
+        nulls = tuple(c for c, column in enumerate(plain) if column is None)
         sql = statements.get((len(chunk), nulls))
         if sql is None:
             one = "(" + ", ".join("NULL" if c in nulls else "?" for c in range(width)) + ")"
             sql = statements[len(chunk), nulls] = f"{insert.head} VALUES {', '.join([one] * len(chunk))}"
-        conn.execute(sql, list(chain.from_iterable(zip(*(c for c in columns if c is not None)))))
+        if any(p is not c for p, c in zip(plain, columns, strict=True)):
+            values = list(chain.from_iterable(zip(*(c for c in plain if c is not None))))
+        conn.execute(sql, values)
 
 
 def _plain(column: list[Any]) -> list[Any] | None:
@@ -98,19 +101,17 @@ def _plain(column: list[Any]) -> list[Any] | None:
     AttributeError per value: 12% of a 10k-task plan import's instructions. The same values
     stored: a str subclass as its str, a bool as the int sqlite3 would bind for it.
     """
-    kinds = set(map(type, column))
-    if kinds == _NULL:
-        return None
-    if len(kinds) == 1:
-        (kind,) = kinds
-        if kind is bool:
-            return list(map(int, column))
-        if kind is not str and issubclass(kind, str):
-            return list(map(str.__str__, column))
+    first = type(column[0])
+    if first in _EXACT:  # taken to be the column's type: a value of another is still bound, only adapted
+        return column
+    if first is type(None):
+        return None if column.count(None) == len(column) else column
+    if (first is bool or issubclass(first, str)) and set(map(type, column)) == {first}:
+        return list(map(int if first is bool else str.__str__, column))  # __str__: the text itself
     return column
 
 
-_NULL = frozenset({type(None)})
+_EXACT = frozenset({int, float, str})
 
 
 def insert_indexed(conn: sqlite3.Connection, insert: Insert, rows: Sequence[Mapping[str, Any]], indexed: Indexed) -> None:
