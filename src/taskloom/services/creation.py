@@ -140,12 +140,15 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
     dep_refs: dict[int, list[tuple[str, int | None, int | None]]] = {}
     on_batch: set[int] = set()  # new tasks that depend on a task of this batch
     on_existing: dict[int, None] = {}  # new tasks that depend on a task that already exists, in order
+    inner: list[tuple[int, int]] = []  # (new task, new task it depends on): the batch's own graph
     missing: list[str] = []
     for i in new_idx:
         resolved = []
         for ref in specs[i].depends_on:
             if ref in batch:
-                resolved.append((ref, batch[ref], None))
+                j = batch[ref]
+                resolved.append((ref, j, None))
+                inner.append((i, j))
                 on_batch.add(i)
             elif row := known.ref(ref):
                 resolved.append((ref, None, row["id"]))
@@ -159,7 +162,6 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
             hint="depends_on takes codes or keys of existing tasks or of tasks in the same call.",
         )
 
-    inner = ((i, j) for i in new_idx for _, j, _ in dep_refs[i] if j is not None)
     rank = graph.checked_ranks(new_idx, inner, "task", codes)
 
     streams: dict[str | None, int | None] = {}
