@@ -147,3 +147,14 @@ def test_every_character_ignorecase_matches_to_a_trigger_letter_folds_to_that_le
         for letter in letters:
             if re.fullmatch(letter, ch, re.IGNORECASE):
                 assert redaction._fold(ch) == letter, (hex(ord(ch)), letter)
+
+
+def test_every_trigger_is_looked_for_once_and_only_behind_a_character_it_holds():
+    looked_for = [t for _, group in redaction._GATED for t in group]
+    assert sorted(looked_for) == sorted(redaction._TRIGGERS)
+    assert all(gate in t for gate, group in redaction._GATED if gate for t in group)
+
+
+def test_a_trigger_behind_a_gate_is_found_among_many_texts():
+    texts = ["plain prose"] * 50 + ["token ghp_" + "a" * 36] + ["a-b"] * 10 + ["x sk-" + "b" * 24]
+    assert set(redacted_only(texts)) == {50, 61}

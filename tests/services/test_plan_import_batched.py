@@ -114,6 +114,16 @@ async def test_the_collector_is_paused_during_an_import_and_back_on_after_it_eve
     assert gc.isenabled()
 
 
+async def test_a_plan_read_for_an_import_lets_its_tasks_go_before_the_collector_is_back_on(app):
+    with planning.plan_of({"tasks": [{"code": "A", "title": "a"}, {"code": "B", "title": "b"}]}) as read:
+        assert not gc.isenabled() and [t.code for t in read.tasks] == ["A", "B"]
+        made = await app.write(planning.import_plan, read, agent="boss")
+    assert made.tasks_created == 2 and read.tasks == [] and gc.isenabled()
+    with pytest.raises(TaskloomError) as err, planning.plan_of({"tasks": [{"title": "no code"}], "roles": 3}):
+        pass
+    assert err.value.code == "invalid_input" and gc.isenabled()
+
+
 _TEXT = st.one_of(
     st.text(max_size=5),
     st.sampled_from(["", " ", "\t\n", "é", "\ud800", "x" * MAX_TITLE, "x" * (MAX_TITLE + 1)]),

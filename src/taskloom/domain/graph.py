@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 from array import array
+from collections import Counter
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from taskloom.errors import CycleDetected, Internal
@@ -207,11 +209,14 @@ def checked_ranks(
     edges = list(edges)
     deps: dict[Hashable, list[Hashable]] = {n: [] for n in nodes}
     for node, dep in edges:
-        deps.setdefault(node, []).append(dep)
-        deps.setdefault(dep, [])
+        if node in deps:
+            deps[node].append(dep)
+        else:
+            deps[node] = [dep]
+        if dep not in deps:
+            deps[dep] = []
     dependents = dict.fromkeys(deps, 0)  # not yet ranked; a node is final when none is left
-    for _, dep in edges:
-        dependents[dep] += 1
+    dependents.update(Counter(map(itemgetter(1), edges)))
     rank = dict.fromkeys(deps, 1)
     todo = [n for n, k in dependents.items() if k == 0]
     ranked = 0
@@ -221,8 +226,9 @@ def checked_ranks(
         up = rank[node] + 1
         for dep in deps[node]:
             rank[dep] = max(rank[dep], up)
-            dependents[dep] -= 1
-            if dependents[dep] == 0:
+            left = dependents[dep] - 1
+            dependents[dep] = left
+            if not left:
                 todo.append(dep)
     if ranked < len(deps):  # what a cycle holds never runs out of unranked dependents
         check_acyclic(build(deps, edges), kind, label)

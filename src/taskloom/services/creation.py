@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from taskloom.domain import graph
 from taskloom.domain.events import EventKind
@@ -56,11 +57,11 @@ def _surely_valid(specs: list[TaskSpec], key_from_code: bool) -> bool:
     """Whether every spec passes `_validate` (and has a key or code, if it must), judged a column
     at a time without building a field name per check (a plan's 100k tasks). When in doubt, False:
     the batch then goes through `_validate` spec by spec, which names the first problem."""
-    titles = [s.title for s in specs]
+    titles = list(map(_TITLE, specs))
     if max(map(len, titles), default=0) > MAX_TITLE or not all(map(str.strip, titles)):
         return False
     for name in ("description", "acceptance", "context"):
-        column = [getattr(s, name) for s in specs]
+        column = list(map(attrgetter(name), specs))
         if None in column:
             return False
         if "".join(column).isascii():  # ASCII: a character is a byte, and no surrogate is possible
@@ -72,11 +73,16 @@ def _surely_valid(specs: list[TaskSpec], key_from_code: bool) -> bool:
                 return False
         if max(sizes, default=0) > MAX_TEXT:
             return False
-    if max((len(s.labels) for s in specs), default=0) > MAX_LABELS:
+    if max(map(len, map(_LABELS, specs)), default=0) > MAX_LABELS:
         return False
-    if max((len(s.depends_on) for s in specs), default=0) > MAX_PAGE:
+    if max(map(len, map(_DEPENDS_ON, specs)), default=0) > MAX_PAGE:
         return False
-    return not key_from_code or all(s.key or s.code for s in specs)
+    return not key_from_code or all(map(any, map(_KEY_OR_CODE, specs)))
+
+
+# Read a field off every spec of a batch in C (a plan's 100k tasks), not a Python step each.
+_TITLE, _LABELS, _DEPENDS_ON = attrgetter("title"), attrgetter("labels"), attrgetter("depends_on")
+_KEY_OR_CODE = attrgetter("key", "code")
 
 
 def create_batch(tx: Tx, scope: Scope, specs: list[TaskSpec]) -> TaskCreated:
@@ -104,7 +110,9 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
                 f"tasks[{i}] ({spec.title!r}) has neither key nor code.",
                 hint="Give every plan task a key or a code, so that importing the plan again is idempotent.",
             )
-    known = _Known.of(tx, scope, _refs(specs))
+    # A first plan goes into an empty project, where none of its references can exist yet.
+    fresh = not tx.scalar("project_has_tasks", {"project": scope.project_id})
+    known = _Known({}, {}) if fresh else _Known.of(tx, scope, _refs(specs))
     batch: dict[str, int] = {}  # code or key -> index of a new spec
     existing: dict[int, int] = {}  # index -> id of an already existing task
     for i, spec in enumerate(specs):
@@ -124,7 +132,7 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
             batch[ref] = i
     new_idx = [i for i in range(len(specs)) if i not in existing]
 
-    codes = _assign_codes(tx, scope, specs, new_idx, known)
+    codes = _assign_codes(tx, scope, specs, new_idx, known, fresh)
     for i in new_idx:
         batch.setdefault(codes[i], i)
 
@@ -132,12 +140,15 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
     dep_refs: dict[int, list[tuple[str, int | None, int | None]]] = {}
     on_batch: set[int] = set()  # new tasks that depend on a task of this batch
     on_existing: dict[int, None] = {}  # new tasks that depend on a task that already exists, in order
+    inner: list[tuple[int, int]] = []  # (new task, new task it depends on): the batch's own graph
     missing: list[str] = []
     for i in new_idx:
         resolved = []
         for ref in specs[i].depends_on:
             if ref in batch:
-                resolved.append((ref, batch[ref], None))
+                j = batch[ref]
+                resolved.append((ref, j, None))
+                inner.append((i, j))
                 on_batch.add(i)
             elif row := known.ref(ref):
                 resolved.append((ref, None, row["id"]))
@@ -151,51 +162,57 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
             hint="depends_on takes codes or keys of existing tasks or of tasks in the same call.",
         )
 
-    inner = ((i, j) for i in new_idx for _, j, _ in dep_refs[i] if j is not None)
     rank = graph.checked_ranks(new_idx, inner, "task", codes)
 
     streams: dict[str | None, int | None] = {}
     sprints: dict[str | None, int | None] = {}
     parents: dict[int, tuple[int | None, int | None]] = {}  # index -> (parent id, or parent's index in the batch)
     depth: dict[int, int] = {}
-    texts = {name: _redacted(out, [getattr(specs[i], name) for i in new_idx]) for name in _TEXTS}
+    new_specs = [specs[i] for i in new_idx]
+    texts = [_redacted(out, list(map(attrgetter(name), new_specs))) for name in _TEXTS]
+    project, agent, now = scope.project_id, scope.agent, scope.now
     rows = []
-    for k, i in enumerate(new_idx):
-        spec = specs[i]
+    for i, spec, title, description, acceptance, context in zip(new_idx, new_specs, *texts, strict=True):
         if spec.stream not in streams:
             streams[spec.stream] = stream_id(tx, scope, spec.stream)
         if spec.sprint not in sprints:
             sprints[spec.sprint] = sprint_id(tx, scope, spec.sprint)
-        parents[i], depth[i] = _parent(spec, i, batch, known, depth)
+        if spec.parent is None:  # most tasks: no call for them
+            parent_id = None
+            depth[i] = 1
+        else:
+            parents[i], depth[i] = _parent(spec, i, batch, known, depth)
+            parent_id = parents[i][0]
         rows.append(
             {
-                "project": scope.project_id,
+                "project": project,
                 "code": codes[i],
                 "key": spec.key,
-                "title": texts["title"][k],
-                "description": texts["description"][k],
-                "acceptance": texts["acceptance"][k],
-                "context": texts["context"][k],
+                "title": title,
+                "description": description,
+                "acceptance": acceptance,
+                "context": context,
                 "status": "backlog" if spec.backlog else "waiting",
                 "priority": spec.priority,
                 "role": spec.role,
                 "stream_id": streams[spec.stream],
                 "sprint_id": sprints[spec.sprint],
-                "parent_id": parents[i][0],
+                "parent_id": parent_id,
                 "depth": depth[i],
                 "requires_review": spec.requires_review,
                 "max_attempts": spec.max_attempts,
                 "rank": rank[i],
-                "agent": scope.agent,
-                "now": scope.now,
+                "agent": agent,
+                "now": now,
             }
         )
     last = tx.scalar("task_last_id")
     tx.many("task_insert", rows)
-    made = _inserted(tx, scope, last, [codes[i] for i in new_idx])
-    ids: dict[int, int] = {**existing, **{i: made[codes[i]] for i in new_idx}}
+    new_codes = [codes[i] for i in new_idx]
+    made = _inserted(tx, scope, last, new_codes)
+    ids: dict[int, int] = {**existing, **dict(zip(new_idx, map(made.__getitem__, new_codes), strict=True))}
     tx.many("task_set_parent", ({"id": ids[i], "parent_id": ids[j]} for i, (_, j) in parents.items() if j is not None))
-    events(tx, scope, EventKind.TASK_CREATED, [codes[i] for i in new_idx])
+    events(tx, scope, EventKind.TASK_CREATED, new_codes)
 
     tx.many("task_label_insert", ({"task_id": ids[i], "label": lab} for i in new_idx for lab in specs[i].labels))
     edges = [
@@ -223,7 +240,7 @@ def create_tasks(tx: Tx, scope: Scope, specs: list[TaskSpec], *, key_from_code: 
     settle.fresh(ids[i] for i in new_idx if not specs[i].backlog and i not in held)
     # A new parent is decided with the new tasks; an existing one may have to wait for its new subtask.
     settle.tasks({pid for pid, _ in parents.values() if pid is not None})
-    settle.streams(dict.fromkeys(streams[specs[i].stream] for i in new_idx))
+    settle.streams(streams.values())  # each stream a new task is in, once
     out.became_ready = settle.run()
     out.ids = [ids[i] for i in range(len(specs))]
     out.new = [i not in existing for i in range(len(specs))]
@@ -243,7 +260,11 @@ def _redacted(out: Created, column: list[str]) -> list[str]:
     """
     found = redacted_only(column)
     out.redacted += sum(m.count for m in found.values())
-    return [found[k].text if k in found else Masked(text) for k, text in enumerate(column)]
+    # One Masked per distinct text, not per row: a plan's empty or repeated texts share theirs.
+    masked = list(map({text: Masked(text) for text in dict.fromkeys(column)}.__getitem__, column))
+    for k, m in found.items():
+        masked[k] = m.text
+    return masked
 
 
 def _refs(specs: list[TaskSpec]) -> list[str]:
@@ -280,7 +301,7 @@ def _inserted(tx: Tx, scope: Scope, last: int, codes: list[str]) -> dict[str, in
 
 
 def _assign_codes(
-    tx: Tx, scope: Scope, specs: list[TaskSpec], new_idx: list[int], known: _Known
+    tx: Tx, scope: Scope, specs: list[TaskSpec], new_idx: list[int], known: _Known, fresh: bool
 ) -> dict[int, str]:
     codes: dict[int, str] = {}
     taken: set[str] = set()
@@ -299,7 +320,7 @@ def _assign_codes(
     if auto:
         seq = tx.scalar("project_next_seq", {"project": scope.project_id, "count": len(auto)})
         reserved = [f"T-{seq + k}" for k in range(len(auto))]
-        clash = _Known.of(tx, scope, reserved).by_code
+        clash = {} if fresh else _Known.of(tx, scope, reserved).by_code
 
         def used(code: str) -> bool:
             if code in taken or code in clash:

@@ -192,6 +192,22 @@ def read_plan(fields: dict[str, Any]) -> Plan:
             raise from_validation(exc) from None
 
 
+@contextmanager
+def plan_of(fields: dict[str, Any]) -> Iterator[Plan]:
+    """`read_plan` for one import, the collector paused until the plan's tasks are let go.
+
+    The database thread keeps its last job, and with it the plan, until its next one, so the
+    collection the pause put off would walk every task's model once more just before they are
+    freed (10 ms at 10k tasks, 0.11 s at 100k). Emptying the list frees them first.
+    """
+    with collector_paused():
+        plan = read_plan(fields)
+        try:
+            yield plan
+        finally:
+            plan.tasks.clear()
+
+
 def import_plan(tx: Tx, scope: Scope, plan: Plan) -> ImportResult:
     with collector_paused():
         return _import_plan(tx, scope, plan)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from operator import methodcaller
 from typing import Any
 
 from taskloom.domain.redact import Masked, redact, redacted_only
@@ -225,18 +226,25 @@ class Guarded:
             return rows
         clean = list(rows)
         for param in fields.free:
-            at = [i for i, r in enumerate(clean) if isinstance(v := r.get(param), str) and not isinstance(v, Masked)]
-            for k, masked in redacted_only([clean[i][param] for i in at]).items():
+            column = list(map(methodcaller("get", param), clean))
+            if _PASSED.issuperset(map(type, column)):  # all masked by the services already (a plan's texts)
+                continue
+            at = [i for i, v in enumerate(column) if isinstance(v, str) and not isinstance(v, Masked)]
+            for k, masked in redacted_only([column[i] for i in at]).items():
                 i = at[k]
                 clean[i] = {**clean[i], param: masked.text}
                 self.redacted += masked.count
         for param, column in fields.names.items():
-            values = {r.get(param) for r in clean}
+            values = set(map(methodcaller("get", param), clean))
             fresh = [v for v in values if isinstance(v, str) and v not in self._names_seen]
             if redacted_only(fresh):
                 raise _secret_in_name(column)
             self._names_seen.update(fresh)
         return clean
+
+
+# A column whose values are all of these needs no pass: Masked text has been through `redact`.
+_PASSED = frozenset({Masked, type(None)})
 
 
 def _secret_in_name(column: str) -> InvalidInput:

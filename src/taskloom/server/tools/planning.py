@@ -98,8 +98,7 @@ async def plan_import(
     Idempotent: roles, sprints and streams match by slug or code, tasks by key or code, so importing
     again creates nothing new. Cycles are checked over the whole plan; any error leaves nothing behind."""
     parts = {"roles": roles, "sprints": sprints, "streams": streams, "tasks": tasks}
-    with planning.collector_paused():
-        plan = planning.read_plan({k: [] if v is None else v for k, v in parts.items()})
+    with planning.plan_of({k: [] if v is None else v for k, v in parts.items()}) as plan:
         return await app_of(ctx).write(planning.import_plan, plan, agent=agent)
 
 
