@@ -16,6 +16,7 @@ from mcp.server import runner
 from mcp.server.mcpserver.utilities import func_metadata
 from mcp.types import CallToolResult, TextContent
 
+from taskloom.models.forms import Formed
 from taskloom.server import results
 from taskloom.server.tools import PROFILES, sdk_tools
 from tests.conftest import call
@@ -120,6 +121,41 @@ async def test_every_tool_builds_its_result_once_and_says_what_the_sdks_conversi
     assert set(compared) == PROFILES["all"], sorted(PROFILES["all"] - set(compared))
     # Every tool returns its declared model itself, so no result goes the SDK's longer way.
     assert {tool for tool, paths in compared.items() if "sdk" in paths} == set()
+
+
+async def test_a_task_read_or_claimed_is_answered_from_the_form_it_was_validated_from(client, compared, monkeypatch):
+    """task_get and task_claim send the dicts their answer was validated from (models.forms), and
+    `compared` holds that answer equal to the SDK's own dump of the model, key order included."""
+    taken: list[str] = []
+    real_take = Formed.take_form
+
+    def take(model: Formed) -> Any:
+        form = real_take(model)
+        if form is not None:
+            taken.append(type(model).__name__)
+        return form
+
+    monkeypatch.setattr(Formed, "take_form", take)
+    await call(client, "plan_import", tasks=[
+        {"code": "T-1", "title": "Schema", "labels": ["db", "api"], "key": "k1", "context": "## ctx"},
+        {"code": "T-2", "title": "Endpoints", "depends_on": ["T-1"], "parent": None},
+        {"code": "T-3", "title": "Sub", "parent": "T-2", "requires_review": True},
+    ])
+    await call(client, "task_claim", task="T-1")
+    assert taken == ["ClaimResult"]
+    taken.clear()
+    await call(client, "task_note", task="T-1", body="Chose SQLite", kind="decision")
+    up = (await call(client, "artifacts_upload", name="s.sql", content="x", links=["task:T-1"]))["artifact"]
+    await call(client, "task_done", task="T-1", summary="Schema in src/db", artifacts=[up["uri"]])
+    await call(client, "task_block", task="T-2", reason="Which auth?")
+    await call(client, "task_unblock", task="T-2", answer="Tokens")
+    assert taken == []  # other answers are dumped as before
+    await call(client, "task_get", task="T-2")
+    await call(client, "task_get", task="T-1")
+    await call(client, "task_claim")
+    assert taken == ["TaskDetail", "TaskDetail", "ClaimResult"]
+    assert set(compared) == {"plan_import", "task_claim", "task_note", "artifacts_upload", "task_done",
+                             "task_block", "task_unblock", "task_get"}
 
 
 async def test_a_task_get_renders_no_text_it_throws_away(client, monkeypatch):

@@ -175,7 +175,7 @@ async def test_dependencies_may_be_named_by_idempotency_key(app):
     await create(app, TaskSpec(title="base", key="base-key"))
     made = await create(app, TaskSpec(title="on top", code="TOP", depends_on=["base-key"]))
     assert made.became_ready == []
-    assert (await task(app, "TOP")).depends_on == ["T-1"]
+    assert (await task(app, "TOP")).depends_on == ("T-1",)
 
 
 # ---------------------------------------------------------------- streams
@@ -320,7 +320,7 @@ async def test_adding_a_task_to_a_done_stream_reopens_it_and_its_dependent_strea
 async def test_a_parent_with_open_subtasks_waits_and_only_its_subtasks_are_offered(app):
     await create(app, spec("P"), sub("P1", "P"), sub("P2", "P"))
     assert await statuses(app) == {"P": "waiting", "P1": "ready", "P2": "ready"}
-    assert (await task(app, "P")).subtasks == ["P1", "P2"]
+    assert (await task(app, "P")).subtasks == ("P1", "P2")
 
 
 async def test_a_ready_parent_goes_back_to_waiting_when_it_gains_a_subtask(app):

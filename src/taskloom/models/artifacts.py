@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from taskloom.models.forms import Part
 
-class ArtifactRef(BaseModel):
+
+class ArtifactRef(Part):
     """An artifact as a task shows it: enough to decide whether to read it."""
 
     uri: str = Field(description="read it with artifacts_get or as an MCP resource")

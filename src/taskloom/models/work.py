@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from taskloom.domain.limits import MAX_NAME, MAX_TITLE
 from taskloom.domain.statuses import SprintStatus, StreamStatus, TaskStatus
 from taskloom.models.artifacts import ArtifactRef
+from taskloom.models.forms import Formed, Part
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
@@ -90,14 +91,14 @@ class Plan(_In):
     runner: dict[str, Any] | None = None
 
 
-class Note(BaseModel):
+class Note(Part):
     kind: NoteKind | Literal["system"]
     body: str
     agent: str | None
     at: str
 
 
-class DependencyInfo(BaseModel):
+class DependencyInfo(Part):
     code: str
     title: str
     status: TaskStatus
@@ -116,7 +117,7 @@ class TaskBrief(BaseModel):
     version: int
 
 
-class Task(BaseModel):
+class Task(Part):
     code: str
     key: str | None
     title: str
@@ -126,12 +127,12 @@ class Task(BaseModel):
     status: TaskStatus
     priority: int
     role: str | None
-    labels: list[str]
+    labels: tuple[str, ...]
     stream: str | None
     sprint: str | None
     parent: str | None
-    depends_on: list[str]
-    subtasks: list[str]
+    depends_on: tuple[str, ...]
+    subtasks: tuple[str, ...]
     requires_review: bool
     rank: int = Field(description="longest chain of work waiting on this task")
     version: int
@@ -148,20 +149,20 @@ class Task(BaseModel):
     reason: str | None = Field(None, description="why it failed, was blocked or sent back")
 
 
-class Escalation(BaseModel):
+class Escalation(Part):
     trigger: Literal["max_attempts", "lease_expired", "blocker", "dependency_failed"]
     reason: str
     at: str
 
 
-class TaskDetail(BaseModel):
+class TaskDetail(Formed):
     """A task with what an agent needs to work on it."""
 
     task: Task
-    notes: list[Note] = Field(description="latest first")
-    dependencies: list[DependencyInfo]
-    escalations: list[Escalation] = Field([], description="why it was escalated, latest first")
-    artifacts: list[ArtifactRef] = Field([], description="this task's and its finished dependencies'")
+    notes: tuple[Note, ...] = Field(description="latest first")
+    dependencies: tuple[DependencyInfo, ...]
+    escalations: tuple[Escalation, ...] = Field((), description="why it was escalated, latest first")
+    artifacts: tuple[ArtifactRef, ...] = Field((), description="this task's and its finished dependencies'")
 
 
 class TaskCreated(BaseModel):
@@ -177,7 +178,7 @@ class TaskPage(BaseModel):
     next_offset: int | None
 
 
-class ClaimResult(BaseModel):
+class ClaimResult(Formed):
     claimed: bool
     detail: TaskDetail | None = None
     lease_seconds: float | None = None

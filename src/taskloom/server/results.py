@@ -20,6 +20,8 @@ import pydantic_core
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent
 
+from taskloom.models.forms import Formed
+
 
 class Once(CallToolResult):
     """A tool's result built by `to_result` from the model the tool declared."""
@@ -62,7 +64,10 @@ def to_result(tool: Tool, value: Any) -> Any:
     """The result of `tool` returning `value`, in the SDK's shape, with taskloom's text copy."""
     meta = tool.fn_metadata
     if meta.output_schema is not None and not meta.wrap_output and type(value) is meta.output_model:
-        structured = value.model_dump(mode="json", by_alias=True)
+        # A formed answer (task_get, a claim) carries the dicts it was validated from: its dump.
+        structured = value.take_form() if isinstance(value, Formed) else None
+        if structured is None:
+            structured = value.model_dump(mode="json", by_alias=True)
         return Once.of(text_copy(structured), structured)
     result = meta.convert_result(value)
     if isinstance(result, CallToolResult) and result.structured_content is not None and not result.is_error:

@@ -241,10 +241,16 @@ def _fields_of(row: Row) -> dict[str, Any]:
 
 
 def detail(tx: Tx, scope: Scope, code: str) -> TaskDetail:
-    """The task plus its latest notes and each dependency's outcome: all an agent needs to start.
+    """The task plus its latest notes and each dependency's outcome: all an agent needs to start."""
+    return TaskDetail.of_form(detail_form(tx, scope, code))
+
+
+def detail_form(tx: Tx, scope: Scope, code: str) -> dict[str, Any]:
+    """A TaskDetail's JSON form, as its dump gives it (models.forms): every field in field order.
 
     The hot path of task_get and task_claim: one statement, plain dicts, and one validation of
-    the whole result in pydantic-core (building each nested model separately costs ten times more).
+    the whole result in pydantic-core (building each nested model separately costs ten times more);
+    the server then sends these dicts as they are.
     """
     full = tx.one(
         "task_full_by_code",
@@ -274,12 +280,10 @@ def detail(tx: Tx, scope: Scope, code: str) -> TaskDetail:
         {"uri": uri_of(a["sha"]), "name": a["name"], "media_type": a["media_type"], "size": a["size"], "task": a["task"]}
         for a in from_json(full["artifacts_json"])
     ]
-    return TaskDetail.model_validate(
-        {
-            "task": _task_fields(full, deps),
-            "notes": latest,
-            "dependencies": deps,
-            "escalations": escalations,
-            "artifacts": artifacts,
-        }
-    )
+    return {
+        "task": _task_fields(full, deps),
+        "notes": latest,
+        "dependencies": deps,
+        "escalations": escalations,
+        "artifacts": artifacts,
+    }

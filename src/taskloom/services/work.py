@@ -29,7 +29,7 @@ from taskloom.services.common import (
     attempt_params,
     brief_by_id,
     claim_filters,
-    detail,
+    detail_form,
     event,
     note,
     task_row,
@@ -66,12 +66,25 @@ def claim(
         tx.run("thread_readers_join", {"task_id": got["id"], "agent": agent})
     until = iso(expires)
     event(tx, scope, EventKind.TASK_CLAIMED, got["code"], lease_expires_at=until)
-    return ClaimResult(
-        claimed=True,
-        detail=detail(tx, scope, got["code"]),
-        lease_seconds=scope.lease_seconds,
-        message=f"You hold {got['code']} until {until}. Call task_heartbeat before then; "
+    return _claimed(
+        detail_form(tx, scope, got["code"]),
+        scope,
+        f"You hold {got['code']} until {until}. Call task_heartbeat before then; "
         "finish with task_done, task_fail or task_release.",
+    )
+
+
+def _claimed(form: dict, scope: Scope, message: str) -> ClaimResult:
+    """A successful claim's answer, validated once from its JSON form (models.forms)."""
+    return ClaimResult.of_form(
+        {
+            "claimed": True,
+            "detail": form,
+            "lease_seconds": float(scope.lease_seconds),  # a float field dumps 600 as 600.0
+            "open_tasks": None,
+            "outlook": None,
+            "message": message,
+        }
     )
 
 
@@ -80,11 +93,10 @@ def _claim_named_failed(tx: Tx, scope: Scope, code: str, agent: str, expires: fl
     if row["status"] == S.IN_PROGRESS and row["claimed_by"] == agent:
         # Claiming what you already hold is a safe retry: renew and hand it back.
         tx.one("lease_renew", {"id": row["id"], "agent": agent, "expires": expires})
-        return ClaimResult(
-            claimed=True,
-            detail=detail(tx, scope, code),
-            lease_seconds=scope.lease_seconds,
-            message=f"You already held {code}; the lease is renewed until {iso(expires)}.",
+        return _claimed(
+            detail_form(tx, scope, code),
+            scope,
+            f"You already held {code}; the lease is renewed until {iso(expires)}.",
         )
     holder = f", claimed by {row['claimed_by']}" if row["status"] == S.IN_PROGRESS else ""
     raise InvalidTransition(
