@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tests.benchmarks.call_cpu import NOOP_SERVER, tree_env
 from tests.benchmarks.clients import BareClient
-from tests.benchmarks.common import PROJECT
+from tests.benchmarks.common import PROJECT, callgrind_total
 
 WARMUP = 30  # calls of each tool before counting
 SETTLE_S = 0.5  # for the dump to be written
@@ -57,7 +57,7 @@ def count(tree: Path, db: Path, calls: int) -> dict[str, float]:
     finally:
         client.close()
     dumps = sorted(out.glob("cg.*.out.*"), key=lambda f: int(f.name.rsplit(".", 1)[1]))
-    per = [_total(f) / calls for f in dumps[1 : 1 + len(BLOCKS)]]
+    per = [callgrind_total(f) / calls for f in dumps[1 : 1 + len(BLOCKS)]]
     shutil.rmtree(out, ignore_errors=True)
     noop = (per[1] + per[3]) / 2
     return {"task_get": per[0] - noop, "task_claim": per[2] - noop, "noop": noop}
@@ -66,14 +66,6 @@ def count(tree: Path, db: Path, calls: int) -> dict[str, float]:
 def check(res: dict, tool: str) -> None:
     if res.get("isError") or (tool == "task_claim" and not res["structuredContent"]["claimed"]):
         raise RuntimeError(f"{tool} failed: {res}")
-
-
-def _total(dump: Path) -> int:
-    with dump.open() as f:
-        for line in f:
-            if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1])
-    raise ValueError(f"no total in {dump}")
 
 
 def main() -> None:

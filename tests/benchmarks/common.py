@@ -83,6 +83,15 @@ def pct(values: Sequence[float], p: float) -> float:
     return s[k]
 
 
+def callgrind_total(dump: Path) -> int:
+    """The instruction count a callgrind output file records for the whole run."""
+    with dump.open() as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise ValueError(f"no total in {dump}")
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 

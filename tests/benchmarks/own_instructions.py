@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.benchmarks.common import PROJECT, ROOT
+from tests.benchmarks.common import PROJECT, ROOT, callgrind_total
 
 WARMUP = 30
 TOOLS = ("task_get", "task_claim")
@@ -64,16 +64,8 @@ def count(tree: Path, db: Path, tool: str, n: int) -> float:
                  "tests.benchmarks.own_instructions", "--one", tool, str(k), str(copy)],
                 env=env, cwd=ROOT, check=True, capture_output=True,
             )
-            totals.append(_total(out))
+            totals.append(callgrind_total(out))
     return (totals[1] - totals[0]) / n
-
-
-def _total(dump: Path) -> int:
-    with dump.open() as f:
-        for line in f:
-            if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1])
-    raise ValueError(f"no total in {dump}")
 
 
 def main() -> None:
