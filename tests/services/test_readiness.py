@@ -202,6 +202,31 @@ async def test_a_stream_becomes_active_once_one_of_its_tasks_is_claimed(app):
     assert await stream_status(app, "S1") == "active"
 
 
+async def test_after_any_claim_the_full_rule_finds_no_stream_to_move(app):
+    # A claim settles its stream by a shortcut (Settle.after_claim); the full rule must agree.
+    from taskloom.services.readiness import Settle
+
+    def full_rule(tx, scope):
+        ids = [r["id"] for r in tx.all("stream_list", {"project": scope.project_id})]
+        before = {i: tx.one("stream_by_id", {"id": i})["status"] for i in ids}
+        Settle(tx, scope).streams(ids).run()
+        return before, {i: tx.one("stream_by_id", {"id": i})["status"] for i in ids}
+
+    await streams(app, StreamSpec(code="S1"), StreamSpec(code="S2", depends_on=["S1"]), StreamSpec(code="S3"))
+    await create(app, spec("a1", stream="S1"), spec("a2", stream="S1"), spec("b1", stream="S2"),
+                 spec("c1", stream="S3"), spec("c2", stream="S3"), spec("n1"))
+    for code in ("a1", "c1", "a2", "c2", "n1"):
+        await claim(app, code)
+        before, after = await app.write(full_rule)
+        assert before == after, f"after claiming {code}"
+    await app.write(work.done, "a1", "done", agent="worker")
+    await app.write(work.done, "a2", "done", agent="worker")
+    await claim(app, "b1")
+    before, after = await app.write(full_rule)
+    assert before == after
+    assert {c: await stream_status(app, c) for c in ("S1", "S2", "S3")} == {"S1": "done", "S2": "active", "S3": "active"}
+
+
 async def test_a_stream_stays_active_with_one_task_done_and_another_open(app):
     await streams(app, StreamSpec(code="S1"))
     await create(app, spec("a1", stream="S1"), spec("a2", stream="S1"))

@@ -38,6 +38,27 @@ class Settle:
             self._streams.append(stream_id)
         return self
 
+    def after_claim(self, stream_id: int | None) -> Settle:
+        """A ready task of this stream was just claimed: a ready stream has started, and an active
+        one stays active. The full rule would read the stream, its dependencies and its tasks'
+        flags to find the same, on every claim; any other status is left to the full rule."""
+        if stream_id is None:
+            return self
+        row = self.tx.one("stream_by_id", {"id": stream_id})
+        if row is None or row["status"] == StreamStatus.ACTIVE:
+            return self
+        if row["status"] == StreamStatus.READY:
+            # Ready means its dependencies are done, and a claim changes none of them.
+            moved = self.tx.run(
+                "stream_set_status",
+                {"id": stream_id, "from": StreamStatus.READY, "to": StreamStatus.ACTIVE, "now": self.scope.now},
+            )
+            if moved:
+                event(self.tx, self.scope, EventKind.stream_moved(StreamStatus.ACTIVE), row["code"])
+            return self
+        self._streams.append(stream_id)
+        return self
+
     def tasks(self, ids: Iterable[int]) -> Settle:
         self._tasks.extend(ids)
         return self

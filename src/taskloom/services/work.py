@@ -61,7 +61,7 @@ def claim(
         if got is None:
             # Say why in a separate read (outlook.nothing_ready), not while holding the write lock.
             return ClaimResult(claimed=False, message="")
-    Settle(tx, scope).streams([got["stream_id"]]).run()
+    Settle(tx, scope).after_claim(got["stream_id"]).run()
     if got["thread"]:  # the claim's own statement says whether the task has a thread to read
         tx.run("thread_readers_join", {"task_id": got["id"], "agent": agent})
     until = iso(expires)
