@@ -92,6 +92,8 @@ _TRIGGERS = (
     *("passw", "pwd", "secret", "key"),  # assignment: api_key, access_key, private_key end in "key"
     "token",  # token_assignment, and assignment's auth_token
 )
+
+
 def _gated(triggers: tuple[str, ...], gates: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """`triggers` grouped by the first of `gates` each holds ("" for none of them)."""
     def gate(trigger: str) -> str:

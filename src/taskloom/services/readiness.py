@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from taskloom.domain.events import EventKind
 from taskloom.domain.statuses import DONE_WITH_SUBTASKS, SCHEDULABLE, StreamStatus, TaskStatus
 from taskloom.services.common import Scope, event, events
-from taskloom.store.base import Tx
+from taskloom.store.base import Row, Tx
 
 S = TaskStatus
 
@@ -49,15 +49,17 @@ class Settle:
             return self
         if row["status"] == StreamStatus.READY:
             # Ready means its dependencies are done, and a claim changes none of them.
-            moved = self.tx.run(
-                "stream_set_status",
-                {"id": stream_id, "from": StreamStatus.READY, "to": StreamStatus.ACTIVE, "now": self.scope.now},
-            )
-            if moved:
-                event(self.tx, self.scope, EventKind.stream_moved(StreamStatus.ACTIVE), row["code"])
+            self._move(row, StreamStatus.READY, StreamStatus.ACTIVE)
             return self
         self._streams.append(stream_id)
         return self
+
+    def _move(self, row: Row, old: StreamStatus, new: StreamStatus) -> bool:
+        """Move a stream from `old` to `new` with its event; False if it was no longer `old`."""
+        if not self.tx.run("stream_set_status", {"id": row["id"], "from": old, "to": new, "now": self.scope.now}):
+            return False
+        event(self.tx, self.scope, EventKind.stream_moved(new), row["code"])
+        return True
 
     def tasks(self, ids: Iterable[int]) -> Settle:
         self._tasks.extend(ids)
@@ -141,11 +143,8 @@ class Settle:
                 new = StreamStatus.ACTIVE
             else:
                 new = StreamStatus.READY
-        if new is old:
+        if new is old or not self._move(row, old, new):
             return
-        if not tx.run("stream_set_status", {"id": stream_id, "from": old, "to": new, "now": self.scope.now}):
-            return
-        event(tx, self.scope, EventKind.stream_moved(new), row["code"])
         if StreamStatus.WAITING in (old, new):
             self._tasks.extend(r["id"] for r in tx.all("stream_schedulable_tasks", {"id": stream_id}))
         if StreamStatus.DONE in (old, new):
